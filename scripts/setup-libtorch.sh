@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs PyTorch (and with it libtorch) into a virtual environment kept outside
+# the clone, so that tch/torch-sys can build against it. Idempotent: it does
+# nothing when the environment is already there and imports the right torch.
+#
+#   HOMEONORM_TORCH_VENV   where the venv lives
+#                          (default ${XDG_CACHE_HOME:-$HOME/.cache}/homeonorm/torch-2.11.0)
+#   HOMEONORM_PYTHON       the Python used to create it (default python3)
+#
+# Prints the venv's path on its last line of standard output.
+set -euo pipefail
+
+TORCH_VERSION=2.11.0
+venv="${HOMEONORM_TORCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/homeonorm/torch-$TORCH_VERSION}"
+python="${HOMEONORM_PYTHON:-python3}"
+
+torch_ok() {
+    [ -x "$venv/bin/python" ] &&
+        "$venv/bin/python" -c "import torch, sys; sys.exit(0 if torch.__version__.split('+')[0] == '$TORCH_VERSION' else 1)" 2>/dev/null
+}
+
+if torch_ok; then
+    echo "$venv"
+    exit 0
+fi
+
+echo "setup-libtorch: installing torch==$TORCH_VERSION into $venv (about 5 GB, a few minutes)" >&2
+mkdir -p "$(dirname "$venv")"
+"$python" -m venv "$venv" >&2
+# numpy is only for the PyTorch reference side of the parity tests (it avoids torch's warning without it).
+if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "torch==$TORCH_VERSION" numpy >&2; then
+    echo "setup-libtorch: pip could not install torch==$TORCH_VERSION into $venv; check that PyPI is reachable and that the disk has about 5 GB free." >&2
+    exit 1
+fi
+if ! torch_ok; then
+    echo "setup-libtorch: torch was installed into $venv but does not import as version $TORCH_VERSION." >&2
+    exit 1
+fi
+echo "$venv"

@@ -1,0 +1,41 @@
+//! Synaptic scaling, the paper's method (section 3): each neuron scales all its
+//! incoming weights by one learned factor α (initialised to 1) and its
+//! pre-activation is centred on the batch mean:
+//! w̃ = α·w; z = w̃·x + b; y = ReLU(z − μ_B).
+
+use super::{scale_rows, LayerNorm, LayerSpec, MeanCentering, Method, Pass};
+use tch::{nn, Tensor};
+
+pub struct SynapticScaling;
+
+struct SynapticScalingLayer {
+    alpha: Tensor,
+    centering: MeanCentering,
+}
+
+impl LayerNorm for SynapticScalingLayer {
+    fn effective_weight(&self, weight: &Tensor) -> Tensor {
+        scale_rows(weight, &self.alpha)
+    }
+    fn normalize(&self, z: &Tensor, pass: Pass) -> Tensor {
+        self.centering.center(z, pass)
+    }
+    fn alpha(&self) -> Option<Tensor> {
+        Some(self.alpha.shallow_clone())
+    }
+}
+
+impl Method for SynapticScaling {
+    fn name(&self) -> &'static str {
+        "synaptic-scaling"
+    }
+    fn summary(&self) -> &'static str {
+        "the paper's synaptic scaling: w̃ = α·w, y = ReLU(w̃·x + b − μ_B)"
+    }
+    fn attach(&self, path: &nn::Path, layer: &LayerSpec, _weight: &Tensor) -> Box<dyn LayerNorm> {
+        Box::new(SynapticScalingLayer {
+            alpha: path.ones("alpha", &[layer.total_units()]),
+            centering: MeanCentering::new(path, layer),
+        })
+    }
+}
