@@ -42,6 +42,11 @@ impl Learner {
         Ok(Learner { vs, model, optimizer })
     }
 
+    /// Converts parameters and buffers to another float kind (the parity tests run in f64 too).
+    pub fn set_float_kind(&mut self, kind: Kind) {
+        self.vs.set_kind(kind);
+    }
+
     pub fn device(&self) -> Device {
         self.vs.device()
     }
@@ -53,7 +58,7 @@ impl Learner {
     pub fn step(&mut self, x: &Tensor, labels: &Tensor) -> (Tensor, Forward) {
         let forward = self.model.forward(x, Pass::Train);
         let losses = per_model_loss(&forward.logits, labels);
-        self.optimizer.backward_step(&losses.sum(Kind::Float));
+        self.optimizer.backward_step(&losses.sum(None::<Kind>));
         (losses.detach(), forward)
     }
 }
@@ -65,5 +70,5 @@ pub fn per_model_loss(logits: &Tensor, labels: &Tensor) -> Tensor {
         .reshape([-1, CLASSES])
         .cross_entropy_loss::<Tensor>(&labels.reshape([-1]), None, tch::Reduction::None, -100, 0.0)
         .view([s, -1])
-        .mean_dim(1, false, Kind::Float)
+        .mean_dim(1, false, None::<Kind>)
 }

@@ -26,6 +26,10 @@ pub enum LayerKind {
     Fc,
 }
 
+/// Held while torch's global generator is reseeded and drawn from, so that draws in
+/// other threads (tests run in parallel, say) cannot interleave with a model's.
+pub static TORCH_RNG_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The layers of LeNet5, in PyTorch's construction (and initialisation) order.
 #[derive(Clone, Copy, Debug)]
 pub struct LayerShape {
@@ -117,11 +121,16 @@ impl LeNet5 {
         assert!(!seeds.is_empty(), "a model needs at least one seed");
         let models = seeds.len() as i64;
         // Draw every model's parameters in PyTorch's order, one generator state per seed.
-        let mut drawn: Vec<Vec<(Tensor, Tensor)>> = Vec::new();
-        for &seed in seeds {
-            tch::manual_seed(seed as i64);
-            drawn.push(LAYERS.iter().map(pytorch_default_init).collect());
-        }
+        let drawn: Vec<Vec<(Tensor, Tensor)>> = {
+            let _rng = TORCH_RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+            seeds
+                .iter()
+                .map(|&seed| {
+                    tch::manual_seed(seed as i64);
+                    LAYERS.iter().map(pytorch_default_init).collect()
+                })
+                .collect()
+        };
         let layers = LAYERS
             .iter()
             .enumerate()

@@ -160,7 +160,7 @@ impl MeanCentering {
         match pass {
             Pass::Eval(EvalStats::Running) => z - per_unit_like_z(&self.running_mean, z),
             Pass::Train | Pass::Eval(EvalStats::Batch) => {
-                let mean = z.mean_dim(stat_dims(z).as_slice(), true, Kind::Float);
+                let mean = z.mean_dim(stat_dims(z).as_slice(), true, None::<Kind>);
                 if pass == Pass::Train {
                     tch::no_grad(|| {
                         let batch_mean = mean.detach().view([-1]);

@@ -1,0 +1,56 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tch::Tensor;
+
+/// The Python with torch 2.11.0 that `scripts/with-libtorch.sh` set up (`make test` sets
+/// HOMEONORM_PYTHON), else `python3` from PATH.
+pub fn python() -> String {
+    std::env::var("HOMEONORM_PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `reference/parity.py MODE DIR...`; panics with its output when it fails.
+pub fn run_reference(mode: &str, dirs: &[PathBuf]) {
+    let script = repo_root().join("reference/parity.py");
+    let out = Command::new(python())
+        .arg(&script)
+        .arg(mode)
+        .args(dirs)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {} (set HOMEONORM_PYTHON, or run through `make test`): {e}", python()));
+    assert!(
+        out.status.success(),
+        "the PyTorch reference failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn read_named(path: &Path) -> std::collections::HashMap<String, Tensor> {
+    Tensor::read_safetensors(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+        .into_iter()
+        .collect()
+}
+
+/// max |a − b| / max |b|: the error relative to the reference tensor's scale
+/// (elementwise relative error is meaningless for entries near zero).
+pub fn relative_error(ours: &Tensor, reference: &Tensor) -> f64 {
+    assert_eq!(ours.size(), reference.size(), "shapes differ");
+    let ours = ours.to_kind(tch::Kind::Double);
+    let reference = reference.to_kind(tch::Kind::Double);
+    let diff = (&ours - &reference).abs().max().double_value(&[]);
+    let scale = reference.abs().max().double_value(&[]);
+    if scale == 0.0 {
+        diff
+    } else {
+        diff / scale
+    }
+}
