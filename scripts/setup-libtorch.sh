@@ -16,7 +16,7 @@ python="${HOMEONORM_PYTHON:-python3}"
 
 torch_ok() {
     [ -x "$venv/bin/python" ] &&
-        "$venv/bin/python" -c "import torch, sys; sys.exit(0 if torch.__version__.split('+')[0] == '$TORCH_VERSION' else 1)" 2>/dev/null
+        "$venv/bin/python" -c "import torch, numpy, PIL, sys; sys.exit(0 if torch.__version__.split('+')[0] == '$TORCH_VERSION' else 1)" 2>/dev/null
 }
 
 if torch_ok; then
@@ -27,8 +27,8 @@ fi
 echo "setup-libtorch: installing torch==$TORCH_VERSION into $venv (about 5 GB, a few minutes)" >&2
 mkdir -p "$(dirname "$venv")"
 "$python" -m venv "$venv" >&2
-# numpy is only for the PyTorch reference side of the parity tests (it avoids torch's warning without it).
-if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "torch==$TORCH_VERSION" numpy >&2; then
+# numpy and pillow: for ../shared/data/cifar10-jpeg-to-bin.py (real CIFAR-10 images as the official binary files).
+if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "torch==$TORCH_VERSION" numpy pillow >&2; then
     echo "setup-libtorch: pip could not install torch==$TORCH_VERSION into $venv; check that PyPI is reachable and that the disk has about 5 GB free." >&2
     exit 1
 fi

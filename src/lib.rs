@@ -6,3 +6,5 @@ pub mod norm;
 pub mod model;
 pub mod learner;
 pub mod system;
+pub mod data;
+pub mod progress;

@@ -2,7 +2,9 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use homeonorm::data::{self, DatasetKind, Limit};
 use homeonorm::{learner::Learner, model, norm, system};
+use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(name = "homeonorm", version = version_line(), about = "Normalization methods and homeostasis in LeNet5 (Shen, Wang & Navlakha 2021), on libtorch")]
@@ -18,6 +20,36 @@ enum Command {
         /// Print the per-layer trainable parameter counts of LeNet5 with this method.
         #[arg(long, value_name = "METHOD")]
         model: Option<String>,
+    },
+    /// Fetch a dataset from its official source (or a mirror) and verify its MD5 sums.
+    Download {
+        dataset: DatasetKind,
+        /// The data root: CIFAR-10's archive goes here, SVHN's files into DIR/svhn.
+        #[arg(long, default_value = "data")]
+        dir: PathBuf,
+        /// Base URL of a mirror holding the files under their official names.
+        #[arg(long)]
+        base_url: Option<String>,
+    },
+    /// Dataset files.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Read and validate a dataset; print its counts per class and split.
+    Check {
+        #[arg(long)]
+        dataset: DatasetKind,
+        /// The dataset's folder (default: data/cifar-10-batches-bin or data/svhn).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Accept a subset: keep at most N images of each split instead of checking the official counts.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
     },
 }
 
@@ -36,6 +68,18 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Info { model } => info(model.as_deref()),
+        Command::Download { dataset, dir, base_url } => {
+            let target = data::download::target_dir(dataset, &dir);
+            let files = data::download::download(dataset, &target, base_url.as_deref())?;
+            for f in files {
+                println!("{}", f.display());
+            }
+            Ok(())
+        }
+        Command::Data { command: DataCommand::Check { dataset, dir, limit } } => {
+            let dir = dir.unwrap_or_else(|| dataset.default_dir(std::path::Path::new("data")));
+            data_check(dataset, &dir, Limit { train: limit, test: limit })
+        }
     }
 }
 
@@ -60,5 +104,20 @@ fn info(model: Option<&str>) -> Result<()> {
             println!("  {:<24} {:>8}", "total", counts.iter().map(|c| c.1).sum::<i64>());
         }
     }
+    Ok(())
+}
+
+fn data_check(kind: DatasetKind, dir: &std::path::Path, limit: Limit) -> Result<()> {
+    let ds = data::load(kind, dir, limit)?;
+    println!("{kind} in {}", dir.display());
+    for (path, size) in &ds.files {
+        println!("  file {} ({size} bytes)", path.display());
+    }
+    println!("  {:<12} {:>8} {:>8}", "class", "train", "test");
+    let (train, test) = (ds.train.class_counts(), ds.test.class_counts());
+    for (k, name) in kind.class_names().iter().enumerate() {
+        println!("  {:<12} {:>8} {:>8}", format!("{k} {name}"), train[k], test[k]);
+    }
+    println!("  {:<12} {:>8} {:>8}", "total", ds.train.len(), ds.test.len());
     Ok(())
 }

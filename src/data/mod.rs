@@ -1,0 +1,206 @@
+//! The datasets, read from the files their publishers distribute: CIFAR-10's
+//! binary version and SVHN's cropped digits (format 2, MATLAB v5). Everything is
+//! loaded once into memory as uint8 images `[N, 3, 32, 32]` and int64 labels; the
+//! float conversion and per-channel normalization happen per batch, on the device.
+
+pub mod batches;
+pub mod cifar10;
+pub mod download;
+pub mod svhn;
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor};
+
+pub const CLASSES: usize = 10;
+pub const RECORD_PIXELS: usize = 3 * 32 * 32;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetKind {
+    Cifar10,
+    Svhn,
+}
+
+impl DatasetKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetKind::Cifar10 => "cifar10",
+            DatasetKind::Svhn => "svhn",
+        }
+    }
+
+    /// The official (train, test) image counts.
+    pub fn official_counts(self) -> (usize, usize) {
+        match self {
+            DatasetKind::Cifar10 => (50_000, 10_000),
+            DatasetKind::Svhn => (73_257, 26_032),
+        }
+    }
+
+    /// The folder under a data root where this dataset is looked for.
+    pub fn default_dir(self, data_root: &Path) -> PathBuf {
+        match self {
+            DatasetKind::Cifar10 => data_root.join("cifar-10-batches-bin"),
+            DatasetKind::Svhn => data_root.join("svhn"),
+        }
+    }
+
+    pub fn class_names(self) -> [&'static str; CLASSES] {
+        match self {
+            DatasetKind::Cifar10 => {
+                ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+            }
+            DatasetKind::Svhn => ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+        }
+    }
+}
+
+impl std::fmt::Display for DatasetKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for DatasetKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cifar10" => Ok(DatasetKind::Cifar10),
+            "svhn" => Ok(DatasetKind::Svhn),
+            other => Err(format!("unknown dataset `{other}`; valid datasets are: cifar10, svhn")),
+        }
+    }
+}
+
+/// What went wrong with a data file. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{dataset} data not found: looked for {looked_for}. Get it with `homeonorm download {dataset} --dir {dir}` or from {url}")]
+    Missing { dataset: DatasetKind, looked_for: String, dir: String, url: &'static str },
+    #[error("{path}: cannot read: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {size} bytes is not a whole number of {record}-byte records (truncated or not a CIFAR-10 binary file)")]
+    PartialRecord { path: PathBuf, size: u64, record: usize },
+    #[error("{path}: record {record} has label {label}, outside 0–9")]
+    BadLabel { path: PathBuf, record: usize, label: i64 },
+    #[error("{path}: {message}")]
+    BadFormat { path: PathBuf, message: String },
+    #[error("{what}: {found} images where the official set has {official}; pass a limit (--limit) to use a subset on purpose")]
+    WrongCount { what: String, found: usize, official: usize },
+}
+
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
+    move |source| DataError::Io { path: path.to_path_buf(), source }
+}
+
+/// One split in memory.
+pub struct Split {
+    /// `[N, 3, 32, 32]` uint8, RGB planes.
+    pub images: Tensor,
+    /// `[N]` int64 in 0..10.
+    pub labels: Tensor,
+}
+
+impl Split {
+    pub fn len(&self) -> usize {
+        self.labels.size()[0] as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Images per class.
+    pub fn class_counts(&self) -> [usize; CLASSES] {
+        let counts = self.labels.bincount::<Tensor>(None, CLASSES as i64);
+        let mut out = [0usize; CLASSES];
+        for (k, o) in out.iter_mut().enumerate() {
+            *o = counts.int64_value(&[k as i64]) as usize;
+        }
+        out
+    }
+
+    pub fn to_device(&self, device: Device) -> Split {
+        Split { images: self.images.to_device(device), labels: self.labels.to_device(device) }
+    }
+
+    /// Keeps the first `n` records.
+    fn truncate(self, n: usize) -> Split {
+        let n = n.min(self.len()) as i64;
+        Split { images: self.images.narrow(0, 0, n), labels: self.labels.narrow(0, 0, n) }
+    }
+}
+
+/// A dataset's two splits and where they came from.
+pub struct Dataset {
+    pub kind: DatasetKind,
+    pub train: Split,
+    pub test: Split,
+    /// The files read, with their sizes in bytes (recorded in each run's config).
+    pub files: Vec<(PathBuf, u64)>,
+}
+
+/// How many records to keep of each split; `None` means the official set, whose
+/// counts are then checked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limit {
+    pub train: Option<usize>,
+    pub test: Option<usize>,
+}
+
+/// Loads a dataset from `dir` (the folder holding its files; see each reader).
+pub fn load(kind: DatasetKind, dir: &Path, limit: Limit) -> Result<Dataset, DataError> {
+    let mut dataset = match kind {
+        DatasetKind::Cifar10 => cifar10::load(dir)?,
+        DatasetKind::Svhn => svhn::load(dir)?,
+    };
+    let (official_train, official_test) = kind.official_counts();
+    dataset.train = check_count(dataset.train, limit.train, official_train, &format!("{kind} train split in {}", dir.display()))?;
+    dataset.test = check_count(dataset.test, limit.test, official_test, &format!("{kind} test split in {}", dir.display()))?;
+    Ok(dataset)
+}
+
+fn check_count(split: Split, limit: Option<usize>, official: usize, what: &str) -> Result<Split, DataError> {
+    match limit {
+        Some(n) => {
+            if split.len() != official {
+                log::warn!("{what}: {} images, not the official {official} (a subset, as --limit asks)", split.len());
+            }
+            if n < split.len() {
+                log::warn!("{what}: using the first {n} of {} images (--limit)", split.len());
+            }
+            Ok(split.truncate(n))
+        }
+        None if split.len() != official => {
+            Err(DataError::WrongCount { what: what.to_string(), found: split.len(), official })
+        }
+        None => Ok(split),
+    }
+}
+
+/// Per-channel normalization applied after scaling pixels to [0, 1].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Normalization {
+    pub mean: [f64; 3],
+    pub std: [f64; 3],
+}
+
+impl Default for Normalization {
+    /// The PyTorch CIFAR-10 tutorial's: mean 0.5, std 0.5 per channel.
+    fn default() -> Self {
+        Normalization { mean: [0.5; 3], std: [0.5; 3] }
+    }
+}
+
+impl Normalization {
+    /// uint8 images `[…, 3, 32, 32]` → normalized float32, as
+    /// `ToTensor()` then `Normalize(mean, std)` would give.
+    pub fn apply(&self, images: &Tensor) -> Tensor {
+        let device = images.device();
+        let shape = [3i64, 1, 1];
+        let mean = Tensor::from_slice(&self.mean).to_kind(Kind::Float).view(shape).to_device(device);
+        let std = Tensor::from_slice(&self.std).to_kind(Kind::Float).view(shape).to_device(device);
+        (images.to_kind(Kind::Float) / 255.0 - mean) / std
+    }
+}
