@@ -8,3 +8,6 @@ pub mod learner;
 pub mod system;
 pub mod data;
 pub mod progress;
+pub mod metrics;
+pub mod rundir;
+pub mod train;

@@ -1,8 +1,11 @@
 //! The homeonorm command line. Everything it runs lives in the library.
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use homeonorm::data::{self, DatasetKind, Limit};
+use homeonorm::norm::EvalStats;
+use homeonorm::system::DeviceChoice;
+use homeonorm::train::{self, RunData, TrainSettings};
 use homeonorm::{learner::Learner, model, norm, system};
 use std::path::PathBuf;
 
@@ -31,11 +34,132 @@ enum Command {
         #[arg(long)]
         base_url: Option<String>,
     },
+    /// Train one setting for one or more seeds (the paper's protocol unless overridden);
+    /// writes OUT/<dataset>/<method>/lr<lr>/seed<k>/ per seed.
+    Train(TrainArgs),
     /// Dataset files.
     Data {
         #[command(subcommand)]
         command: DataCommand,
     },
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[arg(long)]
+    dataset: DatasetKind,
+    /// One of: vanilla, batch-norm, weight-norm, synaptic-scaling, mean-only, scale-only.
+    #[arg(long)]
+    method: String,
+    /// Seeds, comma-separated; seeds train together as one seed-batched model.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    seed: Vec<u64>,
+    #[command(flatten)]
+    overrides: SettingOverrides,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+    /// Where run folders go.
+    #[arg(long, default_value = "outputs/train")]
+    out: PathBuf,
+}
+
+/// Settings that override the dataset's paper preset.
+#[derive(Args, Clone, Default)]
+struct SettingOverrides {
+    #[arg(long)]
+    lr: Option<f64>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    #[arg(long)]
+    iterations: Option<usize>,
+    /// Test accuracy every N iterations (and at the end).
+    #[arg(long, value_name = "N")]
+    eval_every: Option<usize>,
+    /// Activation probabilities of the training batch every N iterations.
+    #[arg(long, value_name = "N")]
+    record_every: Option<usize>,
+    /// Test-time statistics: the test batch's own (the paper's) or the running ones.
+    #[arg(long, value_enum)]
+    eval_stats: Option<EvalStats>,
+    /// Test batch size (default: the training batch size).
+    #[arg(long)]
+    test_batch_size: Option<usize>,
+    /// Normalize fc1 and fc2 only (conv layers stay vanilla).
+    #[arg(long)]
+    fc_only: bool,
+    /// Record the measures for conv channels too.
+    #[arg(long)]
+    conv_measures: bool,
+}
+
+impl SettingOverrides {
+    fn apply(&self, mut s: TrainSettings) -> TrainSettings {
+        if let Some(v) = self.lr {
+            s.lr = v;
+        }
+        if let Some(v) = self.batch_size {
+            s.batch_size = v;
+            s.test_batch_size = v;
+        }
+        if let Some(v) = self.iterations {
+            s.iterations = v;
+        }
+        if let Some(v) = self.eval_every {
+            s.eval_every = v;
+        }
+        if let Some(v) = self.record_every {
+            s.record_every = v;
+        }
+        if let Some(v) = self.eval_stats {
+            s.eval_stats = v;
+        }
+        if let Some(v) = self.test_batch_size {
+            s.test_batch_size = v;
+        }
+        if self.fc_only {
+            s.normalize_conv = false;
+        }
+        if self.conv_measures {
+            s.conv_measures = true;
+        }
+        s
+    }
+}
+
+/// Where the work runs and where the data is.
+#[derive(Args, Clone)]
+struct RuntimeArgs {
+    #[arg(long, value_enum, default_value = "auto")]
+    device: DeviceChoice,
+    /// The data root: data/cifar-10-batches-bin (or the archive beside it), data/svhn.
+    #[arg(long, default_value = "data")]
+    data_dir: PathBuf,
+    /// Use at most N images of each split (a subset, on purpose: the official counts are not checked).
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    /// Seeds of one setting trained together as one seed-batched model.
+    #[arg(long, default_value_t = 10)]
+    seeds_per_batch: usize,
+    /// CPU threads for libtorch (default: libtorch's choice).
+    #[arg(long)]
+    threads: Option<i32>,
+}
+
+impl RuntimeArgs {
+    fn device(&self) -> Result<tch::Device> {
+        if let Some(n) = self.threads {
+            tch::set_num_threads(n);
+        }
+        self.device.resolve()
+    }
+
+    fn load(&self, kind: DatasetKind, device: tch::Device) -> Result<RunData> {
+        let dir = kind.default_dir(&self.data_dir);
+        let limit = Limit { train: self.limit, test: self.limit };
+        let dataset = data::load(kind, &dir, limit)?;
+        log::info!("{kind}: {} training and {} test images from {}", dataset.train.len(), dataset.test.len(), dir.display());
+        Ok(RunData::new(dataset, &dir, limit, device))
+    }
 }
 
 #[derive(Subcommand)]
@@ -68,6 +192,7 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Info { model } => info(model.as_deref()),
+        Command::Train(args) => train_command(args),
         Command::Download { dataset, dir, base_url } => {
             let target = data::download::target_dir(dataset, &dir);
             let files = data::download::download(dataset, &target, base_url.as_deref())?;
@@ -119,5 +244,32 @@ fn data_check(kind: DatasetKind, dir: &std::path::Path, limit: Limit) -> Result<
         println!("  {:<12} {:>8} {:>8}", format!("{k} {name}"), train[k], test[k]);
     }
     println!("  {:<12} {:>8} {:>8}", "total", ds.train.len(), ds.test.len());
+    Ok(())
+}
+
+fn train_command(args: TrainArgs) -> Result<()> {
+    norm::method_by_name(&args.method)?;
+    let settings = args.overrides.apply(TrainSettings::preset(args.dataset, &args.method));
+    settings.validate()?;
+    if args.runtime.seeds_per_batch == 0 {
+        anyhow::bail!("--seeds-per-batch must be positive");
+    }
+    let device = args.runtime.device()?;
+    let data = args.runtime.load(args.dataset, device)?;
+    let mut diverged = 0;
+    for seeds in args.seed.chunks(args.runtime.seeds_per_batch) {
+        for (seed, summary) in train::train_seed_batch(&settings, seeds, &data, &args.out)? {
+            match summary.final_accuracy {
+                Some(acc) => println!("seed {seed}: test accuracy {:.2} %", 100.0 * acc),
+                None => {
+                    diverged += 1;
+                    println!("seed {seed}: diverged at iteration {}", summary.diverged_at.unwrap_or(0));
+                }
+            }
+        }
+    }
+    if diverged > 0 {
+        log::warn!("{diverged} run(s) diverged; their folders record it");
+    }
     Ok(())
 }

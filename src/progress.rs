@@ -26,3 +26,71 @@ pub fn bytes_bar(length: Option<u64>, path: &Path) -> ProgressBar {
     }
     bar
 }
+
+/// Progress of a long loop: a bar with rate and ETA on a terminal, else a log
+/// line every `log_percent` percent.
+pub struct Progress {
+    bar: ProgressBar,
+    label: String,
+    total: u64,
+    log_step: u64,
+    next_log: u64,
+    started: std::time::Instant,
+}
+
+impl Progress {
+    pub fn new(label: &str, total: u64, log_percent: u64) -> Progress {
+        let bar = if on_terminal() {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(label.to_string());
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        let log_step = (total * log_percent / 100).max(1);
+        Progress { bar, label: label.to_string(), total, log_step, next_log: log_step, started: std::time::Instant::now() }
+    }
+
+    /// Moves to `position` (absolute) with a short status message.
+    pub fn update(&mut self, position: u64, message: impl FnOnce() -> String) {
+        self.bar.set_position(position);
+        if !self.bar.is_hidden() {
+            self.bar.set_message(message());
+        } else if position >= self.next_log || position == self.total {
+            while self.next_log <= position {
+                self.next_log += self.log_step;
+            }
+            let elapsed = self.started.elapsed().as_secs_f64();
+            let rate = position as f64 / elapsed.max(1e-9);
+            let eta = (self.total - position.min(self.total)) as f64 / rate.max(1e-9);
+            log::info!(
+                "{} {position}/{} ({:.0} %), {rate:.1}/s, ETA {}, {}",
+                self.label,
+                self.total,
+                100.0 * position as f64 / self.total.max(1) as f64,
+                format_duration(eta),
+                message()
+            );
+        }
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+pub fn format_duration(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}

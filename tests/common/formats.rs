@@ -139,3 +139,36 @@ pub fn svhn_pixel(row: usize, col: usize, ch: usize, k: usize) -> u8 {
 pub fn svhn_digit(k: usize) -> u8 {
     (k % 10) as u8 + 1
 }
+
+/// Writes CIFAR-10 binary files whose classes are easy to learn: class k has a bright
+/// 8×8 square at a class-specific place in channel k mod 3, on uniform noise.
+pub fn write_learnable_cifar_dir(dir: &Path, per_file: usize, test_records: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut state = 12345u64;
+    let mut noise = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 57) as u8 // 0..127
+    };
+    let mut file = |name: &str, n: usize, offset: usize| {
+        let mut bytes = Vec::new();
+        for i in 0..n {
+            let label = (i + offset) % 10;
+            let (r0, c0) = ((label / 4) * 10 + 2, (label % 4) * 7 + 1);
+            let mut rec = vec![label as u8];
+            for ch in 0..3 {
+                for row in 0..32 {
+                    for col in 0..32 {
+                        let inside = ch == label % 3 && (r0..r0 + 8).contains(&row) && (c0..c0 + 8).contains(&col);
+                        rec.push(if inside { 255 } else { noise() });
+                    }
+                }
+            }
+            bytes.extend(rec);
+        }
+        std::fs::write(dir.join(name), bytes).unwrap();
+    };
+    for (f, name) in ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"].iter().enumerate() {
+        file(name, per_file, f);
+    }
+    file("test_batch.bin", test_records, 7);
+}

@@ -1,0 +1,165 @@
+//! The paper's homeostasis measures (section 4.1 and 4.3), per unit and per layer.
+//!
+//! Across units of a layer, "± std" is the population standard deviation (numpy's
+//! default, as the paper's figures most likely used); across seeds, in the report,
+//! it is the sample standard deviation (n − 1).
+
+use serde::{Deserialize, Serialize};
+
+/// H(p) = −p log₂ p − (1−p) log₂(1−p), in bits; 0 at p = 0 or 1, 1 at p = 0.5.
+pub fn binary_entropy(p: f64) -> f64 {
+    let term = |q: f64| if q <= 0.0 { 0.0 } else { -q * q.log2() };
+    term(p) + term(1.0 - p)
+}
+
+/// Mean and population standard deviation; NaN for no values.
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
+/// Mean and sample standard deviation (n − 1); the std is NaN for fewer than 2 values.
+pub fn mean_sample_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len();
+    let (mean, pop) = mean_std(values);
+    if n < 2 {
+        return (mean, f64::NAN);
+    }
+    (mean, pop * (n as f64 / (n as f64 - 1.0)).sqrt())
+}
+
+/// Coefficient of variation across values: population std / mean.
+pub fn coefficient_of_variation(values: &[f64]) -> f64 {
+    let (mean, std) = mean_std(values);
+    std / mean
+}
+
+/// One hidden unit's measures on the test set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnitStats {
+    pub layer: String,
+    pub unit: usize,
+    /// Fraction of inputs (× positions, for a conv channel) with output > 0.
+    pub activation_prob: f64,
+    /// Binary entropy of `activation_prob`, in bits.
+    pub entropy: f64,
+    /// Mean output over the inputs on which the unit is active; empty if never active.
+    pub mean_active_value: Option<f64>,
+    /// Learned α, for methods that have one.
+    pub alpha: Option<f64>,
+}
+
+/// A layer's summary across its units.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerSummary {
+    pub layer: String,
+    pub units: usize,
+    pub activation_prob_mean: f64,
+    pub activation_prob_std: f64,
+    pub activation_prob_cv: f64,
+    pub entropy_mean: f64,
+    /// Over the units that were active at least once.
+    pub mean_active_value_mean: f64,
+    pub mean_active_value_std: f64,
+    pub mean_active_value_cv: f64,
+    pub never_active_units: usize,
+    pub alpha_mean: Option<f64>,
+    pub alpha_std: Option<f64>,
+}
+
+impl LayerSummary {
+    pub fn of(layer: &str, units: &[UnitStats]) -> LayerSummary {
+        let probs: Vec<f64> = units.iter().map(|u| u.activation_prob).collect();
+        let entropies: Vec<f64> = units.iter().map(|u| u.entropy).collect();
+        let values: Vec<f64> = units.iter().filter_map(|u| u.mean_active_value).collect();
+        let alphas: Vec<f64> = units.iter().filter_map(|u| u.alpha).collect();
+        let (p_mean, p_std) = mean_std(&probs);
+        let (v_mean, v_std) = mean_std(&values);
+        let (a_mean, a_std) = mean_std(&alphas);
+        LayerSummary {
+            layer: layer.to_string(),
+            units: units.len(),
+            activation_prob_mean: p_mean,
+            activation_prob_std: p_std,
+            activation_prob_cv: p_std / p_mean,
+            entropy_mean: mean_std(&entropies).0,
+            mean_active_value_mean: v_mean,
+            mean_active_value_std: v_std,
+            mean_active_value_cv: v_std / v_mean,
+            never_active_units: units.len() - values.len(),
+            alpha_mean: (!alphas.is_empty()).then_some(a_mean),
+            alpha_std: (!alphas.is_empty()).then_some(a_std),
+        }
+    }
+}
+
+/// Builds one layer's unit stats from per-unit counts gathered over a test set.
+/// `active[u]`: observations with output > 0; `active_sum[u]`: the sum of those
+/// outputs; `observations`: inputs (× positions) seen per unit.
+pub fn unit_stats(layer: &str, active: &[f64], active_sum: &[f64], observations: f64, alpha: Option<&[f64]>) -> Vec<UnitStats> {
+    (0..active.len())
+        .map(|u| {
+            let p = active[u] / observations;
+            UnitStats {
+                layer: layer.to_string(),
+                unit: u,
+                activation_prob: p,
+                entropy: binary_entropy(p),
+                mean_active_value: (active[u] > 0.0).then(|| active_sum[u] / active[u]),
+                alpha: alpha.map(|a| a[u]),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entropy_of_known_probabilities() {
+        assert_eq!(binary_entropy(0.5), 1.0);
+        assert_eq!(binary_entropy(0.0), 0.0);
+        assert_eq!(binary_entropy(1.0), 0.0);
+        // H(0.25) = 0.25·2 + 0.75·log2(4/3) = 0.811278...
+        assert!((binary_entropy(0.25) - 0.8112781244591328).abs() < 1e-12);
+    }
+
+    #[test]
+    fn cv_and_std_of_a_known_vector() {
+        let v = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]; // mean 5, population std 2
+        assert_eq!(mean_std(&v), (5.0, 2.0));
+        assert_eq!(coefficient_of_variation(&v), 0.4);
+        let (m, s) = mean_sample_std(&[1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(m, 2.5);
+        assert!((s - 1.2909944487358056).abs() < 1e-12);
+        assert!(mean_sample_std(&[3.0]).1.is_nan());
+    }
+
+    #[test]
+    fn units_never_active_always_active_and_half_active() {
+        // unit 0 never active, unit 1 always active (values sum to 30 over 10), unit 2 active half the time
+        let units = unit_stats("fc1", &[0.0, 10.0, 5.0], &[0.0, 30.0, 5.0], 10.0, Some(&[0.5, 1.0, 1.5]));
+        assert_eq!(units[0].activation_prob, 0.0);
+        assert_eq!(units[0].entropy, 0.0);
+        assert_eq!(units[0].mean_active_value, None);
+        assert_eq!(units[1].activation_prob, 1.0);
+        assert_eq!(units[1].entropy, 0.0);
+        assert_eq!(units[1].mean_active_value, Some(3.0));
+        assert_eq!(units[2].entropy, 1.0);
+        assert_eq!(units[2].mean_active_value, Some(1.0));
+        let s = LayerSummary::of("fc1", &units);
+        assert_eq!(s.activation_prob_mean, 0.5);
+        assert!((s.activation_prob_std - (1.0f64 / 6.0).sqrt()).abs() < 1e-12);
+        assert!((s.entropy_mean - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!((s.mean_active_value_mean, s.mean_active_value_std), (2.0, 1.0));
+        assert_eq!(s.mean_active_value_cv, 0.5);
+        assert_eq!(s.never_active_units, 1);
+        assert_eq!(s.alpha_mean, Some(1.0));
+    }
+}
