@@ -7,7 +7,13 @@ use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 
 /// PyTorch's default Adam: β = (0.9, 0.999), ε = 1e-8, no weight decay.
 fn pytorch_adam() -> nn::Adam {
-    nn::Adam { beta1: 0.9, beta2: 0.999, wd: 0.0, eps: 1e-8, amsgrad: false }
+    nn::Adam {
+        beta1: 0.9,
+        beta2: 0.999,
+        wd: 0.0,
+        eps: 1e-8,
+        amsgrad: false,
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +45,11 @@ impl Learner {
         let vs = nn::VarStore::new(device);
         let model = LeNet5::new(&vs.root(), method, seeds, normalize_conv);
         let optimizer = pytorch_adam().build(&vs, lr)?;
-        Ok(Learner { vs, model, optimizer })
+        Ok(Learner {
+            vs,
+            model,
+            optimizer,
+        })
     }
 
     /// Converts parameters and buffers to another float kind (the parity tests run in f64 too).

@@ -2,12 +2,15 @@
 //! Between Normalization Strategies in Artificial and Biological Neural Networks",
 //! on tch/libtorch. See DESIGN.md in the shared folder and the README.
 
-pub mod norm;
-pub mod model;
-pub mod learner;
-pub mod system;
 pub mod data;
-pub mod progress;
+pub mod experiment;
+pub mod learner;
 pub mod metrics;
+pub mod model;
+pub mod norm;
+pub mod progress;
+pub mod report;
 pub mod rundir;
+pub mod sweep;
+pub mod system;
 pub mod train;

@@ -37,6 +37,29 @@ enum Command {
     /// Train one setting for one or more seeds (the paper's protocol unless overridden);
     /// writes OUT/<dataset>/<method>/lr<lr>/seed<k>/ per seed.
     Train(TrainArgs),
+    /// Run an experiment file's grid: resumable, shardable across workers sharing OUT.
+    Sweep {
+        experiment: PathBuf,
+        /// Results root: runs go to OUT/<experiment name>/.
+        #[arg(long, default_value = "outputs")]
+        out: PathBuf,
+        /// This worker's share, I/N with I from 0 (e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT).
+        #[arg(long, default_value = "0/1")]
+        shard: homeonorm::sweep::Shard,
+        /// List what would run and what is done, and run nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Minutes after which a claim not refreshed by its worker is taken over.
+        #[arg(long, default_value_t = 10.0)]
+        claim_timeout_minutes: f64,
+        /// Run only these of the experiment's datasets (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        datasets: Vec<DatasetKind>,
+        #[command(flatten)]
+        runtime: RuntimeArgs,
+    },
+    /// Tables (CSV and Markdown) of the finished runs under DIR, beside the paper's numbers.
+    Report { dir: PathBuf },
     /// Dataset files.
     Data {
         #[command(subcommand)]
@@ -155,9 +178,17 @@ impl RuntimeArgs {
 
     fn load(&self, kind: DatasetKind, device: tch::Device) -> Result<RunData> {
         let dir = kind.default_dir(&self.data_dir);
-        let limit = Limit { train: self.limit, test: self.limit };
+        let limit = Limit {
+            train: self.limit,
+            test: self.limit,
+        };
         let dataset = data::load(kind, &dir, limit)?;
-        log::info!("{kind}: {} training and {} test images from {}", dataset.train.len(), dataset.test.len(), dir.display());
+        log::info!(
+            "{kind}: {} training and {} test images from {}",
+            dataset.train.len(),
+            dataset.test.len(),
+            dir.display()
+        );
         Ok(RunData::new(dataset, &dir, limit, device))
     }
 }
@@ -178,7 +209,12 @@ enum DataCommand {
 }
 
 fn version_line() -> &'static str {
-    concat!(env!("CARGO_PKG_VERSION"), " (libtorch ", env!("HOMEONORM_LIBTORCH_VERSION"), ")")
+    concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (libtorch ",
+        env!("HOMEONORM_LIBTORCH_VERSION"),
+        ")"
+    )
 }
 
 fn main() {
@@ -193,7 +229,50 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Info { model } => info(model.as_deref()),
         Command::Train(args) => train_command(args),
-        Command::Download { dataset, dir, base_url } => {
+        Command::Sweep {
+            experiment,
+            out,
+            shard,
+            dry_run,
+            claim_timeout_minutes,
+            datasets,
+            runtime,
+        } => {
+            let mut experiment = homeonorm::experiment::Experiment::load(&experiment)?;
+            if !datasets.is_empty() {
+                experiment
+                    .runs
+                    .retain(|r| datasets.contains(&r.settings.dataset));
+                if experiment.runs.is_empty() {
+                    anyhow::bail!(
+                        "{}: no runs left for datasets {datasets:?}",
+                        experiment.path.display()
+                    );
+                }
+            }
+            sweep_command(
+                &experiment,
+                out,
+                shard,
+                dry_run,
+                claim_timeout_minutes,
+                runtime,
+            )
+        }
+        Command::Report { dir } => {
+            let results = homeonorm::report::write(&dir)?;
+            println!(
+                "{} settings; wrote {}",
+                results.len(),
+                dir.join(homeonorm::report::REPORT_DIR).display()
+            );
+            Ok(())
+        }
+        Command::Download {
+            dataset,
+            dir,
+            base_url,
+        } => {
             let target = data::download::target_dir(dataset, &dir);
             let files = data::download::download(dataset, &target, base_url.as_deref())?;
             for f in files {
@@ -201,9 +280,23 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Data { command: DataCommand::Check { dataset, dir, limit } } => {
+        Command::Data {
+            command:
+                DataCommand::Check {
+                    dataset,
+                    dir,
+                    limit,
+                },
+        } => {
             let dir = dir.unwrap_or_else(|| dataset.default_dir(std::path::Path::new("data")));
-            data_check(dataset, &dir, Limit { train: limit, test: limit })
+            data_check(
+                dataset,
+                &dir,
+                Limit {
+                    train: limit,
+                    test: limit,
+                },
+            )
         }
     }
 }
@@ -213,7 +306,10 @@ fn info(model: Option<&str>) -> Result<()> {
     let sys = system::SystemInfo::detect();
     println!("homeonorm        {}", sys.homeonorm);
     println!("libtorch         {}", sys.libtorch);
-    println!("CUDA available   {} ({} device(s), cuDNN {})", sys.cuda_available, sys.cuda_devices, sys.cudnn_available);
+    println!(
+        "CUDA available   {} ({} device(s), cuDNN {})",
+        sys.cuda_available, sys.cuda_devices, sys.cudnn_available
+    );
     println!("CPU threads      {}", sys.cpu_threads);
     match method {
         None => {
@@ -226,7 +322,11 @@ fn info(model: Option<&str>) -> Result<()> {
             for (name, count) in &counts {
                 println!("  {name:<24} {count:>8}");
             }
-            println!("  {:<24} {:>8}", "total", counts.iter().map(|c| c.1).sum::<i64>());
+            println!(
+                "  {:<24} {:>8}",
+                "total",
+                counts.iter().map(|c| c.1).sum::<i64>()
+            );
         }
     }
     Ok(())
@@ -241,15 +341,27 @@ fn data_check(kind: DatasetKind, dir: &std::path::Path, limit: Limit) -> Result<
     println!("  {:<12} {:>8} {:>8}", "class", "train", "test");
     let (train, test) = (ds.train.class_counts(), ds.test.class_counts());
     for (k, name) in kind.class_names().iter().enumerate() {
-        println!("  {:<12} {:>8} {:>8}", format!("{k} {name}"), train[k], test[k]);
+        println!(
+            "  {:<12} {:>8} {:>8}",
+            format!("{k} {name}"),
+            train[k],
+            test[k]
+        );
     }
-    println!("  {:<12} {:>8} {:>8}", "total", ds.train.len(), ds.test.len());
+    println!(
+        "  {:<12} {:>8} {:>8}",
+        "total",
+        ds.train.len(),
+        ds.test.len()
+    );
     Ok(())
 }
 
 fn train_command(args: TrainArgs) -> Result<()> {
     norm::method_by_name(&args.method)?;
-    let settings = args.overrides.apply(TrainSettings::preset(args.dataset, &args.method));
+    let settings = args
+        .overrides
+        .apply(TrainSettings::preset(args.dataset, &args.method));
     settings.validate()?;
     if args.runtime.seeds_per_batch == 0 {
         anyhow::bail!("--seeds-per-batch must be positive");
@@ -263,7 +375,10 @@ fn train_command(args: TrainArgs) -> Result<()> {
                 Some(acc) => println!("seed {seed}: test accuracy {:.2} %", 100.0 * acc),
                 None => {
                     diverged += 1;
-                    println!("seed {seed}: diverged at iteration {}", summary.diverged_at.unwrap_or(0));
+                    println!(
+                        "seed {seed}: diverged at iteration {}",
+                        summary.diverged_at.unwrap_or(0)
+                    );
                 }
             }
         }
@@ -271,5 +386,60 @@ fn train_command(args: TrainArgs) -> Result<()> {
     if diverged > 0 {
         log::warn!("{diverged} run(s) diverged; their folders record it");
     }
+    Ok(())
+}
+
+fn sweep_command(
+    experiment: &homeonorm::experiment::Experiment,
+    out: PathBuf,
+    shard: homeonorm::sweep::Shard,
+    dry_run: bool,
+    claim_timeout_minutes: f64,
+    runtime: RuntimeArgs,
+) -> Result<()> {
+    use homeonorm::{rundir::RunState, sweep};
+    if !(claim_timeout_minutes.is_finite() && claim_timeout_minutes > 0.0) {
+        anyhow::bail!("--claim-timeout-minutes must be positive");
+    }
+    let options = sweep::SweepOptions {
+        out,
+        shard,
+        seeds_per_batch: runtime.seeds_per_batch,
+        claim_timeout: std::time::Duration::from_secs_f64(claim_timeout_minutes * 60.0),
+    };
+    if dry_run {
+        let planned = sweep::plan(experiment, &options);
+        let mut pending = 0;
+        for run in &planned {
+            let state = match &run.state {
+                RunState::Done(outcome) => format!("{outcome:?}").to_lowercase(),
+                RunState::Unfinished => {
+                    pending += 1;
+                    "unfinished: will be redone".to_string()
+                }
+                RunState::Missing => {
+                    pending += 1;
+                    "to run".to_string()
+                }
+            };
+            println!("{:>5}  {}  {state}", run.index, run.dir.display());
+        }
+        println!(
+            "{} runs in this shard: {} done, {pending} to run",
+            planned.len(),
+            planned.len() - pending
+        );
+        return Ok(());
+    }
+    let device = runtime.device()?;
+    let result = sweep::run(experiment, &options, |kind| runtime.load(kind, device))?;
+    println!(
+        "sweep {}: trained {} run(s) here ({} diverged); {} already done; {} claimed by other workers",
+        experiment.name,
+        result.trained.len(),
+        result.diverged,
+        result.already_done,
+        result.claimed_elsewhere
+    );
     Ok(())
 }

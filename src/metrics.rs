@@ -101,7 +101,13 @@ impl LayerSummary {
 /// Builds one layer's unit stats from per-unit counts gathered over a test set.
 /// `active[u]`: observations with output > 0; `active_sum[u]`: the sum of those
 /// outputs; `observations`: inputs (× positions) seen per unit.
-pub fn unit_stats(layer: &str, active: &[f64], active_sum: &[f64], observations: f64, alpha: Option<&[f64]>) -> Vec<UnitStats> {
+pub fn unit_stats(
+    layer: &str,
+    active: &[f64],
+    active_sum: &[f64],
+    observations: f64,
+    alpha: Option<&[f64]>,
+) -> Vec<UnitStats> {
     (0..active.len())
         .map(|u| {
             let p = active[u] / observations;
@@ -144,7 +150,13 @@ mod tests {
     #[test]
     fn units_never_active_always_active_and_half_active() {
         // unit 0 never active, unit 1 always active (values sum to 30 over 10), unit 2 active half the time
-        let units = unit_stats("fc1", &[0.0, 10.0, 5.0], &[0.0, 30.0, 5.0], 10.0, Some(&[0.5, 1.0, 1.5]));
+        let units = unit_stats(
+            "fc1",
+            &[0.0, 10.0, 5.0],
+            &[0.0, 30.0, 5.0],
+            10.0,
+            Some(&[0.5, 1.0, 1.5]),
+        );
         assert_eq!(units[0].activation_prob, 0.0);
         assert_eq!(units[0].entropy, 0.0);
         assert_eq!(units[0].mean_active_value, None);
@@ -157,7 +169,10 @@ mod tests {
         assert_eq!(s.activation_prob_mean, 0.5);
         assert!((s.activation_prob_std - (1.0f64 / 6.0).sqrt()).abs() < 1e-12);
         assert!((s.entropy_mean - 1.0 / 3.0).abs() < 1e-12);
-        assert_eq!((s.mean_active_value_mean, s.mean_active_value_std), (2.0, 1.0));
+        assert_eq!(
+            (s.mean_active_value_mean, s.mean_active_value_std),
+            (2.0, 1.0)
+        );
         assert_eq!(s.mean_active_value_cv, 0.5);
         assert_eq!(s.never_active_units, 1);
         assert_eq!(s.alpha_mean, Some(1.0));

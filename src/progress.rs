@@ -17,10 +17,16 @@ pub fn bytes_bar(length: Option<u64>, path: &Path) -> ProgressBar {
         None => ProgressBar::new_spinner(),
     };
     bar.set_style(
-        ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    bar.set_message(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+    bar.set_message(
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    );
     if !on_terminal() {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
@@ -43,9 +49,11 @@ impl Progress {
         let bar = if on_terminal() {
             let bar = ProgressBar::new(total);
             bar.set_style(
-                ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
             );
             bar.set_prefix(label.to_string());
             bar
@@ -53,7 +61,14 @@ impl Progress {
             ProgressBar::hidden()
         };
         let log_step = (total * log_percent / 100).max(1);
-        Progress { bar, label: label.to_string(), total, log_step, next_log: log_step, started: std::time::Instant::now() }
+        Progress {
+            bar,
+            label: label.to_string(),
+            total,
+            log_step,
+            next_log: log_step,
+            started: std::time::Instant::now(),
+        }
     }
 
     /// Moves to `position` (absolute) with a short status message.

@@ -17,7 +17,10 @@ pub const SUMMARY: &str = "summary.json";
 
 /// The run folder of one (dataset, method, lr, seed) under `out`.
 pub fn run_path(out: &Path, dataset: &str, method: &str, lr: f64, seed: u64) -> PathBuf {
-    out.join(dataset).join(method).join(format!("lr{lr}")).join(format!("seed{seed}"))
+    out.join(dataset)
+        .join(method)
+        .join(format!("lr{lr}"))
+        .join(format!("seed{seed}"))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,18 +72,17 @@ pub fn read_summary(dir: &Path) -> anyhow::Result<Summary> {
     serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-/// Empties a run folder for a fresh start, `summary.json` first so that it never
-/// looks complete while holding a mix of old and new files.
+/// Clears a run folder's outputs for a fresh start, `summary.json` first so that it
+/// never looks complete while holding a mix of old and new files. Other files (a
+/// sweep's claim) stay.
 pub fn prepare(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let summary = dir.join(SUMMARY);
-    if summary.exists() {
-        std::fs::remove_file(summary)?;
-    }
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_file() {
-            std::fs::remove_file(path)?;
+    for name in [SUMMARY, CONFIG, CURVE, ACTIVATION_PROB, UNIT_STATS] {
+        for path in [dir.join(name), dir.join(format!(".{name}.tmp"))] {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
         }
     }
     Ok(())
@@ -101,7 +103,12 @@ pub fn write_json<T: Serialize>(dir: &Path, name: &str, value: &T) -> anyhow::Re
 }
 
 /// Writes rows as CSV with a header row (from the row type's field names).
-pub fn write_csv<T: Serialize>(dir: &Path, name: &str, rows: &[T], header_if_empty: &[&str]) -> anyhow::Result<()> {
+pub fn write_csv<T: Serialize>(
+    dir: &Path,
+    name: &str,
+    rows: &[T],
+    header_if_empty: &[&str],
+) -> anyhow::Result<()> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     if rows.is_empty() {
         writer.write_record(header_if_empty)?;

@@ -21,11 +21,20 @@ pub fn cifar_record(label: u8, pixel: impl Fn(usize, usize, usize) -> u8) -> Vec
 /// pixel (ch, row, col) of record i of file f = (f·7 + i·3 + ch·11 + row·5 + col) mod 256.
 pub fn write_cifar_dir(dir: &Path, per_file: usize) {
     std::fs::create_dir_all(dir).unwrap();
-    let names = ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"];
+    let names = [
+        "data_batch_1.bin",
+        "data_batch_2.bin",
+        "data_batch_3.bin",
+        "data_batch_4.bin",
+        "data_batch_5.bin",
+        "test_batch.bin",
+    ];
     for (f, name) in names.iter().enumerate() {
         let mut bytes = Vec::new();
         for i in 0..per_file {
-            bytes.extend(cifar_record(((f + i) % 10) as u8, |ch, row, col| cifar_pixel(f, i, ch, row, col)));
+            bytes.extend(cifar_record(((f + i) % 10) as u8, |ch, row, col| {
+                cifar_pixel(f, i, ch, row, col)
+            }));
         }
         std::fs::write(dir.join(name), bytes).unwrap();
     }
@@ -73,12 +82,25 @@ pub enum MatData<'a> {
 
 fn matrix(array: &MatArray) -> Vec<u8> {
     let mut body = Vec::new();
-    body.extend(element(MI_UINT32, &[[array.class, 0, 0, 0], [0, 0, 0, 0]].concat()));
-    body.extend(element(MI_INT32, &array.dims.iter().flat_map(|d| d.to_le_bytes()).collect::<Vec<_>>()));
+    body.extend(element(
+        MI_UINT32,
+        &[[array.class, 0, 0, 0], [0, 0, 0, 0]].concat(),
+    ));
+    body.extend(element(
+        MI_INT32,
+        &array
+            .dims
+            .iter()
+            .flat_map(|d| d.to_le_bytes())
+            .collect::<Vec<_>>(),
+    ));
     body.extend(element(MI_INT8, array.name.as_bytes()));
     match array.data_type {
         MatData::UInt8(v) => body.extend(element(MI_UINT8, v)),
-        MatData::Double(v) => body.extend(element(MI_DOUBLE, &v.iter().flat_map(|d| d.to_le_bytes()).collect::<Vec<_>>())),
+        MatData::Double(v) => body.extend(element(
+            MI_DOUBLE,
+            &v.iter().flat_map(|d| d.to_le_bytes()).collect::<Vec<_>>(),
+        )),
     }
     element(MI_MATRIX, &body)
 }
@@ -124,8 +146,18 @@ pub fn svhn_mat(n: usize, compressed: bool) -> Vec<u8> {
     let y: Vec<f64> = (0..n).map(|k| svhn_digit(k) as f64).collect();
     mat_file(
         &[
-            MatArray { name: "X", class: MX_UINT8_CLASS, dims: vec![32, 32, 3, n as i32], data_type: MatData::UInt8(&x) },
-            MatArray { name: "y", class: MX_DOUBLE_CLASS, dims: vec![n as i32, 1], data_type: MatData::Double(&y) },
+            MatArray {
+                name: "X",
+                class: MX_UINT8_CLASS,
+                dims: vec![32, 32, 3, n as i32],
+                data_type: MatData::UInt8(&x),
+            },
+            MatArray {
+                name: "y",
+                class: MX_DOUBLE_CLASS,
+                dims: vec![n as i32, 1],
+                data_type: MatData::Double(&y),
+            },
         ],
         compressed,
     )
@@ -146,7 +178,9 @@ pub fn write_learnable_cifar_dir(dir: &Path, per_file: usize, test_records: usiz
     std::fs::create_dir_all(dir).unwrap();
     let mut state = 12345u64;
     let mut noise = move || {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (state >> 57) as u8 // 0..127
     };
     let mut file = |name: &str, n: usize, offset: usize| {
@@ -158,7 +192,9 @@ pub fn write_learnable_cifar_dir(dir: &Path, per_file: usize, test_records: usiz
             for ch in 0..3 {
                 for row in 0..32 {
                     for col in 0..32 {
-                        let inside = ch == label % 3 && (r0..r0 + 8).contains(&row) && (c0..c0 + 8).contains(&col);
+                        let inside = ch == label % 3
+                            && (r0..r0 + 8).contains(&row)
+                            && (c0..c0 + 8).contains(&col);
                         rec.push(if inside { 255 } else { noise() });
                     }
                 }
@@ -167,7 +203,16 @@ pub fn write_learnable_cifar_dir(dir: &Path, per_file: usize, test_records: usiz
         }
         std::fs::write(dir.join(name), bytes).unwrap();
     };
-    for (f, name) in ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"].iter().enumerate() {
+    for (f, name) in [
+        "data_batch_1.bin",
+        "data_batch_2.bin",
+        "data_batch_3.bin",
+        "data_batch_4.bin",
+        "data_batch_5.bin",
+    ]
+    .iter()
+    .enumerate()
+    {
         file(name, per_file, f);
     }
     file("test_batch.bin", test_records, 7);

@@ -25,7 +25,12 @@ pub fn run_reference(mode: &str, dirs: &[PathBuf]) {
         .arg(mode)
         .args(dirs)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {} (set HOMEONORM_PYTHON, or run through `make test`): {e}", python()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} (set HOMEONORM_PYTHON, or run through `make test`): {e}",
+                python()
+            )
+        });
     assert!(
         out.status.success(),
         "the PyTorch reference failed ({}):\n{}\n{}",
@@ -55,4 +60,27 @@ pub fn relative_error(ours: &Tensor, reference: &Tensor) -> f64 {
     } else {
         diff / scale
     }
+}
+
+/// Small, learnable CIFAR-10-format data (300 training, 200 test images) in `root`,
+/// loaded as a subset on the CPU.
+pub fn small_cifar(root: &Path) -> homeonorm::train::RunData {
+    formats::write_learnable_cifar_dir(&root.join("cifar-10-batches-bin"), 60, 200);
+    load_small_cifar(root)
+}
+
+/// Loads what [`small_cifar`] wrote (tensors are not shared across threads: each loads its own).
+pub fn load_small_cifar(root: &Path) -> homeonorm::train::RunData {
+    use homeonorm::data::{self, DatasetKind, Limit};
+    let subset = Limit {
+        train: Some(usize::MAX),
+        test: Some(usize::MAX),
+    };
+    let dir = root.join("cifar-10-batches-bin");
+    homeonorm::train::RunData::new(
+        data::load(DatasetKind::Cifar10, &dir, subset).unwrap(),
+        &dir,
+        subset,
+        tch::Device::Cpu,
+    )
 }

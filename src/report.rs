@@ -1,0 +1,639 @@
+//! `homeonorm report`: tables from the finished runs under a results folder —
+//! per setting (dataset × method × learning rate × the other settings, never
+//! pooled across them) the mean ± sample std (n − 1) over seeds, side by side with
+//! the paper's published numbers.
+//!
+//! Layer measures per run are the paper's: mean over units and std across units
+//! (population). A setting's row gives their mean over seeds.
+
+use crate::metrics::{coefficient_of_variation, mean_sample_std, LayerSummary};
+use crate::norm::EvalStats;
+use crate::rundir::{self, Outcome, Summary};
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+pub const REPORT_DIR: &str = "report";
+
+/// The settings that make runs comparable; runs are grouped by all of them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SettingKey {
+    pub dataset: String,
+    pub method: String,
+    pub lr: f64,
+    pub batch_size: usize,
+    pub iterations: usize,
+    pub eval_stats: EvalStats,
+    pub test_batch_size: usize,
+    pub normalize_conv: bool,
+}
+
+impl SettingKey {
+    fn sort_key(&self) -> (String, usize, String, u64, usize, usize, String, bool) {
+        let method_order = crate::norm::method_names()
+            .iter()
+            .position(|m| *m == self.method)
+            .unwrap_or(usize::MAX);
+        (
+            self.dataset.clone(),
+            method_order,
+            self.method.clone(),
+            self.lr.to_bits(),
+            self.batch_size,
+            self.iterations,
+            format!("{:?}", self.eval_stats),
+            self.normalize_conv,
+        )
+    }
+}
+
+#[derive(Deserialize)]
+struct ConfigFields {
+    #[serde(flatten)]
+    key: SettingKey,
+    seed: u64,
+}
+
+/// One run folder found under the results folder.
+pub struct RunRecord {
+    pub dir: PathBuf,
+    pub key: SettingKey,
+    pub seed: u64,
+    /// None: unfinished.
+    pub summary: Option<Summary>,
+}
+
+/// Every run folder (one with a `config.json`) under `root`.
+pub fn collect(root: &Path) -> Result<Vec<RunRecord>> {
+    let mut records = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries =
+            std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_dir() && path.file_name().is_some_and(|n| n != REPORT_DIR) {
+                stack.push(path);
+            }
+        }
+        let config = dir.join(rundir::CONFIG);
+        if config.is_file() {
+            let text = std::fs::read_to_string(&config)?;
+            let fields: ConfigFields = serde_json::from_str(&text).with_context(|| {
+                format!("{}: not a homeonorm run configuration", config.display())
+            })?;
+            let summary = rundir::read_summary(&dir).ok();
+            records.push(RunRecord {
+                dir,
+                key: fields.key,
+                seed: fields.seed,
+                summary,
+            });
+        }
+    }
+    records.sort_by(|a, b| {
+        a.key
+            .sort_key()
+            .cmp(&b.key.sort_key())
+            .then(a.seed.cmp(&b.seed))
+    });
+    Ok(records)
+}
+
+/// A value's mean and sample std over seeds.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Spread {
+    pub mean: Option<f64>,
+    pub std: Option<f64>,
+}
+
+impl Spread {
+    fn of(values: &[f64]) -> Spread {
+        let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+        if finite.is_empty() {
+            return Spread::default();
+        }
+        let (m, s) = mean_sample_std(&finite);
+        Spread {
+            mean: Some(m),
+            std: s.is_finite().then_some(s),
+        }
+    }
+}
+
+/// A layer's measures for one setting, each the mean over seeds of the per-run value.
+#[derive(Clone, Debug, Default)]
+pub struct LayerRow {
+    pub prob_mean: Option<f64>,
+    pub prob_std: Option<f64>,
+    pub prob_cv: Option<f64>,
+    pub entropy_mean: Option<f64>,
+    pub active_value_mean: Option<f64>,
+    pub active_value_std: Option<f64>,
+    pub active_value_cv: Option<f64>,
+    pub alpha_mean: Option<f64>,
+    pub alpha_std: Option<f64>,
+}
+
+fn mean_of(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    Spread::of(&values.flatten().collect::<Vec<_>>()).mean
+}
+
+impl LayerRow {
+    fn of(layers: &[&LayerSummary]) -> LayerRow {
+        let m = |f: fn(&LayerSummary) -> Option<f64>| mean_of(layers.iter().map(|l| f(l)));
+        LayerRow {
+            prob_mean: m(|l| Some(l.activation_prob_mean)),
+            prob_std: m(|l| Some(l.activation_prob_std)),
+            prob_cv: m(|l| Some(l.activation_prob_cv)),
+            entropy_mean: m(|l| Some(l.entropy_mean)),
+            active_value_mean: m(|l| Some(l.mean_active_value_mean)),
+            active_value_std: m(|l| Some(l.mean_active_value_std)),
+            active_value_cv: m(|l| Some(l.mean_active_value_cv)),
+            alpha_mean: m(|l| l.alpha_mean),
+            alpha_std: m(|l| l.alpha_std),
+        }
+    }
+}
+
+/// One setting's results.
+pub struct SettingResult {
+    pub key: SettingKey,
+    pub complete: Vec<u64>,
+    pub diverged: Vec<(u64, PathBuf)>,
+    pub unfinished: Vec<(u64, PathBuf)>,
+    pub final_accuracy: Spread,
+    pub best_accuracy: Spread,
+    pub layers: BTreeMap<String, LayerRow>,
+    /// CV of activation probability across all fc units (fc1 and fc2 pooled), mean over seeds.
+    pub fc_prob_cv: Option<f64>,
+    pub curve: Vec<CurvePoint>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CurvePoint {
+    pub iteration: usize,
+    pub runs: usize,
+    pub accuracy_mean: f64,
+    pub accuracy_std: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct UnitCsvRow {
+    layer: String,
+    activation_prob: f64,
+}
+
+#[derive(Deserialize)]
+struct CurveCsvRow {
+    iteration: usize,
+    test_accuracy: f64,
+}
+
+fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
+    let mut reader =
+        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    reader
+        .deserialize()
+        .collect::<Result<Vec<T>, _>>()
+        .with_context(|| format!("{}: malformed", path.display()))
+}
+
+/// Groups the records by setting and computes each setting's results.
+pub fn summarize(records: &[RunRecord]) -> Result<Vec<SettingResult>> {
+    let mut groups: Vec<(SettingKey, Vec<&RunRecord>)> = Vec::new();
+    for r in records {
+        match groups.iter_mut().find(|(k, _)| *k == r.key) {
+            Some((_, g)) => g.push(r),
+            None => groups.push((r.key.clone(), vec![r])),
+        }
+    }
+    let mut results = Vec::new();
+    for (key, runs) in groups {
+        let complete: Vec<&RunRecord> = runs
+            .iter()
+            .copied()
+            .filter(|r| {
+                r.summary
+                    .as_ref()
+                    .is_some_and(|s| s.outcome == Outcome::Complete)
+            })
+            .collect();
+        let diverged = runs
+            .iter()
+            .filter(|r| {
+                r.summary
+                    .as_ref()
+                    .is_some_and(|s| s.outcome == Outcome::Diverged)
+            })
+            .map(|r| (r.seed, r.dir.clone()))
+            .collect();
+        let unfinished = runs
+            .iter()
+            .filter(|r| r.summary.is_none())
+            .map(|r| (r.seed, r.dir.clone()))
+            .collect();
+        let summaries: Vec<&Summary> = complete
+            .iter()
+            .map(|r| r.summary.as_ref().unwrap())
+            .collect();
+        let final_accuracy = Spread::of(
+            &summaries
+                .iter()
+                .filter_map(|s| s.final_accuracy)
+                .collect::<Vec<_>>(),
+        );
+        let best_accuracy = Spread::of(
+            &summaries
+                .iter()
+                .filter_map(|s| s.best_accuracy)
+                .collect::<Vec<_>>(),
+        );
+        let mut layers = BTreeMap::new();
+        for name in ["fc1", "fc2", "conv1", "conv2"] {
+            let per_run: Vec<&LayerSummary> = summaries
+                .iter()
+                .filter_map(|s| s.layers.iter().find(|l| l.layer == name))
+                .collect();
+            if !per_run.is_empty() {
+                layers.insert(name.to_string(), LayerRow::of(&per_run));
+            }
+        }
+        let mut fc_cvs = Vec::new();
+        let mut curves: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+        for r in &complete {
+            let units: Vec<UnitCsvRow> = read_csv(&r.dir.join(rundir::UNIT_STATS))?;
+            let probs: Vec<f64> = units
+                .iter()
+                .filter(|u| u.layer.starts_with("fc"))
+                .map(|u| u.activation_prob)
+                .collect();
+            fc_cvs.push(coefficient_of_variation(&probs));
+            for row in read_csv::<CurveCsvRow>(&r.dir.join(rundir::CURVE))? {
+                curves
+                    .entry(row.iteration)
+                    .or_default()
+                    .push(row.test_accuracy);
+            }
+        }
+        let curve = curves
+            .into_iter()
+            .map(|(iteration, accs)| {
+                let s = Spread::of(&accs);
+                CurvePoint {
+                    iteration,
+                    runs: accs.len(),
+                    accuracy_mean: s.mean.unwrap_or(f64::NAN),
+                    accuracy_std: s.std,
+                }
+            })
+            .collect();
+        results.push(SettingResult {
+            key,
+            complete: complete.iter().map(|r| r.seed).collect(),
+            diverged,
+            unfinished,
+            final_accuracy,
+            best_accuracy,
+            layers,
+            fc_prob_cv: Spread::of(&fc_cvs).mean,
+            curve,
+        });
+    }
+    Ok(results)
+}
+
+/// A number the paper publishes.
+pub struct PaperNumber {
+    pub dataset: &'static str,
+    pub method: &'static str,
+    pub lr: f64,
+    pub measure: Measure,
+    pub value: f64,
+    pub std: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Measure {
+    /// Final test accuracy, %, mean ± std over seeds.
+    Accuracy,
+    /// CV of activation probability across hidden (fc) units.
+    FcProbCv,
+    /// fc1 activation probability, mean ± std across units.
+    Fc1Prob,
+    /// CV of mean active values across fc1 units.
+    Fc1ValueCv,
+    /// fc1 mean output value, mean ± std across units.
+    Fc1Value,
+}
+
+impl Measure {
+    fn label(self) -> &'static str {
+        match self {
+            Measure::Accuracy => "test accuracy (%)",
+            Measure::FcProbCv => "CV of activation probability, fc units",
+            Measure::Fc1Prob => "fc1 activation probability",
+            Measure::Fc1ValueCv => "CV of mean active value, fc1",
+            Measure::Fc1Value => "fc1 mean active value",
+        }
+    }
+
+    /// Our value (and ± where the paper gives one) for a setting.
+    fn ours(self, r: &SettingResult) -> (Option<f64>, Option<f64>) {
+        let fc1 = r.layers.get("fc1");
+        match self {
+            Measure::Accuracy => (
+                r.final_accuracy.mean.map(|v| 100.0 * v),
+                r.final_accuracy.std.map(|v| 100.0 * v),
+            ),
+            Measure::FcProbCv => (r.fc_prob_cv, None),
+            Measure::Fc1Prob => (fc1.and_then(|l| l.prob_mean), fc1.and_then(|l| l.prob_std)),
+            Measure::Fc1ValueCv => (fc1.and_then(|l| l.active_value_cv), None),
+            Measure::Fc1Value => (
+                fc1.and_then(|l| l.active_value_mean),
+                fc1.and_then(|l| l.active_value_std),
+            ),
+        }
+    }
+}
+
+/// The paper's published numbers (sections 4.3, 4.4 and 5; CIFAR-10, 10 seeds, 45,000 iterations).
+pub fn paper_numbers() -> Vec<PaperNumber> {
+    use Measure::*;
+    let n = |method, lr, measure, value, std| PaperNumber {
+        dataset: "cifar10",
+        method,
+        lr,
+        measure,
+        value,
+        std,
+    };
+    vec![
+        n("vanilla", 0.003, Accuracy, 59.3, Some(1.4)),
+        n("weight-norm", 0.003, Accuracy, 63.8, Some(0.9)),
+        n("batch-norm", 0.003, Accuracy, 65.8, Some(0.5)),
+        n("synaptic-scaling", 0.003, Accuracy, 66.0, Some(0.7)),
+        n("vanilla", 0.003, FcProbCv, 1.65, None),
+        n("weight-norm", 0.003, FcProbCv, 1.38, None),
+        n("batch-norm", 0.003, FcProbCv, 0.20, None),
+        n("synaptic-scaling", 0.003, FcProbCv, 0.11, None),
+        n("vanilla", 0.003, Fc1Prob, 0.10, Some(0.15)),
+        n("weight-norm", 0.003, Fc1Prob, 0.17, Some(0.23)),
+        n("batch-norm", 0.003, Fc1Prob, 0.41, Some(0.05)),
+        n("synaptic-scaling", 0.003, Fc1Prob, 0.51, Some(0.02)),
+        n("vanilla", 0.003, Fc1ValueCv, 0.55, None),
+        n("weight-norm", 0.003, Fc1ValueCv, 0.30, None),
+        n("batch-norm", 0.003, Fc1ValueCv, 0.16, None),
+        n("synaptic-scaling", 0.003, Fc1ValueCv, 0.17, None),
+        n("vanilla", 0.003, Fc1Value, 13.36, Some(7.36)),
+        n("weight-norm", 0.003, Fc1Value, 0.76, Some(0.23)),
+        n("batch-norm", 0.003, Fc1Value, 0.89, Some(0.14)),
+        n("synaptic-scaling", 0.003, Fc1Value, 0.63, Some(0.11)),
+        n("batch-norm", 0.01, Accuracy, 67.0, Some(1.0)),
+        n("batch-norm", 0.02, Accuracy, 67.0, Some(0.4)),
+        n("batch-norm", 0.1, Accuracy, 58.0, None),
+        n("synaptic-scaling", 0.01, Accuracy, 64.0, Some(2.0)),
+        n("synaptic-scaling", 0.02, Accuracy, 56.0, Some(3.0)),
+    ]
+}
+
+/// One `summary.csv` row as (column, value) pairs: the csv crate cannot flatten
+/// nested structs, and the layer columns are prefixed per layer (`fc1_prob_mean`).
+fn summary_columns(r: &SettingResult) -> Vec<(String, String)> {
+    let num = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+    let mut cols: Vec<(String, String)> = vec![
+        ("dataset".into(), r.key.dataset.clone()),
+        ("method".into(), r.key.method.clone()),
+        ("lr".into(), r.key.lr.to_string()),
+        ("batch_size".into(), r.key.batch_size.to_string()),
+        ("iterations".into(), r.key.iterations.to_string()),
+        (
+            "eval_stats".into(),
+            format!("{:?}", r.key.eval_stats).to_lowercase(),
+        ),
+        ("test_batch_size".into(), r.key.test_batch_size.to_string()),
+        ("normalize_conv".into(), r.key.normalize_conv.to_string()),
+        ("runs".into(), r.complete.len().to_string()),
+        ("diverged".into(), r.diverged.len().to_string()),
+        ("unfinished".into(), r.unfinished.len().to_string()),
+        ("final_accuracy_mean".into(), num(r.final_accuracy.mean)),
+        ("final_accuracy_std".into(), num(r.final_accuracy.std)),
+        ("best_accuracy_mean".into(), num(r.best_accuracy.mean)),
+        ("best_accuracy_std".into(), num(r.best_accuracy.std)),
+        ("fc_prob_cv".into(), num(r.fc_prob_cv)),
+    ];
+    for layer in ["fc1", "fc2"] {
+        let row = r.layers.get(layer).cloned().unwrap_or_default();
+        for (name, v) in [
+            ("prob_mean", row.prob_mean),
+            ("prob_std", row.prob_std),
+            ("prob_cv", row.prob_cv),
+            ("entropy_mean", row.entropy_mean),
+            ("active_value_mean", row.active_value_mean),
+            ("active_value_std", row.active_value_std),
+            ("active_value_cv", row.active_value_cv),
+            ("alpha_mean", row.alpha_mean),
+            ("alpha_std", row.alpha_std),
+        ] {
+            cols.push((format!("{layer}_{name}"), num(v)));
+        }
+    }
+    cols
+}
+
+#[derive(Serialize)]
+struct CurvesCsvRow<'a> {
+    dataset: &'a str,
+    method: &'a str,
+    lr: f64,
+    batch_size: usize,
+    iterations_total: usize,
+    iteration: usize,
+    runs: usize,
+    accuracy_mean: f64,
+    accuracy_std: Option<f64>,
+}
+
+fn fmt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("–".into(), |v| format!("{v:.digits$}"))
+}
+
+fn fmt_pm(mean: Option<f64>, std: Option<f64>, digits: usize) -> String {
+    match (mean, std) {
+        (Some(m), Some(s)) => format!("{m:.digits$} ± {s:.digits$}"),
+        (m, _) => fmt(m, digits),
+    }
+}
+
+/// Writes `report/summary.csv`, `report/curves.csv` and `report/report.md` under `root`.
+pub fn write(root: &Path) -> Result<Vec<SettingResult>> {
+    let records = collect(root)?;
+    if records.is_empty() {
+        anyhow::bail!(
+            "{}: no run folders (with a config.json) here",
+            root.display()
+        );
+    }
+    let results = summarize(&records)?;
+    let out = root.join(REPORT_DIR);
+    std::fs::create_dir_all(&out)?;
+
+    let mut summary = csv::Writer::from_writer(Vec::new());
+    for (i, r) in results.iter().enumerate() {
+        let cols = summary_columns(r);
+        if i == 0 {
+            summary.write_record(cols.iter().map(|c| &c.0))?;
+        }
+        summary.write_record(cols.iter().map(|c| &c.1))?;
+    }
+    rundir::write_atomic(&out, "summary.csv", &summary.into_inner()?)?;
+
+    let mut curves = csv::Writer::from_writer(Vec::new());
+    for r in &results {
+        for p in &r.curve {
+            curves.serialize(CurvesCsvRow {
+                dataset: &r.key.dataset,
+                method: &r.key.method,
+                lr: r.key.lr,
+                batch_size: r.key.batch_size,
+                iterations_total: r.key.iterations,
+                iteration: p.iteration,
+                runs: p.runs,
+                accuracy_mean: p.accuracy_mean,
+                accuracy_std: p.accuracy_std,
+            })?;
+        }
+    }
+    rundir::write_atomic(&out, "curves.csv", &curves.into_inner()?)?;
+    rundir::write_atomic(&out, "report.md", markdown(root, &results).as_bytes())?;
+    Ok(results)
+}
+
+fn markdown(root: &Path, results: &[SettingResult]) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# homeonorm report: {}\n", root.display());
+    let _ = writeln!(
+        md,
+        "Accuracy: mean ± sample std (n − 1) over seeds. Layer measures: per run, the mean over units and the std across \
+         units (population), as the paper reports them; each cell is their mean over the setting's seeds. Diverged and \
+         unfinished runs are counted, named below, and never averaged in.\n"
+    );
+    let _ = writeln!(md, "## Results\n");
+    let _ = writeln!(
+        md,
+        "| dataset | method | lr | batch | iterations | eval stats | runs | diverged | unfinished | final accuracy (%) | best accuracy (%) | fc1 activation prob | fc1 prob CV | fc1 entropy (bits) | fc1 mean active value | fc1 value CV | fc2 activation prob | fc units prob CV | fc1 α |"
+    );
+    let _ = writeln!(md, "|{}", "---|".repeat(19));
+    for r in results {
+        let fc1 = r.layers.get("fc1").cloned().unwrap_or_default();
+        let fc2 = r.layers.get("fc2").cloned().unwrap_or_default();
+        let pct = |s: Spread| fmt_pm(s.mean.map(|v| 100.0 * v), s.std.map(|v| 100.0 * v), 2);
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {:?} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.key.dataset,
+            r.key.method,
+            r.key.lr,
+            r.key.batch_size,
+            r.key.iterations,
+            r.key.eval_stats,
+            r.complete.len(),
+            r.diverged.len(),
+            r.unfinished.len(),
+            pct(r.final_accuracy),
+            pct(r.best_accuracy),
+            fmt_pm(fc1.prob_mean, fc1.prob_std, 3),
+            fmt(fc1.prob_cv, 3),
+            fmt(fc1.entropy_mean, 3),
+            fmt_pm(fc1.active_value_mean, fc1.active_value_std, 3),
+            fmt(fc1.active_value_cv, 3),
+            fmt_pm(fc2.prob_mean, fc2.prob_std, 3),
+            fmt(r.fc_prob_cv, 3),
+            fmt_pm(fc1.alpha_mean, fc1.alpha_std, 3),
+        );
+    }
+
+    let _ = writeln!(md, "\n## Against the paper\n");
+    let _ = writeln!(
+        md,
+        "The paper's numbers are CIFAR-10, 10 seeds, 45,000 iterations (sections 4.3–4.4 and 5). Each is set beside every \
+         setting of ours with the same dataset, method and learning rate; where our iteration count differs, the row says \
+         so, and the comparison is only indicative.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| measure | method | lr | paper | ours | ours − paper | our runs | our iterations |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
+    let mut any = false;
+    for p in paper_numbers() {
+        for r in results
+            .iter()
+            .filter(|r| r.key.dataset == p.dataset && r.key.method == p.method && r.key.lr == p.lr)
+        {
+            any = true;
+            let (ours, ours_std) = p.measure.ours(r);
+            let digits = if p.measure == Measure::Accuracy { 1 } else { 2 };
+            let note = if r.key.iterations == 45_000 {
+                r.key.iterations.to_string()
+            } else {
+                format!("{} (paper: 45000)", r.key.iterations)
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                p.measure.label(),
+                p.method,
+                p.lr,
+                fmt_pm(Some(p.value), p.std, digits),
+                fmt_pm(ours, ours_std, digits),
+                fmt(ours.map(|o| o - p.value), digits),
+                r.complete.len(),
+                note
+            );
+        }
+    }
+    if !any {
+        let _ = writeln!(
+            md,
+            "| (no setting here matches one the paper reports) | | | | | | | |"
+        );
+    }
+
+    let problems: Vec<String> = results
+        .iter()
+        .flat_map(|r| {
+            r.diverged
+                .iter()
+                .map(|(s, d)| {
+                    format!(
+                        "- diverged: {} {} lr {} seed {s} ({})",
+                        r.key.dataset,
+                        r.key.method,
+                        r.key.lr,
+                        d.display()
+                    )
+                })
+                .chain(r.unfinished.iter().map(|(s, d)| {
+                    format!(
+                        "- unfinished: {} {} lr {} seed {s} ({})",
+                        r.key.dataset,
+                        r.key.method,
+                        r.key.lr,
+                        d.display()
+                    )
+                }))
+        })
+        .collect();
+    let _ = writeln!(md, "\n## Runs left out\n");
+    if problems.is_empty() {
+        let _ = writeln!(md, "None: every run found is complete.");
+    } else {
+        for p in problems {
+            let _ = writeln!(md, "{p}");
+        }
+    }
+    md
+}

@@ -1,0 +1,190 @@
+//! The report on hand-made run folders: hand-computed means and sample standard
+//! deviations (n − 1) over seeds; diverged and unfinished runs counted, named, and
+//! never averaged in; settings never pooled.
+
+mod common;
+
+use std::path::Path;
+
+fn layer(name: &str, prob_mean: f64, value_mean: f64, alpha: Option<f64>) -> serde_json::Value {
+    serde_json::json!({
+        "layer": name, "units": 2,
+        "activation_prob_mean": prob_mean, "activation_prob_std": 0.1, "activation_prob_cv": 0.1 / prob_mean,
+        "entropy_mean": 0.9, "mean_active_value_mean": value_mean, "mean_active_value_std": 0.5,
+        "mean_active_value_cv": 0.5 / value_mean, "never_active_units": 0,
+        "alpha_mean": alpha, "alpha_std": alpha.map(|_| 0.01),
+    })
+}
+
+fn write_run(
+    root: &Path,
+    method: &str,
+    lr: f64,
+    seed: u64,
+    outcome: Option<(&str, f64, f64)>,
+    fc1_probs: [f64; 2],
+    curve: &[(usize, f64)],
+) {
+    let dir = homeonorm::rundir::run_path(root, "cifar10", method, lr, seed);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = serde_json::json!({
+        "dataset": "cifar10", "method": method, "lr": lr, "batch_size": 32, "iterations": 45000,
+        "eval_stats": "batch", "test_batch_size": 32, "normalize_conv": true, "seed": seed,
+    });
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    let Some((kind, accuracy, prob)) = outcome else {
+        return;
+    }; // unfinished: config only
+    let mut curve_csv = String::from("iteration,train_loss,test_accuracy\n");
+    for (it, acc) in curve {
+        curve_csv += &format!("{it},1.0,{acc}\n");
+    }
+    std::fs::write(dir.join("curve.csv"), curve_csv).unwrap();
+    let units = format!(
+        "layer,unit,activation_prob,entropy,mean_active_value,alpha\nfc1,0,{},0.5,1.0,\nfc1,1,{},0.5,2.0,\nfc2,0,0.2,0.5,1.0,\nfc2,1,0.2,0.5,1.0,\n",
+        fc1_probs[0], fc1_probs[1]
+    );
+    std::fs::write(dir.join("unit_stats.csv"), units).unwrap();
+    let diverged = kind == "diverged";
+    let summary = serde_json::json!({
+        "outcome": kind, "diverged_at": if diverged { Some(12) } else { None },
+        "iterations": 45000, "final_accuracy": if diverged { None } else { Some(accuracy) },
+        "best_accuracy": if diverged { None } else { Some(accuracy + 0.01) }, "best_iteration": 100,
+        "final_train_loss": 1.0, "wall_time_s": 1.0,
+        "layers": if diverged { vec![] } else { vec![layer("fc1", prob, 2.0 * prob, None), layer("fc2", 0.5, 1.0, None)] },
+    });
+    std::fs::write(dir.join("summary.json"), summary.to_string()).unwrap();
+}
+
+fn summary_rows(root: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut reader = csv::Reader::from_path(root.join("report/summary.csv")).unwrap();
+    reader.deserialize().map(|r| r.unwrap()).collect()
+}
+
+fn num(row: &std::collections::HashMap<String, String>, key: &str) -> f64 {
+    row[key]
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} = {:?}", row[key]))
+}
+
+#[test]
+fn report_means_and_sample_stds_by_hand() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let curve = |a: f64| vec![(100usize, a - 0.1), (200, a)];
+    write_run(
+        root,
+        "vanilla",
+        0.003,
+        0,
+        Some(("complete", 0.5, 0.2)),
+        [0.1, 0.3],
+        &curve(0.5),
+    );
+    write_run(
+        root,
+        "vanilla",
+        0.003,
+        1,
+        Some(("complete", 0.6, 0.3)),
+        [0.1, 0.3],
+        &curve(0.6),
+    );
+    write_run(
+        root,
+        "vanilla",
+        0.003,
+        2,
+        Some(("complete", 0.7, 0.4)),
+        [0.1, 0.3],
+        &curve(0.7),
+    );
+    write_run(
+        root,
+        "vanilla",
+        0.003,
+        3,
+        Some(("diverged", 0.0, 0.0)),
+        [0.1, 0.3],
+        &[],
+    );
+    write_run(root, "vanilla", 0.003, 4, None, [0.0, 0.0], &[]);
+    write_run(
+        root,
+        "vanilla",
+        0.01,
+        0,
+        Some(("complete", 0.2, 0.9)),
+        [0.1, 0.3],
+        &curve(0.2),
+    );
+
+    let results = homeonorm::report::write(root).unwrap();
+    assert_eq!(
+        results.len(),
+        2,
+        "two learning rates are two settings, never pooled"
+    );
+
+    let rows = summary_rows(root);
+    let main = rows.iter().find(|r| r["lr"] == "0.003").unwrap();
+    assert_eq!(
+        (
+            main["runs"].as_str(),
+            main["diverged"].as_str(),
+            main["unfinished"].as_str()
+        ),
+        ("3", "1", "1")
+    );
+    // accuracies 0.5, 0.6, 0.7: mean 0.6, sample std 0.1 (population std would be 0.0816)
+    assert!((num(main, "final_accuracy_mean") - 0.6).abs() < 1e-12);
+    assert!((num(main, "final_accuracy_std") - 0.1).abs() < 1e-12);
+    assert!((num(main, "best_accuracy_mean") - 0.61).abs() < 1e-12);
+    // fc1 probability means 0.2, 0.3, 0.4 → 0.3; active values 0.4, 0.6, 0.8 → 0.6
+    assert!((num(main, "fc1_prob_mean") - 0.3).abs() < 1e-12);
+    assert!((num(main, "fc1_active_value_mean") - 0.6).abs() < 1e-12);
+    // pooled fc units 0.1, 0.3, 0.2, 0.2: mean 0.2, population std √0.005 → CV 0.353553…
+    assert!((num(main, "fc_prob_cv") - 0.005f64.sqrt() / 0.2).abs() < 1e-12);
+    let other = rows.iter().find(|r| r["lr"] == "0.01").unwrap();
+    assert_eq!(other["runs"], "1");
+    assert_eq!(other["final_accuracy_std"], "", "one run has no sample std");
+
+    let mut curves = csv::Reader::from_path(root.join("report/curves.csv")).unwrap();
+    let points: Vec<std::collections::HashMap<String, String>> =
+        curves.deserialize().map(|r| r.unwrap()).collect();
+    let last = points
+        .iter()
+        .find(|p| p["lr"] == "0.003" && p["iteration"] == "200")
+        .unwrap();
+    assert_eq!(last["runs"], "3");
+    assert!(
+        (num(last, "accuracy_mean") - 0.6).abs() < 1e-12
+            && (num(last, "accuracy_std") - 0.1).abs() < 1e-12
+    );
+
+    let md = std::fs::read_to_string(root.join("report/report.md")).unwrap();
+    assert!(
+        md.contains(
+            "| test accuracy (%) | vanilla | 0.003 | 59.3 ± 1.4 | 60.0 ± 10.0 | 0.7 | 3 | 45000 |"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("diverged: cifar10 vanilla lr 0.003 seed 3"),
+        "{md}"
+    );
+    assert!(
+        md.contains("unfinished: cifar10 vanilla lr 0.003 seed 4"),
+        "{md}"
+    );
+}
+
+#[test]
+fn a_folder_without_runs_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = homeonorm::report::write(tmp.path())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("no run folders"), "{err}");
+}
