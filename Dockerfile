@@ -13,7 +13,7 @@ WORKDIR /src
 COPY . .
 RUN scripts/with-libtorch.sh cargo build --release \
     && install -m 755 target/release/homeonorm /usr/local/bin/homeonorm \
-    && rm -rf target
+    && rm -rf target /root/.cargo/registry
 
 # The binary carries libtorch's folder (inside /opt/torch-2.11.0) on its run path.
 WORKDIR /work

@@ -23,10 +23,7 @@ fn main() {
         }
     };
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());
-    println!(
-        "cargo:rustc-env=HOMEONORM_LIBTORCH_VERSION={}",
-        libtorch_version(&lib_dir)
-    );
+    println!("cargo:rustc-env=HOMEONORM_LIBTORCH_VERSION={}", libtorch_version(&lib_dir));
     if lib_dir.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
         println!("cargo:rustc-link-arg=-ltorch_cuda");

@@ -110,27 +110,16 @@ impl Experiment {
 
         let name = file.name.get_ref().trim().to_string();
         if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
-            return Err(err(
-                Some(file.name.span()),
-                "name",
-                "must be a plain folder name".into(),
-            ));
+            return Err(err(Some(file.name.span()), "name", "must be a plain folder name".into()));
         }
         let mut datasets = Vec::new();
         for d in file.datasets.get_ref() {
-            datasets.push(
-                d.get_ref()
-                    .parse::<DatasetKind>()
-                    .map_err(|m| err(Some(d.span()), "datasets", m))?,
-            );
+            datasets.push(d.get_ref().parse::<DatasetKind>().map_err(|m| err(Some(d.span()), "datasets", m))?);
         }
         let mut methods = Vec::new();
         for m in file.methods.get_ref() {
-            methods.push(
-                method_by_name(m.get_ref())
-                    .map_err(|e| err(Some(m.span()), "methods", e.to_string()))?
-                    .name(),
-            );
+            methods
+                .push(method_by_name(m.get_ref()).map_err(|e| err(Some(m.span()), "methods", e.to_string()))?.name());
         }
         let learning_rates: Option<Vec<f64>> = match &file.learning_rates {
             None => None,
@@ -155,16 +144,11 @@ impl Experiment {
                 Some(list.get_ref().iter().map(|l| *l.get_ref()).collect())
             }
         };
-        for (key, list_len, span) in [
-            ("datasets", datasets.len(), file.datasets.span()),
-            ("methods", methods.len(), file.methods.span()),
-        ] {
+        for (key, list_len, span) in
+            [("datasets", datasets.len(), file.datasets.span()), ("methods", methods.len(), file.methods.span())]
+        {
             if list_len == 0 {
-                return Err(err(
-                    Some(span),
-                    key,
-                    "is empty: the grid would have no runs".into(),
-                ));
+                return Err(err(Some(span), key, "is empty: the grid would have no runs".into()));
             }
         }
         let seeds: Vec<u64> = match file.seeds.get_ref() {
@@ -212,11 +196,7 @@ impl Experiment {
                 }
             }
         }
-        Ok(Experiment {
-            name,
-            path: path.to_path_buf(),
-            runs,
-        })
+        Ok(Experiment { name, path: path.to_path_buf(), runs })
     }
 }
 
@@ -226,18 +206,15 @@ fn apply(
     table: &str,
     err: &dyn Fn(Option<Range<usize>>, &str, String) -> ExperimentError,
 ) -> Result<(), ExperimentError> {
-    let positive =
-        |v: &Option<Spanned<i64>>, key: &str| -> Result<Option<usize>, ExperimentError> {
-            match v {
-                None => Ok(None),
-                Some(x) if *x.get_ref() > 0 => Ok(Some(*x.get_ref() as usize)),
-                Some(x) => Err(err(
-                    Some(x.span()),
-                    &format!("{table}.{key}"),
-                    format!("must be positive, got {}", x.get_ref()),
-                )),
+    let positive = |v: &Option<Spanned<i64>>, key: &str| -> Result<Option<usize>, ExperimentError> {
+        match v {
+            None => Ok(None),
+            Some(x) if *x.get_ref() > 0 => Ok(Some(*x.get_ref() as usize)),
+            Some(x) => {
+                Err(err(Some(x.span()), &format!("{table}.{key}"), format!("must be positive, got {}", x.get_ref())))
             }
-        };
+        }
+    };
     if let Some(v) = positive(&o.batch_size, "batch_size")? {
         s.batch_size = v;
         s.test_batch_size = v;
@@ -265,11 +242,7 @@ fn apply(
     }
     if let Some(v) = o.normalization {
         if v.std.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
-            return Err(err(
-                None,
-                &format!("{table}.normalization"),
-                format!("std must be positive, got {:?}", v.std),
-            ));
+            return Err(err(None, &format!("{table}.normalization"), format!("std must be positive, got {:?}", v.std)));
         }
         s.normalization = v;
     }

@@ -7,13 +7,7 @@ use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 
 /// PyTorch's default Adam: β = (0.9, 0.999), ε = 1e-8, no weight decay.
 fn pytorch_adam() -> nn::Adam {
-    nn::Adam {
-        beta1: 0.9,
-        beta2: 0.999,
-        wd: 0.0,
-        eps: 1e-8,
-        amsgrad: false,
-    }
+    nn::Adam { beta1: 0.9, beta2: 0.999, wd: 0.0, eps: 1e-8, amsgrad: false }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +22,7 @@ pub struct Learner {
     pub vs: nn::VarStore,
     pub model: LeNet5,
     optimizer: nn::Optimizer,
+    kind: Kind,
 }
 
 impl Learner {
@@ -45,16 +40,18 @@ impl Learner {
         let vs = nn::VarStore::new(device);
         let model = LeNet5::new(&vs.root(), method, seeds, normalize_conv);
         let optimizer = pytorch_adam().build(&vs, lr)?;
-        Ok(Learner {
-            vs,
-            model,
-            optimizer,
-        })
+        Ok(Learner { vs, model, optimizer, kind: Kind::Float })
     }
 
     /// Converts parameters and buffers to another float kind (the parity tests run in f64 too).
     pub fn set_float_kind(&mut self, kind: Kind) {
         self.vs.set_kind(kind);
+        self.kind = kind;
+    }
+
+    /// The float kind of the parameters (inputs must match it).
+    pub fn float_kind(&self) -> Kind {
+        self.kind
     }
 
     pub fn device(&self) -> Device {

@@ -2,12 +2,14 @@
 //! Between Normalization Strategies in Artificial and Biological Neural Networks",
 //! on tch/libtorch. See DESIGN.md in the shared folder and the README.
 
+pub mod bench;
 pub mod data;
 pub mod experiment;
 pub mod learner;
 pub mod metrics;
 pub mod model;
 pub mod norm;
+pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod rundir;

@@ -58,6 +58,34 @@ enum Command {
         #[command(flatten)]
         runtime: RuntimeArgs,
     },
+    /// Training speed: one model, S seeds batched, and the PyTorch reference's S runs in sequence.
+    Bench {
+        /// Methods to time (default: all).
+        #[arg(long, value_delimiter = ',')]
+        methods: Vec<String>,
+        /// S: seeds batched into one model (and PyTorch runs in sequence).
+        #[arg(long, default_value_t = 10)]
+        seeds: usize,
+        #[arg(long, default_value_t = 200)]
+        iterations: usize,
+        #[arg(long, default_value_t = 20)]
+        warmup: usize,
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        #[arg(long, value_enum, default_value = "auto")]
+        device: DeviceChoice,
+        #[arg(long)]
+        threads: Option<i32>,
+        /// The Python with torch 2.11 for the PyTorch side (default: $HOMEONORM_PYTHON or python3); "none" skips it.
+        #[arg(long)]
+        python: Option<String>,
+    },
+    /// Figures 2 and 3's panels from the complete runs under DIR, into DIR/report/figures/.
+    Plot {
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value = "png")]
+        format: homeonorm::plot::Format,
+    },
     /// Tables (CSV and Markdown) of the finished runs under DIR, beside the paper's numbers.
     Report { dir: PathBuf },
     /// Dataset files.
@@ -178,10 +206,7 @@ impl RuntimeArgs {
 
     fn load(&self, kind: DatasetKind, device: tch::Device) -> Result<RunData> {
         let dir = kind.default_dir(&self.data_dir);
-        let limit = Limit {
-            train: self.limit,
-            test: self.limit,
-        };
+        let limit = Limit { train: self.limit, test: self.limit };
         let dataset = data::load(kind, &dir, limit)?;
         log::info!(
             "{kind}: {} training and {} test images from {}",
@@ -209,12 +234,7 @@ enum DataCommand {
 }
 
 fn version_line() -> &'static str {
-    concat!(
-        env!("CARGO_PKG_VERSION"),
-        " (libtorch ",
-        env!("HOMEONORM_LIBTORCH_VERSION"),
-        ")"
-    )
+    concat!(env!("CARGO_PKG_VERSION"), " (libtorch ", env!("HOMEONORM_LIBTORCH_VERSION"), ")")
 }
 
 fn main() {
@@ -229,50 +249,40 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Info { model } => info(model.as_deref()),
         Command::Train(args) => train_command(args),
-        Command::Sweep {
-            experiment,
-            out,
-            shard,
-            dry_run,
-            claim_timeout_minutes,
-            datasets,
-            runtime,
-        } => {
+        Command::Sweep { experiment, out, shard, dry_run, claim_timeout_minutes, datasets, runtime } => {
             let mut experiment = homeonorm::experiment::Experiment::load(&experiment)?;
             if !datasets.is_empty() {
-                experiment
-                    .runs
-                    .retain(|r| datasets.contains(&r.settings.dataset));
+                experiment.runs.retain(|r| datasets.contains(&r.settings.dataset));
                 if experiment.runs.is_empty() {
-                    anyhow::bail!(
-                        "{}: no runs left for datasets {datasets:?}",
-                        experiment.path.display()
-                    );
+                    anyhow::bail!("{}: no runs left for datasets {datasets:?}", experiment.path.display());
                 }
             }
-            sweep_command(
-                &experiment,
-                out,
-                shard,
-                dry_run,
-                claim_timeout_minutes,
-                runtime,
-            )
+            sweep_command(&experiment, out, shard, dry_run, claim_timeout_minutes, runtime)
+        }
+        Command::Bench { methods, seeds, iterations, warmup, batch_size, device, threads, python } => {
+            if let Some(n) = threads {
+                tch::set_num_threads(n);
+            }
+            let options =
+                homeonorm::bench::BenchOptions { seeds, iterations, warmup, batch_size, device: device.resolve()? };
+            let python = python.or_else(|| std::env::var("HOMEONORM_PYTHON").ok()).unwrap_or_else(|| "python3".into());
+            bench_command(&methods, &options, &python)
+        }
+        Command::Plot { dir, format } => {
+            let files = homeonorm::plot::plot(&dir, format)?;
+            for f in &files {
+                println!("{}", f.display());
+            }
+            // report.md links the figures that exist.
+            homeonorm::report::write(&dir)?;
+            Ok(())
         }
         Command::Report { dir } => {
             let results = homeonorm::report::write(&dir)?;
-            println!(
-                "{} settings; wrote {}",
-                results.len(),
-                dir.join(homeonorm::report::REPORT_DIR).display()
-            );
+            println!("{} settings; wrote {}", results.len(), dir.join(homeonorm::report::REPORT_DIR).display());
             Ok(())
         }
-        Command::Download {
-            dataset,
-            dir,
-            base_url,
-        } => {
+        Command::Download { dataset, dir, base_url } => {
             let target = data::download::target_dir(dataset, &dir);
             let files = data::download::download(dataset, &target, base_url.as_deref())?;
             for f in files {
@@ -280,23 +290,9 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Data {
-            command:
-                DataCommand::Check {
-                    dataset,
-                    dir,
-                    limit,
-                },
-        } => {
+        Command::Data { command: DataCommand::Check { dataset, dir, limit } } => {
             let dir = dir.unwrap_or_else(|| dataset.default_dir(std::path::Path::new("data")));
-            data_check(
-                dataset,
-                &dir,
-                Limit {
-                    train: limit,
-                    test: limit,
-                },
-            )
+            data_check(dataset, &dir, Limit { train: limit, test: limit })
         }
     }
 }
@@ -306,10 +302,7 @@ fn info(model: Option<&str>) -> Result<()> {
     let sys = system::SystemInfo::detect();
     println!("homeonorm        {}", sys.homeonorm);
     println!("libtorch         {}", sys.libtorch);
-    println!(
-        "CUDA available   {} ({} device(s), cuDNN {})",
-        sys.cuda_available, sys.cuda_devices, sys.cudnn_available
-    );
+    println!("CUDA available   {} ({} device(s), cuDNN {})", sys.cuda_available, sys.cuda_devices, sys.cudnn_available);
     println!("CPU threads      {}", sys.cpu_threads);
     match method {
         None => {
@@ -322,11 +315,7 @@ fn info(model: Option<&str>) -> Result<()> {
             for (name, count) in &counts {
                 println!("  {name:<24} {count:>8}");
             }
-            println!(
-                "  {:<24} {:>8}",
-                "total",
-                counts.iter().map(|c| c.1).sum::<i64>()
-            );
+            println!("  {:<24} {:>8}", "total", counts.iter().map(|c| c.1).sum::<i64>());
         }
     }
     Ok(())
@@ -341,27 +330,15 @@ fn data_check(kind: DatasetKind, dir: &std::path::Path, limit: Limit) -> Result<
     println!("  {:<12} {:>8} {:>8}", "class", "train", "test");
     let (train, test) = (ds.train.class_counts(), ds.test.class_counts());
     for (k, name) in kind.class_names().iter().enumerate() {
-        println!(
-            "  {:<12} {:>8} {:>8}",
-            format!("{k} {name}"),
-            train[k],
-            test[k]
-        );
+        println!("  {:<12} {:>8} {:>8}", format!("{k} {name}"), train[k], test[k]);
     }
-    println!(
-        "  {:<12} {:>8} {:>8}",
-        "total",
-        ds.train.len(),
-        ds.test.len()
-    );
+    println!("  {:<12} {:>8} {:>8}", "total", ds.train.len(), ds.test.len());
     Ok(())
 }
 
 fn train_command(args: TrainArgs) -> Result<()> {
     norm::method_by_name(&args.method)?;
-    let settings = args
-        .overrides
-        .apply(TrainSettings::preset(args.dataset, &args.method));
+    let settings = args.overrides.apply(TrainSettings::preset(args.dataset, &args.method));
     settings.validate()?;
     if args.runtime.seeds_per_batch == 0 {
         anyhow::bail!("--seeds-per-batch must be positive");
@@ -375,10 +352,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
                 Some(acc) => println!("seed {seed}: test accuracy {:.2} %", 100.0 * acc),
                 None => {
                     diverged += 1;
-                    println!(
-                        "seed {seed}: diverged at iteration {}",
-                        summary.diverged_at.unwrap_or(0)
-                    );
+                    println!("seed {seed}: diverged at iteration {}", summary.diverged_at.unwrap_or(0));
                 }
             }
         }
@@ -424,11 +398,7 @@ fn sweep_command(
             };
             println!("{:>5}  {}  {state}", run.index, run.dir.display());
         }
-        println!(
-            "{} runs in this shard: {} done, {pending} to run",
-            planned.len(),
-            planned.len() - pending
-        );
+        println!("{} runs in this shard: {} done, {pending} to run", planned.len(), planned.len() - pending);
         return Ok(());
     }
     let device = runtime.device()?;
@@ -441,5 +411,53 @@ fn sweep_command(
         result.already_done,
         result.claimed_elsewhere
     );
+    Ok(())
+}
+
+fn bench_command(methods: &[String], options: &homeonorm::bench::BenchOptions, python: &str) -> Result<()> {
+    use homeonorm::bench;
+    if options.seeds == 0 || options.iterations == 0 || options.batch_size == 0 {
+        anyhow::bail!("--seeds, --iterations and --batch-size must be positive");
+    }
+    let methods: Vec<&'static dyn norm::Method> = if methods.is_empty() {
+        norm::METHODS.to_vec()
+    } else {
+        methods.iter().map(|m| norm::method_by_name(m)).collect::<Result<_, _>>()?
+    };
+    let split = bench::synthetic_split(options.device);
+    let repo = std::env::current_dir()?;
+    let s = options.seeds;
+    println!(
+        "device {}, {} CPU threads, batch {}, {} timed iterations after {} warm-up; model-iterations per second",
+        system::device_name(options.device),
+        tch::get_num_threads(),
+        options.batch_size,
+        options.iterations,
+        options.warmup
+    );
+    println!(
+        "{:<18} {:>12} {:>14} {:>16} {:>12} {:>14}",
+        "method",
+        "1 model",
+        format!("{s} batched"),
+        format!("PyTorch {s} seq."),
+        "batched/1",
+        "batched/PyTorch"
+    );
+    for method in methods {
+        let one = bench::time_training(method, 1, &split, options)?;
+        let batched = bench::time_training(method, s, &split, options)?;
+        let torch =
+            if python == "none" { None } else { Some(bench::time_pytorch(python, &repo, method.name(), options)?) };
+        println!(
+            "{:<18} {:>12.1} {:>14.1} {:>16} {:>12.2} {:>14}",
+            method.name(),
+            one,
+            batched,
+            torch.map_or("–".into(), |t| format!("{t:.1}")),
+            batched / one,
+            torch.map_or("–".into(), |t| format!("{:.2}", batched / t))
+        );
+    }
     Ok(())
 }

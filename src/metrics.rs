@@ -150,13 +150,7 @@ mod tests {
     #[test]
     fn units_never_active_always_active_and_half_active() {
         // unit 0 never active, unit 1 always active (values sum to 30 over 10), unit 2 active half the time
-        let units = unit_stats(
-            "fc1",
-            &[0.0, 10.0, 5.0],
-            &[0.0, 30.0, 5.0],
-            10.0,
-            Some(&[0.5, 1.0, 1.5]),
-        );
+        let units = unit_stats("fc1", &[0.0, 10.0, 5.0], &[0.0, 30.0, 5.0], 10.0, Some(&[0.5, 1.0, 1.5]));
         assert_eq!(units[0].activation_prob, 0.0);
         assert_eq!(units[0].entropy, 0.0);
         assert_eq!(units[0].mean_active_value, None);
@@ -169,10 +163,7 @@ mod tests {
         assert_eq!(s.activation_prob_mean, 0.5);
         assert!((s.activation_prob_std - (1.0f64 / 6.0).sqrt()).abs() < 1e-12);
         assert!((s.entropy_mean - 1.0 / 3.0).abs() < 1e-12);
-        assert_eq!(
-            (s.mean_active_value_mean, s.mean_active_value_std),
-            (2.0, 1.0)
-        );
+        assert_eq!((s.mean_active_value_mean, s.mean_active_value_std), (2.0, 1.0));
         assert_eq!(s.mean_active_value_cv, 0.5);
         assert_eq!(s.never_active_units, 1);
         assert_eq!(s.alpha_mean, Some(1.0));

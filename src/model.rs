@@ -44,41 +44,11 @@ pub struct LayerShape {
 const KERNEL: i64 = 5;
 
 pub const LAYERS: [LayerShape; 5] = [
-    LayerShape {
-        name: "conv1",
-        kind: LayerKind::Conv,
-        inputs: 3,
-        units: 6,
-        hidden: true,
-    },
-    LayerShape {
-        name: "conv2",
-        kind: LayerKind::Conv,
-        inputs: 6,
-        units: 16,
-        hidden: true,
-    },
-    LayerShape {
-        name: "fc1",
-        kind: LayerKind::Fc,
-        inputs: 16 * 5 * 5,
-        units: 120,
-        hidden: true,
-    },
-    LayerShape {
-        name: "fc2",
-        kind: LayerKind::Fc,
-        inputs: 120,
-        units: 84,
-        hidden: true,
-    },
-    LayerShape {
-        name: "fc3",
-        kind: LayerKind::Fc,
-        inputs: 84,
-        units: CLASSES,
-        hidden: false,
-    },
+    LayerShape { name: "conv1", kind: LayerKind::Conv, inputs: 3, units: 6, hidden: true },
+    LayerShape { name: "conv2", kind: LayerKind::Conv, inputs: 6, units: 16, hidden: true },
+    LayerShape { name: "fc1", kind: LayerKind::Fc, inputs: 16 * 5 * 5, units: 120, hidden: true },
+    LayerShape { name: "fc2", kind: LayerKind::Fc, inputs: 120, units: 84, hidden: true },
+    LayerShape { name: "fc3", kind: LayerKind::Fc, inputs: 84, units: CLASSES, hidden: false },
 ];
 
 impl LayerShape {
@@ -147,12 +117,7 @@ impl LeNet5 {
     /// With `normalize_conv` false the method applies to fc1 and fc2 only.
     ///
     /// This reseeds torch's global generator (as `torch.manual_seed` would).
-    pub fn new(
-        root: &nn::Path,
-        method: &'static dyn Method,
-        seeds: &[u64],
-        normalize_conv: bool,
-    ) -> Self {
+    pub fn new(root: &nn::Path, method: &'static dyn Method, seeds: &[u64], normalize_conv: bool) -> Self {
         assert!(!seeds.is_empty(), "a model needs at least one seed");
         let models = seeds.len() as i64;
         // Draw every model's parameters in PyTorch's order, one generator state per seed.
@@ -179,29 +144,17 @@ impl LeNet5 {
                 let path = root / shape.name;
                 let weight = path.var_copy("weight", &weight);
                 let bias = path.var_copy("bias", &bias);
-                let spec = LayerSpec {
-                    models,
-                    units: shape.units,
-                };
+                let spec = LayerSpec { models, units: shape.units };
                 let layer_method: &dyn Method = match (shape.hidden, shape.kind) {
                     (false, _) => &Vanilla,
                     (true, LayerKind::Conv) if !normalize_conv => &Vanilla,
                     _ => method,
                 };
                 let norm = layer_method.attach(&(&path / "norm"), &spec, &weight);
-                Layer {
-                    shape: *shape,
-                    weight,
-                    bias,
-                    norm,
-                }
+                Layer { shape: *shape, weight, bias, norm }
             })
             .collect();
-        LeNet5 {
-            models,
-            method,
-            layers,
-        }
+        LeNet5 { models, method, layers }
     }
 
     pub fn models(&self) -> i64 {
@@ -251,11 +204,7 @@ impl LeNet5 {
     pub fn alphas(&self) -> Vec<(&'static str, Tensor)> {
         self.layers
             .iter()
-            .filter_map(|l| {
-                l.norm
-                    .alpha()
-                    .map(|a| (l.shape.name, a.detach().view([self.models, -1])))
-            })
+            .filter_map(|l| l.norm.alpha().map(|a| (l.shape.name, a.detach().view([self.models, -1]))))
             .collect()
     }
 }
@@ -263,8 +212,7 @@ impl LeNet5 {
 /// `[S, B, 3, 32, 32]` (one batch per model) → the model's input layout `[B, S·3, 32, 32]`.
 pub fn per_model_input(x: &Tensor) -> Tensor {
     let size = x.size();
-    x.transpose(0, 1)
-        .reshape([size[1], size[0] * size[2], size[3], size[4]])
+    x.transpose(0, 1).reshape([size[1], size[0] * size[2], size[3], size[4]])
 }
 
 /// `[B, 3, 32, 32]` (one batch for every model, as in evaluation) → `[B, S·3, 32, 32]`.

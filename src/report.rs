@@ -32,10 +32,7 @@ pub struct SettingKey {
 
 impl SettingKey {
     fn sort_key(&self) -> (String, usize, String, u64, usize, usize, String, bool) {
-        let method_order = crate::norm::method_names()
-            .iter()
-            .position(|m| *m == self.method)
-            .unwrap_or(usize::MAX);
+        let method_order = crate::norm::method_names().iter().position(|m| *m == self.method).unwrap_or(usize::MAX);
         (
             self.dataset.clone(),
             method_order,
@@ -70,8 +67,7 @@ pub fn collect(root: &Path) -> Result<Vec<RunRecord>> {
     let mut records = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let entries =
-            std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        let entries = std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?;
         for entry in entries {
             let path = entry?.path();
             if path.is_dir() && path.file_name().is_some_and(|n| n != REPORT_DIR) {
@@ -81,24 +77,13 @@ pub fn collect(root: &Path) -> Result<Vec<RunRecord>> {
         let config = dir.join(rundir::CONFIG);
         if config.is_file() {
             let text = std::fs::read_to_string(&config)?;
-            let fields: ConfigFields = serde_json::from_str(&text).with_context(|| {
-                format!("{}: not a homeonorm run configuration", config.display())
-            })?;
+            let fields: ConfigFields = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a homeonorm run configuration", config.display()))?;
             let summary = rundir::read_summary(&dir).ok();
-            records.push(RunRecord {
-                dir,
-                key: fields.key,
-                seed: fields.seed,
-                summary,
-            });
+            records.push(RunRecord { dir, key: fields.key, seed: fields.seed, summary });
         }
     }
-    records.sort_by(|a, b| {
-        a.key
-            .sort_key()
-            .cmp(&b.key.sort_key())
-            .then(a.seed.cmp(&b.seed))
-    });
+    records.sort_by(|a, b| a.key.sort_key().cmp(&b.key.sort_key()).then(a.seed.cmp(&b.seed)));
     Ok(records)
 }
 
@@ -116,10 +101,7 @@ impl Spread {
             return Spread::default();
         }
         let (m, s) = mean_sample_std(&finite);
-        Spread {
-            mean: Some(m),
-            std: s.is_finite().then_some(s),
-        }
+        Spread { mean: Some(m), std: s.is_finite().then_some(s) }
     }
 }
 
@@ -193,12 +175,8 @@ struct CurveCsvRow {
 }
 
 fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
-    reader
-        .deserialize()
-        .collect::<Result<Vec<T>, _>>()
-        .with_context(|| format!("{}: malformed", path.display()))
+    let mut reader = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    reader.deserialize().collect::<Result<Vec<T>, _>>().with_context(|| format!("{}: malformed", path.display()))
 }
 
 /// Groups the records by setting and computes each setting's results.
@@ -215,48 +193,21 @@ pub fn summarize(records: &[RunRecord]) -> Result<Vec<SettingResult>> {
         let complete: Vec<&RunRecord> = runs
             .iter()
             .copied()
-            .filter(|r| {
-                r.summary
-                    .as_ref()
-                    .is_some_and(|s| s.outcome == Outcome::Complete)
-            })
+            .filter(|r| r.summary.as_ref().is_some_and(|s| s.outcome == Outcome::Complete))
             .collect();
         let diverged = runs
             .iter()
-            .filter(|r| {
-                r.summary
-                    .as_ref()
-                    .is_some_and(|s| s.outcome == Outcome::Diverged)
-            })
+            .filter(|r| r.summary.as_ref().is_some_and(|s| s.outcome == Outcome::Diverged))
             .map(|r| (r.seed, r.dir.clone()))
             .collect();
-        let unfinished = runs
-            .iter()
-            .filter(|r| r.summary.is_none())
-            .map(|r| (r.seed, r.dir.clone()))
-            .collect();
-        let summaries: Vec<&Summary> = complete
-            .iter()
-            .map(|r| r.summary.as_ref().unwrap())
-            .collect();
-        let final_accuracy = Spread::of(
-            &summaries
-                .iter()
-                .filter_map(|s| s.final_accuracy)
-                .collect::<Vec<_>>(),
-        );
-        let best_accuracy = Spread::of(
-            &summaries
-                .iter()
-                .filter_map(|s| s.best_accuracy)
-                .collect::<Vec<_>>(),
-        );
+        let unfinished = runs.iter().filter(|r| r.summary.is_none()).map(|r| (r.seed, r.dir.clone())).collect();
+        let summaries: Vec<&Summary> = complete.iter().map(|r| r.summary.as_ref().unwrap()).collect();
+        let final_accuracy = Spread::of(&summaries.iter().filter_map(|s| s.final_accuracy).collect::<Vec<_>>());
+        let best_accuracy = Spread::of(&summaries.iter().filter_map(|s| s.best_accuracy).collect::<Vec<_>>());
         let mut layers = BTreeMap::new();
         for name in ["fc1", "fc2", "conv1", "conv2"] {
-            let per_run: Vec<&LayerSummary> = summaries
-                .iter()
-                .filter_map(|s| s.layers.iter().find(|l| l.layer == name))
-                .collect();
+            let per_run: Vec<&LayerSummary> =
+                summaries.iter().filter_map(|s| s.layers.iter().find(|l| l.layer == name)).collect();
             if !per_run.is_empty() {
                 layers.insert(name.to_string(), LayerRow::of(&per_run));
             }
@@ -265,17 +216,11 @@ pub fn summarize(records: &[RunRecord]) -> Result<Vec<SettingResult>> {
         let mut curves: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
         for r in &complete {
             let units: Vec<UnitCsvRow> = read_csv(&r.dir.join(rundir::UNIT_STATS))?;
-            let probs: Vec<f64> = units
-                .iter()
-                .filter(|u| u.layer.starts_with("fc"))
-                .map(|u| u.activation_prob)
-                .collect();
+            let probs: Vec<f64> =
+                units.iter().filter(|u| u.layer.starts_with("fc")).map(|u| u.activation_prob).collect();
             fc_cvs.push(coefficient_of_variation(&probs));
             for row in read_csv::<CurveCsvRow>(&r.dir.join(rundir::CURVE))? {
-                curves
-                    .entry(row.iteration)
-                    .or_default()
-                    .push(row.test_accuracy);
+                curves.entry(row.iteration).or_default().push(row.test_accuracy);
             }
         }
         let curve = curves
@@ -344,17 +289,11 @@ impl Measure {
     fn ours(self, r: &SettingResult) -> (Option<f64>, Option<f64>) {
         let fc1 = r.layers.get("fc1");
         match self {
-            Measure::Accuracy => (
-                r.final_accuracy.mean.map(|v| 100.0 * v),
-                r.final_accuracy.std.map(|v| 100.0 * v),
-            ),
+            Measure::Accuracy => (r.final_accuracy.mean.map(|v| 100.0 * v), r.final_accuracy.std.map(|v| 100.0 * v)),
             Measure::FcProbCv => (r.fc_prob_cv, None),
             Measure::Fc1Prob => (fc1.and_then(|l| l.prob_mean), fc1.and_then(|l| l.prob_std)),
             Measure::Fc1ValueCv => (fc1.and_then(|l| l.active_value_cv), None),
-            Measure::Fc1Value => (
-                fc1.and_then(|l| l.active_value_mean),
-                fc1.and_then(|l| l.active_value_std),
-            ),
+            Measure::Fc1Value => (fc1.and_then(|l| l.active_value_mean), fc1.and_then(|l| l.active_value_std)),
         }
     }
 }
@@ -362,14 +301,7 @@ impl Measure {
 /// The paper's published numbers (sections 4.3, 4.4 and 5; CIFAR-10, 10 seeds, 45,000 iterations).
 pub fn paper_numbers() -> Vec<PaperNumber> {
     use Measure::*;
-    let n = |method, lr, measure, value, std| PaperNumber {
-        dataset: "cifar10",
-        method,
-        lr,
-        measure,
-        value,
-        std,
-    };
+    let n = |method, lr, measure, value, std| PaperNumber { dataset: "cifar10", method, lr, measure, value, std };
     vec![
         n("vanilla", 0.003, Accuracy, 59.3, Some(1.4)),
         n("weight-norm", 0.003, Accuracy, 63.8, Some(0.9)),
@@ -409,10 +341,7 @@ fn summary_columns(r: &SettingResult) -> Vec<(String, String)> {
         ("lr".into(), r.key.lr.to_string()),
         ("batch_size".into(), r.key.batch_size.to_string()),
         ("iterations".into(), r.key.iterations.to_string()),
-        (
-            "eval_stats".into(),
-            format!("{:?}", r.key.eval_stats).to_lowercase(),
-        ),
+        ("eval_stats".into(), format!("{:?}", r.key.eval_stats).to_lowercase()),
         ("test_batch_size".into(), r.key.test_batch_size.to_string()),
         ("normalize_conv".into(), r.key.normalize_conv.to_string()),
         ("runs".into(), r.complete.len().to_string()),
@@ -471,10 +400,7 @@ fn fmt_pm(mean: Option<f64>, std: Option<f64>, digits: usize) -> String {
 pub fn write(root: &Path) -> Result<Vec<SettingResult>> {
     let records = collect(root)?;
     if records.is_empty() {
-        anyhow::bail!(
-            "{}: no run folders (with a config.json) here",
-            root.display()
-        );
+        anyhow::bail!("{}: no run folders (with a config.json) here", root.display());
     }
     let results = summarize(&records)?;
     let out = root.join(REPORT_DIR);
@@ -532,13 +458,13 @@ fn markdown(root: &Path, results: &[SettingResult]) -> String {
         let pct = |s: Spread| fmt_pm(s.mean.map(|v| 100.0 * v), s.std.map(|v| 100.0 * v), 2);
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {:?} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.key.dataset,
             r.key.method,
             r.key.lr,
             r.key.batch_size,
             r.key.iterations,
-            r.key.eval_stats,
+            format!("{:?}", r.key.eval_stats).to_lowercase(),
             r.complete.len(),
             r.diverged.len(),
             r.unfinished.len(),
@@ -562,17 +488,11 @@ fn markdown(root: &Path, results: &[SettingResult]) -> String {
          setting of ours with the same dataset, method and learning rate; where our iteration count differs, the row says \
          so, and the comparison is only indicative.\n"
     );
-    let _ = writeln!(
-        md,
-        "| measure | method | lr | paper | ours | ours − paper | our runs | our iterations |"
-    );
+    let _ = writeln!(md, "| measure | method | lr | paper | ours | ours − paper | our runs | our iterations |");
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
     let mut any = false;
     for p in paper_numbers() {
-        for r in results
-            .iter()
-            .filter(|r| r.key.dataset == p.dataset && r.key.method == p.method && r.key.lr == p.lr)
-        {
+        for r in results.iter().filter(|r| r.key.dataset == p.dataset && r.key.method == p.method && r.key.lr == p.lr) {
             any = true;
             let (ours, ours_std) = p.measure.ours(r);
             let digits = if p.measure == Measure::Accuracy { 1 } else { 2 };
@@ -596,10 +516,7 @@ fn markdown(root: &Path, results: &[SettingResult]) -> String {
         }
     }
     if !any {
-        let _ = writeln!(
-            md,
-            "| (no setting here matches one the paper reports) | | | | | | | |"
-        );
+        let _ = writeln!(md, "| (no setting here matches one the paper reports) | | | | | | | |");
     }
 
     let problems: Vec<String> = results
@@ -608,13 +525,7 @@ fn markdown(root: &Path, results: &[SettingResult]) -> String {
             r.diverged
                 .iter()
                 .map(|(s, d)| {
-                    format!(
-                        "- diverged: {} {} lr {} seed {s} ({})",
-                        r.key.dataset,
-                        r.key.method,
-                        r.key.lr,
-                        d.display()
-                    )
+                    format!("- diverged: {} {} lr {} seed {s} ({})", r.key.dataset, r.key.method, r.key.lr, d.display())
                 })
                 .chain(r.unfinished.iter().map(|(s, d)| {
                     format!(
@@ -627,6 +538,19 @@ fn markdown(root: &Path, results: &[SettingResult]) -> String {
                 }))
         })
         .collect();
+    let figures = root.join(REPORT_DIR).join(crate::plot::FIGURES_DIR);
+    let mut names: Vec<String> = std::fs::read_dir(&figures)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    names.retain(|n| n.ends_with(".png") || n.ends_with(".svg"));
+    names.sort();
+    let _ = writeln!(md, "\n## Figures\n");
+    if names.is_empty() {
+        let _ = writeln!(md, "None yet: `homeonorm plot {}` draws them.", root.display());
+    }
+    for n in names {
+        let _ = writeln!(md, "![{n}]({}/{n})", crate::plot::FIGURES_DIR);
+    }
     let _ = writeln!(md, "\n## Runs left out\n");
     if problems.is_empty() {
         let _ = writeln!(md, "None: every run found is complete.");

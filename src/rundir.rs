@@ -17,10 +17,7 @@ pub const SUMMARY: &str = "summary.json";
 
 /// The run folder of one (dataset, method, lr, seed) under `out`.
 pub fn run_path(out: &Path, dataset: &str, method: &str, lr: f64, seed: u64) -> PathBuf {
-    out.join(dataset)
-        .join(method)
-        .join(format!("lr{lr}"))
-        .join(format!("seed{seed}"))
+    out.join(dataset).join(method).join(format!("lr{lr}")).join(format!("seed{seed}"))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,12 +100,7 @@ pub fn write_json<T: Serialize>(dir: &Path, name: &str, value: &T) -> anyhow::Re
 }
 
 /// Writes rows as CSV with a header row (from the row type's field names).
-pub fn write_csv<T: Serialize>(
-    dir: &Path,
-    name: &str,
-    rows: &[T],
-    header_if_empty: &[&str],
-) -> anyhow::Result<()> {
+pub fn write_csv<T: Serialize>(dir: &Path, name: &str, rows: &[T], header_if_empty: &[&str]) -> anyhow::Result<()> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     if rows.is_empty() {
         writer.write_record(header_if_empty)?;

@@ -43,10 +43,8 @@ impl std::str::FromStr for Shard {
     fn from_str(s: &str) -> Result<Shard, String> {
         let bad = || format!("--shard takes I/N with 0 ≤ I < N (I counts from 0), got `{s}`");
         let (i, n) = s.split_once('/').ok_or_else(bad)?;
-        let (index, count) = (
-            i.trim().parse::<usize>().map_err(|_| bad())?,
-            n.trim().parse::<usize>().map_err(|_| bad())?,
-        );
+        let (index, count) =
+            (i.trim().parse::<usize>().map_err(|_| bad())?, n.trim().parse::<usize>().map_err(|_| bad())?);
         if count == 0 || index >= count {
             return Err(bad());
         }
@@ -85,12 +83,7 @@ pub fn plan(experiment: &Experiment, options: &SweepOptions) -> Vec<PlannedRun> 
             let s = &spec.settings;
             let dir = rundir::run_path(&root, s.dataset.name(), &s.method, s.lr, spec.seed);
             let state = rundir::state(&dir);
-            PlannedRun {
-                index,
-                spec: spec.clone(),
-                dir,
-                state,
-            }
+            PlannedRun { index, spec: spec.clone(), dir, state }
         })
         .collect()
 }
@@ -118,10 +111,7 @@ pub fn run(
     let root = options.out.join(&experiment.name);
     let planned = plan(experiment, options);
     let mut result = SweepResult::default();
-    let pending: Vec<&PlannedRun> = planned
-        .iter()
-        .filter(|r| !matches!(r.state, RunState::Done(_)))
-        .collect();
+    let pending: Vec<&PlannedRun> = planned.iter().filter(|r| !matches!(r.state, RunState::Done(_))).collect();
     result.already_done = planned.len() - pending.len();
     log::info!(
         "sweep {}: {} runs in shard {}/{} of {}; {} done, {} to run",
@@ -138,22 +128,14 @@ pub fn run(
     let stop = Arc::new(AtomicBool::new(false));
     let heartbeat = spawn_heartbeat(held.clone(), stop.clone(), options.claim_timeout / 4);
     let mut data: Option<RunData> = None;
-    let mut progress = Progress::new(
-        &format!("sweep {}", experiment.name),
-        pending.len() as u64,
-        1,
-    );
+    let mut progress = Progress::new(&format!("sweep {}", experiment.name), pending.len() as u64, 1);
     let mut finished = 0u64;
 
     // Consecutive pending runs with equal settings form seed batches.
     let mut groups: Vec<Vec<&PlannedRun>> = Vec::new();
     for run in pending {
         match groups.last_mut() {
-            Some(g)
-                if g[0].spec.settings == run.spec.settings && g.len() < options.seeds_per_batch =>
-            {
-                g.push(run)
-            }
+            Some(g) if g[0].spec.settings == run.spec.settings && g.len() < options.seeds_per_batch => g.push(run),
             _ => groups.push(vec![run]),
         }
     }
@@ -188,10 +170,7 @@ pub fn run(
                 held.lock().unwrap().retain(|d| d != &run.dir);
             }
             for (_, summary) in trained.with_context(|| {
-                format!(
-                    "training {} {} lr {} seeds {seeds:?}",
-                    settings.dataset, settings.method, settings.lr
-                )
+                format!("training {} {} lr {} seeds {seeds:?}", settings.dataset, settings.method, settings.lr)
             })? {
                 if summary.outcome == Outcome::Diverged {
                     result.diverged += 1;
@@ -199,9 +178,7 @@ pub fn run(
             }
             result.trained.extend(mine.iter().map(|r| r.dir.clone()));
             finished += mine.len() as u64;
-            progress.update(finished, || {
-                format!("{} trained here", result.trained.len())
-            });
+            progress.update(finished, || format!("{} trained here", result.trained.len()));
         }
         Ok(())
     })();
@@ -216,14 +193,8 @@ pub fn run(
 }
 
 fn claim_owner() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .unwrap_or_else(|_| "unknown-host".into());
-    format!(
-        "{} pid {} thread {:?}",
-        host.trim(),
-        std::process::id(),
-        std::thread::current().id()
-    )
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "unknown-host".into());
+    format!("{} pid {} thread {:?}", host.trim(), std::process::id(), std::thread::current().id())
 }
 
 /// Claims a run folder; false if another live worker holds it.

@@ -32,9 +32,7 @@ impl SystemInfo {
 }
 
 /// Which device a run uses.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceChoice {
     /// CUDA device 0 when CUDA is available, else the CPU.

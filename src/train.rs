@@ -66,10 +66,7 @@ impl TrainSettings {
     pub fn validate(&self) -> Result<()> {
         method_by_name(&self.method)?;
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            bail!(
-                "learning rate must be a positive finite number, got {}",
-                self.lr
-            );
+            bail!("learning rate must be a positive finite number, got {}", self.lr);
         }
         for (name, v) in [
             ("batch size", self.batch_size),
@@ -82,16 +79,8 @@ impl TrainSettings {
                 bail!("{name} must be positive, got 0");
             }
         }
-        if self
-            .normalization
-            .std
-            .iter()
-            .any(|s| !(s.is_finite() && *s > 0.0))
-        {
-            bail!(
-                "normalization std must be positive, got {:?}",
-                self.normalization.std
-            );
+        if self.normalization.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            bail!("normalization std must be positive, got {:?}", self.normalization.std);
         }
         Ok(())
     }
@@ -121,10 +110,7 @@ impl RunData {
 
     /// Another handle on the same tensors (no copy).
     pub fn shallow_clone(&self) -> RunData {
-        let split = |s: &Split| Split {
-            images: s.images.shallow_clone(),
-            labels: s.labels.shallow_clone(),
-        };
+        let split = |s: &Split| Split { images: s.images.shallow_clone(), labels: s.labels.shallow_clone() };
         RunData {
             kind: self.kind,
             train: split(&self.train),
@@ -221,9 +207,7 @@ fn layer_units(index: usize) -> i64 {
 fn activation_prob(hidden: &Tensor, models: i64) -> Tensor {
     let active = hidden.gt(0.0).to_kind(Kind::Float);
     let dims: Vec<i64> = (0..active.dim() as i64).filter(|&d| d != 1).collect();
-    active
-        .mean_dim(dims.as_slice(), false, Kind::Float)
-        .view([models, -1])
+    active.mean_dim(dims.as_slice(), false, Kind::Float).view([models, -1])
 }
 
 /// Per-model test results.
@@ -234,12 +218,7 @@ pub struct Evaluation {
 }
 
 /// Evaluates every model on the whole test set, in order, `test_batch_size` at a time.
-pub fn evaluate(
-    learner: &Learner,
-    test: &Split,
-    settings: &TrainSettings,
-    with_units: bool,
-) -> Evaluation {
+pub fn evaluate(learner: &Learner, test: &Split, settings: &TrainSettings, with_units: bool) -> Evaluation {
     let models = learner.model.models();
     let layers = measured_layers(settings);
     tch::no_grad(|| {
@@ -247,10 +226,7 @@ pub fn evaluate(
         let mut correct = Tensor::zeros([models], (Kind::Int64, device));
         // per measured layer: active count and active sum per [S, U]
         let zeros = || -> Vec<Tensor> {
-            layers
-                .iter()
-                .map(|&(i, _)| Tensor::zeros([models, layer_units(i)], (Kind::Double, device)))
-                .collect()
+            layers.iter().map(|&(i, _)| Tensor::zeros([models, layer_units(i)], (Kind::Double, device))).collect()
         };
         let (mut active, mut active_sum) = (zeros(), zeros());
         let mut observations = vec![0f64; layers.len()];
@@ -258,34 +234,17 @@ pub fn evaluate(
         let mut start = 0;
         while start < n {
             let b = (settings.test_batch_size as i64).min(n - start);
-            let images = settings
-                .normalization
-                .apply(&test.images.narrow(0, start, b));
+            let images = settings.normalization.apply(&test.images.narrow(0, start, b)).to_kind(learner.float_kind());
             let labels = test.labels.narrow(0, start, b);
-            let out = learner.model.forward(
-                &shared_input(&images, models),
-                Pass::Eval(settings.eval_stats),
-            );
+            let out = learner.model.forward(&shared_input(&images, models), Pass::Eval(settings.eval_stats));
             let predicted = out.logits.argmax(-1, false); // [S, b]
-            correct +=
-                predicted
-                    .eq_tensor(&labels.unsqueeze(0))
-                    .sum_dim_intlist(1, false, Kind::Int64);
+            correct += predicted.eq_tensor(&labels.unsqueeze(0)).sum_dim_intlist(1, false, Kind::Int64);
             if with_units {
                 for (k, &(index, _)) in layers.iter().enumerate() {
                     let y = split_models(&out.hidden[index], models); // [b, S, U, …]
-                    let dims: Vec<i64> =
-                        (0..y.dim() as i64).filter(|&d| d != 1 && d != 2).collect();
-                    let count = y.gt(0.0).to_kind(Kind::Double).sum_dim_intlist(
-                        dims.as_slice(),
-                        false,
-                        Kind::Double,
-                    );
-                    let sum = y.to_kind(Kind::Double).sum_dim_intlist(
-                        dims.as_slice(),
-                        false,
-                        Kind::Double,
-                    );
+                    let dims: Vec<i64> = (0..y.dim() as i64).filter(|&d| d != 1 && d != 2).collect();
+                    let count = y.gt(0.0).to_kind(Kind::Double).sum_dim_intlist(dims.as_slice(), false, Kind::Double);
+                    let sum = y.to_kind(Kind::Double).sum_dim_intlist(dims.as_slice(), false, Kind::Double);
                     observations[k] += (y.numel() as i64 / (models * y.size()[2])) as f64;
                     active[k] += count;
                     active_sum[k] += sum;
@@ -306,14 +265,9 @@ pub fn evaluate(
                         .iter()
                         .enumerate()
                         .map(|(k, &(_, name))| {
-                            let host = |t: &Tensor| {
-                                Vec::<f64>::try_from(t.get(s).to_device(Device::Cpu)).unwrap()
-                            };
+                            let host = |t: &Tensor| Vec::<f64>::try_from(t.get(s).to_device(Device::Cpu)).unwrap();
                             let alpha = alphas.iter().find(|(l, _)| *l == name).map(|(_, a)| {
-                                Vec::<f64>::try_from(
-                                    a.get(s).to_kind(Kind::Double).to_device(Device::Cpu),
-                                )
-                                .unwrap()
+                                Vec::<f64>::try_from(a.get(s).to_kind(Kind::Double).to_device(Device::Cpu)).unwrap()
                             });
                             (
                                 name.to_string(),
@@ -351,31 +305,18 @@ pub fn train_seed_batch(
 ) -> Result<Vec<(u64, Summary)>> {
     settings.validate()?;
     if data.kind != settings.dataset {
-        bail!(
-            "the data loaded is {}, the settings ask for {}",
-            data.kind,
-            settings.dataset
-        );
+        bail!("the data loaded is {}, the settings ask for {}", data.kind, settings.dataset);
     }
     let method = method_by_name(&settings.method)?;
     let device = data.train.images.device();
     let started = std::time::Instant::now();
     let dirs: Vec<PathBuf> = seeds
         .iter()
-        .map(|&s| {
-            rundir::run_path(
-                out,
-                settings.dataset.name(),
-                &settings.method,
-                settings.lr,
-                s,
-            )
-        })
+        .map(|&s| rundir::run_path(out, settings.dataset.name(), &settings.method, settings.lr, s))
         .collect();
     let system = SystemInfo::detect();
     for (dir, &seed) in dirs.iter().zip(seeds) {
-        rundir::prepare(dir)
-            .with_context(|| format!("cannot prepare run folder {}", dir.display()))?;
+        rundir::prepare(dir).with_context(|| format!("cannot prepare run folder {}", dir.display()))?;
         let config = RunConfig {
             settings,
             seed,
@@ -383,11 +324,7 @@ pub fn train_seed_batch(
             device: device_name(device),
             system: system.clone(),
             data_dir: &data.dir,
-            data_files: data
-                .files
-                .iter()
-                .map(|(p, b)| DataFile { path: p, bytes: *b })
-                .collect(),
+            data_files: data.files.iter().map(|(p, b)| DataFile { path: p, bytes: *b }).collect(),
             train_images: data.train.len(),
             test_images: data.test.len(),
             data_limit: data.limit,
@@ -400,13 +337,8 @@ pub fn train_seed_batch(
     let mut sampler = BatchSampler::new(&data.train, seeds, settings.batch_size);
     let models = seeds.len();
     let layers = measured_layers(settings);
-    let mut logs: Vec<ModelLog> = (0..models)
-        .map(|_| ModelLog {
-            curve: Vec::new(),
-            activation_rows: Vec::new(),
-            diverged_at: None,
-        })
-        .collect();
+    let mut logs: Vec<ModelLog> =
+        (0..models).map(|_| ModelLog { curve: Vec::new(), activation_rows: Vec::new(), diverged_at: None }).collect();
     // Losses stay on the device between checks: no host synchronisation per step.
     let mut step_losses: Vec<Tensor> = Vec::new();
     let mut loss_sum = Tensor::zeros([models as i64], (Kind::Double, device));
@@ -433,18 +365,11 @@ pub fn train_seed_batch(
         loss_steps += 1;
         step_losses.push(losses);
         if iteration % settings.record_every == 0 {
-            let probs: Vec<Tensor> = layers
-                .iter()
-                .map(|&(i, _)| activation_prob(&forward.hidden[i].detach(), models as i64))
-                .collect();
+            let probs: Vec<Tensor> =
+                layers.iter().map(|&(i, _)| activation_prob(&forward.hidden[i].detach(), models as i64)).collect();
             for (s, log) in logs.iter_mut().enumerate() {
-                log.activation_rows.push((
-                    iteration,
-                    Tensor::cat(
-                        &probs.iter().map(|p| p.get(s as i64)).collect::<Vec<_>>(),
-                        0,
-                    ),
-                ));
+                log.activation_rows
+                    .push((iteration, Tensor::cat(&probs.iter().map(|p| p.get(s as i64)).collect::<Vec<_>>(), 0)));
             }
         }
         iterations_done = iteration;
@@ -455,17 +380,10 @@ pub fn train_seed_batch(
             let first = iteration - step_losses.len() + 1;
             for (s, log) in logs.iter_mut().enumerate() {
                 if log.diverged_at.is_none() {
-                    let series =
-                        Vec::<f64>::try_from(stacked.select(1, s as i64).to_kind(Kind::Double))
-                            .unwrap();
+                    let series = Vec::<f64>::try_from(stacked.select(1, s as i64).to_kind(Kind::Double)).unwrap();
                     if let Some(k) = series.iter().position(|l| !l.is_finite()) {
                         log.diverged_at = Some(first + k);
-                        log::warn!(
-                            "seed {}: the loss is {} at iteration {}: diverged",
-                            seeds[s],
-                            series[k],
-                            first + k
-                        );
+                        log::warn!("seed {}: the loss is {} at iteration {}: diverged", seeds[s], series[k], first + k);
                     }
                 }
             }
@@ -476,16 +394,10 @@ pub fn train_seed_batch(
         }
         if evaluate_now {
             let eval = evaluate(&learner, &data.test, settings, false);
-            let mean_losses =
-                Vec::<f64>::try_from((&loss_sum / loss_steps as f64).to_device(Device::Cpu))
-                    .unwrap();
+            let mean_losses = Vec::<f64>::try_from((&loss_sum / loss_steps as f64).to_device(Device::Cpu)).unwrap();
             for (s, log) in logs.iter_mut().enumerate() {
                 if log.diverged_at.is_none() {
-                    log.curve.push(CurveRow {
-                        iteration,
-                        train_loss: mean_losses[s],
-                        test_accuracy: eval.accuracy[s],
-                    });
+                    log.curve.push(CurveRow { iteration, train_loss: mean_losses[s], test_accuracy: eval.accuracy[s] });
                 }
             }
             last_accuracy = eval.accuracy.iter().sum::<f64>() / models as f64;
@@ -497,10 +409,7 @@ pub fn train_seed_batch(
             if last_accuracy.is_nan() {
                 "not evaluated yet".to_string()
             } else {
-                format!(
-                    "loss {last_loss:.3} test accuracy {:.2} %",
-                    100.0 * last_accuracy
-                )
+                format!("loss {last_loss:.3} test accuracy {:.2} %", 100.0 * last_accuracy)
             }
         });
     }
@@ -512,20 +421,14 @@ pub fn train_seed_batch(
     let mut summaries = Vec::new();
     for (s, log) in logs.into_iter().enumerate() {
         let dir = &dirs[s];
-        rundir::write_csv(
-            dir,
-            rundir::CURVE,
-            &log.curve,
-            &["iteration", "train_loss", "test_accuracy"],
-        )?;
+        rundir::write_csv(dir, rundir::CURVE, &log.curve, &["iteration", "train_loss", "test_accuracy"])?;
         let names: Vec<(&str, i64)> = layers.iter().map(|&(i, n)| (n, layer_units(i))).collect();
         let mut rows = Vec::new();
         for (iteration, probs) in &log.activation_rows {
             if log.diverged_at.is_some_and(|d| *iteration >= d) {
                 break;
             }
-            let values =
-                Vec::<f64>::try_from(probs.to_kind(Kind::Double).to_device(Device::Cpu)).unwrap();
+            let values = Vec::<f64>::try_from(probs.to_kind(Kind::Double).to_device(Device::Cpu)).unwrap();
             let mut offset = 0;
             for &(layer, n) in &names {
                 for unit in 0..n as usize {
@@ -539,12 +442,7 @@ pub fn train_seed_batch(
                 offset += n as usize;
             }
         }
-        rundir::write_csv(
-            dir,
-            rundir::ACTIVATION_PROB,
-            &rows,
-            &["iteration", "layer", "unit", "activation_prob"],
-        )?;
+        rundir::write_csv(dir, rundir::ACTIVATION_PROB, &rows, &["iteration", "layer", "unit", "activation_prob"])?;
         let diverged = log.diverged_at.is_some();
         let unit_rows: Vec<UnitRow> = if diverged {
             Vec::new()
@@ -566,25 +464,11 @@ pub fn train_seed_batch(
             dir,
             rundir::UNIT_STATS,
             &unit_rows,
-            &[
-                "layer",
-                "unit",
-                "activation_prob",
-                "entropy",
-                "mean_active_value",
-                "alpha",
-            ],
+            &["layer", "unit", "activation_prob", "entropy", "mean_active_value", "alpha"],
         )?;
-        let best = log
-            .curve
-            .iter()
-            .max_by(|a, b| a.test_accuracy.total_cmp(&b.test_accuracy));
+        let best = log.curve.iter().max_by(|a, b| a.test_accuracy.total_cmp(&b.test_accuracy));
         let summary = Summary {
-            outcome: if diverged {
-                Outcome::Diverged
-            } else {
-                Outcome::Complete
-            },
+            outcome: if diverged { Outcome::Diverged } else { Outcome::Complete },
             diverged_at: log.diverged_at,
             iterations: log.diverged_at.map_or(iterations_done, |d| d),
             final_accuracy: (!diverged).then(|| final_eval.accuracy[s]),
@@ -595,25 +479,14 @@ pub fn train_seed_batch(
             layers: if diverged {
                 Vec::new()
             } else {
-                units[s]
-                    .iter()
-                    .map(|(name, us)| LayerSummary::of(name, us))
-                    .collect()
+                units[s].iter().map(|(name, us)| LayerSummary::of(name, us)).collect()
             },
         };
         rundir::write_json(dir, rundir::SUMMARY, &summary)?;
         if diverged {
-            log::warn!(
-                "{}: diverged at iteration {}",
-                dir.display(),
-                log.diverged_at.unwrap()
-            );
+            log::warn!("{}: diverged at iteration {}", dir.display(), log.diverged_at.unwrap());
         } else {
-            log::info!(
-                "{}: test accuracy {:.2} %",
-                dir.display(),
-                100.0 * final_eval.accuracy[s]
-            );
+            log::info!("{}: test accuracy {:.2} %", dir.display(), 100.0 * final_eval.accuracy[s]);
         }
         summaries.push((seeds[s], summary));
     }

@@ -9,10 +9,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use tch::Kind;
 
-const SUBSET: Limit = Limit {
-    train: Some(usize::MAX),
-    test: Some(usize::MAX),
-};
+const SUBSET: Limit = Limit { train: Some(usize::MAX), test: Some(usize::MAX) };
 
 #[test]
 fn cifar10_pixels_and_labels_come_back_exactly() {
@@ -23,21 +20,11 @@ fn cifar10_pixels_and_labels_come_back_exactly() {
     assert_eq!(ds.test.len(), 120);
     assert_eq!(ds.train.images.size(), [600, 3, 32, 32]);
     assert_eq!(ds.train.images.kind(), Kind::Uint8);
-    for (split, file, record) in [
-        (&ds.train, 0usize, 0usize),
-        (&ds.train, 2, 17),
-        (&ds.train, 4, 119),
-        (&ds.test, 5, 33),
-    ] {
-        let n = if file == 5 {
-            record
-        } else {
-            file * 120 + record
-        } as i64;
-        assert_eq!(
-            split.labels.int64_value(&[n]),
-            ((file + record) % 10) as i64
-        );
+    for (split, file, record) in
+        [(&ds.train, 0usize, 0usize), (&ds.train, 2, 17), (&ds.train, 4, 119), (&ds.test, 5, 33)]
+    {
+        let n = if file == 5 { record } else { file * 120 + record } as i64;
+        assert_eq!(split.labels.int64_value(&[n]), ((file + record) % 10) as i64);
         for (ch, row, col) in [(0, 0, 0), (1, 5, 31), (2, 31, 2), (0, 13, 7)] {
             let got = split.images.int64_value(&[n, ch, row, col]);
             assert_eq!(
@@ -63,17 +50,9 @@ fn cifar10_reads_the_published_archive() {
     tar.append_dir_all("cifar-10-batches-bin", &bins).unwrap();
     tar.into_inner().unwrap().finish().unwrap();
     // The loader is pointed at data/cifar-10-batches-bin and finds the archive beside it.
-    let ds = data::load(
-        DatasetKind::Cifar10,
-        &dir.path().join("cifar-10-batches-bin"),
-        SUBSET,
-    )
-    .unwrap();
+    let ds = data::load(DatasetKind::Cifar10, &dir.path().join("cifar-10-batches-bin"), SUBSET).unwrap();
     assert_eq!((ds.train.len(), ds.test.len()), (100, 20));
-    assert_eq!(
-        ds.test.images.int64_value(&[3, 2, 9, 4]),
-        cifar_pixel(5, 3, 2, 9, 4) as i64
-    );
+    assert_eq!(ds.test.images.int64_value(&[3, 2, 9, 4]), cifar_pixel(5, 3, 2, 9, 4) as i64);
     assert_eq!(ds.files.len(), 1);
 }
 
@@ -81,38 +60,15 @@ fn cifar10_reads_the_published_archive() {
 fn cifar10_official_counts_are_checked_unless_a_limit_is_given() {
     let dir = tempfile::tempdir().unwrap();
     write_cifar_dir(dir.path(), 10);
-    let err = data::load(DatasetKind::Cifar10, dir.path(), Limit::default())
-        .err()
-        .unwrap();
-    assert!(
-        matches!(
-            err,
-            DataError::WrongCount {
-                found: 50,
-                official: 50_000,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    let err = data::load(DatasetKind::Cifar10, dir.path(), Limit::default()).err().unwrap();
+    assert!(matches!(err, DataError::WrongCount { found: 50, official: 50_000, .. }), "{err}");
     assert!(err.to_string().contains("--limit"), "{err}");
-    let ds = data::load(
-        DatasetKind::Cifar10,
-        dir.path(),
-        Limit {
-            train: Some(7),
-            test: Some(3),
-        },
-    )
-    .unwrap();
+    let ds = data::load(DatasetKind::Cifar10, dir.path(), Limit { train: Some(7), test: Some(3) }).unwrap();
     assert_eq!((ds.train.len(), ds.test.len()), (7, 3));
 }
 
 fn message_of(dir: &Path, kind: DatasetKind) -> String {
-    data::load(kind, dir, SUBSET)
-        .err()
-        .expect("loading must fail")
-        .to_string()
+    data::load(kind, dir, SUBSET).err().expect("loading must fail").to_string()
 }
 
 #[test]
@@ -124,32 +80,20 @@ fn cifar10_bad_files_are_named_in_clear_errors() {
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() - 100]).unwrap();
     let msg = message_of(dir.path(), DatasetKind::Cifar10);
-    assert!(
-        msg.contains("data_batch_3.bin") && msg.contains("whole number of 3073-byte records"),
-        "{msg}"
-    );
+    assert!(msg.contains("data_batch_3.bin") && msg.contains("whole number of 3073-byte records"), "{msg}");
     // wrong label byte
     let mut bytes = bytes.clone();
     bytes[3073 * 4] = 10;
     std::fs::write(&path, &bytes).unwrap();
     let msg = message_of(dir.path(), DatasetKind::Cifar10);
-    assert!(
-        msg.contains("data_batch_3.bin") && msg.contains("record 4") && msg.contains("label 10"),
-        "{msg}"
-    );
+    assert!(msg.contains("data_batch_3.bin") && msg.contains("record 4") && msg.contains("label 10"), "{msg}");
     // missing file
     std::fs::remove_file(dir.path().join("test_batch.bin")).unwrap();
     let msg = message_of(dir.path(), DatasetKind::Cifar10);
-    assert!(
-        msg.contains("test_batch.bin") && msg.contains("homeonorm download cifar10"),
-        "{msg}"
-    );
+    assert!(msg.contains("test_batch.bin") && msg.contains("homeonorm download cifar10"), "{msg}");
     // nothing there at all
     let empty = tempfile::tempdir().unwrap();
-    let msg = message_of(
-        &empty.path().join("cifar-10-batches-bin"),
-        DatasetKind::Cifar10,
-    );
+    let msg = message_of(&empty.path().join("cifar-10-batches-bin"), DatasetKind::Cifar10);
     assert!(
         msg.contains("not found")
             && msg.contains("cifar-10-binary.tar.gz")
@@ -173,21 +117,10 @@ fn svhn_column_major_pixels_and_ten_means_zero() {
         assert_eq!((ds.train.len(), ds.test.len()), (200, 30));
         for k in [0usize, 9, 10, 199] {
             let digit = svhn_digit(k) as i64;
-            assert_eq!(
-                ds.train.labels.int64_value(&[k as i64]),
-                digit % 10,
-                "record {k} stored digit {digit}"
-            );
+            assert_eq!(ds.train.labels.int64_value(&[k as i64]), digit % 10, "record {k} stored digit {digit}");
             for (row, col, ch) in [(0usize, 0usize, 0usize), (3, 29, 1), (31, 0, 2), (17, 5, 1)] {
-                let got = ds
-                    .train
-                    .images
-                    .int64_value(&[k as i64, ch as i64, row as i64, col as i64]);
-                assert_eq!(
-                    got,
-                    svhn_pixel(row, col, ch, k) as i64,
-                    "compressed {compressed}: X({row},{col},{ch},{k})"
-                );
+                let got = ds.train.images.int64_value(&[k as i64, ch as i64, row as i64, col as i64]);
+                assert_eq!(got, svhn_pixel(row, col, ch, k) as i64, "compressed {compressed}: X({row},{col},{ch},{k})");
             }
         }
         assert_eq!(ds.train.class_counts(), [20; 10]);
@@ -204,12 +137,7 @@ fn svhn_bad_mat_files_are_named_in_clear_errors() {
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (
             mat_file(
-                &[MatArray {
-                    name: "y",
-                    class: MX_DOUBLE_CLASS,
-                    dims: vec![4, 1],
-                    data_type: MatData::Double(&y),
-                }],
+                &[MatArray { name: "y", class: MX_DOUBLE_CLASS, dims: vec![4, 1], data_type: MatData::Double(&y) }],
                 false,
             ),
             "no variable `X`",
@@ -235,12 +163,7 @@ fn svhn_bad_mat_files_are_named_in_clear_errors() {
                         dims: vec![32, 96, 1, 4],
                         data_type: MatData::UInt8(&x),
                     },
-                    MatArray {
-                        name: "y",
-                        class: MX_DOUBLE_CLASS,
-                        dims: vec![4, 1],
-                        data_type: MatData::Double(&y),
-                    },
+                    MatArray { name: "y", class: MX_DOUBLE_CLASS, dims: vec![4, 1], data_type: MatData::Double(&y) },
                 ],
                 false,
             ),
@@ -255,12 +178,7 @@ fn svhn_bad_mat_files_are_named_in_clear_errors() {
                         dims: vec![32, 32, 3, 4],
                         data_type: MatData::Double(&vec![0.0; 32 * 32 * 3 * 4]),
                     },
-                    MatArray {
-                        name: "y",
-                        class: MX_DOUBLE_CLASS,
-                        dims: vec![4, 1],
-                        data_type: MatData::Double(&y),
-                    },
+                    MatArray { name: "y", class: MX_DOUBLE_CLASS, dims: vec![4, 1], data_type: MatData::Double(&y) },
                 ],
                 false,
             ),
@@ -292,31 +210,18 @@ fn svhn_bad_mat_files_are_named_in_clear_errors() {
     for (bytes, expected) in cases {
         std::fs::write(&test, bytes).unwrap();
         let msg = message_of(dir.path(), DatasetKind::Svhn);
-        assert!(
-            msg.contains("test_32x32.mat") && msg.contains(expected),
-            "expected «{expected}» in: {msg}"
-        );
+        assert!(msg.contains("test_32x32.mat") && msg.contains(expected), "expected «{expected}» in: {msg}");
     }
     std::fs::remove_file(&test).unwrap();
     let msg = message_of(dir.path(), DatasetKind::Svhn);
-    assert!(
-        msg.contains("test_32x32.mat") && msg.contains("homeonorm download svhn"),
-        "{msg}"
-    );
+    assert!(msg.contains("test_32x32.mat") && msg.contains("homeonorm download svhn"), "{msg}");
 }
 
 #[test]
 fn normalization_matches_to_tensor_then_normalize() {
-    let images = tch::Tensor::from_slice(&[0u8, 255, 128, 64])
-        .view([1, 1, 2, 2])
-        .repeat([1, 3, 1, 1]);
+    let images = tch::Tensor::from_slice(&[0u8, 255, 128, 64]).view([1, 1, 2, 2]).repeat([1, 3, 1, 1]);
     let out = Normalization::default().apply(&images);
-    let expected = [
-        -1.0,
-        1.0,
-        128.0 / 255.0 * 2.0 - 1.0,
-        64.0 / 255.0 * 2.0 - 1.0,
-    ];
+    let expected = [-1.0, 1.0, 128.0 / 255.0 * 2.0 - 1.0, 64.0 / 255.0 * 2.0 - 1.0];
     for (i, e) in expected.iter().enumerate() {
         let got = out.double_value(&[0, 2, (i / 2) as i64, (i % 2) as i64]);
         assert!((got - e).abs() < 1e-6, "{got} vs {e}");
@@ -329,27 +234,17 @@ fn batches_reshuffle_each_epoch_and_repeat_for_a_seed() {
     write_cifar_dir(dir.path(), 10); // 50 training images
     let ds = data::load(DatasetKind::Cifar10, dir.path(), SUBSET).unwrap();
     let epoch = |sampler: &mut BatchSampler| -> Vec<Vec<i64>> {
-        (0..4)
-            .map(|_| Vec::<i64>::try_from(sampler.next_indices().get(0)).unwrap())
-            .collect()
+        (0..4).map(|_| Vec::<i64>::try_from(sampler.next_indices().get(0)).unwrap()).collect()
     };
     let mut a = BatchSampler::new(&ds.train, &[5], 16);
     let mut b = BatchSampler::new(&ds.train, &[5], 16);
     let (a1, a2) = (epoch(&mut a), epoch(&mut a));
     assert_eq!(a1, epoch(&mut b), "same seed, same batches");
     let sizes: Vec<usize> = a1.iter().map(|b| b.len()).collect();
-    assert_eq!(
-        sizes,
-        [16, 16, 16, 2],
-        "the last batch of an epoch is partial, as drop_last=False"
-    );
+    assert_eq!(sizes, [16, 16, 16, 2], "the last batch of an epoch is partial, as drop_last=False");
     let mut seen: Vec<i64> = a1.concat();
     seen.sort();
-    assert_eq!(
-        seen,
-        (0..50).collect::<Vec<_>>(),
-        "an epoch is a permutation"
-    );
+    assert_eq!(seen, (0..50).collect::<Vec<_>>(), "an epoch is a permutation");
     assert_ne!(a1, a2, "each epoch is reshuffled");
     let mut other = BatchSampler::new(&ds.train, &[6, 5], 16);
     let both = other.next_indices();
@@ -365,9 +260,7 @@ fn batches_reshuffle_each_epoch_and_repeat_for_a_seed() {
 }
 
 /// A one-request-at-a-time HTTP server on 127.0.0.1 serving `files`; counts requests.
-fn serve(
-    files: Vec<(&'static str, Vec<u8>)>,
-) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+fn serve(files: Vec<(&'static str, Vec<u8>)>) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -378,12 +271,7 @@ fn serve(
             let mut buf = [0u8; 2048];
             let n = stream.read(&mut buf).unwrap_or(0);
             let request = String::from_utf8_lossy(&buf[..n]).to_string();
-            let path = request
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or("/")
-                .trim_start_matches('/')
-                .to_string();
+            let path = request.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             match files.iter().find(|(name, _)| *name == path) {
                 Some((_, body)) => {
@@ -395,10 +283,7 @@ fn serve(
                     let _ = stream.write_all(body);
                 }
                 None => {
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    );
+                    let _ = write!(stream, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
                 }
             }
         }
@@ -412,15 +297,9 @@ fn download_verifies_md5_and_renames_only_complete_files() {
     let md5_good = format!("{:x}", <md5::Md5 as md5::Digest>::digest(&good));
     let mut corrupted = good.clone();
     corrupted[500] ^= 0xff;
-    let (base, hits) = serve(vec![
-        ("mirror/train_32x32.mat", good.clone()),
-        ("mirror/test_32x32.mat", corrupted),
-    ]);
+    let (base, hits) = serve(vec![("mirror/train_32x32.mat", good.clone()), ("mirror/test_32x32.mat", corrupted)]);
     let dir = tempfile::tempdir().unwrap();
-    let remotes = [Remote {
-        name: "train_32x32.mat",
-        md5: Box::leak(md5_good.clone().into_boxed_str()),
-    }];
+    let remotes = [Remote { name: "train_32x32.mat", md5: Box::leak(md5_good.clone().into_boxed_str()) }];
     let paths = download_files(&base, &remotes, dir.path()).unwrap();
     assert_eq!(std::fs::read(&paths[0]).unwrap(), good);
     // Already there with the right sum: no request.
@@ -428,32 +307,14 @@ fn download_verifies_md5_and_renames_only_complete_files() {
     download_files(&base, &remotes, dir.path()).unwrap();
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), before);
     // A corrupted file is rejected and leaves nothing behind.
-    let bad = [Remote {
-        name: "test_32x32.mat",
-        md5: Box::leak(md5_good.into_boxed_str()),
-    }];
+    let bad = [Remote { name: "test_32x32.mat", md5: Box::leak(md5_good.into_boxed_str()) }];
     let err = download_files(&base, &bad, dir.path()).err().unwrap();
     assert!(matches!(err, DownloadError::Checksum { .. }), "{err}");
-    assert!(
-        err.to_string().contains("test_32x32.mat") && err.to_string().contains("does not match"),
-        "{err}"
-    );
-    let left: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    assert!(err.to_string().contains("test_32x32.mat") && err.to_string().contains("does not match"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, vec![std::ffi::OsString::from("train_32x32.mat")]);
     // A file the server does not have is an HTTP error naming the URL.
-    let missing = [Remote {
-        name: "extra_32x32.mat",
-        md5: "0",
-    }];
-    let err = download_files(&base, &missing, dir.path())
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(
-        err.contains("/mirror/extra_32x32.mat") && err.contains("404"),
-        "{err}"
-    );
+    let missing = [Remote { name: "extra_32x32.mat", md5: "0" }];
+    let err = download_files(&base, &missing, dir.path()).err().unwrap().to_string();
+    assert!(err.contains("/mirror/extra_32x32.mat") && err.contains("404"), "{err}");
 }

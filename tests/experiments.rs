@@ -15,12 +15,7 @@ fn parse(text: &str) -> Result<Experiment, String> {
 }
 
 fn options(out: &Path, shard: Shard) -> SweepOptions {
-    SweepOptions {
-        out: out.to_path_buf(),
-        shard,
-        seeds_per_batch: 10,
-        claim_timeout: Duration::from_secs(600),
-    }
+    SweepOptions { out: out.to_path_buf(), shard, seeds_per_batch: 10, claim_timeout: Duration::from_secs(600) }
 }
 
 #[test]
@@ -44,12 +39,7 @@ iterations = 70
     assert_eq!(e.runs.len(), 2 * 2 * 2 * 3);
     let first = &e.runs[0];
     assert_eq!(
-        (
-            first.settings.dataset,
-            first.settings.method.as_str(),
-            first.settings.lr,
-            first.seed
-        ),
+        (first.settings.dataset, first.settings.method.as_str(), first.settings.lr, first.seed),
         (DatasetKind::Cifar10, "vanilla", 0.01, 4)
     );
     assert_eq!(e.runs[1].seed, 2);
@@ -57,36 +47,23 @@ iterations = 70
     assert_eq!(e.runs[6].settings.method, "synaptic-scaling");
     let svhn = &e.runs[12];
     assert_eq!(svhn.settings.dataset, DatasetKind::Svhn);
-    assert_eq!(
-        (
-            svhn.settings.batch_size,
-            svhn.settings.iterations,
-            svhn.settings.eval_every
-        ),
-        (256, 70, 50)
-    );
-    assert_eq!(
-        (first.settings.batch_size, first.settings.iterations),
-        (32, 45_000)
-    );
+    assert_eq!((svhn.settings.batch_size, svhn.settings.iterations, svhn.settings.eval_every), (256, 70, 50));
+    assert_eq!((first.settings.batch_size, first.settings.iterations), (32, 45_000));
 }
 
 #[test]
 fn the_shipped_experiment_files_parse() {
-    for (file, runs) in [
-        ("paper-cifar10.toml", 60),
-        ("paper-svhn.toml", 60),
-        ("lr-sweep-cifar10.toml", 360),
-        ("quick.toml", 24),
-    ] {
+    for (file, runs) in
+        [("paper-cifar10.toml", 60), ("paper-svhn.toml", 60), ("lr-sweep-cifar10.toml", 360), ("quick.toml", 24)]
+    {
         let e = Experiment::load(&common::repo_root().join("experiments").join(file)).unwrap();
         assert_eq!(e.runs.len(), runs, "{file}");
     }
-    let paper =
-        Experiment::load(&common::repo_root().join("experiments/paper-cifar10.toml")).unwrap();
-    assert!(paper.runs.iter().all(|r| r.settings.lr == 0.003
-        && r.settings.iterations == 45_000
-        && r.settings.batch_size == 32));
+    let paper = Experiment::load(&common::repo_root().join("experiments/paper-cifar10.toml")).unwrap();
+    assert!(paper
+        .runs
+        .iter()
+        .all(|r| r.settings.lr == 0.003 && r.settings.iterations == 45_000 && r.settings.batch_size == 32));
 }
 
 #[test]
@@ -97,24 +74,13 @@ fn shards_are_disjoint_and_cover_the_grid() {
         let mut seen = BTreeSet::new();
         for i in 0..n {
             for run in sweep::plan(&e, &options(out.path(), Shard { index: i, count: n })) {
-                assert!(
-                    seen.insert(run.index),
-                    "run {} in two shards of {n}",
-                    run.index
-                );
+                assert!(seen.insert(run.index), "run {} in two shards of {n}", run.index);
             }
         }
         assert_eq!(seen.len(), e.runs.len(), "shards of {n} cover the grid");
     }
-    assert!(
-        "3/3".parse::<Shard>().is_err()
-            && "1/0".parse::<Shard>().is_err()
-            && "x".parse::<Shard>().is_err()
-    );
-    assert_eq!(
-        "2/4".parse::<Shard>().unwrap(),
-        Shard { index: 2, count: 4 }
-    );
+    assert!("3/3".parse::<Shard>().is_err() && "1/0".parse::<Shard>().is_err() && "x".parse::<Shard>().is_err());
+    assert_eq!("2/4".parse::<Shard>().unwrap(), Shard { index: 2, count: 4 });
 }
 
 #[test]
@@ -124,59 +90,23 @@ fn bad_experiment_files_name_the_file_line_and_key() {
     };
     let cases = [
         (base("colour = 3\n", "[\"vanilla\"]"), ":5:", "colour"),
-        (
-            base("", "[\"vanilla\",\n  \"group-norm\"]"),
-            ":4:",
-            "valid methods are",
-        ),
-        (
-            base("learning_rates = [0.1, 0.0]\n", "[\"vanilla\"]"),
-            ":5:",
-            "learning_rates",
-        ),
-        (
-            base("learning_rates = [-1e-3]\n", "[\"vanilla\"]"),
-            ":5:",
-            "not a positive learning rate",
-        ),
+        (base("", "[\"vanilla\",\n  \"group-norm\"]"), ":4:", "valid methods are"),
+        (base("learning_rates = [0.1, 0.0]\n", "[\"vanilla\"]"), ":5:", "learning_rates"),
+        (base("learning_rates = [-1e-3]\n", "[\"vanilla\"]"), ":5:", "not a positive learning rate"),
         (base("", "[]"), ":3:", "is empty"),
+        (base("[settings]\nbatch_size = 0\n", "[\"vanilla\"]"), ":6:", "settings.batch_size"),
+        (base("[settings.cifar10]\niterations = -5\n", "[\"vanilla\"]"), ":6:", "settings.cifar10.iterations"),
+        (base("[settings]\nbatch_sise = 3\n", "[\"vanilla\"]"), ":6:", "batch_sise"),
         (
-            base("[settings]\nbatch_size = 0\n", "[\"vanilla\"]"),
-            ":6:",
-            "settings.batch_size",
-        ),
-        (
-            base("[settings.cifar10]\niterations = -5\n", "[\"vanilla\"]"),
-            ":6:",
-            "settings.cifar10.iterations",
-        ),
-        (
-            base("[settings]\nbatch_sise = 3\n", "[\"vanilla\"]"),
-            ":6:",
-            "batch_sise",
-        ),
-        (
-            "name = \"b\"\ndatasets = [\"mnist\"]\nmethods = [\"vanilla\"]\nseeds = 1\n"
-                .to_string(),
+            "name = \"b\"\ndatasets = [\"mnist\"]\nmethods = [\"vanilla\"]\nseeds = 1\n".to_string(),
             ":2:",
             "unknown dataset `mnist`",
         ),
-        (
-            "name = \"b\"\ndatasets = [\"cifar10\"]\nmethods = [\"vanilla\"]\nseeds = 0\n"
-                .to_string(),
-            ":4:",
-            "seeds",
-        ),
-        (
-            "name = \"b\"\ndatasets = [\"cifar10\"]\nseeds = 1\n".to_string(),
-            "test.toml",
-            "methods",
-        ),
+        ("name = \"b\"\ndatasets = [\"cifar10\"]\nmethods = [\"vanilla\"]\nseeds = 0\n".to_string(), ":4:", "seeds"),
+        ("name = \"b\"\ndatasets = [\"cifar10\"]\nseeds = 1\n".to_string(), "test.toml", "methods"),
     ];
     for (text, line, key) in cases {
-        let err = parse(&text)
-            .err()
-            .unwrap_or_else(|| panic!("accepted:\n{text}"));
+        let err = parse(&text).err().unwrap_or_else(|| panic!("accepted:\n{text}"));
         assert!(
             err.starts_with("experiments/test.toml") && err.contains(line) && err.contains(key),
             "expected {line} and «{key}» in: {err}"
@@ -205,21 +135,13 @@ fn a_sweep_resumes_redoing_only_the_half_written_run() {
     let first = sweep::run(&e, &opts, |_| Ok(data.shallow_clone())).unwrap();
     assert_eq!(first.trained.len(), 4);
     let runs = sweep::plan(&e, &opts);
-    assert!(runs
-        .iter()
-        .all(|r| r.state == RunState::Done(Outcome::Complete)));
+    assert!(runs.iter().all(|r| r.state == RunState::Done(Outcome::Complete)));
     // Interrupt one run "halfway": its folder has config.json and a curve, but no summary.
     let half = &runs[2].dir;
     std::fs::remove_file(half.join(rundir::SUMMARY)).unwrap();
     std::fs::remove_file(half.join(rundir::UNIT_STATS)).unwrap();
     // The half run's config.json, every other run's summary.json.
-    let watched = |r: &sweep::PlannedRun| {
-        r.dir.join(if r.dir == *half {
-            rundir::CONFIG
-        } else {
-            rundir::SUMMARY
-        })
-    };
+    let watched = |r: &sweep::PlannedRun| r.dir.join(if r.dir == *half { rundir::CONFIG } else { rundir::SUMMARY });
     let before: Vec<_> = runs.iter().map(|r| mtime(&watched(r))).collect();
     std::thread::sleep(Duration::from_millis(1100));
     let second = sweep::run(&e, &opts, |_| Ok(data.shallow_clone())).unwrap();
@@ -228,17 +150,9 @@ fn a_sweep_resumes_redoing_only_the_half_written_run() {
     for (r, t) in runs.iter().zip(before) {
         if r.dir == *half {
             assert_eq!(rundir::state(half), RunState::Done(Outcome::Complete));
-            assert!(
-                mtime(&half.join(rundir::CONFIG)) > t,
-                "the half run was redone"
-            );
+            assert!(mtime(&half.join(rundir::CONFIG)) > t, "the half run was redone");
         } else {
-            assert_eq!(
-                mtime(&r.dir.join(rundir::SUMMARY)),
-                t,
-                "{} was touched",
-                r.dir.display()
-            );
+            assert_eq!(mtime(&r.dir.join(rundir::SUMMARY)), t, "{} was touched", r.dir.display());
         }
     }
     assert!(!half.join(sweep::CLAIM).exists(), "claims are released");
@@ -255,30 +169,15 @@ fn two_concurrent_sweeps_never_run_a_run_twice() {
     let results: Vec<Vec<PathBuf>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..2)
             .map(|_| {
-                scope.spawn(|| {
-                    sweep::run(&e, &opts, |_| Ok(common::load_small_cifar(root.path())))
-                        .unwrap()
-                        .trained
-                })
+                scope.spawn(|| sweep::run(&e, &opts, |_| Ok(common::load_small_cifar(root.path()))).unwrap().trained)
             })
             .collect();
         workers.into_iter().map(|w| w.join().unwrap()).collect()
     });
-    let (a, b): (BTreeSet<_>, BTreeSet<_>) =
-        (results[0].iter().collect(), results[1].iter().collect());
-    assert!(
-        a.is_disjoint(&b),
-        "both trained {:?}",
-        a.intersection(&b).collect::<Vec<_>>()
-    );
-    assert_eq!(
-        a.len() + b.len(),
-        6,
-        "together they ran the whole grid: {a:?} {b:?}"
-    );
-    assert!(sweep::plan(&e, &opts)
-        .iter()
-        .all(|r| r.state == RunState::Done(Outcome::Complete)));
+    let (a, b): (BTreeSet<_>, BTreeSet<_>) = (results[0].iter().collect(), results[1].iter().collect());
+    assert!(a.is_disjoint(&b), "both trained {:?}", a.intersection(&b).collect::<Vec<_>>());
+    assert_eq!(a.len() + b.len(), 6, "together they ran the whole grid: {a:?} {b:?}");
+    assert!(sweep::plan(&e, &opts).iter().all(|r| r.state == RunState::Done(Outcome::Complete)));
 }
 
 #[test]
@@ -286,19 +185,8 @@ fn a_stale_claim_is_taken_over_and_a_live_one_is_not() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     assert!(sweep::try_claim(&run, Duration::from_secs(600)).unwrap());
-    assert!(
-        !sweep::try_claim(&run, Duration::from_secs(600)).unwrap(),
-        "a live claim is respected"
-    );
+    assert!(!sweep::try_claim(&run, Duration::from_secs(600)).unwrap(), "a live claim is respected");
     let old = std::time::SystemTime::now() - Duration::from_secs(3600);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(run.join(sweep::CLAIM))
-        .unwrap()
-        .set_modified(old)
-        .unwrap();
-    assert!(
-        sweep::try_claim(&run, Duration::from_secs(600)).unwrap(),
-        "a claim an hour old is taken over"
-    );
+    std::fs::OpenOptions::new().write(true).open(run.join(sweep::CLAIM)).unwrap().set_modified(old).unwrap();
+    assert!(sweep::try_claim(&run, Duration::from_secs(600)).unwrap(), "a claim an hour old is taken over");
 }

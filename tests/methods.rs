@@ -1,9 +1,7 @@
 //! Properties of the methods and the model that need no PyTorch.
 
 use homeonorm::learner::Learner;
-use homeonorm::model::{
-    hidden_layers, model_state, parameter_counts, per_model_input, shared_input,
-};
+use homeonorm::model::{hidden_layers, model_state, parameter_counts, per_model_input, shared_input};
 use homeonorm::norm::{method_by_name, EvalStats, LayerSpec, Pass, METHODS};
 use tch::{nn, Device, Kind, Tensor};
 
@@ -25,28 +23,16 @@ fn parameter_counts_per_method() {
         ("scale-only", 1),
     ];
     for (name, per_unit) in extra_per_unit {
-        let learner =
-            Learner::new(method_by_name(name).unwrap(), &[0], true, 1e-3, Device::Cpu).unwrap();
+        let learner = Learner::new(method_by_name(name).unwrap(), &[0], true, 1e-3, Device::Cpu).unwrap();
         let counts = parameter_counts(&learner.vs, 1);
         let total: i64 = counts.iter().map(|c| c.1).sum();
-        assert_eq!(
-            total,
-            VANILLA_PARAMETERS + per_unit * HIDDEN_UNITS,
-            "{name}: {counts:?}"
-        );
+        assert_eq!(total, VANILLA_PARAMETERS + per_unit * HIDDEN_UNITS, "{name}: {counts:?}");
         assert!(
             counts.iter().all(|(n, _)| !n.starts_with("fc3.norm")),
             "{name} normalizes the output layer: {counts:?}"
         );
-        let fc3: Vec<_> = counts
-            .iter()
-            .filter(|(n, _)| n.starts_with("fc3"))
-            .collect();
-        assert_eq!(
-            fc3.len(),
-            2,
-            "{name}: the output layer has weight and bias only"
-        );
+        let fc3: Vec<_> = counts.iter().filter(|(n, _)| n.starts_with("fc3")).collect();
+        assert_eq!(fc3.len(), 2, "{name}: the output layer has weight and bias only");
     }
 }
 
@@ -56,26 +42,15 @@ fn synaptic_scaling_centres_every_unit_on_its_batch_mean() {
     for shape in [vec![32i64, 6, 28, 28], vec![32, 120]] {
         let vs = nn::VarStore::new(Device::Cpu);
         let units = shape[1];
-        let norm = method.attach(
-            &vs.root(),
-            &LayerSpec { models: 1, units },
-            &random(&[units, 4]),
-        );
+        let norm = method.attach(&vs.root(), &LayerSpec { models: 1, units }, &random(&[units, 4]));
         let z = random(&shape) * 3.0 + 5.0;
         let centred = norm.normalize(&z, Pass::Train);
         let dims: Vec<i64> = (0..shape.len() as i64).filter(|&d| d != 1).collect();
         let means = centred.mean_dim(dims.as_slice(), false, Kind::Float);
         let worst = means.abs().max().double_value(&[]);
-        assert!(
-            worst < 1e-5,
-            "largest batch mean after centring {worst} for shape {shape:?}"
-        );
+        assert!(worst < 1e-5, "largest batch mean after centring {worst} for shape {shape:?}");
         // and it is a pure shift per unit
-        let shift = (&z - &centred)
-            .std_dim(dims.as_slice(), true, false)
-            .abs()
-            .max()
-            .double_value(&[]);
+        let shift = (&z - &centred).std_dim(dims.as_slice(), true, false).abs().max().double_value(&[]);
         assert!(shift < 1e-4, "not a per-unit shift: {shift}");
     }
 }
@@ -84,43 +59,22 @@ fn synaptic_scaling_centres_every_unit_on_its_batch_mean() {
 fn running_mean_follows_batchnorm_momentum_and_batch_evaluation_leaves_it() {
     for name in ["synaptic-scaling", "mean-only"] {
         let vs = nn::VarStore::new(Device::Cpu);
-        let norm = method_by_name(name).unwrap().attach(
-            &vs.root(),
-            &LayerSpec {
-                models: 1,
-                units: 4,
-            },
-            &random(&[4, 3]),
-        );
+        let norm =
+            method_by_name(name).unwrap().attach(&vs.root(), &LayerSpec { models: 1, units: 4 }, &random(&[4, 3]));
         let z1 = random(&[16, 4]) + 2.0;
         let z2 = random(&[16, 4]) - 1.0;
         let _ = norm.normalize(&z1, Pass::Train);
         let _ = norm.normalize(&z2, Pass::Train);
-        let expected = (z1.mean_dim(0, false, Kind::Float) * 0.1) * 0.9
-            + z2.mean_dim(0, false, Kind::Float) * 0.1;
+        let expected = (z1.mean_dim(0, false, Kind::Float) * 0.1) * 0.9 + z2.mean_dim(0, false, Kind::Float) * 0.1;
         let running = vs.variables()["running_mean"].shallow_clone();
-        assert!(
-            running.allclose(&expected, 1e-6, 1e-6, false),
-            "{name}: running mean"
-        );
+        assert!(running.allclose(&expected, 1e-6, 1e-6, false), "{name}: running mean");
         let before = running.copy();
         let z3 = random(&[16, 4]) * 4.0;
         let out = norm.normalize(&z3, Pass::Eval(EvalStats::Batch));
-        assert!(
-            running.equal(&before),
-            "{name}: batch evaluation changed the running mean"
-        );
-        assert!(out.allclose(
-            &(&z3 - z3.mean_dim(0, true, Kind::Float)),
-            1e-6,
-            1e-6,
-            false
-        ));
+        assert!(running.equal(&before), "{name}: batch evaluation changed the running mean");
+        assert!(out.allclose(&(&z3 - z3.mean_dim(0, true, Kind::Float)), 1e-6, 1e-6, false));
         let out = norm.normalize(&z3, Pass::Eval(EvalStats::Running));
-        assert!(
-            out.allclose(&(&z3 - before.unsqueeze(0)), 1e-6, 1e-6, false),
-            "{name}: running evaluation"
-        );
+        assert!(out.allclose(&(&z3 - before.unsqueeze(0)), 1e-6, 1e-6, false), "{name}: running evaluation");
     }
 }
 
@@ -128,55 +82,24 @@ fn running_mean_follows_batchnorm_momentum_and_batch_evaluation_leaves_it() {
 fn weight_norm_effective_weight_has_norm_c_per_unit() {
     let vs = nn::VarStore::new(Device::Cpu);
     let v = random(&[6, 3, 5, 5]);
-    let norm = method_by_name("weight-norm").unwrap().attach(
-        &vs.root(),
-        &LayerSpec {
-            models: 1,
-            units: 6,
-        },
-        &v,
-    );
+    let norm = method_by_name("weight-norm").unwrap().attach(&vs.root(), &LayerSpec { models: 1, units: 6 }, &v);
     let mut g = vs.variables()["g"].shallow_clone();
-    let initial = v
-        .reshape([6, -1])
-        .norm_scalaropt_dim(2, [1].as_slice(), false);
+    let initial = v.reshape([6, -1]).norm_scalaropt_dim(2, [1].as_slice(), false);
     assert!(g.allclose(&initial, 1e-6, 1e-6, false), "c starts at ‖v‖");
     tch::no_grad(|| g.copy_(&Tensor::from_slice(&[0.5f32, 1.0, 2.0, 3.0, 0.1, 7.0])));
     let w = norm.effective_weight(&v);
-    let norms = w
-        .reshape([6, -1])
-        .norm_scalaropt_dim(2, [1].as_slice(), false);
-    assert!(
-        norms.allclose(&g, 1e-5, 1e-6, false),
-        "‖w‖ per unit = c: {norms:?}"
-    );
+    let norms = w.reshape([6, -1]).norm_scalaropt_dim(2, [1].as_slice(), false);
+    assert!(norms.allclose(&g, 1e-5, 1e-6, false), "‖w‖ per unit = c: {norms:?}");
 }
 
 #[test]
 fn scale_only_with_alpha_one_equals_vanilla() {
     let x = shared_input(&random(&[8, 3, 32, 32]), 1);
-    let vanilla = Learner::new(
-        method_by_name("vanilla").unwrap(),
-        &[3],
-        true,
-        1e-3,
-        Device::Cpu,
-    )
-    .unwrap();
-    let scale_only = Learner::new(
-        method_by_name("scale-only").unwrap(),
-        &[3],
-        true,
-        1e-3,
-        Device::Cpu,
-    )
-    .unwrap();
+    let vanilla = Learner::new(method_by_name("vanilla").unwrap(), &[3], true, 1e-3, Device::Cpu).unwrap();
+    let scale_only = Learner::new(method_by_name("scale-only").unwrap(), &[3], true, 1e-3, Device::Cpu).unwrap();
     let a = vanilla.model.forward(&x, Pass::Train);
     let b = scale_only.model.forward(&x, Pass::Train);
-    assert!(
-        a.logits.equal(&b.logits),
-        "scale-only with α = 1 must equal vanilla exactly"
-    );
+    assert!(a.logits.equal(&b.logits), "scale-only with α = 1 must equal vanilla exactly");
     for alpha in scale_only.model.alphas() {
         assert!(alpha.1.eq(1.0).all().int64_value(&[]) == 1);
     }
@@ -192,46 +115,21 @@ fn hidden_activations_are_returned_for_every_hidden_layer() {
         let shapes: Vec<Vec<i64>> = out.hidden.iter().map(|h| h.size()).collect();
         assert_eq!(
             shapes,
-            vec![
-                vec![5, 12, 28, 28],
-                vec![5, 32, 10, 10],
-                vec![5, 240],
-                vec![5, 168]
-            ],
+            vec![vec![5, 12, 28, 28], vec![5, 32, 10, 10], vec![5, 240], vec![5, 168]],
             "{}",
             method.name()
         );
-        assert!(
-            out.hidden.iter().all(|h| h.min().double_value(&[]) >= 0.0),
-            "post-ReLU"
-        );
+        assert!(out.hidden.iter().all(|h| h.min().double_value(&[]) >= 0.0), "post-ReLU");
         assert_eq!(hidden_layers().count(), 4);
     }
 }
 
 #[test]
 fn normalizing_fc_layers_only_leaves_conv_layers_vanilla() {
-    let learner = Learner::new(
-        method_by_name("batch-norm").unwrap(),
-        &[0],
-        false,
-        1e-3,
-        Device::Cpu,
-    )
-    .unwrap();
-    let names: Vec<String> = model_state(&learner.vs, 0, 1)
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
-    assert!(
-        names
-            .iter()
-            .all(|n| !n.starts_with("conv1.norm") && !n.starts_with("conv2.norm")),
-        "{names:?}"
-    );
-    assert!(
-        names.iter().any(|n| n == "fc1.norm.gamma") && names.iter().any(|n| n == "fc2.norm.gamma")
-    );
+    let learner = Learner::new(method_by_name("batch-norm").unwrap(), &[0], false, 1e-3, Device::Cpu).unwrap();
+    let names: Vec<String> = model_state(&learner.vs, 0, 1).into_iter().map(|(n, _)| n).collect();
+    assert!(names.iter().all(|n| !n.starts_with("conv1.norm") && !n.starts_with("conv2.norm")), "{names:?}");
+    assert!(names.iter().any(|n| n == "fc1.norm.gamma") && names.iter().any(|n| n == "fc2.norm.gamma"));
 }
 
 #[test]
@@ -246,9 +144,7 @@ fn unknown_method_lists_the_valid_names() {
 #[test]
 fn learning_rate_must_be_positive_and_finite() {
     for lr in [0.0, -0.1, f64::NAN, f64::INFINITY] {
-        let err = Learner::new(METHODS[0], &[0], true, lr, Device::Cpu)
-            .err()
-            .expect("must fail");
+        let err = Learner::new(METHODS[0], &[0], true, lr, Device::Cpu).err().expect("must fail");
         assert!(err.to_string().contains("learning rate"), "{err}");
     }
 }

@@ -44,27 +44,19 @@ fn prepare(root: &std::path::Path, method_index: usize, lr: f64, kind: Kind) -> 
     let case = serde_json::json!({"method": method.name(), "seed": SEED, "lr": lr, "dtype": kind_name(kind)});
     std::fs::write(dir.join("case.json"), case.to_string()).unwrap();
 
-    let rng = homeonorm::model::TORCH_RNG_LOCK
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let rng = homeonorm::model::TORCH_RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     tch::manual_seed(1234);
     // Learnable batches: a fixed pattern per class plus noise (random labels on pure
     // noise make some methods' f32 training chaotic: PyTorch then disagrees with itself).
     let opts = (Kind::Float, Device::Cpu);
     let patterns = Tensor::randn([10, 3, 32, 32], opts);
     let y = Tensor::randint(10, [STEPS, BATCH], (Kind::Int64, Device::Cpu));
-    let x = patterns
-        .index_select(0, &y.view([-1]))
-        .view([STEPS, BATCH, 3, 32, 32])
+    let x = patterns.index_select(0, &y.view([-1])).view([STEPS, BATCH, 3, 32, 32])
         + Tensor::randn([STEPS, BATCH, 3, 32, 32], opts);
     let test_y = Tensor::randint(10, [TEST_BATCH], (Kind::Int64, Device::Cpu));
     let test_x = patterns.index_select(0, &test_y) + Tensor::randn([TEST_BATCH, 3, 32, 32], opts);
     drop(rng);
-    Tensor::write_safetensors(
-        &[("x", &x), ("y", &y), ("test_x", &test_x)],
-        dir.join("batches.safetensors"),
-    )
-    .unwrap();
+    Tensor::write_safetensors(&[("x", &x), ("y", &y), ("test_x", &test_x)], dir.join("batches.safetensors")).unwrap();
 
     let mut learner = Learner::new(method, &[SEED], true, lr, Device::Cpu).unwrap();
     learner.set_float_kind(kind);
@@ -81,30 +73,14 @@ fn prepare(root: &std::path::Path, method_index: usize, lr: f64, kind: Kind) -> 
     ours.insert("losses".into(), Tensor::stack(&losses, 0));
     let test_in = shared_input(&test_x.to_kind(kind), 1);
     tch::no_grad(|| {
-        for (name, stats) in [
-            ("logits_batch", EvalStats::Batch),
-            ("logits_running", EvalStats::Running),
-        ] {
-            ours.insert(
-                name.into(),
-                learner
-                    .model
-                    .forward(&test_in, Pass::Eval(stats))
-                    .logits
-                    .get(0),
-            );
+        for (name, stats) in [("logits_batch", EvalStats::Batch), ("logits_running", EvalStats::Running)] {
+            ours.insert(name.into(), learner.model.forward(&test_in, Pass::Eval(stats)).logits.get(0));
         }
     });
     for (name, t) in model_state(&learner.vs, 0, 1) {
         ours.insert(format!("final.{name}"), t);
     }
-    Case {
-        dir,
-        method: method.name(),
-        lr,
-        kind,
-        ours,
-    }
+    Case { dir, method: method.name(), lr, kind, ours }
 }
 
 /// The largest relative errors of one run against another.
@@ -118,14 +94,11 @@ struct Errors {
 
 impl Errors {
     fn between(ours: &HashMap<String, Tensor>, theirs: &HashMap<String, Tensor>) -> Errors {
-        let loss = (0..STEPS)
-            .map(|t| relative_error(&ours["losses"].get(t), &theirs["losses"].get(t)))
-            .fold(0.0, f64::max);
+        let loss =
+            (0..STEPS).map(|t| relative_error(&ours["losses"].get(t), &theirs["losses"].get(t))).fold(0.0, f64::max);
         let (mut parameter, mut worst_parameter) = (0.0, String::new());
         for (name, t) in ours.iter().filter(|(n, _)| n.starts_with("final.")) {
-            let reference = theirs
-                .get(name)
-                .unwrap_or_else(|| panic!("PyTorch has no {name}"));
+            let reference = theirs.get(name).unwrap_or_else(|| panic!("PyTorch has no {name}"));
             let e = relative_error(t, reference);
             if e >= parameter {
                 (parameter, worst_parameter) = (e, name.trim_start_matches("final.").to_string());
@@ -198,21 +171,16 @@ fn training_matches_pytorch_step_by_step() {
         let spread = if case.kind == Kind::Double {
             Errors::largest(&[]) // f64 is held to the tolerance outright
         } else {
-            let nudged: Vec<_> = (1..=2)
-                .map(|k| read_named(&case.dir.join(format!("torch_nudged_{k}.safetensors"))))
-                .collect();
+            let nudged: Vec<_> =
+                (1..=2).map(|k| read_named(&case.dir.join(format!("torch_nudged_{k}.safetensors")))).collect();
             Errors::largest(&[
                 Errors::between(&nudged[0], &theirs),
                 Errors::between(&nudged[1], &theirs),
                 Errors::between(&nudged[0], &nudged[1]),
             ])
         };
-        let cells: Vec<String> = ours
-            .named()
-            .iter()
-            .zip(spread.named())
-            .map(|((_, e), (_, s))| format!("{e:.1e} [{s:.1e}]"))
-            .collect();
+        let cells: Vec<String> =
+            ours.named().iter().zip(spread.named()).map(|((_, e), (_, s))| format!("{e:.1e} [{s:.1e}]")).collect();
         println!(
             "{:<17} {:>6} {:>4}  {:>21} {:>21} {:>21} {:>21}  {}",
             case.method,
@@ -225,24 +193,18 @@ fn training_matches_pytorch_step_by_step() {
             ours.worst_parameter
         );
         for ((what, e), (_, s)) in ours.named().into_iter().zip(spread.named()) {
-            let bound = if case.kind == Kind::Double {
-                TOLERANCE
-            } else {
-                TOLERANCE.max(SELF_SPREAD_FACTOR * s)
-            };
+            let bound = if case.kind == Kind::Double { TOLERANCE } else { TOLERANCE.max(SELF_SPREAD_FACTOR * s) };
             if e > bound {
                 failures.push(format!(
                     "{} lr {} {}: {what} relative error {e:.2e} > bound {bound:.2e} (PyTorch's own spread {s:.2e})",
-                    case.method, case.lr, kind_name(case.kind)
+                    case.method,
+                    case.lr,
+                    kind_name(case.kind)
                 ));
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "parity failures:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "parity failures:\n{}", failures.join("\n"));
 }
 
 #[test]
@@ -266,12 +228,7 @@ fn initialisation_is_pytorchs_bit_for_bit() {
         for (name, t) in state {
             let reference = &theirs[name];
             let diff = (t - reference).abs().max().double_value(&[]);
-            assert_eq!(
-                diff,
-                0.0,
-                "{}: {name} differs from PyTorch's initialisation by {diff}",
-                method.name()
-            );
+            assert_eq!(diff, 0.0, "{}: {name} differs from PyTorch's initialisation by {diff}", method.name());
         }
     }
 }

@@ -62,9 +62,7 @@ fn summary_rows(root: &Path) -> Vec<std::collections::HashMap<String, String>> {
 }
 
 fn num(row: &std::collections::HashMap<String, String>, key: &str) -> f64 {
-    row[key]
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} = {:?}", row[key]))
+    row[key].parse().unwrap_or_else(|_| panic!("{key} = {:?}", row[key]))
 }
 
 #[test]
@@ -72,70 +70,19 @@ fn report_means_and_sample_stds_by_hand() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     let curve = |a: f64| vec![(100usize, a - 0.1), (200, a)];
-    write_run(
-        root,
-        "vanilla",
-        0.003,
-        0,
-        Some(("complete", 0.5, 0.2)),
-        [0.1, 0.3],
-        &curve(0.5),
-    );
-    write_run(
-        root,
-        "vanilla",
-        0.003,
-        1,
-        Some(("complete", 0.6, 0.3)),
-        [0.1, 0.3],
-        &curve(0.6),
-    );
-    write_run(
-        root,
-        "vanilla",
-        0.003,
-        2,
-        Some(("complete", 0.7, 0.4)),
-        [0.1, 0.3],
-        &curve(0.7),
-    );
-    write_run(
-        root,
-        "vanilla",
-        0.003,
-        3,
-        Some(("diverged", 0.0, 0.0)),
-        [0.1, 0.3],
-        &[],
-    );
+    write_run(root, "vanilla", 0.003, 0, Some(("complete", 0.5, 0.2)), [0.1, 0.3], &curve(0.5));
+    write_run(root, "vanilla", 0.003, 1, Some(("complete", 0.6, 0.3)), [0.1, 0.3], &curve(0.6));
+    write_run(root, "vanilla", 0.003, 2, Some(("complete", 0.7, 0.4)), [0.1, 0.3], &curve(0.7));
+    write_run(root, "vanilla", 0.003, 3, Some(("diverged", 0.0, 0.0)), [0.1, 0.3], &[]);
     write_run(root, "vanilla", 0.003, 4, None, [0.0, 0.0], &[]);
-    write_run(
-        root,
-        "vanilla",
-        0.01,
-        0,
-        Some(("complete", 0.2, 0.9)),
-        [0.1, 0.3],
-        &curve(0.2),
-    );
+    write_run(root, "vanilla", 0.01, 0, Some(("complete", 0.2, 0.9)), [0.1, 0.3], &curve(0.2));
 
     let results = homeonorm::report::write(root).unwrap();
-    assert_eq!(
-        results.len(),
-        2,
-        "two learning rates are two settings, never pooled"
-    );
+    assert_eq!(results.len(), 2, "two learning rates are two settings, never pooled");
 
     let rows = summary_rows(root);
     let main = rows.iter().find(|r| r["lr"] == "0.003").unwrap();
-    assert_eq!(
-        (
-            main["runs"].as_str(),
-            main["diverged"].as_str(),
-            main["unfinished"].as_str()
-        ),
-        ("3", "1", "1")
-    );
+    assert_eq!((main["runs"].as_str(), main["diverged"].as_str(), main["unfinished"].as_str()), ("3", "1", "1"));
     // accuracies 0.5, 0.6, 0.7: mean 0.6, sample std 0.1 (population std would be 0.0816)
     assert!((num(main, "final_accuracy_mean") - 0.6).abs() < 1e-12);
     assert!((num(main, "final_accuracy_std") - 0.1).abs() < 1e-12);
@@ -150,41 +97,23 @@ fn report_means_and_sample_stds_by_hand() {
     assert_eq!(other["final_accuracy_std"], "", "one run has no sample std");
 
     let mut curves = csv::Reader::from_path(root.join("report/curves.csv")).unwrap();
-    let points: Vec<std::collections::HashMap<String, String>> =
-        curves.deserialize().map(|r| r.unwrap()).collect();
-    let last = points
-        .iter()
-        .find(|p| p["lr"] == "0.003" && p["iteration"] == "200")
-        .unwrap();
+    let points: Vec<std::collections::HashMap<String, String>> = curves.deserialize().map(|r| r.unwrap()).collect();
+    let last = points.iter().find(|p| p["lr"] == "0.003" && p["iteration"] == "200").unwrap();
     assert_eq!(last["runs"], "3");
-    assert!(
-        (num(last, "accuracy_mean") - 0.6).abs() < 1e-12
-            && (num(last, "accuracy_std") - 0.1).abs() < 1e-12
-    );
+    assert!((num(last, "accuracy_mean") - 0.6).abs() < 1e-12 && (num(last, "accuracy_std") - 0.1).abs() < 1e-12);
 
     let md = std::fs::read_to_string(root.join("report/report.md")).unwrap();
     assert!(
-        md.contains(
-            "| test accuracy (%) | vanilla | 0.003 | 59.3 ± 1.4 | 60.0 ± 10.0 | 0.7 | 3 | 45000 |"
-        ),
+        md.contains("| test accuracy (%) | vanilla | 0.003 | 59.3 ± 1.4 | 60.0 ± 10.0 | 0.7 | 3 | 45000 |"),
         "{md}"
     );
-    assert!(
-        md.contains("diverged: cifar10 vanilla lr 0.003 seed 3"),
-        "{md}"
-    );
-    assert!(
-        md.contains("unfinished: cifar10 vanilla lr 0.003 seed 4"),
-        "{md}"
-    );
+    assert!(md.contains("diverged: cifar10 vanilla lr 0.003 seed 3"), "{md}");
+    assert!(md.contains("unfinished: cifar10 vanilla lr 0.003 seed 4"), "{md}");
 }
 
 #[test]
 fn a_folder_without_runs_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let err = homeonorm::report::write(tmp.path())
-        .err()
-        .unwrap()
-        .to_string();
+    let err = homeonorm::report::write(tmp.path()).err().unwrap().to_string();
     assert!(err.contains("no run folders"), "{err}");
 }

@@ -37,56 +37,25 @@ fn a_short_run_learns_and_writes_a_complete_folder_identically_twice() {
     let accuracy = summary.final_accuracy.unwrap();
     assert!(accuracy > 0.8, "10 classes, chance is 0.1; got {accuracy}");
     assert_eq!(summary.layers.len(), 2);
-    assert!(
-        summary.layers.iter().all(|l| l.alpha_mean.is_some()),
-        "synaptic scaling reports α"
-    );
+    assert!(summary.layers.iter().all(|l| l.alpha_mean.is_some()), "synaptic scaling reports α");
 
     let dir = rundir::run_path(&out_a, "cifar10", "synaptic-scaling", 0.003, 3);
     assert_eq!(rundir::state(&dir), RunState::Done(Outcome::Complete));
     assert_eq!(
         csv_rows(&dir.join("curve.csv")),
-        (
-            vec![
-                "iteration".into(),
-                "train_loss".into(),
-                "test_accuracy".into()
-            ],
-            4
-        )
+        (vec!["iteration".into(), "train_loss".into(), "test_accuracy".into()], 4)
     );
     let (header, rows) = csv_rows(&dir.join("activation_prob.csv"));
     assert_eq!(header, ["iteration", "layer", "unit", "activation_prob"]);
-    assert_eq!(
-        rows,
-        12 * (120 + 84),
-        "one row per recorded iteration per fc unit"
-    );
+    assert_eq!(rows, 12 * (120 + 84), "one row per recorded iteration per fc unit");
     let (header, rows) = csv_rows(&dir.join("unit_stats.csv"));
-    assert_eq!(
-        header,
-        [
-            "layer",
-            "unit",
-            "activation_prob",
-            "entropy",
-            "mean_active_value",
-            "alpha"
-        ]
-    );
+    assert_eq!(header, ["layer", "unit", "activation_prob", "entropy", "mean_active_value", "alpha"]);
     assert_eq!(rows, 120 + 84);
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["method"], "synaptic-scaling");
     assert_eq!(config["seed"], 3);
-    assert_eq!(
-        config["system"]["libtorch"]
-            .as_str()
-            .unwrap()
-            .split('+')
-            .next(),
-        Some("2.11.0")
-    );
+    assert_eq!(config["system"]["libtorch"].as_str().unwrap().split('+').next(), Some("2.11.0"));
     assert_eq!(config["data_files"].as_array().unwrap().len(), 6);
 
     let dir_b = rundir::run_path(&out_b, "cifar10", "synaptic-scaling", 0.003, 3);
@@ -122,26 +91,14 @@ fn bad_settings_are_refused_before_anything_is_written() {
     let root = tempfile::tempdir().unwrap();
     let data = small_data(root.path());
     for (change, expected) in [
-        (
-            Box::new(|s: &mut TrainSettings| s.lr = 0.0) as Box<dyn Fn(&mut TrainSettings)>,
-            "learning rate",
-        ),
-        (
-            Box::new(|s: &mut TrainSettings| s.batch_size = 0),
-            "batch size",
-        ),
-        (
-            Box::new(|s: &mut TrainSettings| s.method = "group-norm".into()),
-            "valid methods are",
-        ),
+        (Box::new(|s: &mut TrainSettings| s.lr = 0.0) as Box<dyn Fn(&mut TrainSettings)>, "learning rate"),
+        (Box::new(|s: &mut TrainSettings| s.batch_size = 0), "batch size"),
+        (Box::new(|s: &mut TrainSettings| s.method = "group-norm".into()), "valid methods are"),
     ] {
         let mut s = short("vanilla");
         change(&mut s);
         let out = root.path().join("refused");
-        let err = train_seed_batch(&s, &[0], &data, &out)
-            .err()
-            .expect("must fail")
-            .to_string();
+        let err = train_seed_batch(&s, &[0], &data, &out).err().expect("must fail").to_string();
         assert!(err.contains(expected), "{err}");
         assert!(!out.exists(), "nothing is written for bad settings");
     }

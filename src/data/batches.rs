@@ -25,10 +25,7 @@ pub struct BatchSampler {
 impl BatchSampler {
     pub fn new(split: &Split, seeds: &[u64], batch_size: usize) -> Self {
         assert!(batch_size > 0 && !split.is_empty());
-        let rngs = seeds
-            .iter()
-            .map(|&s| ChaCha8Rng::seed_from_u64(s))
-            .collect();
+        let rngs = seeds.iter().map(|&s| ChaCha8Rng::seed_from_u64(s)).collect();
         let mut sampler = BatchSampler {
             rngs,
             batch_size: batch_size as i64,
@@ -48,9 +45,7 @@ impl BatchSampler {
             perm.shuffle(rng);
             all.extend(perm);
         }
-        self.order = Tensor::from_slice(&all)
-            .view([self.rngs.len() as i64, self.len])
-            .to_device(device);
+        self.order = Tensor::from_slice(&all).view([self.rngs.len() as i64, self.len]).to_device(device);
         self.position = 0;
     }
 

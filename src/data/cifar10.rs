@@ -8,13 +8,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
 
-pub const TRAIN_FILES: [&str; 5] = [
-    "data_batch_1.bin",
-    "data_batch_2.bin",
-    "data_batch_3.bin",
-    "data_batch_4.bin",
-    "data_batch_5.bin",
-];
+pub const TRAIN_FILES: [&str; 5] =
+    ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"];
 pub const TEST_FILE: &str = "test_batch.bin";
 pub const ARCHIVE: &str = "cifar-10-binary.tar.gz";
 pub const URL: &str = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
@@ -26,20 +21,13 @@ pub fn load(dir: &Path) -> Result<Dataset, DataError> {
     if dir.join(TEST_FILE).exists() || dir.join(TRAIN_FILES[0]).exists() {
         return load_files(dir);
     }
-    let archives = [
-        dir.join(ARCHIVE),
-        dir.parent().map(|p| p.join(ARCHIVE)).unwrap_or_default(),
-    ];
+    let archives = [dir.join(ARCHIVE), dir.parent().map(|p| p.join(ARCHIVE)).unwrap_or_default()];
     if let Some(archive) = archives.iter().find(|a| a.is_file()) {
         return load_archive(archive);
     }
     Err(DataError::Missing {
         dataset: DatasetKind::Cifar10,
-        looked_for: format!(
-            "{} and {}",
-            dir.join("data_batch_1.bin").display(),
-            archives[0].display()
-        ),
+        looked_for: format!("{} and {}", dir.join("data_batch_1.bin").display(), archives[0].display()),
         dir: dir.parent().unwrap_or(dir).display().to_string(),
         url: URL,
     })
@@ -66,12 +54,7 @@ fn load_files(dir: &Path) -> Result<Dataset, DataError> {
         train.push((dir.join(name), read(name)?));
     }
     let test = vec![(dir.join(TEST_FILE), read(TEST_FILE)?)];
-    Ok(Dataset {
-        kind: DatasetKind::Cifar10,
-        train: parse_records(&train)?,
-        test: parse_records(&test)?,
-        files,
-    })
+    Ok(Dataset { kind: DatasetKind::Cifar10, train: parse_records(&train)?, test: parse_records(&test)?, files })
 }
 
 fn load_archive(archive: &Path) -> Result<Dataset, DataError> {
@@ -85,33 +68,22 @@ fn load_archive(archive: &Path) -> Result<Dataset, DataError> {
     };
     for entry in tar.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
-        let name = entry
-            .path()
-            .map_err(bad)?
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = entry.path().map_err(bad)?.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if name.ends_with(".bin") {
             let mut bytes = Vec::new();
             entry.read_to_end(&mut bytes).map_err(bad)?;
             members.push((name, bytes));
         }
     }
-    let mut take =
-        |name: &str| -> Result<(PathBuf, Vec<u8>), DataError> {
-            let i = members.iter().position(|(n, _)| n == name).ok_or_else(|| {
-                DataError::BadFormat {
-                    path: archive.to_path_buf(),
-                    message: format!("the archive has no {name}"),
-                }
-            })?;
-            let (n, bytes) = members.swap_remove(i);
-            Ok((archive.join(n), bytes))
-        };
-    let train = TRAIN_FILES
-        .iter()
-        .map(|n| take(n))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut take = |name: &str| -> Result<(PathBuf, Vec<u8>), DataError> {
+        let i = members.iter().position(|(n, _)| n == name).ok_or_else(|| DataError::BadFormat {
+            path: archive.to_path_buf(),
+            message: format!("the archive has no {name}"),
+        })?;
+        let (n, bytes) = members.swap_remove(i);
+        Ok((archive.join(n), bytes))
+    };
+    let train = TRAIN_FILES.iter().map(|n| take(n)).collect::<Result<Vec<_>, _>>()?;
     let test = vec![take(TEST_FILE)?];
     Ok(Dataset {
         kind: DatasetKind::Cifar10,
@@ -128,28 +100,17 @@ fn parse_records(files: &[(PathBuf, Vec<u8>)]) -> Result<Split, DataError> {
     let mut pixels = Vec::with_capacity(total * RECORD_PIXELS);
     for (path, bytes) in files {
         if bytes.len() % RECORD != 0 || bytes.is_empty() {
-            return Err(DataError::PartialRecord {
-                path: path.clone(),
-                size: bytes.len() as u64,
-                record: RECORD,
-            });
+            return Err(DataError::PartialRecord { path: path.clone(), size: bytes.len() as u64, record: RECORD });
         }
         for (i, record) in bytes.chunks_exact(RECORD).enumerate() {
             let label = record[0] as i64;
             if label >= 10 {
-                return Err(DataError::BadLabel {
-                    path: path.clone(),
-                    record: i,
-                    label,
-                });
+                return Err(DataError::BadLabel { path: path.clone(), record: i, label });
             }
             labels.push(label);
             pixels.extend_from_slice(&record[1..]);
         }
     }
     let n = labels.len() as i64;
-    Ok(Split {
-        images: Tensor::from_slice(&pixels).view([n, 3, 32, 32]),
-        labels: Tensor::from_slice(&labels),
-    })
+    Ok(Split { images: Tensor::from_slice(&pixels).view([n, 3, 32, 32]), labels: Tensor::from_slice(&labels) })
 }

@@ -17,22 +17,13 @@ pub fn remotes(kind: DatasetKind) -> (&'static str, Vec<Remote>) {
     match kind {
         DatasetKind::Cifar10 => (
             "https://www.cs.toronto.edu/~kriz/",
-            vec![Remote {
-                name: cifar10::ARCHIVE,
-                md5: "c32a1d4ab5d03f1284b67883e8d87530",
-            }],
+            vec![Remote { name: cifar10::ARCHIVE, md5: "c32a1d4ab5d03f1284b67883e8d87530" }],
         ),
         DatasetKind::Svhn => (
             svhn::URL,
             vec![
-                Remote {
-                    name: svhn::TRAIN_FILE,
-                    md5: "e26dedcc434d2e4c54c9b2d4a06d8373",
-                },
-                Remote {
-                    name: svhn::TEST_FILE,
-                    md5: "eb5a983be6a315427106f1b164d9cef3",
-                },
+                Remote { name: svhn::TRAIN_FILE, md5: "e26dedcc434d2e4c54c9b2d4a06d8373" },
+                Remote { name: svhn::TEST_FILE, md5: "eb5a983be6a315427106f1b164d9cef3" },
             ],
         ),
     }
@@ -52,37 +43,20 @@ pub enum DownloadError {
     #[error("{url}: {message}")]
     Http { url: String, message: String },
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(
-        "{url}: MD5 {found} does not match the published {expected}; the download was discarded"
-    )]
-    Checksum {
-        url: String,
-        found: String,
-        expected: String,
-    },
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{url}: MD5 {found} does not match the published {expected}; the download was discarded")]
+    Checksum { url: String, found: String, expected: String },
 }
 
 /// Downloads every file of `kind` that is not already in `dir` with the right sum.
 /// `base_url` replaces the official location (a mirror). Returns the files' paths.
-pub fn download(
-    kind: DatasetKind,
-    dir: &Path,
-    base_url: Option<&str>,
-) -> Result<Vec<PathBuf>, DownloadError> {
+pub fn download(kind: DatasetKind, dir: &Path, base_url: Option<&str>) -> Result<Vec<PathBuf>, DownloadError> {
     let (official, files) = remotes(kind);
     download_files(base_url.unwrap_or(official), &files, dir)
 }
 
 /// Downloads `files` from `base` into `dir`, skipping those already there with the right sum.
-pub fn download_files(
-    base: &str,
-    files: &[Remote],
-    dir: &Path,
-) -> Result<Vec<PathBuf>, DownloadError> {
+pub fn download_files(base: &str, files: &[Remote], dir: &Path) -> Result<Vec<PathBuf>, DownloadError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| DownloadError::Io { path, source }
@@ -111,10 +85,7 @@ fn file_md5(path: &Path) -> std::io::Result<String> {
 }
 
 fn fetch_verified(url: &str, path: &Path, md5: &str) -> Result<(), DownloadError> {
-    let http = |message: String| DownloadError::Http {
-        url: url.to_string(),
-        message,
-    };
+    let http = |message: String| DownloadError::Http { url: url.to_string(), message };
     log::info!("downloading {url}");
     // Timeouts, so that a machine that reaches no dataset host fails instead of hanging.
     let agent = ureq::AgentBuilder::new()
@@ -122,24 +93,17 @@ fn fetch_verified(url: &str, path: &Path, md5: &str) -> Result<(), DownloadError
         .timeout_read(std::time::Duration::from_secs(60))
         .build();
     let response = agent.get(url).call().map_err(|e| http(e.to_string()))?;
-    let length = response
-        .header("Content-Length")
-        .and_then(|v| v.parse::<u64>().ok());
+    let length = response.header("Content-Length").and_then(|v| v.parse::<u64>().ok());
     let bar = crate::progress::bytes_bar(length, path);
     let mut logged_tenths = 0;
     let partial = path.with_extension("part");
-    let io = |source| DownloadError::Io {
-        path: partial.clone(),
-        source,
-    };
+    let io = |source| DownloadError::Io { path: partial.clone(), source };
     let mut out = std::fs::File::create(&partial).map_err(io)?;
     let mut reader = response.into_reader();
     let mut hasher = Md5::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = reader
-            .read(&mut buf)
-            .map_err(|e| http(format!("connection broke off: {e}")))?;
+        let n = reader.read(&mut buf).map_err(|e| http(format!("connection broke off: {e}")))?;
         if n == 0 {
             break;
         }
@@ -161,16 +125,9 @@ fn fetch_verified(url: &str, path: &Path, md5: &str) -> Result<(), DownloadError
     let found = format!("{:x}", hasher.finalize());
     if found != md5 {
         let _ = std::fs::remove_file(&partial);
-        return Err(DownloadError::Checksum {
-            url: url.to_string(),
-            found,
-            expected: md5.to_string(),
-        });
+        return Err(DownloadError::Checksum { url: url.to_string(), found, expected: md5.to_string() });
     }
-    std::fs::rename(&partial, path).map_err(|source| DownloadError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    std::fs::rename(&partial, path).map_err(|source| DownloadError::Io { path: path.to_path_buf(), source })?;
     log::info!("{} verified (MD5 {md5})", path.display());
     Ok(())
 }

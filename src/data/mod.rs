@@ -15,19 +15,7 @@ use tch::{Device, Kind, Tensor};
 pub const CLASSES: usize = 10;
 pub const RECORD_PIXELS: usize = 3 * 32 * 32;
 
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum DatasetKind {
     Cifar10,
@@ -60,18 +48,9 @@ impl DatasetKind {
 
     pub fn class_names(self) -> [&'static str; CLASSES] {
         match self {
-            DatasetKind::Cifar10 => [
-                "airplane",
-                "automobile",
-                "bird",
-                "cat",
-                "deer",
-                "dog",
-                "frog",
-                "horse",
-                "ship",
-                "truck",
-            ],
+            DatasetKind::Cifar10 => {
+                ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+            }
             DatasetKind::Svhn => ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
         }
     }
@@ -89,9 +68,7 @@ impl std::str::FromStr for DatasetKind {
         match s {
             "cifar10" => Ok(DatasetKind::Cifar10),
             "svhn" => Ok(DatasetKind::Svhn),
-            other => Err(format!(
-                "unknown dataset `{other}`; valid datasets are: cifar10, svhn"
-            )),
+            other => Err(format!("unknown dataset `{other}`; valid datasets are: cifar10, svhn")),
         }
     }
 }
@@ -100,44 +77,23 @@ impl std::str::FromStr for DatasetKind {
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("{dataset} data not found: looked for {looked_for}. Get it with `homeonorm download {dataset} --dir {dir}` or from {url}")]
-    Missing {
-        dataset: DatasetKind,
-        looked_for: String,
-        dir: String,
-        url: &'static str,
-    },
+    Missing { dataset: DatasetKind, looked_for: String, dir: String, url: &'static str },
     #[error("{path}: cannot read: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}: {size} bytes is not a whole number of {record}-byte records (truncated or not a CIFAR-10 binary file)")]
-    PartialRecord {
-        path: PathBuf,
-        size: u64,
-        record: usize,
-    },
+    Io { path: PathBuf, source: std::io::Error },
+    #[error(
+        "{path}: {size} bytes is not a whole number of {record}-byte records (truncated or not a CIFAR-10 binary file)"
+    )]
+    PartialRecord { path: PathBuf, size: u64, record: usize },
     #[error("{path}: record {record} has label {label}, outside 0–9")]
-    BadLabel {
-        path: PathBuf,
-        record: usize,
-        label: i64,
-    },
+    BadLabel { path: PathBuf, record: usize, label: i64 },
     #[error("{path}: {message}")]
     BadFormat { path: PathBuf, message: String },
     #[error("{what}: {found} images where the official set has {official}; pass a limit (--limit) to use a subset on purpose")]
-    WrongCount {
-        what: String,
-        found: usize,
-        official: usize,
-    },
+    WrongCount { what: String, found: usize, official: usize },
 }
 
 pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
-    move |source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| DataError::Io { path: path.to_path_buf(), source }
 }
 
 /// One split in memory.
@@ -168,19 +124,13 @@ impl Split {
     }
 
     pub fn to_device(&self, device: Device) -> Split {
-        Split {
-            images: self.images.to_device(device),
-            labels: self.labels.to_device(device),
-        }
+        Split { images: self.images.to_device(device), labels: self.labels.to_device(device) }
     }
 
     /// Keeps the first `n` records.
     fn truncate(self, n: usize) -> Split {
         let n = n.min(self.len()) as i64;
-        Split {
-            images: self.images.narrow(0, 0, n),
-            labels: self.labels.narrow(0, 0, n),
-        }
+        Split { images: self.images.narrow(0, 0, n), labels: self.labels.narrow(0, 0, n) }
     }
 }
 
@@ -208,48 +158,27 @@ pub fn load(kind: DatasetKind, dir: &Path, limit: Limit) -> Result<Dataset, Data
         DatasetKind::Svhn => svhn::load(dir)?,
     };
     let (official_train, official_test) = kind.official_counts();
-    dataset.train = check_count(
-        dataset.train,
-        limit.train,
-        official_train,
-        &format!("{kind} train split in {}", dir.display()),
-    )?;
-    dataset.test = check_count(
-        dataset.test,
-        limit.test,
-        official_test,
-        &format!("{kind} test split in {}", dir.display()),
-    )?;
+    dataset.train =
+        check_count(dataset.train, limit.train, official_train, &format!("{kind} train split in {}", dir.display()))?;
+    dataset.test =
+        check_count(dataset.test, limit.test, official_test, &format!("{kind} test split in {}", dir.display()))?;
     Ok(dataset)
 }
 
-fn check_count(
-    split: Split,
-    limit: Option<usize>,
-    official: usize,
-    what: &str,
-) -> Result<Split, DataError> {
+fn check_count(split: Split, limit: Option<usize>, official: usize, what: &str) -> Result<Split, DataError> {
     match limit {
         Some(n) => {
             if split.len() != official {
-                log::warn!(
-                    "{what}: {} images, not the official {official} (a subset, as --limit asks)",
-                    split.len()
-                );
+                log::warn!("{what}: {} images, not the official {official} (a subset, as --limit asks)", split.len());
             }
             if n < split.len() {
-                log::warn!(
-                    "{what}: using the first {n} of {} images (--limit)",
-                    split.len()
-                );
+                log::warn!("{what}: using the first {n} of {} images (--limit)", split.len());
             }
             Ok(split.truncate(n))
         }
-        None if split.len() != official => Err(DataError::WrongCount {
-            what: what.to_string(),
-            found: split.len(),
-            official,
-        }),
+        None if split.len() != official => {
+            Err(DataError::WrongCount { what: what.to_string(), found: split.len(), official })
+        }
         None => Ok(split),
     }
 }
@@ -265,10 +194,7 @@ pub struct Normalization {
 impl Default for Normalization {
     /// The PyTorch CIFAR-10 tutorial's: mean 0.5, std 0.5 per channel.
     fn default() -> Self {
-        Normalization {
-            mean: [0.5; 3],
-            std: [0.5; 3],
-        }
+        Normalization { mean: [0.5; 3], std: [0.5; 3] }
     }
 }
 
@@ -278,14 +204,8 @@ impl Normalization {
     pub fn apply(&self, images: &Tensor) -> Tensor {
         let device = images.device();
         let shape = [3i64, 1, 1];
-        let mean = Tensor::from_slice(&self.mean)
-            .to_kind(Kind::Float)
-            .view(shape)
-            .to_device(device);
-        let std = Tensor::from_slice(&self.std)
-            .to_kind(Kind::Float)
-            .view(shape)
-            .to_device(device);
+        let mean = Tensor::from_slice(&self.mean).to_kind(Kind::Float).view(shape).to_device(device);
+        let std = Tensor::from_slice(&self.std).to_kind(Kind::Float).view(shape).to_device(device);
         (images.to_kind(Kind::Float) / 255.0 - mean) / std
     }
 }

@@ -31,85 +31,45 @@ pub fn load(dir: &Path) -> Result<Dataset, DataError> {
     }
     let test = splits.pop().unwrap();
     let train = splits.pop().unwrap();
-    Ok(Dataset {
-        kind: DatasetKind::Svhn,
-        train,
-        test,
-        files,
-    })
+    Ok(Dataset { kind: DatasetKind::Svhn, train, test, files })
 }
 
 /// Parses one `.mat` file's bytes (`path` is for messages).
 pub fn parse_mat(path: &Path, bytes: &[u8]) -> Result<Split, DataError> {
-    let bad = |message: String| DataError::BadFormat {
-        path: path.to_path_buf(),
-        message,
-    };
+    let bad = |message: String| DataError::BadFormat { path: path.to_path_buf(), message };
     check_elements_complete(bytes).map_err(bad)?;
-    let mat = MatFile::parse(bytes)
-        .map_err(|e| bad(format!("not a readable MATLAB v5 file, or truncated ({e})")))?;
-    let x = mat
-        .find_by_name("X")
-        .ok_or_else(|| bad("has no variable `X`".into()))?;
-    let y = mat
-        .find_by_name("y")
-        .ok_or_else(|| bad("has no variable `y`".into()))?;
+    let mat = MatFile::parse(bytes).map_err(|e| bad(format!("not a readable MATLAB v5 file, or truncated ({e})")))?;
+    let x = mat.find_by_name("X").ok_or_else(|| bad("has no variable `X`".into()))?;
+    let y = mat.find_by_name("y").ok_or_else(|| bad("has no variable `y`".into()))?;
 
     let dims = x.size();
     if dims.len() != 4 || dims[0] != 32 || dims[1] != 32 || dims[2] != 3 {
-        return Err(bad(format!(
-            "`X` has shape {dims:?}, expected [32, 32, 3, N]"
-        )));
+        return Err(bad(format!("`X` has shape {dims:?}, expected [32, 32, 3, N]")));
     }
     let n = dims[3];
     let pixels = match x.data() {
         NumericData::UInt8 { real, .. } => real,
-        other => {
-            return Err(bad(format!(
-                "`X` holds {}, expected uint8",
-                type_name(other)
-            )))
-        }
+        other => return Err(bad(format!("`X` holds {}, expected uint8", type_name(other)))),
     };
     if pixels.len() != 32 * 32 * 3 * n {
-        return Err(bad(format!(
-            "`X` holds {} values, its shape needs {}",
-            pixels.len(),
-            32 * 32 * 3 * n
-        )));
+        return Err(bad(format!("`X` holds {} values, its shape needs {}", pixels.len(), 32 * 32 * 3 * n)));
     }
     let ydims = y.size();
     if ydims.iter().product::<usize>() != n || ydims.iter().filter(|&&d| d != 1).count() > 1 {
-        return Err(bad(format!(
-            "`y` has shape {ydims:?}, expected [{n}, 1] to match `X`"
-        )));
+        return Err(bad(format!("`y` has shape {ydims:?}, expected [{n}, 1] to match `X`")));
     }
-    let digits = numeric_values(y.data()).ok_or_else(|| {
-        bad(format!(
-            "`y` holds {}, expected numbers",
-            type_name(y.data())
-        ))
-    })?;
+    let digits =
+        numeric_values(y.data()).ok_or_else(|| bad(format!("`y` holds {}, expected numbers", type_name(y.data()))))?;
     let mut labels = Vec::with_capacity(n);
     for (i, d) in digits.into_iter().enumerate() {
         if !(d.fract() == 0.0 && (1.0..=10.0).contains(&d)) {
-            return Err(DataError::BadLabel {
-                path: path.to_path_buf(),
-                record: i,
-                label: d as i64,
-            });
+            return Err(DataError::BadLabel { path: path.to_path_buf(), record: i, label: d as i64 });
         }
         labels.push(d as i64 % 10); // 10 means the digit 0
     }
     // Column-major (row, col, channel, n) is row-major (n, channel, col, row): swap the last two.
-    let images = Tensor::from_slice(pixels)
-        .view([n as i64, 3, 32, 32])
-        .transpose(2, 3)
-        .contiguous();
-    Ok(Split {
-        images,
-        labels: Tensor::from_slice(&labels),
-    })
+    let images = Tensor::from_slice(pixels).view([n as i64, 3, 32, 32]).transpose(2, 3).contiguous();
+    Ok(Split { images, labels: Tensor::from_slice(&labels) })
 }
 
 /// Walks the top-level data elements (after the 128-byte header) and checks that
@@ -118,10 +78,7 @@ pub fn parse_mat(path: &Path, bytes: &[u8]) -> Result<Split, DataError> {
 fn check_elements_complete(bytes: &[u8]) -> Result<(), String> {
     const HEADER: usize = 128;
     if bytes.len() < HEADER || &bytes[126..128] != b"IM" {
-        return Err(format!(
-            "not a little-endian MATLAB v5 file, or truncated ({} bytes)",
-            bytes.len()
-        ));
+        return Err(format!("not a little-endian MATLAB v5 file, or truncated ({} bytes)", bytes.len()));
     }
     let mut offset = HEADER;
     while offset < bytes.len() {

@@ -24,8 +24,6 @@ impl Method for MeanOnly {
         "batch-mean centring only: y = ReLU(w·x + b − μ_B)"
     }
     fn attach(&self, path: &nn::Path, layer: &LayerSpec, _weight: &Tensor) -> Box<dyn LayerNorm> {
-        Box::new(MeanOnlyLayer {
-            centering: MeanCentering::new(path, layer),
-        })
+        Box::new(MeanOnlyLayer { centering: MeanCentering::new(path, layer) })
     }
 }

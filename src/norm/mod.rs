@@ -32,22 +32,13 @@ pub use vanilla::Vanilla;
 pub use weight_norm::WeightNorm;
 
 /// Every method homeonorm knows, in the order tables and figures list them.
-pub static METHODS: &[&dyn Method] = &[
-    &Vanilla,
-    &BatchNorm,
-    &WeightNorm,
-    &SynapticScaling,
-    &MeanOnly,
-    &ScaleOnly,
-];
+pub static METHODS: &[&dyn Method] = &[&Vanilla, &BatchNorm, &WeightNorm, &SynapticScaling, &MeanOnly, &ScaleOnly];
 
 /// Momentum of the running statistics kept for `--eval-stats running` (PyTorch's default).
 pub const RUNNING_MOMENTUM: f64 = 0.1;
 
 /// Which statistics a normalized layer uses when it is evaluated.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum EvalStats {
     /// The paper's choice: the evaluated batch's own statistics (running statistics untouched).
@@ -114,13 +105,7 @@ pub trait LayerNorm: Send {
 
 /// The method of that name, or an error that lists the valid names.
 pub fn method_by_name(name: &str) -> Result<&'static dyn Method, UnknownMethod> {
-    METHODS
-        .iter()
-        .copied()
-        .find(|m| m.name() == name)
-        .ok_or_else(|| UnknownMethod {
-            name: name.to_string(),
-        })
+    METHODS.iter().copied().find(|m| m.name() == name).ok_or_else(|| UnknownMethod { name: name.to_string() })
 }
 
 /// The names of every method, for messages and `--help`.
@@ -163,9 +148,7 @@ pub(crate) struct MeanCentering {
 
 impl MeanCentering {
     pub(crate) fn new(path: &nn::Path, layer: &LayerSpec) -> Self {
-        MeanCentering {
-            running_mean: path.zeros_no_train("running_mean", &[layer.total_units()]),
-        }
+        MeanCentering { running_mean: path.zeros_no_train("running_mean", &[layer.total_units()]) }
     }
 
     pub(crate) fn center(&self, z: &Tensor, pass: Pass) -> Tensor {

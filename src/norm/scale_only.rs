@@ -27,8 +27,6 @@ impl Method for ScaleOnly {
         "learned per-neuron scale only: w̃ = α·w, y = ReLU(w̃·x + b)"
     }
     fn attach(&self, path: &nn::Path, layer: &LayerSpec, _weight: &Tensor) -> Box<dyn LayerNorm> {
-        Box::new(ScaleOnlyLayer {
-            alpha: path.ones("alpha", &[layer.total_units()]),
-        })
+        Box::new(ScaleOnlyLayer { alpha: path.ones("alpha", &[layer.total_units()]) })
     }
 }

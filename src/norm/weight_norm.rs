@@ -13,8 +13,7 @@ struct WeightNormLayer {
 
 /// ‖v‖ per output unit, `[S·U]`.
 fn row_norms(v: &Tensor, rows: i64) -> Tensor {
-    v.reshape([rows, -1])
-        .norm_scalaropt_dim(2, [1].as_slice(), false)
+    v.reshape([rows, -1]).norm_scalaropt_dim(2, [1].as_slice(), false)
 }
 
 impl LayerNorm for WeightNormLayer {
@@ -33,8 +32,6 @@ impl Method for WeightNorm {
     }
     fn attach(&self, path: &nn::Path, layer: &LayerSpec, weight: &Tensor) -> Box<dyn LayerNorm> {
         let initial_norm = tch::no_grad(|| row_norms(weight, layer.total_units()));
-        Box::new(WeightNormLayer {
-            g: path.var_copy("g", &initial_norm),
-        })
+        Box::new(WeightNormLayer { g: path.var_copy("g", &initial_norm) })
     }
 }

@@ -32,9 +32,7 @@ pub fn write_cifar_dir(dir: &Path, per_file: usize) {
     for (f, name) in names.iter().enumerate() {
         let mut bytes = Vec::new();
         for i in 0..per_file {
-            bytes.extend(cifar_record(((f + i) % 10) as u8, |ch, row, col| {
-                cifar_pixel(f, i, ch, row, col)
-            }));
+            bytes.extend(cifar_record(((f + i) % 10) as u8, |ch, row, col| cifar_pixel(f, i, ch, row, col)));
         }
         std::fs::write(dir.join(name), bytes).unwrap();
     }
@@ -82,25 +80,14 @@ pub enum MatData<'a> {
 
 fn matrix(array: &MatArray) -> Vec<u8> {
     let mut body = Vec::new();
-    body.extend(element(
-        MI_UINT32,
-        &[[array.class, 0, 0, 0], [0, 0, 0, 0]].concat(),
-    ));
-    body.extend(element(
-        MI_INT32,
-        &array
-            .dims
-            .iter()
-            .flat_map(|d| d.to_le_bytes())
-            .collect::<Vec<_>>(),
-    ));
+    body.extend(element(MI_UINT32, &[[array.class, 0, 0, 0], [0, 0, 0, 0]].concat()));
+    body.extend(element(MI_INT32, &array.dims.iter().flat_map(|d| d.to_le_bytes()).collect::<Vec<_>>()));
     body.extend(element(MI_INT8, array.name.as_bytes()));
     match array.data_type {
         MatData::UInt8(v) => body.extend(element(MI_UINT8, v)),
-        MatData::Double(v) => body.extend(element(
-            MI_DOUBLE,
-            &v.iter().flat_map(|d| d.to_le_bytes()).collect::<Vec<_>>(),
-        )),
+        MatData::Double(v) => {
+            body.extend(element(MI_DOUBLE, &v.iter().flat_map(|d| d.to_le_bytes()).collect::<Vec<_>>()))
+        }
     }
     element(MI_MATRIX, &body)
 }
@@ -152,12 +139,7 @@ pub fn svhn_mat(n: usize, compressed: bool) -> Vec<u8> {
                 dims: vec![32, 32, 3, n as i32],
                 data_type: MatData::UInt8(&x),
             },
-            MatArray {
-                name: "y",
-                class: MX_DOUBLE_CLASS,
-                dims: vec![n as i32, 1],
-                data_type: MatData::Double(&y),
-            },
+            MatArray { name: "y", class: MX_DOUBLE_CLASS, dims: vec![n as i32, 1], data_type: MatData::Double(&y) },
         ],
         compressed,
     )
@@ -178,9 +160,7 @@ pub fn write_learnable_cifar_dir(dir: &Path, per_file: usize, test_records: usiz
     std::fs::create_dir_all(dir).unwrap();
     let mut state = 12345u64;
     let mut noise = move || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (state >> 57) as u8 // 0..127
     };
     let mut file = |name: &str, n: usize, offset: usize| {
@@ -192,9 +172,7 @@ pub fn write_learnable_cifar_dir(dir: &Path, per_file: usize, test_records: usiz
             for ch in 0..3 {
                 for row in 0..32 {
                     for col in 0..32 {
-                        let inside = ch == label % 3
-                            && (r0..r0 + 8).contains(&row)
-                            && (c0..c0 + 8).contains(&col);
+                        let inside = ch == label % 3 && (r0..r0 + 8).contains(&row) && (c0..c0 + 8).contains(&col);
                         rec.push(if inside { 255 } else { noise() });
                     }
                 }
@@ -203,15 +181,10 @@ pub fn write_learnable_cifar_dir(dir: &Path, per_file: usize, test_records: usiz
         }
         std::fs::write(dir.join(name), bytes).unwrap();
     };
-    for (f, name) in [
-        "data_batch_1.bin",
-        "data_batch_2.bin",
-        "data_batch_3.bin",
-        "data_batch_4.bin",
-        "data_batch_5.bin",
-    ]
-    .iter()
-    .enumerate()
+    for (f, name) in
+        ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"]
+            .iter()
+            .enumerate()
     {
         file(name, per_file, f);
     }

@@ -20,16 +20,9 @@ pub fn repo_root() -> PathBuf {
 /// Runs `reference/parity.py MODE DIR...`; panics with its output when it fails.
 pub fn run_reference(mode: &str, dirs: &[PathBuf]) {
     let script = repo_root().join("reference/parity.py");
-    let out = Command::new(python())
-        .arg(&script)
-        .arg(mode)
-        .args(dirs)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {} (set HOMEONORM_PYTHON, or run through `make test`): {e}",
-                python()
-            )
+    let out =
+        Command::new(python()).arg(&script).arg(mode).args(dirs).output().unwrap_or_else(|e| {
+            panic!("cannot run {} (set HOMEONORM_PYTHON, or run through `make test`): {e}", python())
         });
     assert!(
         out.status.success(),
@@ -72,10 +65,7 @@ pub fn small_cifar(root: &Path) -> homeonorm::train::RunData {
 /// Loads what [`small_cifar`] wrote (tensors are not shared across threads: each loads its own).
 pub fn load_small_cifar(root: &Path) -> homeonorm::train::RunData {
     use homeonorm::data::{self, DatasetKind, Limit};
-    let subset = Limit {
-        train: Some(usize::MAX),
-        test: Some(usize::MAX),
-    };
+    let subset = Limit { train: Some(usize::MAX), test: Some(usize::MAX) };
     let dir = root.join("cifar-10-batches-bin");
     homeonorm::train::RunData::new(
         data::load(DatasetKind::Cifar10, &dir, subset).unwrap(),

@@ -1,0 +1,72 @@
+//! The figures, drawn from a results folder of small real runs.
+
+mod common;
+
+use homeonorm::data::DatasetKind;
+use homeonorm::plot::{self, method_colour, Format};
+use homeonorm::train::{train_seed_batch, TrainSettings};
+use std::path::Path;
+
+fn results(root: &Path) -> std::path::PathBuf {
+    let data = common::small_cifar(root);
+    let out = root.join("results");
+    for method in ["vanilla", "synaptic-scaling"] {
+        for lr in [0.003, 0.01] {
+            let mut s = TrainSettings::preset(DatasetKind::Cifar10, method);
+            (s.lr, s.iterations, s.eval_every, s.record_every) = (lr, 40, 10, 5);
+            train_seed_batch(&s, &[0, 1], &data, &out).unwrap();
+        }
+    }
+    out
+}
+
+/// Width, height and the number of pixels of exactly `colour`.
+fn png_pixels(path: &Path, colour: (u8, u8, u8)) -> (u32, u32, usize) {
+    let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    let count = buf[..info.buffer_size()].chunks(channels).filter(|p| (p[0], p[1], p[2]) == colour).count();
+    (info.width, info.height, count)
+}
+
+#[test]
+fn every_figure_is_drawn_at_its_size_in_the_method_colours() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = results(tmp.path());
+    let files = plot::plot(&out, Format::Png).unwrap();
+    let names: Vec<String> = files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    for prefix in ["accuracy-", "heatmap-", "activation-prob-", "active-value-", "alpha-", "lr-sweep-"] {
+        assert!(names.iter().any(|n| n.starts_with(prefix)), "no {prefix} figure in {names:?}");
+    }
+    assert_eq!(files.len(), 2 * 5 + 1, "five figures per learning rate and one sweep: {names:?}");
+    let (vanilla, synaptic) = (method_colour("vanilla"), method_colour("synaptic-scaling"));
+    for file in &files {
+        let (w, h, synaptic_pixels) = png_pixels(file, (synaptic.0, synaptic.1, synaptic.2));
+        assert_eq!((w, h), plot::SIZE, "{}", file.display());
+        assert!(synaptic_pixels > 20, "{}: synaptic-scaling's colour is missing", file.display());
+        let name = file.file_name().unwrap().to_string_lossy();
+        if name.starts_with("accuracy-") || name.starts_with("lr-sweep-") {
+            let (_, _, vanilla_pixels) = png_pixels(file, (vanilla.0, vanilla.1, vanilla.2));
+            assert!(vanilla_pixels > 100, "{name}: vanilla's line is missing");
+        }
+    }
+    let svg = plot::plot(&out, Format::Svg).unwrap();
+    let text =
+        std::fs::read_to_string(svg.iter().find(|f| f.to_string_lossy().contains("accuracy-")).unwrap()).unwrap();
+    assert!(text.contains("<svg") && text.to_uppercase().contains("#D55E00"), "SVG lacks synaptic-scaling's colour");
+}
+
+#[test]
+fn a_folder_without_complete_runs_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = homeonorm::rundir::run_path(tmp.path(), "cifar10", "vanilla", 0.003, 0);
+    std::fs::create_dir_all(&run).unwrap();
+    let config = serde_json::json!({"dataset": "cifar10", "method": "vanilla", "lr": 0.003, "batch_size": 32,
+        "iterations": 10, "eval_stats": "batch", "test_batch_size": 32, "normalize_conv": true, "seed": 0});
+    std::fs::write(run.join("config.json"), config.to_string()).unwrap();
+    let err = plot::plot(tmp.path(), Format::Png).err().unwrap().to_string();
+    assert!(err.contains("no complete runs"), "{err}");
+    assert!(!tmp.path().join("report/figures").exists(), "no empty picture is written");
+}
