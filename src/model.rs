@@ -174,7 +174,7 @@ impl LeNet5 {
             let weight = layer.norm.effective_weight(&layer.weight);
             match layer.shape.kind {
                 LayerKind::Conv => {
-                    let z = h.conv2d(&weight, Some(&layer.bias), [1, 1], [0, 0], [1, 1], s);
+                    let z = convolve(&h, &weight, &layer.bias, s);
                     let y = layer.norm.normalize(&z, pass).relu();
                     h = y.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
                     hidden.push(y);
@@ -207,6 +207,24 @@ impl LeNet5 {
             .filter_map(|l| l.norm.alpha().map(|a| (l.shape.name, a.detach().view([self.models, -1]))))
             .collect()
     }
+}
+
+/// Each model's convolution over its own channels: one grouped convolution (groups
+/// = S) on CUDA; on the CPU, S plain ones, because oneDNN's grouped convolution is
+/// several times slower there than the same work as separate convolutions
+/// (`examples/conv_layouts.rs` measures both).
+fn convolve(x: &Tensor, weight: &Tensor, bias: &Tensor, models: i64) -> Tensor {
+    if models == 1 || x.device().is_cuda() {
+        return x.conv2d(weight, Some(bias), [1, 1], [0, 0], [1, 1], models);
+    }
+    let (xs, ws, bs) = (x.chunk(models, 1), weight.chunk(models, 0), bias.chunk(models, 0));
+    let per_model: Vec<Tensor> = xs
+        .iter()
+        .zip(&ws)
+        .zip(&bs)
+        .map(|((x, w), b)| x.conv2d(w, Some(b), [1, 1], [0, 0], [1, 1], 1))
+        .collect();
+    Tensor::cat(&per_model, 1)
 }
 
 /// `[S, B, 3, 32, 32]` (one batch per model) → the model's input layout `[B, S·3, 32, 32]`.
