@@ -218,12 +218,8 @@ fn convolve(x: &Tensor, weight: &Tensor, bias: &Tensor, models: i64) -> Tensor {
         return x.conv2d(weight, Some(bias), [1, 1], [0, 0], [1, 1], models);
     }
     let (xs, ws, bs) = (x.chunk(models, 1), weight.chunk(models, 0), bias.chunk(models, 0));
-    let per_model: Vec<Tensor> = xs
-        .iter()
-        .zip(&ws)
-        .zip(&bs)
-        .map(|((x, w), b)| x.conv2d(w, Some(b), [1, 1], [0, 0], [1, 1], 1))
-        .collect();
+    let per_model: Vec<Tensor> =
+        xs.iter().zip(&ws).zip(&bs).map(|((x, w), b)| x.conv2d(w, Some(b), [1, 1], [0, 0], [1, 1], 1)).collect();
     Tensor::cat(&per_model, 1)
 }
 

@@ -295,6 +295,19 @@ struct ModelLog {
     diverged_at: Option<usize>,
 }
 
+/// Marks each model whose loss became NaN or infinite among `step_losses`
+/// (each `[S]`, the first at iteration `first`) as diverged at that iteration.
+fn record_divergence(logs: &mut [ModelLog], step_losses: &[Tensor], first: usize, seeds: &[u64]) {
+    let stacked = Tensor::stack(step_losses, 0).to_kind(Kind::Double).to_device(Device::Cpu); // [steps, S]
+    for (s, log) in logs.iter_mut().enumerate().filter(|(_, l)| l.diverged_at.is_none()) {
+        let series = Vec::<f64>::try_from(stacked.select(1, s as i64)).unwrap();
+        if let Some(k) = series.iter().position(|l| !l.is_finite()) {
+            log.diverged_at = Some(first + k);
+            log::warn!("seed {}: the loss is {} at iteration {}: diverged", seeds[s], series[k], first + k);
+        }
+    }
+}
+
 /// Trains `seeds` together as one seed-batched model and writes one run folder per
 /// seed under `out`. Returns each seed's summary.
 pub fn train_seed_batch(
@@ -339,11 +352,11 @@ pub fn train_seed_batch(
     let layers = measured_layers(settings);
     let mut logs: Vec<ModelLog> =
         (0..models).map(|_| ModelLog { curve: Vec::new(), activation_rows: Vec::new(), diverged_at: None }).collect();
-    // Losses stay on the device between checks: no host synchronisation per step.
+    // Losses stay on the device until the next evaluation point, the one place the loop
+    // synchronises with the device; each step's loss is kept, so a NaN's iteration is exact.
     let mut step_losses: Vec<Tensor> = Vec::new();
     let mut loss_sum = Tensor::zeros([models as i64], (Kind::Double, device));
     let mut loss_steps = 0usize;
-    let check_every = settings.record_every.min(settings.eval_every);
     let label = format!(
         "{} {} lr {} seed{} {:?}",
         settings.dataset,
@@ -373,26 +386,12 @@ pub fn train_seed_batch(
             }
         }
         iterations_done = iteration;
-        let evaluate_now = iteration % settings.eval_every == 0 || iteration == settings.iterations;
-        if iteration % check_every == 0 || evaluate_now {
-            // The first non-finite loss of each model since the last check.
-            let stacked = Tensor::stack(&step_losses, 0).to_device(Device::Cpu); // [steps, S]
-            let first = iteration - step_losses.len() + 1;
-            for (s, log) in logs.iter_mut().enumerate() {
-                if log.diverged_at.is_none() {
-                    let series = Vec::<f64>::try_from(stacked.select(1, s as i64).to_kind(Kind::Double)).unwrap();
-                    if let Some(k) = series.iter().position(|l| !l.is_finite()) {
-                        log.diverged_at = Some(first + k);
-                        log::warn!("seed {}: the loss is {} at iteration {}: diverged", seeds[s], series[k], first + k);
-                    }
-                }
-            }
+        if iteration % settings.eval_every == 0 || iteration == settings.iterations {
+            record_divergence(&mut logs, &step_losses, iteration + 1 - step_losses.len(), seeds);
             step_losses.clear();
             if logs.iter().all(|l| l.diverged_at.is_some()) {
                 break;
             }
-        }
-        if evaluate_now {
             let eval = evaluate(&learner, &data.test, settings, false);
             let mean_losses = Vec::<f64>::try_from((&loss_sum / loss_steps as f64).to_device(Device::Cpu)).unwrap();
             for (s, log) in logs.iter_mut().enumerate() {

@@ -18,40 +18,24 @@ struct BatchNormLayer {
 
 impl LayerNorm for BatchNormLayer {
     fn normalize(&self, z: &Tensor, pass: Pass) -> Tensor {
-        let cudnn = true;
-        match pass {
-            Pass::Train => z.batch_norm(
-                Some(&self.gamma),
-                Some(&self.beta),
-                Some(&self.running_mean),
-                Some(&self.running_var),
-                true,
-                RUNNING_MOMENTUM,
-                EPS,
-                cudnn,
-            ),
+        let running = (Some(&self.running_mean), Some(&self.running_var));
+        let (running, batch_statistics) = match pass {
+            Pass::Train => (running, true),
             // Batch statistics without touching the running ones: no running tensors given.
-            Pass::Eval(EvalStats::Batch) => z.batch_norm(
-                Some(&self.gamma),
-                Some(&self.beta),
-                None::<&Tensor>,
-                None::<&Tensor>,
-                true,
-                RUNNING_MOMENTUM,
-                EPS,
-                cudnn,
-            ),
-            Pass::Eval(EvalStats::Running) => z.batch_norm(
-                Some(&self.gamma),
-                Some(&self.beta),
-                Some(&self.running_mean),
-                Some(&self.running_var),
-                false,
-                RUNNING_MOMENTUM,
-                EPS,
-                cudnn,
-            ),
-        }
+            Pass::Eval(EvalStats::Batch) => ((None, None), true),
+            Pass::Eval(EvalStats::Running) => (running, false),
+        };
+        let cudnn = true;
+        z.batch_norm(
+            Some(&self.gamma),
+            Some(&self.beta),
+            running.0,
+            running.1,
+            batch_statistics,
+            RUNNING_MOMENTUM,
+            EPS,
+            cudnn,
+        )
     }
 }
 
