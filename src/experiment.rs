@@ -18,7 +18,7 @@
 
 use crate::data::{DatasetKind, Normalization};
 use crate::norm::{method_by_name, EvalStats};
-use crate::train::TrainSettings;
+use crate::train::{SettingChanges, TrainSettings};
 use serde::Deserialize;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -200,6 +200,7 @@ impl Experiment {
     }
 }
 
+/// Checks a table of overrides and applies it.
 fn apply(
     s: &mut TrainSettings,
     o: &Overrides,
@@ -215,37 +216,24 @@ fn apply(
             }
         }
     };
-    if let Some(v) = positive(&o.batch_size, "batch_size")? {
-        s.batch_size = v;
-        s.test_batch_size = v;
-    }
-    if let Some(v) = positive(&o.iterations, "iterations")? {
-        s.iterations = v;
-    }
-    if let Some(v) = positive(&o.eval_every, "eval_every")? {
-        s.eval_every = v;
-    }
-    if let Some(v) = positive(&o.record_every, "record_every")? {
-        s.record_every = v;
-    }
-    if let Some(v) = positive(&o.test_batch_size, "test_batch_size")? {
-        s.test_batch_size = v;
-    }
-    if let Some(v) = o.eval_stats {
-        s.eval_stats = v;
-    }
-    if let Some(v) = o.normalize_conv {
-        s.normalize_conv = v;
-    }
-    if let Some(v) = o.conv_measures {
-        s.conv_measures = v;
-    }
     if let Some(v) = o.normalization {
         if v.std.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
             return Err(err(None, &format!("{table}.normalization"), format!("std must be positive, got {:?}", v.std)));
         }
-        s.normalization = v;
     }
+    let changes = SettingChanges {
+        lr: None,
+        batch_size: positive(&o.batch_size, "batch_size")?,
+        iterations: positive(&o.iterations, "iterations")?,
+        eval_every: positive(&o.eval_every, "eval_every")?,
+        record_every: positive(&o.record_every, "record_every")?,
+        eval_stats: o.eval_stats,
+        test_batch_size: positive(&o.test_batch_size, "test_batch_size")?,
+        normalize_conv: o.normalize_conv,
+        conv_measures: o.conv_measures,
+        normalization: o.normalization,
+    };
+    changes.apply(s);
     Ok(())
 }
 

@@ -144,36 +144,19 @@ struct SettingOverrides {
 }
 
 impl SettingOverrides {
-    fn apply(&self, mut s: TrainSettings) -> TrainSettings {
-        if let Some(v) = self.lr {
-            s.lr = v;
+    fn changes(&self) -> train::SettingChanges {
+        train::SettingChanges {
+            lr: self.lr,
+            batch_size: self.batch_size,
+            iterations: self.iterations,
+            eval_every: self.eval_every,
+            record_every: self.record_every,
+            eval_stats: self.eval_stats,
+            test_batch_size: self.test_batch_size,
+            normalize_conv: self.fc_only.then_some(false),
+            conv_measures: self.conv_measures.then_some(true),
+            normalization: None,
         }
-        if let Some(v) = self.batch_size {
-            s.batch_size = v;
-            s.test_batch_size = v;
-        }
-        if let Some(v) = self.iterations {
-            s.iterations = v;
-        }
-        if let Some(v) = self.eval_every {
-            s.eval_every = v;
-        }
-        if let Some(v) = self.record_every {
-            s.record_every = v;
-        }
-        if let Some(v) = self.eval_stats {
-            s.eval_stats = v;
-        }
-        if let Some(v) = self.test_batch_size {
-            s.test_batch_size = v;
-        }
-        if self.fc_only {
-            s.normalize_conv = false;
-        }
-        if self.conv_measures {
-            s.conv_measures = true;
-        }
-        s
     }
 }
 
@@ -338,7 +321,8 @@ fn data_check(kind: DatasetKind, dir: &std::path::Path, limit: Limit) -> Result<
 
 fn train_command(args: TrainArgs) -> Result<()> {
     norm::method_by_name(&args.method)?;
-    let settings = args.overrides.apply(TrainSettings::preset(args.dataset, &args.method));
+    let mut settings = TrainSettings::preset(args.dataset, &args.method);
+    args.overrides.changes().apply(&mut settings);
     settings.validate()?;
     if args.runtime.seeds_per_batch == 0 {
         anyhow::bail!("--seeds-per-batch must be positive");

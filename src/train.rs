@@ -86,6 +86,44 @@ impl TrainSettings {
     }
 }
 
+/// Changes to a preset, from the command line or an experiment file. Applied in one
+/// place so that both follow the same rules (a new batch size is also the test batch
+/// size unless that is given too).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SettingChanges {
+    pub lr: Option<f64>,
+    pub batch_size: Option<usize>,
+    pub iterations: Option<usize>,
+    pub eval_every: Option<usize>,
+    pub record_every: Option<usize>,
+    pub eval_stats: Option<EvalStats>,
+    pub test_batch_size: Option<usize>,
+    pub normalize_conv: Option<bool>,
+    pub conv_measures: Option<bool>,
+    pub normalization: Option<Normalization>,
+}
+
+impl SettingChanges {
+    pub fn apply(&self, s: &mut TrainSettings) {
+        fn set<T: Copy>(field: &mut T, value: Option<T>) {
+            if let Some(v) = value {
+                *field = v;
+            }
+        }
+        set(&mut s.lr, self.lr);
+        set(&mut s.batch_size, self.batch_size);
+        set(&mut s.test_batch_size, self.batch_size);
+        set(&mut s.test_batch_size, self.test_batch_size);
+        set(&mut s.iterations, self.iterations);
+        set(&mut s.eval_every, self.eval_every);
+        set(&mut s.record_every, self.record_every);
+        set(&mut s.eval_stats, self.eval_stats);
+        set(&mut s.normalize_conv, self.normalize_conv);
+        set(&mut s.conv_measures, self.conv_measures);
+        set(&mut s.normalization, self.normalization);
+    }
+}
+
 /// The data of a run, loaded once and kept on the training device.
 pub struct RunData {
     pub kind: DatasetKind,

@@ -33,6 +33,7 @@ eval_every = 50
 
 [settings.svhn]
 iterations = 70
+batch_size = 64
 "#,
     )
     .unwrap();
@@ -47,7 +48,8 @@ iterations = 70
     assert_eq!(e.runs[6].settings.method, "synaptic-scaling");
     let svhn = &e.runs[12];
     assert_eq!(svhn.settings.dataset, DatasetKind::Svhn);
-    assert_eq!((svhn.settings.batch_size, svhn.settings.iterations, svhn.settings.eval_every), (256, 70, 50));
+    assert_eq!((svhn.settings.batch_size, svhn.settings.iterations, svhn.settings.eval_every), (64, 70, 50));
+    assert_eq!(svhn.settings.test_batch_size, 64, "a new batch size is also the test batch size");
     assert_eq!((first.settings.batch_size, first.settings.iterations), (32, 45_000));
 }
 

@@ -25,12 +25,8 @@ pub fn load(dir: &Path) -> Result<Dataset, DataError> {
     if let Some(archive) = archives.iter().find(|a| a.is_file()) {
         return load_archive(archive);
     }
-    Err(DataError::Missing {
-        dataset: DatasetKind::Cifar10,
-        looked_for: format!("{} and {}", dir.join("data_batch_1.bin").display(), archives[0].display()),
-        dir: dir.parent().unwrap_or(dir).display().to_string(),
-        url: URL,
-    })
+    let looked_for = format!("{} and {}", dir.join("data_batch_1.bin").display(), archives[0].display());
+    Err(DataError::missing(DatasetKind::Cifar10, looked_for, dir, URL))
 }
 
 fn load_files(dir: &Path) -> Result<Dataset, DataError> {
@@ -38,12 +34,7 @@ fn load_files(dir: &Path) -> Result<Dataset, DataError> {
     let mut read = |name: &str| -> Result<Vec<u8>, DataError> {
         let path = dir.join(name);
         if !path.is_file() {
-            return Err(DataError::Missing {
-                dataset: DatasetKind::Cifar10,
-                looked_for: path.display().to_string(),
-                dir: dir.parent().unwrap_or(dir).display().to_string(),
-                url: URL,
-            });
+            return Err(DataError::missing(DatasetKind::Cifar10, path.display().to_string(), dir, URL));
         }
         let bytes = std::fs::read(&path).map_err(io_error(&path))?;
         files.push((path, bytes.len() as u64));

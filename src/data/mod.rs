@@ -92,6 +92,20 @@ pub enum DataError {
     WrongCount { what: String, found: usize, official: usize },
 }
 
+impl DataError {
+    /// A missing file or folder: where it was looked for and how to get it.
+    pub(crate) fn missing(
+        dataset: DatasetKind,
+        looked_for: String,
+        dataset_dir: &Path,
+        url: &'static str,
+    ) -> DataError {
+        // `homeonorm download --dir` takes the data root, the parent of the dataset's folder.
+        let root = dataset_dir.parent().unwrap_or(dataset_dir).display().to_string();
+        DataError::Missing { dataset, looked_for, dir: root, url }
+    }
+}
+
 pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
     move |source| DataError::Io { path: path.to_path_buf(), source }
 }

@@ -18,12 +18,7 @@ pub fn load(dir: &Path) -> Result<Dataset, DataError> {
     for name in [TRAIN_FILE, TEST_FILE] {
         let path = dir.join(name);
         if !path.is_file() {
-            return Err(DataError::Missing {
-                dataset: DatasetKind::Svhn,
-                looked_for: path.display().to_string(),
-                dir: dir.parent().unwrap_or(dir).display().to_string(),
-                url: URL,
-            });
+            return Err(DataError::missing(DatasetKind::Svhn, path.display().to_string(), dir, URL));
         }
         let bytes = std::fs::read(&path).map_err(io_error(&path))?;
         files.push((path.clone(), bytes.len() as u64));
