@@ -117,10 +117,13 @@ struct TrainArgs {
 /// Settings that override the dataset's paper preset.
 #[derive(Args, Clone, Default)]
 struct SettingOverrides {
+    /// Learning rate (preset: CIFAR-10 0.003, SVHN 0.01).
     #[arg(long)]
     lr: Option<f64>,
+    /// Training batch size (preset: CIFAR-10 32, SVHN 256).
     #[arg(long)]
     batch_size: Option<usize>,
+    /// Training iterations (preset: CIFAR-10 45,000, SVHN 8,000).
     #[arg(long)]
     iterations: Option<usize>,
     /// Test accuracy every N iterations (and at the end).
