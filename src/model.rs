@@ -108,7 +108,6 @@ pub struct Forward {
 
 pub struct LeNet5 {
     models: i64,
-    method: &'static dyn Method,
     layers: Vec<Layer>,
 }
 
@@ -154,15 +153,11 @@ impl LeNet5 {
                 Layer { shape: *shape, weight, bias, norm }
             })
             .collect();
-        LeNet5 { models, method, layers }
+        LeNet5 { models, layers }
     }
 
     pub fn models(&self) -> i64 {
         self.models
-    }
-
-    pub fn method(&self) -> &'static dyn Method {
-        self.method
     }
 
     /// Forward pass. `x` is `[B, S·3, 32, 32]`: see [`per_model_input`] and [`shared_input`].

@@ -10,9 +10,9 @@
 //!
 //! Every method keeps one colour in every figure.
 
-use crate::report::{self, RunRecord, SettingResult};
+use crate::report::{self, read_csv, RunRecord, SettingResult, UnitCsvRow};
 use crate::rundir::{self, Outcome};
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
@@ -93,19 +93,6 @@ struct ActivationCsvRow {
     iteration: usize,
     layer: String,
     activation_prob: f64,
-}
-
-#[derive(Deserialize)]
-struct UnitCsvRow {
-    layer: String,
-    activation_prob: f64,
-    mean_active_value: Option<f64>,
-    alpha: Option<f64>,
-}
-
-fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
-    let mut reader = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
-    reader.deserialize().collect::<Result<Vec<T>, _>>().with_context(|| format!("{}: malformed", path.display()))
 }
 
 /// A group of settings drawn in one figure: same dataset, lr, batch and length.

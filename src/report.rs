@@ -162,10 +162,13 @@ pub struct CurvePoint {
     pub accuracy_std: Option<f64>,
 }
 
+/// A row of a run's `unit_stats.csv` (the columns the report and the figures read).
 #[derive(Deserialize)]
-struct UnitCsvRow {
-    layer: String,
-    activation_prob: f64,
+pub(crate) struct UnitCsvRow {
+    pub layer: String,
+    pub activation_prob: f64,
+    pub mean_active_value: Option<f64>,
+    pub alpha: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -174,7 +177,8 @@ struct CurveCsvRow {
     test_accuracy: f64,
 }
 
-fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
+/// Reads a CSV file with a header row into rows; errors name the file.
+pub(crate) fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
     let mut reader = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
     reader.deserialize().collect::<Result<Vec<T>, _>>().with_context(|| format!("{}: malformed", path.display()))
 }

@@ -8,21 +8,19 @@
 
 mod common;
 
+use common::relative_error;
+
 use homeonorm::data::batches::BatchSampler;
 use homeonorm::data::Normalization;
 use homeonorm::learner::Learner;
 use homeonorm::model::{model_state, per_model_input, split_models};
 use homeonorm::norm::METHODS;
 use homeonorm::train::{evaluate, TrainSettings};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Kind};
 
 const SEEDS: [u64; 3] = [11, 12, 13];
 const STEPS: usize = 50;
 const TOLERANCE: f64 = 1e-4;
-
-fn relative(a: &Tensor, b: &Tensor) -> f64 {
-    common::relative_error(a, b)
-}
 
 #[test]
 fn three_seeds_batched_equal_three_runs_one_by_one() {
@@ -63,15 +61,15 @@ fn three_seeds_batched_equal_three_runs_one_by_one() {
                 let (images, labels) = sampler.next_batch(&data.train);
                 let (losses, fwd) =
                     alone.step(&per_model_input(&normalization.apply(&images).to_kind(Kind::Double)), &labels);
-                worst_loss = worst_loss.max(relative(&losses.get(0), &batched_losses[t].get(s as i64)));
+                worst_loss = worst_loss.max(relative_error(&losses.get(0), &batched_losses[t].get(s as i64)));
                 let probs = fwd.hidden[2].gt(0.0).to_kind(Kind::Float).mean_dim(0, false, Kind::Float);
-                worst_measure = worst_measure.max(relative(&probs, &batched_probs[t].get(s as i64)));
+                worst_measure = worst_measure.max(relative_error(&probs, &batched_probs[t].get(s as i64)));
             }
             let ours = model_state(&alone.vs, 0, 1);
             let theirs = model_state(&batched.vs, s as i64, 3);
             for ((name_a, a), (name_b, b)) in ours.iter().zip(&theirs) {
                 assert_eq!(name_a, name_b);
-                worst_param = worst_param.max(relative(a, b));
+                worst_param = worst_param.max(relative_error(a, b));
             }
             let eval = evaluate(&alone, &data.test, &settings, true);
             worst_acc = worst_acc.max((eval.accuracy[0] - batched_eval.accuracy[s]).abs());
