@@ -24,6 +24,10 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
+/// Bounds that keep a typo (`seeds = 1000000000000`) from exhausting memory.
+pub const MAX_SEEDS: usize = 100_000;
+pub const MAX_RUNS: usize = 1_000_000;
+
 #[derive(Debug, thiserror::Error)]
 #[error("{path}:{line}: {key}: {message}")]
 pub struct ExperimentError {
@@ -109,7 +113,8 @@ impl Experiment {
         })?;
 
         let name = file.name.get_ref().trim().to_string();
-        if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') || name.chars().any(char::is_control)
+        {
             return Err(err(Some(file.name.span()), "name", "must be a plain folder name".into()));
         }
         let mut datasets = Vec::new();
@@ -152,6 +157,13 @@ impl Experiment {
             }
         }
         let seeds: Vec<u64> = match file.seeds.get_ref() {
+            Seeds::Count(n) if *n > MAX_SEEDS as i64 => {
+                return Err(err(
+                    Some(file.seeds.span()),
+                    "seeds",
+                    format!("{n} seeds is more than the {MAX_SEEDS} an experiment may have"),
+                ))
+            }
             Seeds::Count(n) if *n > 0 => (0..*n as u64).collect(),
             Seeds::List(list) if !list.is_empty() && list.iter().all(|s| *s >= 0) => {
                 list.iter().map(|&s| s as u64).collect()
@@ -164,6 +176,34 @@ impl Experiment {
                 ))
             }
         };
+
+        // A value listed twice would give two runs of one folder.
+        let twice = |values: Vec<String>| {
+            let mut seen = std::collections::BTreeSet::new();
+            values.into_iter().find(|v| !seen.insert(v.clone()))
+        };
+        for (key, values, span) in [
+            ("datasets", datasets.iter().map(|d| d.to_string()).collect(), file.datasets.span()),
+            ("methods", methods.iter().map(|m| m.to_string()).collect(), file.methods.span()),
+            (
+                "learning_rates",
+                learning_rates.iter().flatten().map(|l| l.to_string()).collect(),
+                file.learning_rates.as_ref().map_or(0..0, |l| l.span()),
+            ),
+            ("seeds", seeds.iter().map(|s| s.to_string()).collect(), file.seeds.span()),
+        ] {
+            if let Some(value) = twice(values) {
+                return Err(err(Some(span), key, format!("{value} is listed twice")));
+            }
+        }
+        let grid = datasets.len() * methods.len() * learning_rates.as_ref().map_or(1, |l| l.len()) * seeds.len();
+        if grid > MAX_RUNS {
+            return Err(err(
+                Some(file.seeds.span()),
+                "seeds",
+                format!("the grid has {grid} runs, more than the {MAX_RUNS} an experiment may have"),
+            ));
+        }
 
         let mut runs = Vec::new();
         for &dataset in &datasets {

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod data;
 pub mod experiment;
+pub mod interrupt;
 pub mod learner;
 pub mod metrics;
 pub mod model;
@@ -15,4 +16,5 @@ pub mod report;
 pub mod rundir;
 pub mod sweep;
 pub mod system;
+pub mod text;
 pub mod train;

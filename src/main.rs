@@ -49,9 +49,14 @@ enum Command {
         /// List what would run and what is done, and run nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Minutes after which a claim not refreshed by its worker is taken over.
+        /// Minutes after which a claim not refreshed by its worker is taken over
+        /// (a claim whose process is gone from this host is taken over at once).
         #[arg(long, default_value_t = 10.0)]
         claim_timeout_minutes: f64,
+        /// Retrain, in place, complete runs whose recorded settings differ from the
+        /// experiment's (by default the sweep stops and names them).
+        #[arg(long)]
+        retrain_changed: bool,
         /// Run only these of the experiment's datasets (comma-separated).
         #[arg(long, value_delimiter = ',')]
         datasets: Vec<DatasetKind>,
@@ -74,7 +79,7 @@ enum Command {
         batch_size: usize,
         #[arg(long, value_enum, default_value = "auto")]
         device: DeviceChoice,
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(i32).range(1..=4096))]
         threads: Option<i32>,
         /// The Python with torch 2.11 for the PyTorch side (default: $HOMEONORM_PYTHON or python3); "none" skips it.
         #[arg(long)]
@@ -112,6 +117,9 @@ struct TrainArgs {
     /// Where run folders go.
     #[arg(long, default_value = "outputs/train")]
     out: PathBuf,
+    /// Replace complete runs in OUT that were trained with other settings (by default: an error).
+    #[arg(long)]
+    replace: bool,
 }
 
 /// Settings that override the dataset's paper preset.
@@ -172,14 +180,23 @@ struct RuntimeArgs {
     #[arg(long, default_value = "data")]
     data_dir: PathBuf,
     /// Use at most N images of each split (a subset, on purpose: the official counts are not checked).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = positive)]
     limit: Option<usize>,
     /// Seeds of one setting trained together as one seed-batched model.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = positive)]
     seeds_per_batch: usize,
     /// CPU threads for libtorch (default: libtorch's choice).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=4096))]
     threads: Option<i32>,
+}
+
+/// A count that must be at least 1.
+fn positive(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(e) => Err(format!("not a whole number: {e}")),
+    }
 }
 
 impl RuntimeArgs {
@@ -190,9 +207,13 @@ impl RuntimeArgs {
         self.device.resolve()
     }
 
+    fn limit(&self) -> Limit {
+        Limit { train: self.limit, test: self.limit }
+    }
+
     fn load(&self, kind: DatasetKind, device: tch::Device) -> Result<RunData> {
         let dir = kind.default_dir(&self.data_dir);
-        let limit = Limit { train: self.limit, test: self.limit };
+        let limit = self.limit();
         let dataset = data::load(kind, &dir, limit)?;
         log::info!(
             "{kind}: {} training and {} test images from {}",
@@ -226,8 +247,9 @@ fn version_line() -> &'static str {
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     if let Err(err) = run(Cli::parse()) {
-        eprintln!("error: {err:#}");
-        std::process::exit(1);
+        eprintln!("error: {}", homeonorm::text::escape(&format!("{err:#}")));
+        let interrupted = err.is::<homeonorm::interrupt::Interrupted>();
+        std::process::exit(if interrupted { 130 } else { 1 });
     }
 }
 
@@ -235,7 +257,16 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Info { model } => info(model.as_deref()),
         Command::Train(args) => train_command(args),
-        Command::Sweep { experiment, out, shard, dry_run, claim_timeout_minutes, datasets, runtime } => {
+        Command::Sweep {
+            experiment,
+            out,
+            shard,
+            dry_run,
+            claim_timeout_minutes,
+            retrain_changed,
+            datasets,
+            runtime,
+        } => {
             let mut experiment = homeonorm::experiment::Experiment::load(&experiment)?;
             if !datasets.is_empty() {
                 experiment.runs.retain(|r| datasets.contains(&r.settings.dataset));
@@ -243,7 +274,15 @@ fn run(cli: Cli) -> Result<()> {
                     anyhow::bail!("{}: no runs left for datasets {datasets:?}", experiment.path.display());
                 }
             }
-            sweep_command(&experiment, out, shard, dry_run, claim_timeout_minutes, runtime)
+            let options = homeonorm::sweep::SweepOptions {
+                out,
+                shard,
+                seeds_per_batch: runtime.seeds_per_batch,
+                claim_timeout: claim_timeout(claim_timeout_minutes)?,
+                data_limit: runtime.limit(),
+                retrain_changed,
+            };
+            sweep_command(&experiment, &options, dry_run, runtime)
         }
         Command::Bench { methods, seeds, iterations, warmup, batch_size, device, threads, python } => {
             if let Some(n) = threads {
@@ -327,9 +366,26 @@ fn train_command(args: TrainArgs) -> Result<()> {
     let mut settings = TrainSettings::preset(args.dataset, &args.method);
     args.overrides.changes().apply(&mut settings);
     settings.validate()?;
-    if args.runtime.seeds_per_batch == 0 {
-        anyhow::bail!("--seeds-per-batch must be positive");
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(seed) = args.seed.iter().find(|s| !seen.insert(**s)) {
+        anyhow::bail!("--seed: seed {seed} is given twice");
     }
+    // A complete run with other settings in the way is another experiment's result.
+    let identity = train::recorded_identity(&settings, args.runtime.limit());
+    for &seed in &args.seed {
+        let dir = homeonorm::rundir::run_path(&args.out, args.dataset.name(), &settings.method, settings.lr, seed);
+        if let homeonorm::rundir::RunState::Done(_) = homeonorm::rundir::state(&dir) {
+            let changed = homeonorm::rundir::differences(&dir, &identity)?;
+            if !changed.is_empty() && !args.replace {
+                anyhow::bail!(
+                    "{} holds a complete run with other settings ({}); pass --replace to replace it, or use another --out",
+                    dir.display(),
+                    changed.join("; ")
+                );
+            }
+        }
+    }
+    homeonorm::interrupt::install()?;
     let device = args.runtime.device()?;
     let data = args.runtime.load(args.dataset, device)?;
     let mut diverged = 0;
@@ -350,33 +406,40 @@ fn train_command(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// `--claim-timeout-minutes` checked: a positive number of minutes up to a week.
+fn claim_timeout(minutes: f64) -> Result<std::time::Duration> {
+    const WEEK: f64 = 7.0 * 24.0 * 60.0;
+    if !(minutes.is_finite() && minutes > 0.0 && minutes <= WEEK) {
+        anyhow::bail!("--claim-timeout-minutes must be more than 0 and at most {WEEK} (a week), got {minutes}");
+    }
+    Ok(std::time::Duration::from_secs_f64(minutes * 60.0))
+}
+
 fn sweep_command(
     experiment: &homeonorm::experiment::Experiment,
-    out: PathBuf,
-    shard: homeonorm::sweep::Shard,
+    options: &homeonorm::sweep::SweepOptions,
     dry_run: bool,
-    claim_timeout_minutes: f64,
     runtime: RuntimeArgs,
 ) -> Result<()> {
     use homeonorm::{rundir::RunState, sweep};
-    if !(claim_timeout_minutes.is_finite() && claim_timeout_minutes > 0.0) {
-        anyhow::bail!("--claim-timeout-minutes must be positive");
-    }
-    let options = sweep::SweepOptions {
-        out,
-        shard,
-        seeds_per_batch: runtime.seeds_per_batch,
-        claim_timeout: std::time::Duration::from_secs_f64(claim_timeout_minutes * 60.0),
-    };
+    homeonorm::interrupt::install()?;
     if dry_run {
-        let planned = sweep::plan(experiment, &options);
+        let planned = sweep::plan(experiment, options);
         let mut pending = 0;
         for run in &planned {
             let state = match &run.state {
+                RunState::Done(_) if !run.changed.is_empty() => {
+                    pending += usize::from(options.retrain_changed);
+                    format!(
+                        "complete, with other settings ({}): {}",
+                        run.changed.join("; "),
+                        if options.retrain_changed { "will be retrained" } else { "the sweep stops on it" }
+                    )
+                }
                 RunState::Done(outcome) => format!("{outcome:?}").to_lowercase(),
-                RunState::Unfinished => {
+                RunState::Unfinished(why) => {
                     pending += 1;
-                    "unfinished: will be redone".to_string()
+                    format!("unfinished ({}): will be redone", homeonorm::text::escape(why))
                 }
                 RunState::Missing => {
                     pending += 1;
@@ -389,14 +452,15 @@ fn sweep_command(
         return Ok(());
     }
     let device = runtime.device()?;
-    let result = sweep::run(experiment, &options, |kind| runtime.load(kind, device))?;
+    let result = sweep::run(experiment, options, |kind| runtime.load(kind, device))?;
     println!(
-        "sweep {}: trained {} run(s) here ({} diverged); {} already done; {} claimed by other workers",
-        experiment.name,
+        "sweep {}: trained {} run(s) here ({} diverged); {} already done; {} claimed by other workers; {} taken over",
+        homeonorm::text::escape(&experiment.name),
         result.trained.len(),
         result.diverged,
         result.already_done,
-        result.claimed_elsewhere
+        result.claimed_elsewhere,
+        result.taken_over
     );
     Ok(())
 }

@@ -54,19 +54,21 @@ pub struct UnitStats {
     pub alpha: Option<f64>,
 }
 
-/// A layer's summary across its units.
+/// A layer's summary across its units. A measure that is undefined for the layer
+/// (a CV when no unit is ever active, mean active values when none is) is `None`,
+/// written as `null`: a dead layer is a result, and its run reads back as complete.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerSummary {
     pub layer: String,
     pub units: usize,
     pub activation_prob_mean: f64,
     pub activation_prob_std: f64,
-    pub activation_prob_cv: f64,
+    pub activation_prob_cv: Option<f64>,
     pub entropy_mean: f64,
     /// Over the units that were active at least once.
-    pub mean_active_value_mean: f64,
-    pub mean_active_value_std: f64,
-    pub mean_active_value_cv: f64,
+    pub mean_active_value_mean: Option<f64>,
+    pub mean_active_value_std: Option<f64>,
+    pub mean_active_value_cv: Option<f64>,
     pub never_active_units: usize,
     pub alpha_mean: Option<f64>,
     pub alpha_std: Option<f64>,
@@ -81,16 +83,17 @@ impl LayerSummary {
         let (p_mean, p_std) = mean_std(&probs);
         let (v_mean, v_std) = mean_std(&values);
         let (a_mean, a_std) = mean_std(&alphas);
+        let defined = |v: f64| v.is_finite().then_some(v);
         LayerSummary {
             layer: layer.to_string(),
             units: units.len(),
             activation_prob_mean: p_mean,
             activation_prob_std: p_std,
-            activation_prob_cv: p_std / p_mean,
+            activation_prob_cv: defined(p_std / p_mean),
             entropy_mean: mean_std(&entropies).0,
-            mean_active_value_mean: v_mean,
-            mean_active_value_std: v_std,
-            mean_active_value_cv: v_std / v_mean,
+            mean_active_value_mean: defined(v_mean),
+            mean_active_value_std: defined(v_std),
+            mean_active_value_cv: defined(v_std / v_mean),
             never_active_units: units.len() - values.len(),
             alpha_mean: (!alphas.is_empty()).then_some(a_mean),
             alpha_std: (!alphas.is_empty()).then_some(a_std),
@@ -163,9 +166,21 @@ mod tests {
         assert_eq!(s.activation_prob_mean, 0.5);
         assert!((s.activation_prob_std - (1.0f64 / 6.0).sqrt()).abs() < 1e-12);
         assert!((s.entropy_mean - 1.0 / 3.0).abs() < 1e-12);
-        assert_eq!((s.mean_active_value_mean, s.mean_active_value_std), (2.0, 1.0));
-        assert_eq!(s.mean_active_value_cv, 0.5);
+        assert_eq!((s.mean_active_value_mean, s.mean_active_value_std), (Some(2.0), Some(1.0)));
+        assert_eq!(s.mean_active_value_cv, Some(0.5));
         assert_eq!(s.never_active_units, 1);
         assert_eq!(s.alpha_mean, Some(1.0));
+    }
+
+    #[test]
+    fn a_dead_layer_has_undefined_measures_that_read_back() {
+        let units = unit_stats("fc1", &[0.0, 0.0], &[0.0, 0.0], 10.0, None);
+        let s = LayerSummary::of("fc1", &units);
+        assert_eq!((s.activation_prob_mean, s.activation_prob_std, s.entropy_mean), (0.0, 0.0, 0.0));
+        assert_eq!(s.activation_prob_cv, None);
+        assert_eq!((s.mean_active_value_mean, s.mean_active_value_std, s.mean_active_value_cv), (None, None, None));
+        assert_eq!(s.never_active_units, 2);
+        let text = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<LayerSummary>(&text).unwrap(), s);
     }
 }

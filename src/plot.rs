@@ -10,13 +10,12 @@
 //!
 //! Every method keeps one colour in every figure.
 
-use crate::report::{self, read_csv, RunRecord, SettingResult, UnitCsvRow};
-use crate::rundir::{self, Outcome};
-use anyhow::{anyhow, bail, Result};
+use crate::report::{self, RunRecord, SettingResult};
+use crate::rundir::{self, read_csv, ActivationRow, Outcome, UnitRow};
+use anyhow::{anyhow, bail, Context, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -66,33 +65,40 @@ fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("drawing failed: {e:?}")
 }
 
-/// Draws into a PNG or SVG file with one generic drawing function.
+/// Draws into a PNG or SVG file with one generic drawing function. The figure is
+/// drawn under a temporary name (same extension: the backend picks the format from
+/// it) and renamed when whole, so a failed drawing or a full disk never leaves a
+/// partial figure under the name `report.md` links.
 macro_rules! render {
     ($format:expr, $path:expr, |$root:ident| $body:expr) => {{
         let path: &Path = $path;
-        match $format {
-            Format::Png => {
-                let $root = BitMapBackend::new(path, SIZE).into_drawing_area();
-                $root.fill(&WHITE).map_err(err)?;
-                $body?;
-                $root.present().map_err(err)?;
+        let name = path.file_name().expect("a figure file name").to_string_lossy();
+        let tmp = path.with_file_name(format!(".tmp-{name}"));
+        let drawn = (|| -> Result<()> {
+            match $format {
+                Format::Png => {
+                    let $root = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
+                    $root.fill(&WHITE).map_err(err)?;
+                    $body?;
+                    $root.present().map_err(err)?;
+                }
+                Format::Svg => {
+                    let $root = SVGBackend::new(&tmp, SIZE).into_drawing_area();
+                    $root.fill(&WHITE).map_err(err)?;
+                    $body?;
+                    $root.present().map_err(err)?;
+                }
             }
-            Format::Svg => {
-                let $root = SVGBackend::new(path, SIZE).into_drawing_area();
-                $root.fill(&WHITE).map_err(err)?;
-                $body?;
-                $root.present().map_err(err)?;
+            std::fs::rename(&tmp, path).map_err(anyhow::Error::from)
+        })();
+        match drawn {
+            Ok(()) => Ok::<PathBuf, anyhow::Error>(path.to_path_buf()),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e.context(format!("cannot write {}", path.display())))
             }
         }
-        Ok::<PathBuf, anyhow::Error>(path.to_path_buf())
     }};
-}
-
-#[derive(Deserialize)]
-struct ActivationCsvRow {
-    iteration: usize,
-    layer: String,
-    activation_prob: f64,
 }
 
 /// A group of settings drawn in one figure: same dataset, lr, batch and length.
@@ -127,7 +133,7 @@ impl FigureKey {
 /// Draws every figure for the complete runs under `root`; returns the files written.
 pub fn plot(root: &Path, format: Format) -> Result<Vec<PathBuf>> {
     register_font();
-    let records = report::collect(root)?;
+    let records = report::collect(root)?.runs;
     let complete: Vec<&RunRecord> =
         records.iter().filter(|r| r.summary.as_ref().is_some_and(|s| s.outcome == Outcome::Complete)).collect();
     if complete.is_empty() {
@@ -135,7 +141,7 @@ pub fn plot(root: &Path, format: Format) -> Result<Vec<PathBuf>> {
     }
     let results = report::summarize(&records)?;
     let dir = root.join(report::REPORT_DIR).join(FIGURES_DIR);
-    std::fs::create_dir_all(&dir)?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let ext = format.extension();
     let mut written = Vec::new();
 
@@ -167,7 +173,7 @@ pub fn plot(root: &Path, format: Format) -> Result<Vec<PathBuf>> {
             let mut v = Vec::new();
             let mut a: BTreeMap<String, Vec<f64>> = BTreeMap::new();
             for run in &runs {
-                for u in read_csv::<UnitCsvRow>(&run.dir.join(rundir::UNIT_STATS))? {
+                for u in read_csv::<UnitRow>(&run.dir.join(rundir::UNIT_STATS))? {
                     if u.layer == "fc1" {
                         p.push(u.activation_prob);
                         v.extend(u.mean_active_value);
@@ -291,7 +297,7 @@ fn draw_accuracy<DB: DrawingBackend>(
 /// Heat-map rows of one run: (iteration, fc1 units then fc2 units).
 fn heat_rows(dir: &Path) -> Result<Vec<(usize, Vec<f64>)>> {
     let mut rows: BTreeMap<usize, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
-    for r in read_csv::<ActivationCsvRow>(&dir.join(rundir::ACTIVATION_PROB))? {
+    for r in read_csv::<ActivationRow>(&dir.join(rundir::ACTIVATION_PROB))? {
         let entry = rows.entry(r.iteration).or_default();
         match r.layer.as_str() {
             "fc1" => entry.0.push(r.activation_prob),
@@ -401,7 +407,9 @@ fn draw_histograms<DB: DrawingBackend>(
     let all: Vec<f64> =
         series.iter().flat_map(|s| s.1.iter().copied()).filter(|v| v.is_finite() && (!log || *v > 0.0)).collect();
     let (lo, hi) = if log {
-        let lo = all.iter().copied().fold(f64::INFINITY, f64::min).max(1e-6);
+        // No value at all (every unit of a dead layer): a decade range around 1, not an infinite one.
+        let lo = all.iter().copied().fold(f64::INFINITY, f64::min);
+        let lo = if lo.is_finite() { lo.max(1e-6) } else { 0.1 };
         let hi = all.iter().copied().fold(0.0, f64::max).max(lo * 10.0);
         (lo.log10().floor(), hi.log10().ceil())
     } else {

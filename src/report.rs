@@ -6,9 +6,10 @@
 //! Layer measures per run are the paper's: mean over units and std across units
 //! (population). A setting's row gives their mean over seeds.
 
+use crate::data::{Limit, Normalization};
 use crate::metrics::{coefficient_of_variation, mean_sample_std, LayerSummary};
 use crate::norm::EvalStats;
-use crate::rundir::{self, Outcome, Summary};
+use crate::rundir::{self, read_csv, CurveRow, Outcome, Summary, UnitRow};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -28,10 +29,14 @@ pub struct SettingKey {
     pub eval_stats: EvalStats,
     pub test_batch_size: usize,
     pub normalize_conv: bool,
+    pub normalization: Normalization,
+    /// A subset of the data (`--limit`): never pooled with full-data runs.
+    pub data_limit: Limit,
 }
 
 impl SettingKey {
-    fn sort_key(&self) -> (String, usize, String, u64, usize, usize, String, bool) {
+    #[allow(clippy::type_complexity)]
+    fn sort_key(&self) -> (String, usize, String, u64, usize, usize, String, bool, String, Limit) {
         let method_order = crate::norm::method_names().iter().position(|m| *m == self.method).unwrap_or(usize::MAX);
         (
             self.dataset.clone(),
@@ -42,7 +47,18 @@ impl SettingKey {
             self.iterations,
             format!("{:?}", self.eval_stats),
             self.normalize_conv,
+            format!("{:?}", self.normalization),
+            self.data_limit,
         )
+    }
+
+    /// "full" or the subset's sizes.
+    pub fn data_label(&self) -> String {
+        let side = |n: Option<usize>| n.map_or("all".to_string(), |n| n.to_string());
+        match (self.data_limit.train, self.data_limit.test) {
+            (None, None) => "full".into(),
+            (train, test) => format!("limit {}/{}", side(train), side(test)),
+        }
     }
 }
 
@@ -58,33 +74,57 @@ pub struct RunRecord {
     pub dir: PathBuf,
     pub key: SettingKey,
     pub seed: u64,
-    /// None: unfinished.
+    /// None: unfinished, for the reason in `problem`.
     pub summary: Option<Summary>,
+    pub problem: Option<String>,
 }
 
-/// Every run folder (one with a `config.json`) under `root`.
-pub fn collect(root: &Path) -> Result<Vec<RunRecord>> {
-    let mut records = Vec::new();
+/// What `collect` found: runs with a readable configuration, and folders that hold a
+/// run's files but no readable `config.json` (so no setting to file them under).
+pub struct Found {
+    pub runs: Vec<RunRecord>,
+    pub unreadable: Vec<(PathBuf, String)>,
+}
+
+/// Whether a folder holds any of a run folder's files (finished, temporary or a claim).
+fn looks_like_run(dir: &Path) -> bool {
+    rundir::FILES.iter().any(|f| dir.join(f).exists() || dir.join(format!(".{f}.tmp")).exists())
+        || dir.join(crate::sweep::CLAIM).exists()
+}
+
+/// Every run folder under `root`, complete or not.
+pub fn collect(root: &Path) -> Result<Found> {
+    let mut found = Found { runs: Vec::new(), unreadable: Vec::new() };
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let entries = std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?;
         for entry in entries {
-            let path = entry?.path();
+            let path = entry.with_context(|| format!("cannot read {}", dir.display()))?.path();
             if path.is_dir() && path.file_name().is_some_and(|n| n != REPORT_DIR) {
                 stack.push(path);
             }
         }
-        let config = dir.join(rundir::CONFIG);
-        if config.is_file() {
-            let text = std::fs::read_to_string(&config)?;
-            let fields: ConfigFields = serde_json::from_str(&text)
-                .with_context(|| format!("{}: not a homeonorm run configuration", config.display()))?;
-            let summary = rundir::read_summary(&dir).ok();
-            records.push(RunRecord { dir, key: fields.key, seed: fields.seed, summary });
+        if !looks_like_run(&dir) {
+            continue;
+        }
+        let config = rundir::read_config(&dir).and_then(|map| {
+            serde_json::from_value::<ConfigFields>(serde_json::Value::Object(map))
+                .with_context(|| format!("{}: not a homeonorm run configuration", dir.join(rundir::CONFIG).display()))
+        });
+        match config {
+            Err(e) => found.unreadable.push((dir, format!("{e:#}"))),
+            Ok(fields) => {
+                let (summary, problem) = match rundir::check_complete(&dir) {
+                    Ok(s) => (Some(s), None),
+                    Err(e) => (None, Some(format!("{e:#}"))),
+                };
+                found.runs.push(RunRecord { dir, key: fields.key, seed: fields.seed, summary, problem });
+            }
         }
     }
-    records.sort_by(|a, b| a.key.sort_key().cmp(&b.key.sort_key()).then(a.seed.cmp(&b.seed)));
-    Ok(records)
+    found.runs.sort_by(|a, b| a.key.sort_key().cmp(&b.key.sort_key()).then(a.seed.cmp(&b.seed)));
+    found.unreadable.sort();
+    Ok(found)
 }
 
 /// A value's mean and sample std over seeds.
@@ -129,11 +169,11 @@ impl LayerRow {
         LayerRow {
             prob_mean: m(|l| Some(l.activation_prob_mean)),
             prob_std: m(|l| Some(l.activation_prob_std)),
-            prob_cv: m(|l| Some(l.activation_prob_cv)),
+            prob_cv: m(|l| l.activation_prob_cv),
             entropy_mean: m(|l| Some(l.entropy_mean)),
-            active_value_mean: m(|l| Some(l.mean_active_value_mean)),
-            active_value_std: m(|l| Some(l.mean_active_value_std)),
-            active_value_cv: m(|l| Some(l.mean_active_value_cv)),
+            active_value_mean: m(|l| l.mean_active_value_mean),
+            active_value_std: m(|l| l.mean_active_value_std),
+            active_value_cv: m(|l| l.mean_active_value_cv),
             alpha_mean: m(|l| l.alpha_mean),
             alpha_std: m(|l| l.alpha_std),
         }
@@ -145,7 +185,8 @@ pub struct SettingResult {
     pub key: SettingKey,
     pub complete: Vec<u64>,
     pub diverged: Vec<(u64, PathBuf)>,
-    pub unfinished: Vec<(u64, PathBuf)>,
+    /// Seed, folder and why it is not complete.
+    pub unfinished: Vec<(u64, PathBuf, String)>,
     pub final_accuracy: Spread,
     pub best_accuracy: Spread,
     pub layers: BTreeMap<String, LayerRow>,
@@ -160,27 +201,6 @@ pub struct CurvePoint {
     pub runs: usize,
     pub accuracy_mean: f64,
     pub accuracy_std: Option<f64>,
-}
-
-/// A row of a run's `unit_stats.csv` (the columns the report and the figures read).
-#[derive(Deserialize)]
-pub(crate) struct UnitCsvRow {
-    pub layer: String,
-    pub activation_prob: f64,
-    pub mean_active_value: Option<f64>,
-    pub alpha: Option<f64>,
-}
-
-#[derive(Deserialize)]
-struct CurveCsvRow {
-    iteration: usize,
-    test_accuracy: f64,
-}
-
-/// Reads a CSV file with a header row into rows; errors name the file.
-pub(crate) fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
-    let mut reader = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
-    reader.deserialize().collect::<Result<Vec<T>, _>>().with_context(|| format!("{}: malformed", path.display()))
 }
 
 /// Groups the records by setting and computes each setting's results.
@@ -204,7 +224,11 @@ pub fn summarize(records: &[RunRecord]) -> Result<Vec<SettingResult>> {
             .filter(|r| r.summary.as_ref().is_some_and(|s| s.outcome == Outcome::Diverged))
             .map(|r| (r.seed, r.dir.clone()))
             .collect();
-        let unfinished = runs.iter().filter(|r| r.summary.is_none()).map(|r| (r.seed, r.dir.clone())).collect();
+        let unfinished = runs
+            .iter()
+            .filter(|r| r.summary.is_none())
+            .map(|r| (r.seed, r.dir.clone(), r.problem.clone().unwrap_or_default()))
+            .collect();
         let summaries: Vec<&Summary> = complete.iter().map(|r| r.summary.as_ref().unwrap()).collect();
         let final_accuracy = Spread::of(&summaries.iter().filter_map(|s| s.final_accuracy).collect::<Vec<_>>());
         let best_accuracy = Spread::of(&summaries.iter().filter_map(|s| s.best_accuracy).collect::<Vec<_>>());
@@ -219,11 +243,11 @@ pub fn summarize(records: &[RunRecord]) -> Result<Vec<SettingResult>> {
         let mut fc_cvs = Vec::new();
         let mut curves: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
         for r in &complete {
-            let units: Vec<UnitCsvRow> = read_csv(&r.dir.join(rundir::UNIT_STATS))?;
+            let units: Vec<UnitRow> = read_csv(&r.dir.join(rundir::UNIT_STATS))?;
             let probs: Vec<f64> =
                 units.iter().filter(|u| u.layer.starts_with("fc")).map(|u| u.activation_prob).collect();
             fc_cvs.push(coefficient_of_variation(&probs));
-            for row in read_csv::<CurveCsvRow>(&r.dir.join(rundir::CURVE))? {
+            for row in read_csv::<CurveRow>(&r.dir.join(rundir::CURVE))? {
                 curves.entry(row.iteration).or_default().push(row.test_accuracy);
             }
         }
@@ -335,6 +359,10 @@ pub fn paper_numbers() -> Vec<PaperNumber> {
     ]
 }
 
+fn join(values: &[f64]) -> String {
+    values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" ")
+}
+
 /// One `summary.csv` row as (column, value) pairs: the csv crate cannot flatten
 /// nested structs, and the layer columns are prefixed per layer (`fc1_prob_mean`).
 fn summary_columns(r: &SettingResult) -> Vec<(String, String)> {
@@ -348,6 +376,10 @@ fn summary_columns(r: &SettingResult) -> Vec<(String, String)> {
         ("eval_stats".into(), format!("{:?}", r.key.eval_stats).to_lowercase()),
         ("test_batch_size".into(), r.key.test_batch_size.to_string()),
         ("normalize_conv".into(), r.key.normalize_conv.to_string()),
+        ("normalization_mean".into(), join(&r.key.normalization.mean)),
+        ("normalization_std".into(), join(&r.key.normalization.std)),
+        ("data_limit_train".into(), r.key.data_limit.train.map_or(String::new(), |n| n.to_string())),
+        ("data_limit_test".into(), r.key.data_limit.test.map_or(String::new(), |n| n.to_string())),
         ("runs".into(), r.complete.len().to_string()),
         ("diverged".into(), r.diverged.len().to_string()),
         ("unfinished".into(), r.unfinished.len().to_string()),
@@ -402,11 +434,11 @@ fn fmt_pm(mean: Option<f64>, std: Option<f64>, digits: usize) -> String {
 
 /// Writes `report/summary.csv`, `report/curves.csv` and `report/report.md` under `root`.
 pub fn write(root: &Path) -> Result<Vec<SettingResult>> {
-    let records = collect(root)?;
-    if records.is_empty() {
-        anyhow::bail!("{}: no run folders (with a config.json) here", root.display());
+    let found = collect(root)?;
+    if found.runs.is_empty() && found.unreadable.is_empty() {
+        anyhow::bail!("{}: no run folders here", root.display());
     }
-    let results = summarize(&records)?;
+    let results = summarize(&found.runs)?;
     let out = root.join(REPORT_DIR);
     std::fs::create_dir_all(&out)?;
 
@@ -437,38 +469,41 @@ pub fn write(root: &Path) -> Result<Vec<SettingResult>> {
         }
     }
     rundir::write_atomic(&out, "curves.csv", &curves.into_inner()?)?;
-    rundir::write_atomic(&out, "report.md", markdown(root, &results).as_bytes())?;
+    rundir::write_atomic(&out, "report.md", markdown(root, &results, &found.unreadable).as_bytes())?;
     Ok(results)
 }
 
-fn markdown(root: &Path, results: &[SettingResult]) -> String {
+fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, String)]) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# homeonorm report: {}\n", root.display());
     let _ = writeln!(
         md,
         "Accuracy: mean ± sample std (n − 1) over seeds. Layer measures: per run, the mean over units and the std across \
-         units (population), as the paper reports them; each cell is their mean over the setting's seeds. Diverged and \
+         units (population), as the paper reports them; each cell is their mean over the setting's seeds. \"–\" is a \
+         measure that is undefined (a CV or mean active value of a layer with no active unit) or absent. Diverged and \
          unfinished runs are counted, named below, and never averaged in.\n"
     );
     let _ = writeln!(md, "## Results\n");
     let _ = writeln!(
         md,
-        "| dataset | method | lr | batch | iterations | eval stats | runs | diverged | unfinished | final accuracy (%) | best accuracy (%) | fc1 activation prob | fc1 prob CV | fc1 entropy (bits) | fc1 mean active value | fc1 value CV | fc2 activation prob | fc units prob CV | fc1 α |"
+        "| dataset | method | lr | batch | iterations | eval stats | test batch | data | runs | diverged | unfinished | final accuracy (%) | best accuracy (%) | fc1 activation prob | fc1 prob CV | fc1 entropy (bits) | fc1 mean active value | fc1 value CV | fc2 activation prob | fc units prob CV | fc1 α |"
     );
-    let _ = writeln!(md, "|{}", "---|".repeat(19));
+    let _ = writeln!(md, "|{}", "---|".repeat(21));
     for r in results {
         let fc1 = r.layers.get("fc1").cloned().unwrap_or_default();
         let fc2 = r.layers.get("fc2").cloned().unwrap_or_default();
         let pct = |s: Spread| fmt_pm(s.mean.map(|v| 100.0 * v), s.std.map(|v| 100.0 * v), 2);
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.key.dataset,
             r.key.method,
             r.key.lr,
             r.key.batch_size,
             r.key.iterations,
             format!("{:?}", r.key.eval_stats).to_lowercase(),
+            r.key.test_batch_size,
+            r.key.data_label(),
             r.complete.len(),
             r.diverged.len(),
             r.unfinished.len(),
@@ -531,16 +566,18 @@ fn markdown(root: &Path, results: &[SettingResult]) -> String {
                 .map(|(s, d)| {
                     format!("- diverged: {} {} lr {} seed {s} ({})", r.key.dataset, r.key.method, r.key.lr, d.display())
                 })
-                .chain(r.unfinished.iter().map(|(s, d)| {
+                .chain(r.unfinished.iter().map(|(s, d, why)| {
                     format!(
-                        "- unfinished: {} {} lr {} seed {s} ({})",
+                        "- unfinished: {} {} lr {} seed {s} ({}): {}",
                         r.key.dataset,
                         r.key.method,
                         r.key.lr,
-                        d.display()
+                        d.display(),
+                        crate::text::escape(why)
                     )
                 }))
         })
+        .chain(unreadable.iter().map(|(d, why)| format!("- unreadable: {}: {}", d.display(), crate::text::escape(why))))
         .collect();
     let figures = root.join(REPORT_DIR).join(crate::plot::FIGURES_DIR);
     let mut names: Vec<String> = std::fs::read_dir(&figures)
@@ -557,7 +594,7 @@ fn markdown(root: &Path, results: &[SettingResult]) -> String {
     }
     let _ = writeln!(md, "\n## Runs left out\n");
     if problems.is_empty() {
-        let _ = writeln!(md, "None: every run found is complete.");
+        let _ = writeln!(md, "None: every run folder found is complete.");
     } else {
         for p in problems {
             let _ = writeln!(md, "{p}");

@@ -1,21 +1,29 @@
 //! `homeonorm sweep`: runs an experiment's grid, resumably and across workers.
 //!
-//! - A run whose folder has a `summary.json` is done and skipped; a folder without
-//!   one (interrupted) is redone.
+//! - A complete run (`rundir::state`) is done and skipped; an unfinished folder
+//!   (interrupted, truncated) is redone. A complete run whose recorded settings
+//!   differ from the grid's stops the sweep with an error naming the run and the
+//!   settings, unless `retrain_changed` asks for it to be retrained in place.
 //! - `--shard I/N` (I from 0) takes runs I, I+N, I+2N, … of the grid's stable order,
 //!   so the N tasks of a Slurm array or a Kubernetes indexed Job split one sweep.
 //! - Workers sharing one results folder never train a run twice at once: a worker
-//!   claims a run by creating `<run>/.claim` exclusively and refreshes its
-//!   modification time while it trains; a claim untouched for longer than the claim
-//!   timeout (its worker is gone) is taken over.
+//!   claims a run by creating `<run>/.claim` exclusively (its host, process id and
+//!   start time, and a token of its own) and refreshes its modification time while
+//!   it trains. A claim is taken over when its process is gone (same host) or when
+//!   it is untouched for longer than the claim timeout (another host, or a stalled
+//!   worker). A worker checks its token before it refreshes, releases or writes: one
+//!   that stalled and came back finds its run taken over and stops it unwritten.
+//! - Ctrl-C and SIGTERM stop the training at its next step and release the claims;
+//!   the runs in progress stay unfinished.
 //! - Pending seeds of one setting train together as a seed batch (`--seeds-per-batch`).
 
-use crate::data::DatasetKind;
+use crate::data::{DatasetKind, Limit};
 use crate::experiment::{Experiment, RunSpec};
 use crate::progress::Progress;
 use crate::rundir::{self, Outcome, RunState};
-use crate::train::{train_seed_batch, RunData};
+use crate::train::{recorded_identity, train_seed_batch_supervised, RunData, TakenOver};
 use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -60,6 +68,10 @@ pub struct SweepOptions {
     pub seeds_per_batch: usize,
     /// A claim not refreshed for this long belongs to a worker that is gone.
     pub claim_timeout: Duration,
+    /// The data subset the runs use (`--limit`), part of what identifies a run.
+    pub data_limit: Limit,
+    /// Retrain complete runs whose recorded settings differ from the grid's, instead of stopping.
+    pub retrain_changed: bool,
 }
 
 /// One run of the grid with its folder and state.
@@ -69,6 +81,15 @@ pub struct PlannedRun {
     pub spec: RunSpec,
     pub dir: PathBuf,
     pub state: RunState,
+    /// For a complete run: the recorded settings that differ from the grid's.
+    pub changed: Vec<String>,
+}
+
+impl PlannedRun {
+    /// Whether the run is to be trained (again) by a sweep with these options.
+    pub fn pending(&self, options: &SweepOptions) -> bool {
+        !matches!(self.state, RunState::Done(_)) || (!self.changed.is_empty() && options.retrain_changed)
+    }
 }
 
 /// This shard's runs, in the grid's order, with their current state.
@@ -83,7 +104,12 @@ pub fn plan(experiment: &Experiment, options: &SweepOptions) -> Vec<PlannedRun> 
             let s = &spec.settings;
             let dir = rundir::run_path(&root, s.dataset.name(), &s.method, s.lr, spec.seed);
             let state = rundir::state(&dir);
-            PlannedRun { index, spec: spec.clone(), dir, state }
+            let changed = match state {
+                RunState::Done(_) => rundir::differences(&dir, &recorded_identity(s, options.data_limit))
+                    .unwrap_or_else(|e| vec![format!("{e:#}")]),
+                _ => Vec::new(),
+            };
+            PlannedRun { index, spec: spec.clone(), dir, state, changed }
         })
         .collect()
 }
@@ -97,6 +123,31 @@ pub struct SweepResult {
     pub already_done: usize,
     /// Claimed by another worker.
     pub claimed_elsewhere: usize,
+    /// Taken over by another worker while this one trained them (it had stalled).
+    pub taken_over: usize,
+}
+
+/// Whether a planned run's folder now holds a complete run of the settings it asks for.
+fn done_as_asked(run: &PlannedRun, options: &SweepOptions) -> bool {
+    matches!(rundir::state(&run.dir), RunState::Done(_))
+        && rundir::differences(&run.dir, &recorded_identity(&run.spec.settings, options.data_limit))
+            .is_ok_and(|d| d.is_empty())
+}
+
+/// The error for complete runs whose settings differ from the grid's.
+fn changed_error(changed: &[&PlannedRun]) -> anyhow::Error {
+    let mut message = format!(
+        "{} complete run(s) in the results folder were trained with other settings than the experiment asks for \
+         (edit the experiment back, use another --out, or pass --retrain-changed to retrain them in place):",
+        changed.len()
+    );
+    for run in changed.iter().take(5) {
+        message += &format!("\n  {}: {}", run.dir.display(), run.changed.join("; "));
+    }
+    if changed.len() > 5 {
+        message += &format!("\n  … and {} more", changed.len() - 5);
+    }
+    anyhow::anyhow!(message)
 }
 
 /// Runs this shard's pending runs. `load` gives a dataset's data on the device.
@@ -111,7 +162,11 @@ pub fn run(
     let root = options.out.join(&experiment.name);
     let planned = plan(experiment, options);
     let mut result = SweepResult::default();
-    let pending: Vec<&PlannedRun> = planned.iter().filter(|r| !matches!(r.state, RunState::Done(_))).collect();
+    let changed: Vec<&PlannedRun> = planned.iter().filter(|r| !r.changed.is_empty()).collect();
+    if !changed.is_empty() && !options.retrain_changed {
+        return Err(changed_error(&changed));
+    }
+    let pending: Vec<&PlannedRun> = planned.iter().filter(|r| r.pending(options)).collect();
     result.already_done = planned.len() - pending.len();
     log::info!(
         "sweep {}: {} runs in shard {}/{} of {}; {} done, {} to run",
@@ -124,7 +179,7 @@ pub fn run(
         pending.len()
     );
 
-    let held: Arc<Mutex<Vec<PathBuf>>> = Arc::new(Mutex::new(Vec::new()));
+    let held: Arc<Mutex<Vec<Claim>>> = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let heartbeat = spawn_heartbeat(held.clone(), stop.clone(), options.claim_timeout / 4);
     let mut data: Option<RunData> = None;
@@ -142,12 +197,14 @@ pub fn run(
     let outcome = (|| -> Result<()> {
         for group in groups {
             let mut mine = Vec::new();
+            let mut claims = Vec::new();
             for run in &group {
-                // Another worker may have finished it since the plan.
-                if matches!(rundir::state(&run.dir), RunState::Done(_)) {
+                // Another worker may have finished it (or retrained it) since the plan.
+                if done_as_asked(run, options) {
                     result.already_done += 1;
-                } else if try_claim(&run.dir, options.claim_timeout)? {
-                    held.lock().unwrap().push(run.dir.clone());
+                } else if let Some(claim) = try_claim(&run.dir, options.claim_timeout)? {
+                    held.lock().unwrap().push(claim.clone());
+                    claims.push(claim);
                     mine.push(*run);
                 } else {
                     log::info!("{}: claimed by another worker, skipped", run.dir.display());
@@ -164,19 +221,29 @@ pub fn run(
                 data = Some(load(settings.dataset)?);
             }
             let seeds: Vec<u64> = mine.iter().map(|r| r.spec.seed).collect();
-            let trained = train_seed_batch(settings, &seeds, data.as_ref().unwrap(), &root);
-            for run in &mine {
-                release(&run.dir);
-                held.lock().unwrap().retain(|d| d != &run.dir);
+            let still_ours = |k: usize| claims[k].is_ours();
+            let trained = train_seed_batch_supervised(settings, &seeds, data.as_ref().unwrap(), &root, &still_ours);
+            held.lock().unwrap().retain(|c| !claims.contains(c));
+            for claim in &claims {
+                claim.release();
             }
-            for (_, summary) in trained.with_context(|| {
-                format!("training {} {} lr {} seeds {seeds:?}", settings.dataset, settings.method, settings.lr)
-            })? {
+            let trained = match trained {
+                Err(e) if e.is::<TakenOver>() => {
+                    log::warn!("seeds {seeds:?}: {e}");
+                    Vec::new()
+                }
+                other => other.with_context(|| {
+                    format!("training {} {} lr {} seeds {seeds:?}", settings.dataset, settings.method, settings.lr)
+                })?,
+            };
+            for (seed, summary) in &trained {
                 if summary.outcome == Outcome::Diverged {
                     result.diverged += 1;
                 }
+                let run = mine.iter().find(|r| r.spec.seed == *seed).expect("a trained seed is one of ours");
+                result.trained.push(run.dir.clone());
             }
-            result.trained.extend(mine.iter().map(|r| r.dir.clone()));
+            result.taken_over += mine.len() - trained.len();
             finished += mine.len() as u64;
             progress.update(finished, || format!("{} trained here", result.trained.len()));
         }
@@ -184,70 +251,154 @@ pub fn run(
     })();
     stop.store(true, Ordering::SeqCst);
     let _ = heartbeat.join();
-    for dir in held.lock().unwrap().drain(..) {
-        release(&dir);
+    for claim in held.lock().unwrap().drain(..) {
+        claim.release();
     }
     progress.finish();
     outcome?;
     Ok(result)
 }
 
-fn claim_owner() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "unknown-host".into());
-    format!("{} pid {} thread {:?}", host.trim(), std::process::id(), std::thread::current().id())
+/// What a `.claim` file holds.
+#[derive(Serialize, Deserialize)]
+struct ClaimRecord {
+    host: String,
+    pid: u32,
+    /// The process's start time (clock ticks since boot), so a reused pid is not taken for the claimant.
+    pid_start: Option<u64>,
+    /// Unique to this claim: a worker knows its own claim by it.
+    token: String,
 }
 
-/// Claims a run folder; false if another live worker holds it.
-pub fn try_claim(dir: &Path, timeout: Duration) -> Result<bool> {
+/// A claim this worker holds on a run folder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Claim {
+    dir: PathBuf,
+    token: String,
+}
+
+impl Claim {
+    fn path(&self) -> PathBuf {
+        self.dir.join(CLAIM)
+    }
+
+    /// Whether the run's claim file is still this claim (not released, not taken over).
+    pub fn is_ours(&self) -> bool {
+        read_claim(&self.path()).is_some_and(|r| r.token == self.token)
+    }
+
+    /// Marks the claim alive (its modification time), if it is still ours.
+    fn refresh(&self) {
+        if self.is_ours() {
+            if let Ok(f) = OpenOptions::new().write(true).open(self.path()) {
+                let _ = f.set_modified(SystemTime::now());
+            }
+        }
+    }
+
+    /// Removes the claim file, if it is still ours.
+    pub fn release(&self) {
+        if self.is_ours() {
+            let _ = std::fs::remove_file(self.path());
+        }
+    }
+}
+
+fn read_claim(path: &Path) -> Option<ClaimRecord> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown-host".into())
+}
+
+/// A process's start time from `/proc/<pid>/stat` (field 22); None if it is not running.
+fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the process that made a claim on this host is gone.
+fn claimant_is_gone(record: &ClaimRecord) -> bool {
+    if record.host != hostname() || !Path::new("/proc/self/stat").exists() {
+        return false; // cannot tell: only the timeout decides
+    }
+    match (process_start(record.pid), record.pid_start) {
+        (None, _) => true,
+        (Some(now), Some(then)) => now != then,
+        (Some(_), None) => false,
+    }
+}
+
+fn new_claim_record() -> ClaimRecord {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let pid = std::process::id();
+    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let host = hostname();
+    ClaimRecord { token: format!("{host}-{pid}-{nanos}-{n}"), host, pid, pid_start: process_start(pid) }
+}
+
+/// Claims a run folder; None if another live worker holds it.
+pub fn try_claim(dir: &Path, timeout: Duration) -> Result<Option<Claim>> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let claim = dir.join(CLAIM);
     for _ in 0..2 {
         match OpenOptions::new().write(true).create_new(true).open(&claim) {
             Ok(mut f) => {
-                writeln!(f, "{}", claim_owner())?;
-                return Ok(true);
+                let record = new_claim_record();
+                let text = serde_json::to_string(&record)?;
+                if let Err(e) = writeln!(f, "{text}") {
+                    let _ = std::fs::remove_file(&claim);
+                    return Err(e).with_context(|| format!("cannot write {}", claim.display()));
+                }
+                return Ok(Some(Claim { dir: dir.to_path_buf(), token: record.token }));
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 if !is_stale(&claim, timeout) {
-                    return Ok(false);
+                    return Ok(None);
                 }
                 // Move the stale claim aside (atomic: one worker's rename wins), check that
                 // what was moved is still stale, then try to create a fresh one.
                 let aside = dir.join(format!(".claim.stale.{}", std::process::id()));
                 if std::fs::rename(&claim, &aside).is_err() {
-                    return Ok(false);
+                    return Ok(None);
                 }
                 if !is_stale(&aside, timeout) {
                     let _ = std::fs::rename(&aside, &claim);
-                    return Ok(false);
+                    return Ok(None);
                 }
                 log::warn!(
                     "{}: taking over a stale claim ({})",
                     dir.display(),
-                    std::fs::read_to_string(&aside).unwrap_or_default().trim()
+                    crate::text::escape(std::fs::read_to_string(&aside).unwrap_or_default().trim())
                 );
                 let _ = std::fs::remove_file(&aside);
             }
             Err(e) => return Err(e).with_context(|| format!("cannot create {}", claim.display())),
         }
     }
-    Ok(false)
+    Ok(None)
 }
 
+/// A claim is stale when its process is gone (same host) or it was not refreshed within `timeout`.
 fn is_stale(claim: &Path, timeout: Duration) -> bool {
+    if read_claim(claim).is_some_and(|r| claimant_is_gone(&r)) {
+        return true;
+    }
     let age = std::fs::metadata(claim)
         .and_then(|m| m.modified())
         .map(|t| SystemTime::now().duration_since(t).unwrap_or_default());
     matches!(age, Ok(a) if a > timeout)
 }
 
-fn release(dir: &Path) {
-    let _ = std::fs::remove_file(dir.join(CLAIM));
-}
-
 /// Refreshes the modification time of every held claim every `period`.
 fn spawn_heartbeat(
-    held: Arc<Mutex<Vec<PathBuf>>>,
+    held: Arc<Mutex<Vec<Claim>>>,
     stop: Arc<AtomicBool>,
     period: Duration,
 ) -> std::thread::JoinHandle<()> {
@@ -259,10 +410,8 @@ fn spawn_heartbeat(
             waited += tick;
             if waited >= period {
                 waited = Duration::ZERO;
-                for dir in held.lock().unwrap().iter() {
-                    if let Ok(f) = OpenOptions::new().write(true).open(dir.join(CLAIM)) {
-                        let _ = f.set_modified(SystemTime::now());
-                    }
+                for claim in held.lock().unwrap().iter() {
+                    claim.refresh();
                 }
             }
         }

@@ -7,9 +7,9 @@ use crate::metrics::{unit_stats, LayerSummary, UnitStats};
 use crate::model::{hidden_layers, per_model_input, shared_input, split_models, LayerKind};
 use crate::norm::{method_by_name, EvalStats, Pass};
 use crate::progress::Progress;
-use crate::rundir::{self, Outcome, Summary};
+use crate::rundir::{self, ActivationRow, CurveRow, Outcome, Summary, UnitRow};
 use crate::system::{device_name, SystemInfo};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
@@ -202,31 +202,6 @@ const CHOICES: Choices = Choices {
     inactive_units: "mean active value is over active inputs only; never-active units are left out of its mean/std/CV",
 };
 
-#[derive(Serialize)]
-struct CurveRow {
-    iteration: usize,
-    train_loss: f64,
-    test_accuracy: f64,
-}
-
-#[derive(Serialize)]
-struct ActivationRow<'a> {
-    iteration: usize,
-    layer: &'a str,
-    unit: usize,
-    activation_prob: f64,
-}
-
-#[derive(Serialize)]
-struct UnitRow<'a> {
-    layer: &'a str,
-    unit: usize,
-    activation_prob: f64,
-    entropy: f64,
-    mean_active_value: Option<f64>,
-    alpha: Option<f64>,
-}
-
 /// The hidden layers measured: fc1 and fc2, and the conv layers if asked.
 fn measured_layers(settings: &TrainSettings) -> Vec<(usize, &'static str)> {
     hidden_layers()
@@ -346,6 +321,24 @@ fn record_divergence(logs: &mut [ModelLog], step_losses: &[Tensor], first: usize
     }
 }
 
+/// What identifies a run's experiment in its `config.json`: every setting and the
+/// data subset. A complete run whose recorded identity differs from the one asked
+/// for is another experiment (see `rundir::differences`).
+pub fn recorded_identity(settings: &TrainSettings, data_limit: Limit) -> serde_json::Map<String, serde_json::Value> {
+    let mut map = match serde_json::to_value(settings) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => unreachable!("settings serialize to a JSON object"),
+    };
+    map.insert("data_limit".into(), serde_json::to_value(data_limit).expect("a limit serializes"));
+    map
+}
+
+/// A sweep's run was taken over by another worker (this one stalled past the claim
+/// timeout): this worker stops it without writing.
+#[derive(Debug, thiserror::Error)]
+#[error("every run of this seed batch was taken over by another worker; stopped without writing")]
+pub struct TakenOver;
+
 /// Trains `seeds` together as one seed-batched model and writes one run folder per
 /// seed under `out`. Returns each seed's summary.
 pub fn train_seed_batch(
@@ -354,9 +347,29 @@ pub fn train_seed_batch(
     data: &RunData,
     out: &Path,
 ) -> Result<Vec<(u64, Summary)>> {
+    train_seed_batch_supervised(settings, seeds, data, out, &|_| true)
+}
+
+/// [`train_seed_batch`] for a sweep: `still_ours(k)` says whether this worker still
+/// holds the claim on seed `k`'s run. Asked at every evaluation and before a run's
+/// files are written: a run taken over is not written, and when none is left the
+/// training stops ([`TakenOver`]). Ctrl-C or SIGTERM stops it too
+/// ([`crate::interrupt::Interrupted`]). Returns the summaries of the runs written.
+pub fn train_seed_batch_supervised(
+    settings: &TrainSettings,
+    seeds: &[u64],
+    data: &RunData,
+    out: &Path,
+    still_ours: &dyn Fn(usize) -> bool,
+) -> Result<Vec<(u64, Summary)>> {
     settings.validate()?;
     if data.kind != settings.dataset {
         bail!("the data loaded is {}, the settings ask for {}", data.kind, settings.dataset);
+    }
+    for (split, name) in [(&data.train, "training"), (&data.test, "test")] {
+        if split.is_empty() {
+            bail!("the {} {name} split in {} has no images", data.kind, data.dir.display());
+        }
     }
     let method = method_by_name(&settings.method)?;
     let device = data.train.images.device();
@@ -366,8 +379,9 @@ pub fn train_seed_batch(
         .map(|&s| rundir::run_path(out, settings.dataset.name(), &settings.method, settings.lr, s))
         .collect();
     let system = SystemInfo::detect();
+    let mut config_bytes = Vec::new();
     for (dir, &seed) in dirs.iter().zip(seeds) {
-        rundir::prepare(dir).with_context(|| format!("cannot prepare run folder {}", dir.display()))?;
+        rundir::prepare(dir)?;
         let config = RunConfig {
             settings,
             seed,
@@ -381,7 +395,7 @@ pub fn train_seed_batch(
             data_limit: data.limit,
             choices: CHOICES,
         };
-        rundir::write_json(dir, rundir::CONFIG, &config)?;
+        config_bytes.push(rundir::write_json(dir, rundir::CONFIG, &config)?);
     }
 
     let mut learner = Learner::new(method, seeds, settings.normalize_conv, settings.lr, device)?;
@@ -409,6 +423,7 @@ pub fn train_seed_batch(
     let mut iterations_done = 0;
 
     for iteration in 1..=settings.iterations {
+        crate::interrupt::check()?;
         let (images, labels) = sampler.next_batch(&data.train);
         let x = per_model_input(&settings.normalization.apply(&images));
         let (losses, forward) = learner.step(&x, &labels);
@@ -429,6 +444,9 @@ pub fn train_seed_batch(
             step_losses.clear();
             if logs.iter().all(|l| l.diverged_at.is_some()) {
                 break;
+            }
+            if !(0..models).any(still_ours) {
+                return Err(TakenOver.into());
             }
             let eval = evaluate(&learner, &data.test, settings, false);
             let mean_losses = Vec::<f64>::try_from((&loss_sum / loss_steps as f64).to_device(Device::Cpu)).unwrap();
@@ -458,7 +476,16 @@ pub fn train_seed_batch(
     let mut summaries = Vec::new();
     for (s, log) in logs.into_iter().enumerate() {
         let dir = &dirs[s];
-        rundir::write_csv(dir, rundir::CURVE, &log.curve, &["iteration", "train_loss", "test_accuracy"])?;
+        if !still_ours(s) {
+            log::warn!("{}: taken over by another worker; this worker's result is not written", dir.display());
+            continue;
+        }
+        let mut files = std::collections::BTreeMap::new();
+        files.insert(rundir::CONFIG.to_string(), config_bytes[s]);
+        files.insert(
+            rundir::CURVE.to_string(),
+            rundir::write_csv(dir, rundir::CURVE, &log.curve, &rundir::CURVE_COLUMNS)?,
+        );
         let names: Vec<(&str, i64)> = layers.iter().map(|&(i, n)| (n, layer_units(i))).collect();
         let mut rows = Vec::new();
         for (iteration, probs) in &log.activation_rows {
@@ -471,7 +498,7 @@ pub fn train_seed_batch(
                 for unit in 0..n as usize {
                     rows.push(ActivationRow {
                         iteration: *iteration,
-                        layer,
+                        layer: layer.to_string(),
                         unit,
                         activation_prob: values[offset + unit],
                     });
@@ -479,7 +506,10 @@ pub fn train_seed_batch(
                 offset += n as usize;
             }
         }
-        rundir::write_csv(dir, rundir::ACTIVATION_PROB, &rows, &["iteration", "layer", "unit", "activation_prob"])?;
+        files.insert(
+            rundir::ACTIVATION_PROB.to_string(),
+            rundir::write_csv(dir, rundir::ACTIVATION_PROB, &rows, &rundir::ACTIVATION_COLUMNS)?,
+        );
         let diverged = log.diverged_at.is_some();
         let unit_rows: Vec<UnitRow> = if diverged {
             Vec::new()
@@ -488,7 +518,7 @@ pub fn train_seed_batch(
                 .iter()
                 .flat_map(|(_, us)| us.iter())
                 .map(|u| UnitRow {
-                    layer: &u.layer,
+                    layer: u.layer.clone(),
                     unit: u.unit,
                     activation_prob: u.activation_prob,
                     entropy: u.entropy,
@@ -497,12 +527,10 @@ pub fn train_seed_batch(
                 })
                 .collect()
         };
-        rundir::write_csv(
-            dir,
-            rundir::UNIT_STATS,
-            &unit_rows,
-            &["layer", "unit", "activation_prob", "entropy", "mean_active_value", "alpha"],
-        )?;
+        files.insert(
+            rundir::UNIT_STATS.to_string(),
+            rundir::write_csv(dir, rundir::UNIT_STATS, &unit_rows, &rundir::UNIT_COLUMNS)?,
+        );
         let best = log.curve.iter().max_by(|a, b| a.test_accuracy.total_cmp(&b.test_accuracy));
         let summary = Summary {
             outcome: if diverged { Outcome::Diverged } else { Outcome::Complete },
@@ -518,6 +546,7 @@ pub fn train_seed_batch(
             } else {
                 units[s].iter().map(|(name, us)| LayerSummary::of(name, us)).collect()
             },
+            files,
         };
         rundir::write_json(dir, rundir::SUMMARY, &summary)?;
         if diverged {

@@ -202,7 +202,40 @@ fn svhn_bad_mat_files_are_named_in_clear_errors() {
                 ],
                 false,
             ),
-            "record 1 has label 11",
+            "record 1 has label 11, outside 1–10",
+        ),
+        (
+            mat_file(
+                &[
+                    MatArray {
+                        name: "X",
+                        class: MX_UINT8_CLASS,
+                        dims: vec![32, 32, 3, 4],
+                        data_type: MatData::UInt8(&x),
+                    },
+                    MatArray {
+                        name: "y",
+                        class: MX_DOUBLE_CLASS,
+                        dims: vec![4, 1],
+                        data_type: MatData::Double(&[1.0, 2.0, 2.5, 4.0]),
+                    },
+                ],
+                false,
+            ),
+            "record 2 has label 2.5",
+        ),
+        (
+            {
+                // What MATLAB's save -v7.3 writes: a text header, then HDF5.
+                let mut v73 =
+                    b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema 1.00 ."
+                        .to_vec();
+                v73.resize(512, b' ');
+                v73.extend(b"\x89HDF\r\n\x1a\n");
+                v73.resize(4096, 0);
+                v73
+            },
+            "MATLAB v7.3 file, which is HDF5",
         ),
         (svhn_mat(10, true)[..1000].to_vec(), "truncated"),
         (svhn_mat(10, false)[..20_000].to_vec(), "truncated"),
@@ -274,12 +307,11 @@ fn serve(files: Vec<(&'static str, Vec<u8>)>) -> (String, std::sync::Arc<std::sy
             let path = request.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             match files.iter().find(|(name, _)| *name == path) {
-                Some((_, body)) => {
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    );
+                Some((name, body)) => {
+                    // A "broken" file breaks off halfway: it promises twice the bytes it sends.
+                    let promised = if name.contains("broken") { 2 * body.len() } else { body.len() };
+                    let _ =
+                        write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {promised}\r\nConnection: close\r\n\r\n");
                     let _ = stream.write_all(body);
                 }
                 None => {
@@ -297,7 +329,11 @@ fn download_verifies_md5_and_renames_only_complete_files() {
     let md5_good = format!("{:x}", <md5::Md5 as md5::Digest>::digest(&good));
     let mut corrupted = good.clone();
     corrupted[500] ^= 0xff;
-    let (base, hits) = serve(vec![("mirror/train_32x32.mat", good.clone()), ("mirror/test_32x32.mat", corrupted)]);
+    let (base, hits) = serve(vec![
+        ("mirror/train_32x32.mat", good.clone()),
+        ("mirror/test_32x32.mat", corrupted),
+        ("mirror/broken_32x32.mat", good.clone()),
+    ]);
     let dir = tempfile::tempdir().unwrap();
     let remotes = [Remote { name: "train_32x32.mat", md5: Box::leak(md5_good.clone().into_boxed_str()) }];
     let paths = download_files(&base, &remotes, dir.path()).unwrap();
@@ -317,4 +353,10 @@ fn download_verifies_md5_and_renames_only_complete_files() {
     let missing = [Remote { name: "extra_32x32.mat", md5: "0" }];
     let err = download_files(&base, &missing, dir.path()).err().unwrap().to_string();
     assert!(err.contains("/mirror/extra_32x32.mat") && err.contains("404"), "{err}");
+    // A connection that breaks off leaves no partial file.
+    let broken = [Remote { name: "broken_32x32.mat", md5: "0" }];
+    let err = download_files(&base, &broken, dir.path()).err().unwrap().to_string();
+    assert!(err.contains("broken_32x32.mat"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("train_32x32.mat")], "a .part file was left");
 }

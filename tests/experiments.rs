@@ -15,7 +15,14 @@ fn parse(text: &str) -> Result<Experiment, String> {
 }
 
 fn options(out: &Path, shard: Shard) -> SweepOptions {
-    SweepOptions { out: out.to_path_buf(), shard, seeds_per_batch: 10, claim_timeout: Duration::from_secs(600) }
+    SweepOptions {
+        out: out.to_path_buf(),
+        shard,
+        seeds_per_batch: 10,
+        claim_timeout: Duration::from_secs(600),
+        data_limit: homeonorm::data::Limit { train: Some(usize::MAX), test: Some(usize::MAX) },
+        retrain_changed: false,
+    }
 }
 
 #[test]
@@ -186,9 +193,32 @@ fn two_concurrent_sweeps_never_run_a_run_twice() {
 fn a_stale_claim_is_taken_over_and_a_live_one_is_not() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    assert!(sweep::try_claim(&run, Duration::from_secs(600)).unwrap());
-    assert!(!sweep::try_claim(&run, Duration::from_secs(600)).unwrap(), "a live claim is respected");
+    let first = sweep::try_claim(&run, Duration::from_secs(600)).unwrap().expect("claimed");
+    assert!(first.is_ours());
+    assert!(sweep::try_claim(&run, Duration::from_secs(600)).unwrap().is_none(), "a live claim is respected");
     let old = std::time::SystemTime::now() - Duration::from_secs(3600);
     std::fs::OpenOptions::new().write(true).open(run.join(sweep::CLAIM)).unwrap().set_modified(old).unwrap();
-    assert!(sweep::try_claim(&run, Duration::from_secs(600)).unwrap(), "a claim an hour old is taken over");
+    let second = sweep::try_claim(&run, Duration::from_secs(600)).unwrap().expect("a claim an hour old is taken over");
+    assert!(!first.is_ours() && second.is_ours());
+    first.release();
+    assert!(run.join(sweep::CLAIM).exists(), "a worker releases only its own claim");
+    second.release();
+    assert!(!run.join(sweep::CLAIM).exists());
+}
+
+#[test]
+fn a_claim_whose_process_is_gone_from_this_host_is_taken_over_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let record = serde_json::json!({"host": host.trim(), "pid": gone.id(), "pid_start": 1, "token": "gone"});
+    std::fs::write(run.join(sweep::CLAIM), record.to_string()).unwrap();
+    assert!(sweep::try_claim(&run, Duration::from_secs(600)).unwrap().is_some(), "a dead worker's claim stays");
+    // This process is alive: its claim is respected even with a day's timeout left.
+    let me = std::fs::read_to_string(run.join(sweep::CLAIM)).unwrap();
+    assert!(me.contains(&format!("\"pid\":{}", std::process::id())), "{me}");
+    assert!(sweep::try_claim(&run, Duration::from_secs(86_400)).unwrap().is_none());
 }

@@ -30,6 +30,8 @@ fn write_run(
     let config = serde_json::json!({
         "dataset": "cifar10", "method": method, "lr": lr, "batch_size": 32, "iterations": 45000,
         "eval_stats": "batch", "test_batch_size": 32, "normalize_conv": true, "seed": seed,
+        "normalization": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
+        "data_limit": {"train": null, "test": null},
     });
     std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
     let Some((kind, accuracy, prob)) = outcome else {
@@ -40,6 +42,7 @@ fn write_run(
         curve_csv += &format!("{it},1.0,{acc}\n");
     }
     std::fs::write(dir.join("curve.csv"), curve_csv).unwrap();
+    std::fs::write(dir.join("activation_prob.csv"), "iteration,layer,unit,activation_prob\n100,fc1,0,0.5\n").unwrap();
     let units = format!(
         "layer,unit,activation_prob,entropy,mean_active_value,alpha\nfc1,0,{},0.5,1.0,\nfc1,1,{},0.5,2.0,\nfc2,0,0.2,0.5,1.0,\nfc2,1,0.2,0.5,1.0,\n",
         fc1_probs[0], fc1_probs[1]
@@ -116,4 +119,104 @@ fn a_folder_without_runs_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let err = homeonorm::report::write(tmp.path()).err().unwrap().to_string();
     assert!(err.contains("no run folders"), "{err}");
+}
+
+/// Rewrites one key of a hand-made run's JSON file.
+fn edit_json(dir: &Path, file: &str, key: &str, value: serde_json::Value) {
+    let path = dir.join(file);
+    let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    json[key] = value;
+    std::fs::write(&path, json.to_string()).unwrap();
+}
+
+fn run_dir(root: &Path, seed: u64) -> std::path::PathBuf {
+    homeonorm::rundir::run_path(root, "cifar10", "vanilla", 0.003, seed)
+}
+
+#[test]
+fn runs_that_differ_in_pixel_standardization_or_data_limit_are_kept_apart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    for seed in 0..3 {
+        write_run(root, "vanilla", 0.003, seed, Some(("complete", 0.5, 0.2)), [0.1, 0.3], &[(100, 0.5)]);
+    }
+    edit_json(
+        &run_dir(root, 1),
+        "config.json",
+        "normalization",
+        serde_json::json!({"mean": [0.49, 0.48, 0.45], "std": [0.25, 0.24, 0.26]}),
+    );
+    edit_json(&run_dir(root, 2), "config.json", "data_limit", serde_json::json!({"train": 1000, "test": 1000}));
+    let results = homeonorm::report::write(root).unwrap();
+    assert_eq!(results.len(), 3, "pixel standardization and the data subset are settings, never pooled");
+    let rows = summary_rows(root);
+    assert!(rows.iter().any(|r| r["normalization_mean"] == "0.49 0.48 0.45" && r["runs"] == "1"));
+    assert!(rows.iter().any(|r| r["data_limit_train"] == "1000" && r["data_limit_test"] == "1000"));
+    let md = std::fs::read_to_string(root.join("report/report.md")).unwrap();
+    assert!(md.contains("| limit 1000/1000 |"), "{md}");
+}
+
+#[test]
+fn damaged_runs_and_folders_without_a_configuration_are_left_out_and_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    for seed in 0..3 {
+        write_run(root, "vanilla", 0.003, seed, Some(("complete", 0.5, 0.2)), [0.1, 0.3], &[(100, 0.5)]);
+    }
+    // seed 1: unit_stats.csv cut off mid-row; seed 2: config.json gone.
+    std::fs::write(
+        run_dir(root, 1).join("unit_stats.csv"),
+        "layer,unit,activation_prob,entropy,mean_active_value,alpha\nfc1,0,0.",
+    )
+    .unwrap();
+    std::fs::remove_file(run_dir(root, 2).join("config.json")).unwrap();
+    assert!(matches!(homeonorm::rundir::state(&run_dir(root, 1)), homeonorm::rundir::RunState::Unfinished(_)));
+
+    let results = homeonorm::report::write(root).unwrap();
+    assert_eq!(results.len(), 1);
+    assert_eq!((results[0].complete.len(), results[0].unfinished.len()), (1, 1));
+    let md = std::fs::read_to_string(root.join("report/report.md")).unwrap();
+    assert!(md.contains("unfinished: cifar10 vanilla lr 0.003 seed 1") && md.contains("unit_stats.csv"), "{md}");
+    assert!(md.contains(&format!("unreadable: {}", run_dir(root, 2).display())), "{md}");
+    assert!(!md.contains("every run folder found is complete"), "{md}");
+    // The figures skip what the report skips instead of failing on it.
+    homeonorm::plot::plot(root, homeonorm::plot::Format::Png).unwrap();
+}
+
+#[test]
+fn a_run_whose_layer_went_dead_is_complete_reported_and_drawn() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    write_run(root, "vanilla", 0.003, 0, Some(("complete", 0.1, 0.0)), [0.0, 0.0], &[(100, 0.1)]);
+    // What training writes for an fc1 whose units are never active.
+    std::fs::write(
+        run_dir(root, 0).join("unit_stats.csv"),
+        "layer,unit,activation_prob,entropy,mean_active_value,alpha\nfc1,0,0,0,,\nfc1,1,0,0,,\nfc2,0,0.2,0.5,1.0,\nfc2,1,0.2,0.5,1.0,\n",
+    )
+    .unwrap();
+    let units: Vec<homeonorm::metrics::UnitStats> = (0..2)
+        .map(|unit| homeonorm::metrics::UnitStats {
+            layer: "fc1".into(),
+            unit,
+            activation_prob: 0.0,
+            entropy: 0.0,
+            mean_active_value: None,
+            alpha: None,
+        })
+        .collect();
+    let dead = homeonorm::metrics::LayerSummary::of("fc1", &units);
+    edit_json(&run_dir(root, 0), "summary.json", "layers", serde_json::json!([dead, layer("fc2", 0.5, 1.0, None)]));
+    assert!(std::fs::read_to_string(run_dir(root, 0).join("summary.json")).unwrap().contains("null"));
+
+    assert_eq!(
+        homeonorm::rundir::state(&run_dir(root, 0)),
+        homeonorm::rundir::RunState::Done(homeonorm::rundir::Outcome::Complete)
+    );
+    let results = homeonorm::report::write(root).unwrap();
+    assert_eq!(results[0].complete.len(), 1);
+    let row = &summary_rows(root)[0];
+    assert_eq!((row["runs"].as_str(), row["fc1_prob_mean"].as_str()), ("1", "0"));
+    assert_eq!((row["fc1_prob_cv"].as_str(), row["fc1_active_value_mean"].as_str()), ("", ""), "undefined");
+    let files = homeonorm::plot::plot(root, homeonorm::plot::Format::Png).unwrap();
+    assert!(!files.is_empty());
 }

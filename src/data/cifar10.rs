@@ -14,6 +14,8 @@ pub const TEST_FILE: &str = "test_batch.bin";
 pub const ARCHIVE: &str = "cifar-10-binary.tar.gz";
 pub const URL: &str = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
 const RECORD: usize = 1 + RECORD_PIXELS;
+/// Records in each official batch file.
+const MAX_RECORDS_PER_FILE: usize = 10_000;
 
 /// Reads from `dir` the six `.bin` files, or, where they are not there,
 /// `dir/cifar-10-binary.tar.gz` (or the archive in `dir`'s parent).
@@ -61,8 +63,20 @@ fn load_archive(archive: &Path) -> Result<Dataset, DataError> {
         let mut entry = entry.map_err(bad)?;
         let name = entry.path().map_err(bad)?.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if name.ends_with(".bin") {
+            // No CIFAR-10 file is larger than a batch of 10,000 records: a member that is
+            // larger is not one, and is not read whole into memory.
+            let bound = (MAX_RECORDS_PER_FILE * RECORD) as u64;
             let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes).map_err(bad)?;
+            (&mut entry).take(bound + 1).read_to_end(&mut bytes).map_err(bad)?;
+            if bytes.len() as u64 > bound {
+                return Err(DataError::BadFormat {
+                    path: archive.to_path_buf(),
+                    message: format!(
+                        "member {} is larger than a CIFAR-10 batch file ({bound} bytes)",
+                        crate::text::escape(&name)
+                    ),
+                });
+            }
             members.push((name, bytes));
         }
     }
@@ -96,7 +110,12 @@ fn parse_records(files: &[(PathBuf, Vec<u8>)]) -> Result<Split, DataError> {
         for (i, record) in bytes.chunks_exact(RECORD).enumerate() {
             let label = record[0] as i64;
             if label >= 10 {
-                return Err(DataError::BadLabel { path: path.clone(), record: i, label });
+                return Err(DataError::BadLabel {
+                    path: path.clone(),
+                    record: i,
+                    label: label.to_string(),
+                    valid: "0–9",
+                });
             }
             labels.push(label);
             pixels.extend_from_slice(&record[1..]);

@@ -93,12 +93,23 @@ fn fetch_verified(url: &str, path: &Path, md5: &str) -> Result<(), DownloadError
         .timeout_read(std::time::Duration::from_secs(60))
         .build();
     let response = agent.get(url).call().map_err(|e| http(e.to_string()))?;
+    let partial = path.with_extension("part");
+    let fetched = fetch_to(response, path, &partial, md5, url);
+    if fetched.is_err() {
+        // Never leave a partial file behind: the next try starts clean.
+        let _ = std::fs::remove_file(&partial);
+    }
+    fetched
+}
+
+/// Streams `response` into `partial`, checks its MD5 and renames it to `path`.
+fn fetch_to(response: ureq::Response, path: &Path, partial: &Path, md5: &str, url: &str) -> Result<(), DownloadError> {
+    let http = |message: String| DownloadError::Http { url: url.to_string(), message };
     let length = response.header("Content-Length").and_then(|v| v.parse::<u64>().ok());
     let bar = crate::progress::bytes_bar(length, path);
     let mut logged_tenths = 0;
-    let partial = path.with_extension("part");
-    let io = |source| DownloadError::Io { path: partial.clone(), source };
-    let mut out = std::fs::File::create(&partial).map_err(io)?;
+    let io = |source| DownloadError::Io { path: partial.to_path_buf(), source };
+    let mut out = std::fs::File::create(partial).map_err(io)?;
     let mut reader = response.into_reader();
     let mut hasher = Md5::new();
     let mut buf = vec![0u8; 1 << 16];
@@ -124,10 +135,9 @@ fn fetch_verified(url: &str, path: &Path, md5: &str) -> Result<(), DownloadError
     bar.finish_and_clear();
     let found = format!("{:x}", hasher.finalize());
     if found != md5 {
-        let _ = std::fs::remove_file(&partial);
         return Err(DownloadError::Checksum { url: url.to_string(), found, expected: md5.to_string() });
     }
-    std::fs::rename(&partial, path).map_err(|source| DownloadError::Io { path: path.to_path_buf(), source })?;
+    std::fs::rename(partial, path).map_err(|source| DownloadError::Io { path: path.to_path_buf(), source })?;
     log::info!("{} verified (MD5 {md5})", path.display());
     Ok(())
 }

@@ -84,8 +84,8 @@ pub enum DataError {
         "{path}: {size} bytes is not a whole number of {record}-byte records (truncated or not a CIFAR-10 binary file)"
     )]
     PartialRecord { path: PathBuf, size: u64, record: usize },
-    #[error("{path}: record {record} has label {label}, outside 0–9")]
-    BadLabel { path: PathBuf, record: usize, label: i64 },
+    #[error("{path}: record {record} has label {label}, outside {valid}")]
+    BadLabel { path: PathBuf, record: usize, label: String, valid: &'static str },
     #[error("{path}: {message}")]
     BadFormat { path: PathBuf, message: String },
     #[error("{what}: {found} images where the official set has {official}; pass a limit (--limit) to use a subset on purpose")]
@@ -159,7 +159,7 @@ pub struct Dataset {
 
 /// How many records to keep of each split; `None` means the official set, whose
 /// counts are then checked.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Limit {
     pub train: Option<usize>,
     pub test: Option<usize>,

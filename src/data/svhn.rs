@@ -32,6 +32,13 @@ pub fn load(dir: &Path) -> Result<Dataset, DataError> {
 /// Parses one `.mat` file's bytes (`path` is for messages).
 pub fn parse_mat(path: &Path, bytes: &[u8]) -> Result<Split, DataError> {
     let bad = |message: String| DataError::BadFormat { path: path.to_path_buf(), message };
+    if bytes.starts_with(b"MATLAB 7.3 MAT-file") {
+        return Err(bad(
+            "is a MATLAB v7.3 file, which is HDF5, not the MATLAB v5 format SVHN publishes: save it with -v7, \
+             or use the official train_32x32.mat/test_32x32.mat"
+                .into(),
+        ));
+    }
     check_elements_complete(bytes).map_err(bad)?;
     let mat = MatFile::parse(bytes).map_err(|e| bad(format!("not a readable MATLAB v5 file, or truncated ({e})")))?;
     let x = mat.find_by_name("X").ok_or_else(|| bad("has no variable `X`".into()))?;
@@ -58,7 +65,12 @@ pub fn parse_mat(path: &Path, bytes: &[u8]) -> Result<Split, DataError> {
     let mut labels = Vec::with_capacity(n);
     for (i, d) in digits.into_iter().enumerate() {
         if !(d.fract() == 0.0 && (1.0..=10.0).contains(&d)) {
-            return Err(DataError::BadLabel { path: path.to_path_buf(), record: i, label: d as i64 });
+            return Err(DataError::BadLabel {
+                path: path.to_path_buf(),
+                record: i,
+                label: d.to_string(),
+                valid: "1–10 (SVHN's raw labels; 10 is the digit 0)",
+            });
         }
         labels.push(d as i64 % 10); // 10 means the digit 0
     }

@@ -1,0 +1,407 @@
+//! Faults a cluster produces, against the real binary: a layer that dies, settings
+//! changed between sweeps, kill -9 and Ctrl-C/SIGTERM then a resume, a worker stopped
+//! past its claim timeout that comes back, damaged result files, a full disk, and
+//! input that must be refused before anything is written.
+//!
+//! The tests take turns (one lock): several of them time real processes.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn homeonorm() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_homeonorm"));
+    c.env("RUST_LOG", "info");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    homeonorm().args(args).output().expect("the binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// Small learnable CIFAR-10-format files under `root/data`; returns the data root.
+fn data(root: &Path) -> PathBuf {
+    let dir = root.join("data");
+    common::formats::write_learnable_cifar_dir(&dir.join("cifar-10-batches-bin"), 60, 200);
+    dir
+}
+
+/// An experiment file with one batch-norm run of `iterations` iterations.
+fn experiment(root: &Path, iterations: usize) -> PathBuf {
+    let path = root.join("faults.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "name = \"faults\"\ndatasets = [\"cifar10\"]\nmethods = [\"batch-norm\"]\nseeds = 1\n\n[settings]\niterations = {iterations}\neval_every = 100\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// `sweep` arguments for the experiment under `root`, on the CPU, one thread.
+fn sweep_args<'a>(exp: &'a str, out: &'a str, data: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["sweep", exp, "--out", out, "--data-dir", data, "--limit", "1000", "--device", "cpu"];
+    args.extend(["--threads", "1"]);
+    args.extend(extra);
+    args
+}
+
+fn the_run(out: &Path) -> PathBuf {
+    homeonorm::rundir::run_path(&out.join("faults"), "cifar10", "batch-norm", 0.003, 0)
+}
+
+/// Waits until `path` exists (the run has started) or panics after `limit`.
+fn wait_for(path: &Path, limit: Duration) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(start.elapsed() < limit, "{} did not appear within {limit:?}", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().unwrap();
+    assert!(status.success(), "kill -{name} failed");
+}
+
+fn spawn(args: &[&str]) -> Child {
+    homeonorm().args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn a_run_whose_layer_died_is_finished_reported_and_not_trained_again() {
+    let _turn = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    let out = tmp.path().join("out");
+    // Vanilla at lr 0.5: ReLU units die, whole layers of some seeds with them.
+    let o = run(&[
+        "train",
+        "--dataset",
+        "cifar10",
+        "--method",
+        "vanilla",
+        "--seed",
+        "0,1,2,3",
+        "--lr",
+        "0.5",
+        "--iterations",
+        "200",
+        "--eval-every",
+        "100",
+        "--limit",
+        "1000",
+        "--data-dir",
+        s(&data),
+        "--out",
+        s(&out),
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let summaries: Vec<String> = (0..4)
+        .map(|k| {
+            let dir = homeonorm::rundir::run_path(&out, "cifar10", "vanilla", 0.5, k);
+            std::fs::read_to_string(dir.join("summary.json")).unwrap()
+        })
+        .collect();
+    assert!(
+        summaries.iter().any(|t| t.contains("\"mean_active_value_mean\": null")),
+        "no layer died: this test needs one to"
+    );
+    for k in 0..4 {
+        let dir = homeonorm::rundir::run_path(&out, "cifar10", "vanilla", 0.5, k);
+        assert!(matches!(homeonorm::rundir::state(&dir), homeonorm::rundir::RunState::Done(_)), "seed {k}");
+    }
+    let o = run(&["report", s(&out)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let results = homeonorm::report::write(&out).unwrap();
+    let reported: usize = results.iter().map(|r| r.complete.len() + r.diverged.len()).sum();
+    assert_eq!(reported, 4, "every run is reported");
+    let o = run(&["plot", s(&out)]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn a_sweep_whose_settings_changed_stops_naming_the_run_and_the_setting() {
+    let _turn = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    let out = tmp.path().join("out");
+    let exp = experiment(tmp.path(), 40);
+    let o = run(&sweep_args(s(&exp), s(&out), s(&data), &[]));
+    assert!(o.status.success(), "{}", text(&o));
+
+    experiment(tmp.path(), 60);
+    let o = run(&sweep_args(s(&exp), s(&out), s(&data), &[]));
+    assert!(!o.status.success(), "a changed experiment must not pass for done");
+    let said = text(&o);
+    assert!(said.contains(s(&the_run(&out))) && said.contains("iterations: recorded 40, now 60"), "{said}");
+
+    // Without --limit the data subset differs too.
+    let o = run(&["sweep", s(&exp), "--out", s(&out), "--data-dir", s(&data), "--device", "cpu", "--dry-run"]);
+    assert!(text(&o).contains("data_limit: recorded"), "{}", text(&o));
+
+    let o = run(&sweep_args(s(&exp), s(&out), s(&data), &["--retrain-changed"]));
+    assert!(o.status.success(), "{}", text(&o));
+    let config = std::fs::read_to_string(the_run(&out).join("config.json")).unwrap();
+    assert!(config.contains("\"iterations\": 60"), "{config}");
+
+    // `train` does not replace a run of other settings without being asked to.
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--dataset",
+            "cifar10",
+            "--method",
+            "batch-norm",
+            "--iterations",
+            "30",
+            "--limit",
+            "1000",
+            "--data-dir",
+            s(&data),
+            "--out",
+        ];
+        let runs = out.join("faults");
+        let runs = runs.to_str().unwrap().to_string();
+        let mut owned: Vec<String> = args.drain(..).map(String::from).collect();
+        owned.push(runs);
+        owned.extend(["--threads", "1", "--device", "cpu"].map(String::from));
+        owned.extend(extra.iter().map(|e| e.to_string()));
+        homeonorm().args(&owned).output().unwrap()
+    };
+    let o = train(&[]);
+    assert!(!o.status.success() && text(&o).contains("iterations: recorded 60, now 30"), "{}", text(&o));
+    assert!(std::fs::read_to_string(the_run(&out).join("config.json")).unwrap().contains("\"iterations\": 60"));
+    let o = train(&["--replace"]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn kill_9_then_a_rerun_takes_over_the_dead_workers_claim() {
+    let _turn = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    let out = tmp.path().join("out");
+    let exp = experiment(tmp.path(), 3000);
+    let mut worker = spawn(&sweep_args(s(&exp), s(&out), s(&data), &[]));
+    wait_for(&the_run(&out).join("config.json"), Duration::from_secs(60));
+    signal(&worker, "KILL");
+    worker.wait().unwrap();
+    assert!(the_run(&out).join(".claim").exists(), "kill -9 leaves its claim");
+    assert!(!the_run(&out).join("summary.json").exists());
+
+    // The claim's process is gone from this host: taken over at once, not after the timeout.
+    experiment(tmp.path(), 150);
+    let o = run(&sweep_args(s(&exp), s(&out), s(&data), &[]));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("trained 1 run(s) here"), "{}", text(&o));
+    assert!(!the_run(&out).join(".claim").exists());
+    assert_eq!(
+        homeonorm::rundir::state(&the_run(&out)),
+        homeonorm::rundir::RunState::Done(homeonorm::rundir::Outcome::Complete)
+    );
+}
+
+#[test]
+fn ctrl_c_and_sigterm_release_the_claim_and_leave_the_run_unfinished() {
+    let _turn = serial();
+    for sig in ["INT", "TERM"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = data(tmp.path());
+        let out = tmp.path().join("out");
+        let exp = experiment(tmp.path(), 3000);
+        let worker = spawn(&sweep_args(s(&exp), s(&out), s(&data), &[]));
+        wait_for(&the_run(&out).join("config.json"), Duration::from_secs(60));
+        signal(&worker, sig);
+        let o = worker.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(130), "SIG{sig}: {}", text(&o));
+        assert!(text(&o).contains("interrupted"), "{}", text(&o));
+        assert!(!the_run(&out).join(".claim").exists(), "SIG{sig} releases the claim");
+        assert!(matches!(homeonorm::rundir::state(&the_run(&out)), homeonorm::rundir::RunState::Unfinished(_)));
+        let o = run(&sweep_args(s(&exp), s(&out), s(&data), &["--dry-run"]));
+        assert!(text(&o).contains("will be redone"), "{}", text(&o));
+    }
+}
+
+#[test]
+fn a_worker_stopped_past_its_claim_timeout_does_not_write_over_the_one_that_took_over() {
+    let _turn = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    let out = tmp.path().join("out");
+    let exp = experiment(tmp.path(), 1200);
+    let timeout = ["--claim-timeout-minutes", "0.05"]; // 3 s
+    let first = spawn(&sweep_args(s(&exp), s(&out), s(&data), &timeout));
+    wait_for(&the_run(&out).join("config.json"), Duration::from_secs(60));
+    signal(&first, "STOP");
+    std::thread::sleep(Duration::from_secs(4));
+    let o = run(&sweep_args(s(&exp), s(&out), s(&data), &timeout));
+    assert!(o.status.success() && text(&o).contains("trained 1 run(s) here"), "{}", text(&o));
+    let summary = std::fs::read(the_run(&out).join("summary.json")).unwrap();
+    let curve = std::fs::read(the_run(&out).join("curve.csv")).unwrap();
+
+    signal(&first, "CONT");
+    let o = first.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("1 taken over"), "{}", text(&o));
+    assert_eq!(std::fs::read(the_run(&out).join("summary.json")).unwrap(), summary, "written over");
+    assert_eq!(std::fs::read(the_run(&out).join("curve.csv")).unwrap(), curve, "written over");
+}
+
+#[test]
+fn damaged_result_files_make_a_run_unfinished_for_sweep_report_and_plot_alike() {
+    let _turn = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    let out = tmp.path().join("out");
+    let exp = experiment(tmp.path(), 100);
+    assert!(run(&sweep_args(s(&exp), s(&out), s(&data), &[])).status.success());
+    for damaged in ["curve.csv", "activation_prob.csv", "unit_stats.csv", "config.json"] {
+        let path = the_run(&out).join(damaged);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() * 2 / 3]).unwrap();
+        let o = run(&sweep_args(s(&exp), s(&out), s(&data), &["--dry-run"]));
+        assert!(text(&o).contains("will be redone"), "{damaged}: {}", text(&o));
+        let o = run(&["report", s(&out)]);
+        assert!(o.status.success(), "{damaged}: {}", text(&o));
+        let md = std::fs::read_to_string(out.join("report/report.md")).unwrap();
+        assert!(md.contains(damaged), "{damaged}: report.md names neither the run nor why: {md}");
+        let o = run(&sweep_args(s(&exp), s(&out), s(&data), &[]));
+        assert!(o.status.success() && text(&o).contains("trained 1 run(s) here"), "{damaged}: {}", text(&o));
+    }
+}
+
+#[test]
+fn a_full_disk_is_an_error_naming_the_file_and_leaves_the_run_unfinished() {
+    let _turn = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    let out = tmp.path().join("small-disk");
+    std::fs::create_dir_all(&out).unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=48k", "tmpfs", s(&out)]).output();
+    if !matches!(&mounted, Ok(o) if o.status.success()) {
+        eprintln!("skipped: cannot mount a small tmpfs here (needs root): {mounted:?}");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&out);
+    // 800 rows of activation probabilities per 100 iterations … more than 48 KiB in all.
+    let o = run(&[
+        "train",
+        "--dataset",
+        "cifar10",
+        "--method",
+        "batch-norm",
+        "--iterations",
+        "400",
+        "--record-every",
+        "5",
+        "--eval-every",
+        "200",
+        "--limit",
+        "1000",
+        "--data-dir",
+        s(&data),
+        "--out",
+        s(&out),
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let dir = homeonorm::rundir::run_path(&out, "cifar10", "batch-norm", 0.003, 0);
+    let said = text(&o);
+    assert!(said.contains(s(&dir)) && said.contains("No space left on device"), "{said}");
+    assert!(matches!(homeonorm::rundir::state(&dir), homeonorm::rundir::RunState::Unfinished(_)));
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn out_of_range_input_is_refused_before_anything_is_written() {
+    let _turn = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    let out = tmp.path().join("out");
+    let empty = tmp.path().join("empty");
+    let empty_cifar = empty.join("cifar-10-batches-bin");
+    std::fs::create_dir_all(&empty_cifar).unwrap();
+    for f in ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"] {
+        std::fs::write(empty_cifar.join(f), b"").unwrap();
+    }
+    std::fs::copy(data.join("cifar-10-batches-bin/test_batch.bin"), empty_cifar.join("test_batch.bin")).unwrap();
+    let train = |extra: &[&str], data: &Path| {
+        let mut args: Vec<String> =
+            ["train", "--dataset", "cifar10", "--method", "vanilla", "--iterations", "5"].map(String::from).to_vec();
+        args.extend(["--data-dir".into(), s(data).into(), "--out".into(), s(&out).into(), "--device".into()]);
+        args.push("cpu".into());
+        args.extend(extra.iter().map(|e| e.to_string()));
+        homeonorm().args(&args).output().unwrap()
+    };
+    let huge = tmp.path().join("huge.toml");
+    std::fs::write(
+        &huge,
+        "name = \"huge\"\ndatasets = [\"cifar10\"]\nmethods = [\"vanilla\"]\nseeds = 1000000000000\n",
+    )
+    .unwrap();
+    let twice = tmp.path().join("twice.toml");
+    std::fs::write(
+        &twice,
+        "name = \"twice\"\ndatasets = [\"cifar10\"]\nmethods = [\"vanilla\", \"vanilla\"]\nseeds = 2\n",
+    )
+    .unwrap();
+    let exp = experiment(tmp.path(), 10);
+    let cases: Vec<(&str, Output, &str)> = vec![
+        ("--limit 0", train(&["--limit", "0"], &data), "--limit"),
+        ("--threads 0", train(&["--limit", "10", "--threads", "0"], &data), "--threads"),
+        ("--seeds-per-batch 0", train(&["--limit", "10", "--seeds-per-batch", "0"], &data), "--seeds-per-batch"),
+        ("--seed 0,0", train(&["--limit", "10", "--seed", "0,0"], &data), "seed 0 is given twice"),
+        ("empty training files", train(&["--limit", "10"], &empty), "data_batch_1.bin"),
+        (
+            "--claim-timeout-minutes 1e300",
+            run(&["sweep", s(&exp), "--out", s(&out), "--claim-timeout-minutes", "1e300"]),
+            "--claim-timeout-minutes",
+        ),
+        ("seeds = 10^12", run(&["sweep", s(&huge), "--out", s(&out)]), "huge.toml:4: seeds"),
+        ("a method listed twice", run(&["sweep", s(&twice), "--out", s(&out)]), "vanilla is listed twice"),
+    ];
+    for (what, o, names) in cases {
+        let said = text(&o);
+        assert!(matches!(o.status.code(), Some(1) | Some(2)), "{what}: exit {:?} (a panic?): {said}", o.status);
+        assert!(!said.contains("panicked"), "{what}: {said}");
+        assert!(said.contains(names), "{what}: the error does not name {names:?}: {said}");
+        assert!(!out.exists(), "{what}: something was written");
+    }
+}
