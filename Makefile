@@ -4,7 +4,7 @@ EXPERIMENT ?= experiments/quick.toml
 DATA_DIR ?= data
 OUT ?= outputs
 
-.PHONY: setup build test reproduce clean-venv
+.PHONY: setup build test lint reproduce clean-venv
 
 setup:
 	@$(WITH_TORCH) true
@@ -14,6 +14,11 @@ build:
 
 test:
 	$(WITH_TORCH) cargo test
+
+# Formatting and every clippy warning, as CI checks them before the tests.
+lint:
+	cargo fmt --check
+	$(WITH_TORCH) cargo clippy --all-targets -- -D warnings
 
 reproduce: build
 	$(WITH_TORCH) scripts/reproduce.sh "$(EXPERIMENT)" "$(DATA_DIR)" "$(OUT)"

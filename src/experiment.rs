@@ -240,13 +240,11 @@ impl Experiment {
     }
 }
 
+/// Builds an error at a span of the file, for a key.
+type ErrorAt<'a> = dyn Fn(Option<Range<usize>>, &str, String) -> ExperimentError + 'a;
+
 /// Checks a table of overrides and applies it.
-fn apply(
-    s: &mut TrainSettings,
-    o: &Overrides,
-    table: &str,
-    err: &dyn Fn(Option<Range<usize>>, &str, String) -> ExperimentError,
-) -> Result<(), ExperimentError> {
+fn apply(s: &mut TrainSettings, o: &Overrides, table: &str, err: &ErrorAt) -> Result<(), ExperimentError> {
     let positive = |v: &Option<Spanned<i64>>, key: &str| -> Result<Option<usize>, ExperimentError> {
         match v {
             None => Ok(None),

@@ -329,10 +329,13 @@ fn downsample(rows: &[(usize, Vec<f64>)], max: usize) -> Vec<Vec<f64>> {
         .collect()
 }
 
+/// One heat map: method, seed, and its rows (iteration, fc1 then fc2 units).
+type HeatPanel = (String, u64, Vec<(usize, Vec<f64>)>);
+
 fn draw_heatmaps<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     key: &FigureKey,
-    panels: &[(String, u64, Vec<(usize, Vec<f64>)>)],
+    panels: &[HeatPanel],
 ) -> Result<()> {
     let title = format!(
         "fc unit activation probability on the training batch (columns: fc1 then fc2 units; rows: every 100th iteration) — {}, lr {}, {} iterations",
@@ -340,7 +343,7 @@ fn draw_heatmaps<DB: DrawingBackend>(
     );
     let root = root.titled(&title, (FONT, 22)).map_err(err)?;
     let (main, bar) = root.split_horizontally(SIZE.0 - 130);
-    let cols = panels.len().min(3).max(1);
+    let cols = panels.len().clamp(1, 3);
     let rows = panels.len().div_ceil(cols);
     for (area, (method, seed, data)) in main.split_evenly((rows, cols)).iter().zip(panels) {
         let cells = downsample(data, 150);

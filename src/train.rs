@@ -223,11 +223,14 @@ fn activation_prob(hidden: &Tensor, models: i64) -> Tensor {
     active.mean_dim(dims.as_slice(), false, Kind::Float).view([models, -1])
 }
 
+/// One model's measured layers: name and unit stats.
+pub type LayerUnits = Vec<(String, Vec<UnitStats>)>;
+
 /// Per-model test results.
 pub struct Evaluation {
     pub accuracy: Vec<f64>,
     /// Per model, per measured layer: unit stats (only when asked).
-    pub units: Option<Vec<Vec<(String, Vec<UnitStats>)>>>,
+    pub units: Option<Vec<LayerUnits>>,
 }
 
 /// Evaluates every model on the whole test set, in order, `test_batch_size` at a time.

@@ -79,7 +79,7 @@ fn a_huge_learning_rate_is_recorded_as_diverged() {
     let summary = &result[0].1;
     assert_eq!(summary.outcome, Outcome::Diverged);
     let at = summary.diverged_at.expect("the iteration is recorded");
-    assert!(at >= 1 && at <= 20, "diverged at {at}");
+    assert!((1..=20).contains(&at), "diverged at {at}");
     assert_eq!(summary.final_accuracy, None);
     let dir = rundir::run_path(&out, "cifar10", "vanilla", 1e30, 0);
     assert_eq!(rundir::state(&dir), RunState::Done(Outcome::Diverged));
@@ -98,7 +98,7 @@ fn bad_settings_are_refused_before_anything_is_written() {
         let mut s = short("vanilla");
         change(&mut s);
         let out = root.path().join("refused");
-        let err = train_seed_batch(&s, &[0], &data, &out).err().expect("must fail").to_string();
+        let err = train_seed_batch(&s, &[0], &data, &out).expect_err("must fail").to_string();
         assert!(err.contains(expected), "{err}");
         assert!(!out.exists(), "nothing is written for bad settings");
     }
