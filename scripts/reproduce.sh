@@ -34,4 +34,6 @@ echo "reproduce: running $experiment on: $datasets" >&2
 "$bin" sweep "$experiment" --data-dir "$data_dir" --out "$out" --datasets "$datasets"
 name="$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$experiment" | head -n 1)"
 "$bin" report "$out/$name"
+# The figures, the paper's Figure 2 among them (plot also links them from report.md).
+"$bin" plot "$out/$name" --paper
 echo "reproduce: report in $out/$name/report/report.md" >&2

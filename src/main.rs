@@ -90,6 +90,9 @@ enum Command {
         dir: PathBuf,
         #[arg(long, value_enum, default_value = "png")]
         format: homeonorm::plot::Format,
+        /// Also draw the paper's Figure 2 as one picture (panels A–E) per setting group.
+        #[arg(long)]
+        paper: bool,
     },
     /// Tables (CSV and Markdown) of the finished runs under DIR, beside the paper's numbers.
     Report { dir: PathBuf },
@@ -293,8 +296,8 @@ fn run(cli: Cli) -> Result<()> {
             let python = python.or_else(|| std::env::var("HOMEONORM_PYTHON").ok()).unwrap_or_else(|| "python3".into());
             bench_command(&methods, &options, &python)
         }
-        Command::Plot { dir, format } => {
-            let files = homeonorm::plot::plot(&dir, format)?;
+        Command::Plot { dir, format, paper } => {
+            let files = homeonorm::plot::plot(&dir, format, paper)?;
             for f in &files {
                 println!("{}", f.display());
             }

@@ -180,7 +180,7 @@ fn damaged_runs_and_folders_without_a_configuration_are_left_out_and_named() {
     assert!(md.contains(&format!("unreadable: {}", run_dir(root, 2).display())), "{md}");
     assert!(!md.contains("every run folder found is complete"), "{md}");
     // The figures skip what the report skips instead of failing on it.
-    homeonorm::plot::plot(root, homeonorm::plot::Format::Png).unwrap();
+    homeonorm::plot::plot(root, homeonorm::plot::Format::Png, false).unwrap();
 }
 
 #[test]
@@ -217,6 +217,6 @@ fn a_run_whose_layer_went_dead_is_complete_reported_and_drawn() {
     let row = &summary_rows(root)[0];
     assert_eq!((row["runs"].as_str(), row["fc1_prob_mean"].as_str()), ("1", "0"));
     assert_eq!((row["fc1_prob_cv"].as_str(), row["fc1_active_value_mean"].as_str()), ("", ""), "undefined");
-    let files = homeonorm::plot::plot(root, homeonorm::plot::Format::Png).unwrap();
+    let files = homeonorm::plot::plot(root, homeonorm::plot::Format::Png, false).unwrap();
     assert!(!files.is_empty());
 }

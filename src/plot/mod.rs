@@ -1,0 +1,743 @@
+//! `homeonorm plot`: the panels of the paper's Figures 2 and 3, drawn with plotters
+//! from the complete runs under a results folder, into `DIR/report/figures/`.
+//!
+//! - `accuracy-*`: test accuracy against iteration, mean line and ±1 std band (A)
+//! - `heatmap-*`: activation probability of each fc unit every 100th iteration, one seed (B)
+//! - `activation-prob-*`: distribution of fc1 units' activation probabilities, seeds pooled (C)
+//! - `active-value-*`: histogram of fc1 units' mean active values, log axis (D)
+//! - `alpha-*`: distribution of learned α per fc layer (E)
+//! - `lr-sweep-*`: final accuracy against learning rate, diverged runs marked
+//! - `figure2-*` (`plot --paper`): panels A–E in the paper's Figure 2 arrangement
+//!
+//! Every method keeps one colour in every figure; every value is drawn in its own
+//! units (α too); titles wrap to the canvas, with the settings on a smaller second
+//! line. [`layout`] records where every text would land, so a test fails when one
+//! leaves the canvas or runs into another.
+
+pub mod layout;
+
+use crate::report::{self, RunRecord, SettingResult};
+use crate::rundir::{self, read_csv, ActivationRow, Outcome, UnitRow};
+use anyhow::{anyhow, bail, Context, Result};
+use layout::{FigureLayout, TextRecorder};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::colors::colormaps::ViridisRGB;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::FontTransform;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const FIGURES_DIR: &str = "figures";
+pub const SIZE: (u32, u32) = (1400, 900);
+/// The paper-arranged Figure 2 (`plot --paper`).
+pub const PAPER_SIZE: (u32, u32) = (2400, 1500);
+const FONT: &str = "sans-serif";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Png,
+    Svg,
+}
+
+impl Format {
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Png => "png",
+            Format::Svg => "svg",
+        }
+    }
+}
+
+/// One colour per method, in `METHODS` order (colour-blind-friendly Okabe–Ito hues).
+pub const METHOD_COLOURS: [RGBColor; 6] = [
+    RGBColor(0, 0, 0),       // vanilla: black
+    RGBColor(0, 114, 178),   // batch-norm: blue
+    RGBColor(230, 159, 0),   // weight-norm: orange
+    RGBColor(213, 94, 0),    // synaptic-scaling: vermillion
+    RGBColor(0, 158, 115),   // mean-only: green
+    RGBColor(204, 121, 167), // scale-only: purple
+];
+
+pub fn method_colour(method: &str) -> RGBColor {
+    let i = crate::norm::method_names().iter().position(|m| *m == method).unwrap_or(0);
+    METHOD_COLOURS[i % METHOD_COLOURS.len()]
+}
+
+fn register_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let bytes: &'static [u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, bytes);
+    });
+}
+
+fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("drawing failed: {e:?}")
+}
+
+/// Where figures go: files of a format, or the text-layout recorder (the layout test).
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    File(Format),
+    Layout(&'a std::cell::RefCell<Vec<FigureLayout>>),
+}
+
+/// Draws one figure of `size` with one generic drawing function, into the target. A
+/// file is drawn under a temporary name (same extension: the backend picks the
+/// format from it) and renamed when whole, so a failed drawing or a full disk never
+/// leaves a partial figure under the name `report.md` links.
+macro_rules! render {
+    ($target:expr, $path:expr, $size:expr, |$root:ident| $body:expr) => {{
+        let path: &Path = $path;
+        let size: (u32, u32) = $size;
+        let name = path.file_name().expect("a figure file name").to_string_lossy();
+        let tmp = path.with_file_name(format!(".tmp-{name}"));
+        let drawn = (|| -> Result<()> {
+            match $target {
+                Target::File(Format::Png) => {
+                    let $root = BitMapBackend::new(&tmp, size).into_drawing_area();
+                    $root.fill(&WHITE).map_err(err)?;
+                    $body?;
+                    $root.present().map_err(err)?;
+                }
+                Target::File(Format::Svg) => {
+                    let $root = SVGBackend::new(&tmp, size).into_drawing_area();
+                    $root.fill(&WHITE).map_err(err)?;
+                    $body?;
+                    $root.present().map_err(err)?;
+                }
+                Target::Layout(layouts) => {
+                    let recorder = TextRecorder::new(size);
+                    let texts = recorder.texts.clone();
+                    let $root = recorder.into_drawing_area();
+                    $body?;
+                    let texts = texts.borrow().clone();
+                    layouts.borrow_mut().push(FigureLayout { name: name.to_string(), size, texts });
+                    return Ok(());
+                }
+            }
+            std::fs::rename(&tmp, path).map_err(anyhow::Error::from)
+        })();
+        match drawn {
+            Ok(()) => Ok::<PathBuf, anyhow::Error>(path.to_path_buf()),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e.context(format!("cannot write {}", path.display())))
+            }
+        }
+    }};
+}
+
+/// A figure's or a panel's title: a main line and a smaller line of details, each
+/// wrapped to the width it is drawn in.
+struct Title {
+    main: String,
+    detail: String,
+}
+
+impl Title {
+    fn new(main: impl Into<String>, detail: impl Into<String>) -> Title {
+        Title { main: main.into(), detail: detail.into() }
+    }
+}
+
+/// `text` broken into lines no wider than `width` pixels in `style`.
+fn wrap<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, text: &str, style: &TextStyle, width: u32) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let candidate = if line.is_empty() { word.to_string() } else { format!("{line} {word}") };
+        let fits = area.estimate_text_size(&candidate, style).map_or(true, |(w, _)| w <= width);
+        if fits || line.is_empty() {
+            line = candidate;
+        } else {
+            lines.push(std::mem::replace(&mut line, word.to_string()));
+        }
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// Draws `title` at the top of `area`; returns the area below it.
+fn titled<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, title: &Title) -> Result<DrawingArea<DB, Shift>> {
+    let (width, _) = area.dim_in_pixel();
+    let top = Pos::new(HPos::Center, VPos::Top);
+    let main = TextStyle::from((FONT, 26).into_font()).pos(top);
+    let detail = TextStyle::from((FONT, 17).into_font()).color(&RGBColor(80, 80, 80)).pos(top);
+    let mut y = 8;
+    for (text, style) in [(&title.main, &main), (&title.detail, &detail)] {
+        for line in wrap(area, text, style, width.saturating_sub(40)) {
+            let (_, h) = area.estimate_text_size(&line, style).map_err(err)?;
+            area.draw_text(&line, style, (width as i32 / 2, y)).map_err(err)?;
+            y += h as i32 + 4;
+        }
+    }
+    Ok(area.split_vertically(y + 8).1)
+}
+
+/// A group of settings drawn in one figure: same dataset, lr, batch and length.
+#[derive(Clone, Debug, PartialEq, PartialOrd)]
+struct FigureKey {
+    dataset: String,
+    lr: f64,
+    batch_size: usize,
+    iterations: usize,
+}
+
+impl FigureKey {
+    fn of(r: &SettingResult) -> FigureKey {
+        FigureKey {
+            dataset: r.key.dataset.clone(),
+            lr: r.key.lr,
+            batch_size: r.key.batch_size,
+            iterations: r.key.iterations,
+        }
+    }
+    fn slug(&self) -> String {
+        format!("{}-lr{}-b{}-it{}", self.dataset, self.lr, self.batch_size, self.iterations)
+    }
+    /// The settings line under a figure's title.
+    fn detail(&self, seeds: usize) -> String {
+        format!(
+            "{}, lr {}, batch {}, {} iterations, {seeds} seed(s)",
+            self.dataset, self.lr, self.batch_size, self.iterations
+        )
+    }
+}
+
+/// Draws every figure for the complete runs under `root`; returns the files written.
+/// With `paper`, also the paper's Figure 2 as one picture per setting group.
+pub fn plot(root: &Path, format: Format, paper: bool) -> Result<Vec<PathBuf>> {
+    plot_into(root, Target::File(format), paper)
+}
+
+/// Where the text of every figure `plot` draws (the paper figures too) would land.
+pub fn layout(root: &Path) -> Result<Vec<FigureLayout>> {
+    let layouts = std::cell::RefCell::new(Vec::new());
+    plot_into(root, Target::Layout(&layouts), true)?;
+    Ok(layouts.into_inner())
+}
+
+/// One histogram panel: its label, the method whose colour it takes, and the values.
+struct HistPanel {
+    label: String,
+    method: String,
+    values: Vec<f64>,
+}
+
+/// The x axis of a histogram.
+#[derive(Clone, Copy)]
+enum Axis {
+    /// Probabilities, [0, 1].
+    Unit,
+    /// Positive values on decades.
+    Log,
+    /// A linear axis over the values' own range (α).
+    Fitted,
+}
+
+/// What one setting group's figures show.
+struct GroupData {
+    heat: Vec<HeatPanel>,
+    probs: Vec<HistPanel>,
+    values: Vec<HistPanel>,
+    alphas: Vec<HistPanel>,
+}
+
+fn group_data(settings: &[&SettingResult], complete: &[&RunRecord]) -> Result<GroupData> {
+    let mut data = GroupData { heat: Vec::new(), probs: Vec::new(), values: Vec::new(), alphas: Vec::new() };
+    for r in settings {
+        let runs: Vec<&RunRecord> = complete.iter().copied().filter(|c| c.key == r.key).collect();
+        let first = runs.iter().min_by_key(|c| c.seed).expect("a setting with complete runs");
+        data.heat.push((r.key.method.clone(), first.seed, heat_rows(&first.dir)?));
+        let (mut probs, mut values) = (Vec::new(), Vec::new());
+        let mut alphas: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for run in &runs {
+            for u in read_csv::<UnitRow>(&run.dir.join(rundir::UNIT_STATS))? {
+                if u.layer == "fc1" {
+                    probs.push(u.activation_prob);
+                    values.extend(u.mean_active_value);
+                }
+                if let (Some(alpha), true) = (u.alpha, u.layer.starts_with("fc")) {
+                    alphas.entry(u.layer.clone()).or_default().push(alpha);
+                }
+            }
+        }
+        let method = &r.key.method;
+        let seeds = runs.len();
+        let panel = |label: String, values: Vec<f64>| HistPanel { label, method: method.clone(), values };
+        let (of, active) = (probs.len(), values.len());
+        data.probs.push(panel(format!("{method}: {} fc1 units, {seeds} seed(s)", of / seeds), probs));
+        data.values.push(panel(format!("{method}: {active} of {of} fc1 units ever active, {seeds} seed(s)"), values));
+        for (layer, a) in alphas {
+            let units = a.len() / seeds;
+            data.alphas.push(panel(format!("{method}, {layer}: {units} units × {seeds} seed(s)"), a));
+        }
+    }
+    Ok(data)
+}
+
+fn plot_into(root: &Path, target: Target, paper: bool) -> Result<Vec<PathBuf>> {
+    register_font();
+    let records = report::collect(root)?.runs;
+    let complete: Vec<&RunRecord> =
+        records.iter().filter(|r| r.summary.as_ref().is_some_and(|s| s.outcome == Outcome::Complete)).collect();
+    if complete.is_empty() {
+        bail!("{}: no complete runs to plot ({} run folder(s) found, none complete)", root.display(), records.len());
+    }
+    let results = report::summarize(&records)?;
+    let dir = root.join(report::REPORT_DIR).join(FIGURES_DIR);
+    let ext = match target {
+        Target::File(format) => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            format.extension()
+        }
+        Target::Layout(_) => "layout",
+    };
+    let mut written = Vec::new();
+
+    let mut groups: Vec<(FigureKey, Vec<&SettingResult>)> = Vec::new();
+    for r in results.iter().filter(|r| !r.complete.is_empty()) {
+        let key = FigureKey::of(r);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, g)) => g.push(r),
+            None => groups.push((key, vec![r])),
+        }
+    }
+    for (key, settings) in &groups {
+        let seeds = settings.iter().map(|r| r.complete.len()).max().unwrap_or(0);
+        let slug = key.slug();
+        let detail = key.detail(seeds);
+        let data = group_data(settings, &complete)?;
+        let figure = |name: &str| dir.join(format!("{name}-{slug}.{ext}"));
+
+        let title = Title::new("Test accuracy (mean ± 1 std over seeds)", &detail);
+        written.push(render!(target, &figure("accuracy"), SIZE, |root| draw_accuracy(&root, &title, settings))?);
+        let title = Title::new(
+            "Activation probability of each fc unit on the training batch",
+            format!("columns: fc1 then fc2 units; rows: every recorded iteration — {detail}"),
+        );
+        written.push(render!(target, &figure("heatmap"), SIZE, |root| draw_heatmaps(&root, &title, &data.heat))?);
+        let title = Title::new("fc1 activation probability on the test set, seeds pooled", &detail);
+        written.push(render!(target, &figure("activation-prob"), SIZE, |root| draw_histograms(
+            &root,
+            &title,
+            "activation probability",
+            Axis::Unit,
+            &data.probs
+        ))?);
+        let title = Title::new("fc1 mean active value on the test set, seeds pooled", &detail);
+        written.push(render!(target, &figure("active-value"), SIZE, |root| draw_histograms(
+            &root,
+            &title,
+            "mean active value (log scale)",
+            Axis::Log,
+            &data.values
+        ))?);
+        if !data.alphas.is_empty() {
+            let title = Title::new("Learned α per fc layer, seeds pooled", &detail);
+            written.push(render!(target, &figure("alpha"), SIZE, |root| draw_histograms(
+                &root,
+                &title,
+                "α",
+                Axis::Fitted,
+                &data.alphas
+            ))?);
+        }
+        if paper {
+            let title = Title::new("Figure 2: normalization and homeostasis", &detail);
+            written.push(render!(target, &figure("figure2"), PAPER_SIZE, |root| draw_figure2(
+                &root, &title, settings, &data
+            ))?);
+        }
+    }
+
+    // Learning-rate sweeps: datasets with complete settings at two or more learning rates.
+    let mut by_dataset: BTreeMap<(String, usize, usize), Vec<&SettingResult>> = BTreeMap::new();
+    for r in &results {
+        by_dataset.entry((r.key.dataset.clone(), r.key.batch_size, r.key.iterations)).or_default().push(r);
+    }
+    for ((dataset, batch, iterations), settings) in by_dataset {
+        let mut lrs: Vec<f64> = settings.iter().map(|r| r.key.lr).collect();
+        lrs.sort_by(f64::total_cmp);
+        lrs.dedup();
+        if lrs.len() < 2 {
+            continue;
+        }
+        let seeds = settings.iter().map(|r| r.complete.len() + r.diverged.len()).max().unwrap_or(0);
+        let title = Title::new(
+            "Final test accuracy against learning rate (mean ± 1 std; × marks a setting with diverged runs)",
+            format!("{dataset}, batch {batch}, {iterations} iterations, up to {seeds} seed(s)"),
+        );
+        let path = dir.join(format!("lr-sweep-{dataset}-b{batch}-it{iterations}.{ext}"));
+        written.push(render!(target, &path, SIZE, |root| draw_lr_sweep(&root, &title, &settings))?);
+    }
+    Ok(written)
+}
+
+/// The paper's Figure 2 in its arrangement: accuracy (A) and heat maps (B) on top;
+/// activation probabilities (C), mean active values (D) and α (E) below.
+fn draw_figure2<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &Title,
+    settings: &[&SettingResult],
+    data: &GroupData,
+) -> Result<()> {
+    let area = titled(root, title)?;
+    let (width, height) = area.dim_in_pixel();
+    let (top, bottom) = area.split_vertically(height * 11 / 20);
+    let (a, b) = top.split_horizontally(width * 2 / 5);
+    let lower = bottom.split_evenly((1, 3));
+    draw_accuracy(&a, &Title::new("A  test accuracy", "mean ± 1 std over seeds"), settings)?;
+    draw_heatmaps(&b, &Title::new("B  activation probability, fc1 then fc2 units", "training batch"), &data.heat)?;
+    let c = Title::new("C  fc1 activation probability", "test set");
+    draw_histograms(&lower[0], &c, "activation probability", Axis::Unit, &data.probs)?;
+    let d = Title::new("D  fc1 mean active value", "test set");
+    draw_histograms(&lower[1], &d, "mean active value (log scale)", Axis::Log, &data.values)?;
+    let e = Title::new("E  learned α", "methods with α");
+    if data.alphas.is_empty() {
+        let area = titled(&lower[2], &e)?;
+        let (w, h) = area.dim_in_pixel();
+        let centre = TextStyle::from((FONT, 20).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
+        area.draw_text("no method here learns α", &centre, (w as i32 / 2, h as i32 / 2)).map_err(err)?;
+    } else {
+        draw_histograms(&lower[2], &e, "α", Axis::Fitted, &data.alphas)?;
+    }
+    Ok(())
+}
+
+/// A light grid: faint major lines, no minor ones.
+const GRID: RGBAColor = RGBAColor(0, 0, 0, 0.08);
+
+fn draw_accuracy<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &Title,
+    settings: &[&SettingResult],
+) -> Result<()> {
+    let area = titled(root, title)?;
+    let x_max = settings.iter().flat_map(|r| r.curve.iter().map(|p| p.iteration)).max().unwrap_or(1).max(1) as f64;
+    // The axis fits the curves and their bands: the few points between methods are the result.
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for p in settings.iter().flat_map(|r| r.curve.iter()) {
+        let spread = p.accuracy_std.unwrap_or(0.0);
+        lo = lo.min(100.0 * (p.accuracy_mean - spread));
+        hi = hi.max(100.0 * (p.accuracy_mean + spread));
+    }
+    let (lo, hi) = if lo.is_finite() && hi.is_finite() {
+        ((((lo - 1.0) / 5.0).floor() * 5.0).max(0.0), (((hi + 1.0) / 5.0).ceil() * 5.0).min(100.0))
+    } else {
+        (0.0, 100.0)
+    };
+    let mut chart = ChartBuilder::on(&area)
+        .margin(20)
+        .margin_right(40)
+        .x_label_area_size(60)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0f64..x_max, lo..hi.max(lo + 5.0))
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .bold_line_style(GRID)
+        .light_line_style(TRANSPARENT)
+        .x_desc("iteration")
+        .y_desc("test accuracy (%)")
+        .x_labels(6)
+        .y_labels(8)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .label_style((FONT, 18))
+        .axis_desc_style((FONT, 22))
+        .draw()
+        .map_err(err)?;
+    for r in settings {
+        let colour = method_colour(&r.key.method);
+        let mean: Vec<(f64, f64)> = r.curve.iter().map(|p| (p.iteration as f64, 100.0 * p.accuracy_mean)).collect();
+        let upper =
+            r.curve.iter().map(|p| (p.iteration as f64, 100.0 * (p.accuracy_mean + p.accuracy_std.unwrap_or(0.0))));
+        let lower = r
+            .curve
+            .iter()
+            .rev()
+            .map(|p| (p.iteration as f64, 100.0 * (p.accuracy_mean - p.accuracy_std.unwrap_or(0.0))));
+        chart
+            .draw_series(std::iter::once(Polygon::new(upper.chain(lower).collect::<Vec<_>>(), colour.mix(0.2))))
+            .map_err(err)?;
+        chart
+            .draw_series(LineSeries::new(mean, colour.stroke_width(3)))
+            .map_err(err)?
+            .label(format!("{} (n = {})", r.key.method, r.complete.len()))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], colour.stroke_width(3)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .label_font((FONT, 18))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// Heat-map rows of one run: (iteration, fc1 units then fc2 units).
+fn heat_rows(dir: &Path) -> Result<Vec<(usize, Vec<f64>)>> {
+    let mut rows: BTreeMap<usize, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    for r in read_csv::<ActivationRow>(&dir.join(rundir::ACTIVATION_PROB))? {
+        let entry = rows.entry(r.iteration).or_default();
+        match r.layer.as_str() {
+            "fc1" => entry.0.push(r.activation_prob),
+            "fc2" => entry.1.push(r.activation_prob),
+            _ => {}
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(it, (mut a, b))| {
+            (it, {
+                a.extend(b);
+                a
+            })
+        })
+        .collect())
+}
+
+/// At most `max` rows, averaging consecutive rows (keeps SVG files small).
+fn downsample(rows: &[(usize, Vec<f64>)], max: usize) -> Vec<Vec<f64>> {
+    let group = rows.len().div_ceil(max).max(1);
+    rows.chunks(group)
+        .map(|chunk| {
+            let n = chunk.len() as f64;
+            (0..chunk[0].1.len())
+                .map(|u| chunk.iter().map(|r| r.1.get(u).copied().unwrap_or(0.0)).sum::<f64>() / n)
+                .collect()
+        })
+        .collect()
+}
+
+/// One heat map: method, seed, and its rows (iteration, fc1 then fc2 units).
+type HeatPanel = (String, u64, Vec<(usize, Vec<f64>)>);
+
+fn draw_heatmaps<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &Title, panels: &[HeatPanel]) -> Result<()> {
+    let area = titled(root, title)?;
+    let (width, _) = area.dim_in_pixel();
+    let (main, bar) = area.split_horizontally(width.saturating_sub(110));
+    let cols = panels.len().clamp(1, 3);
+    let rows = panels.len().div_ceil(cols);
+    for (area, (method, seed, data)) in main.split_evenly((rows, cols)).iter().zip(panels) {
+        let cells = downsample(data, 150);
+        let units = cells.first().map_or(1, |c| c.len()).max(1);
+        let last_iteration = data.last().map_or(0, |d| d.0);
+        let mut chart = ChartBuilder::on(area)
+            .caption(format!("{method} (seed {seed})"), (FONT, 18).into_font().color(&method_colour(method)))
+            .margin(8)
+            .margin_right(16)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0f64..units as f64, last_iteration as f64..0f64)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("unit")
+            .y_desc("iteration")
+            .x_labels(4)
+            .y_labels(4)
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 15))
+            .draw()
+            .map_err(err)?;
+        let row_height = last_iteration as f64 / cells.len().max(1) as f64;
+        chart
+            .draw_series(cells.iter().enumerate().flat_map(|(r, row)| {
+                row.iter().enumerate().map(move |(u, &p)| {
+                    let y0 = r as f64 * row_height;
+                    Rectangle::new(
+                        [(u as f64, y0), (u as f64 + 1.0, y0 + row_height)],
+                        ViridisRGB::get_color(p.clamp(0.0, 1.0)).filled(),
+                    )
+                })
+            }))
+            .map_err(err)?;
+    }
+    // Colour bar 0–1.
+    let mut chart = ChartBuilder::on(&bar)
+        .margin_top(40)
+        .margin_bottom(40)
+        .margin_right(16)
+        .y_label_area_size(54)
+        .build_cartesian_2d(0f64..1f64, 0f64..1f64)
+        .map_err(err)?;
+    chart.configure_mesh().disable_mesh().disable_x_axis().y_labels(6).label_style((FONT, 16)).draw().map_err(err)?;
+    chart
+        .draw_series((0..100).map(|i| {
+            let v = i as f64 / 100.0;
+            Rectangle::new([(0.0, v), (1.0, v + 0.01)], ViridisRGB::get_color(v + 0.005).filled())
+        }))
+        .map_err(err)?;
+    Ok(())
+}
+
+/// One histogram panel per series, stacked on a shared x axis, with one shared y label.
+fn draw_histograms<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &Title,
+    x_desc: &str,
+    axis: Axis,
+    panels: &[HistPanel],
+) -> Result<()> {
+    let area = titled(root, title)?;
+    let all: Vec<f64> = panels
+        .iter()
+        .flat_map(|p| p.values.iter().copied())
+        .filter(|v| v.is_finite() && (!matches!(axis, Axis::Log) || *v > 0.0))
+        .collect();
+    let min = all.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    // Bin edges run over `lo..hi` (decades for a log axis).
+    let (lo, hi) = match axis {
+        Axis::Unit => (0.0, 1.0),
+        // No value at all (every unit of a dead layer): a decade range around 1, not an infinite one.
+        Axis::Log if !min.is_finite() => (-1.0, 1.0),
+        Axis::Log => (min.max(1e-6).log10().floor(), max.max(min * 10.0).log10().ceil()),
+        // α: its own units, with 0 and 1 always in view (the paper reads α against them).
+        Axis::Fitted if !min.is_finite() => (0.0, 1.0),
+        Axis::Fitted => (((min.min(0.0)) * 10.0).floor() / 10.0, (max.max(1.0) * 10.0).ceil() / 10.0),
+    };
+    let log = matches!(axis, Axis::Log);
+    const BINS: usize = 40;
+    let width = (hi - lo) / BINS as f64;
+    let bin = |v: f64| -> Option<usize> {
+        let x = if log { (v > 0.0).then(|| v.log10())? } else { v };
+        Some((((x - lo) / width).floor().max(0.0) as usize).min(BINS - 1))
+    };
+    // One rotated y label for the whole stack, in a strip of its own on the left.
+    let (_, height) = area.dim_in_pixel();
+    let (label_strip, stack) = area.split_horizontally(34);
+    let rotated = TextStyle::from((FONT, 20).into_font())
+        .transform(FontTransform::Rotate270)
+        .pos(Pos::new(HPos::Center, VPos::Center));
+    label_strip.draw_text("fraction of the panel's values", &rotated, (17, height as i32 / 2)).map_err(err)?;
+    let stacked = stack.split_evenly((panels.len().max(1), 1));
+    for (i, (area, panel)) in stacked.iter().zip(panels).enumerate() {
+        let mut counts = [0usize; BINS];
+        for &v in &panel.values {
+            if let Some(b) = bin(v) {
+                counts[b] += 1;
+            }
+        }
+        let total = panel.values.len().max(1) as f64;
+        let y_max = counts.iter().map(|&c| c as f64 / total).fold(0.0, f64::max).max(0.01) * 1.7; // headroom for the panel's label
+        let colour = method_colour(&panel.method);
+        let last = i + 1 == panels.len();
+        let mut chart = ChartBuilder::on(area)
+            .margin_top(12)
+            .margin_bottom(if last { 4 } else { 12 })
+            .margin_right(30)
+            .x_label_area_size(if last { 56 } else { 0 })
+            .y_label_area_size(56)
+            .build_cartesian_2d(lo..hi, 0f64..y_max)
+            .map_err(err)?;
+        let mut mesh = chart.configure_mesh();
+        mesh.bold_line_style(GRID)
+            .light_line_style(TRANSPARENT)
+            .y_labels(2)
+            .label_style((FONT, 15))
+            .axis_desc_style((FONT, 18));
+        // No "0" at the foot of a panel: it would sit on the shared x axis's first label.
+        mesh.y_label_formatter(&|y| if *y == 0.0 { String::new() } else { format!("{y:.2}") });
+        if log {
+            mesh.x_label_formatter(&|x| format!("{:.0e}", 10f64.powf(*x)));
+        }
+        if last {
+            mesh.x_desc(x_desc);
+        } else {
+            mesh.x_labels(0);
+        }
+        mesh.draw().map_err(err)?;
+        chart
+            .draw_series(counts.iter().enumerate().map(|(b, &c)| {
+                let x0 = lo + b as f64 * width;
+                Rectangle::new([(x0, 0.0), (x0 + width, c as f64 / total)], colour.filled())
+            }))
+            .map_err(err)?;
+        let label = TextStyle::from((FONT, 16).into_font()).color(&colour).pos(Pos::new(HPos::Left, VPos::Top));
+        chart
+            .draw_series(std::iter::once(Text::new(panel.label.clone(), (lo + 0.01 * (hi - lo), y_max), label)))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+fn draw_lr_sweep<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &Title,
+    settings: &[&SettingResult],
+) -> Result<()> {
+    let area = titled(root, title)?;
+    let lrs: Vec<f64> = settings.iter().map(|r| r.key.lr).collect();
+    let (lo, hi) = (lrs.iter().copied().fold(f64::INFINITY, f64::min), lrs.iter().copied().fold(0.0, f64::max));
+    let mut chart = ChartBuilder::on(&area)
+        .margin(20)
+        .margin_right(40)
+        .x_label_area_size(60)
+        .y_label_area_size(80)
+        .build_cartesian_2d((lo / 1.5..hi * 1.5).log_scale(), 0f64..100f64)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .bold_line_style(GRID)
+        .light_line_style(TRANSPARENT)
+        .x_desc("learning rate (log scale)")
+        .y_desc("final test accuracy (%)")
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .label_style((FONT, 18))
+        .axis_desc_style((FONT, 22))
+        .draw()
+        .map_err(err)?;
+    let mut methods: Vec<&str> = settings.iter().map(|r| r.key.method.as_str()).collect();
+    methods.dedup();
+    for method in methods {
+        let colour = method_colour(method);
+        let mut points: Vec<&&SettingResult> = settings.iter().filter(|r| r.key.method == method).collect();
+        points.sort_by(|a, b| a.key.lr.total_cmp(&b.key.lr));
+        let line: Vec<(f64, f64)> =
+            points.iter().filter_map(|r| r.final_accuracy.mean.map(|m| (r.key.lr, 100.0 * m))).collect();
+        chart
+            .draw_series(LineSeries::new(line.clone(), colour.stroke_width(3)))
+            .map_err(err)?
+            .label(method)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], colour.stroke_width(3)));
+        chart.draw_series(line.iter().map(|&p| Circle::new(p, 6, colour.filled()))).map_err(err)?;
+        chart
+            .draw_series(points.iter().filter_map(|r| {
+                let (m, s) = (r.final_accuracy.mean?, r.final_accuracy.std?);
+                Some(PathElement::new(
+                    vec![(r.key.lr, 100.0 * (m - s)), (r.key.lr, 100.0 * (m + s))],
+                    colour.stroke_width(2),
+                ))
+            }))
+            .map_err(err)?;
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .filter(|r| !r.diverged.is_empty())
+                    .map(|r| Cross::new((r.key.lr, 3.0), 10, colour.stroke_width(3))),
+            )
+            .map_err(err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font((FONT, 18))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
