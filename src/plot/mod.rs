@@ -582,6 +582,10 @@ fn draw_heatmaps<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &Titl
     Ok(())
 }
 
+/// Width of a histogram panel's y tick labels, and height of the shared x axis.
+const Y_LABELS: i32 = 56;
+const X_AXIS: i32 = 56;
+
 /// One histogram panel per series, stacked on a shared x axis, with one shared y label.
 fn draw_histograms<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
@@ -622,7 +626,11 @@ fn draw_histograms<DB: DrawingBackend>(
         .transform(FontTransform::Rotate270)
         .pos(Pos::new(HPos::Center, VPos::Center));
     label_strip.draw_text("fraction of the panel's values", &rotated, (17, height as i32 / 2)).map_err(err)?;
-    let stacked = stack.split_evenly((panels.len().max(1), 1));
+    // Equal plot heights: the last panel is taller by the shared x axis it carries.
+    let (_, stack_height) = stack.dim_in_pixel();
+    let n = panels.len().max(1) as i32;
+    let each = (stack_height as i32 - X_AXIS) / n;
+    let stacked = stack.split_by_breakpoints(Vec::<i32>::new(), (1..n).map(|k| k * each).collect::<Vec<_>>());
     for (i, (area, panel)) in stacked.iter().zip(panels).enumerate() {
         let mut counts = [0usize; BINS];
         for &v in &panel.values {
@@ -631,15 +639,18 @@ fn draw_histograms<DB: DrawingBackend>(
             }
         }
         let total = panel.values.len().max(1) as f64;
-        let y_max = counts.iter().map(|&c| c as f64 / total).fold(0.0, f64::max).max(0.01) * 1.7; // headroom for the panel's label
+        let y_max = counts.iter().map(|&c| c as f64 / total).fold(0.0, f64::max).max(0.01) * 1.15;
         let colour = method_colour(&panel.method);
         let last = i + 1 == panels.len();
+        // The panel's label sits in its own strip above the plot, clear of the bars.
+        let label = TextStyle::from((FONT, 16).into_font()).color(&colour).pos(Pos::new(HPos::Left, VPos::Top));
+        area.draw_text(&panel.label, &label, (Y_LABELS + 6, 4)).map_err(err)?;
         let mut chart = ChartBuilder::on(area)
-            .margin_top(12)
+            .margin_top(24)
             .margin_bottom(if last { 4 } else { 12 })
             .margin_right(30)
-            .x_label_area_size(if last { 56 } else { 0 })
-            .y_label_area_size(56)
+            .x_label_area_size(if last { X_AXIS } else { 0 })
+            .y_label_area_size(Y_LABELS)
             .build_cartesian_2d(lo..hi, 0f64..y_max)
             .map_err(err)?;
         let mut mesh = chart.configure_mesh();
@@ -664,10 +675,6 @@ fn draw_histograms<DB: DrawingBackend>(
                 let x0 = lo + b as f64 * width;
                 Rectangle::new([(x0, 0.0), (x0 + width, c as f64 / total)], colour.filled())
             }))
-            .map_err(err)?;
-        let label = TextStyle::from((FONT, 16).into_font()).color(&colour).pos(Pos::new(HPos::Left, VPos::Top));
-        chart
-            .draw_series(std::iter::once(Text::new(panel.label.clone(), (lo + 0.01 * (hi - lo), y_max), label)))
             .map_err(err)?;
     }
     Ok(())
