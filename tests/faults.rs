@@ -60,6 +60,17 @@ fn sweep_args<'a>(exp: &'a str, out: &'a str, data: &'a str, extra: &[&'a str]) 
     args
 }
 
+/// A subset of the data (all of the small files) and one thread.
+const SMALL: [&str; 4] = ["--limit", "1000", "--threads", "1"];
+
+/// Runs `train` on the CPU on CIFAR-10-format files under `data`, into `out`, with `extra` settings.
+fn train(data: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["train", "--dataset", "cifar10", "--device", "cpu"];
+    args.extend(["--data-dir", s(data), "--out", s(out)]);
+    args.extend(extra);
+    run(&args)
+}
+
 fn the_run(out: &Path) -> PathBuf {
     homeonorm::rundir::run_path(&out.join("faults"), "cifar10", "batch-norm", 0.003, 0)
 }
@@ -93,31 +104,11 @@ fn a_run_whose_layer_died_is_finished_reported_and_not_trained_again() {
     let data = data(tmp.path());
     let out = tmp.path().join("out");
     // Vanilla at lr 0.5: ReLU units die, whole layers of some seeds with them.
-    let o = run(&[
-        "train",
-        "--dataset",
-        "cifar10",
-        "--method",
-        "vanilla",
-        "--seed",
-        "0,1,2,3",
-        "--lr",
-        "0.5",
-        "--iterations",
-        "200",
-        "--eval-every",
-        "100",
-        "--limit",
-        "1000",
-        "--data-dir",
-        s(&data),
-        "--out",
-        s(&out),
-        "--threads",
-        "1",
-        "--device",
-        "cpu",
-    ]);
+    let o = train(
+        &data,
+        &out,
+        &[&SMALL[..], &["--method", "vanilla", "--seed", "0,1,2,3", "--lr", "0.5", "--iterations", "200"]].concat(),
+    );
     assert!(o.status.success(), "{}", text(&o));
     let summaries: Vec<String> = (0..4)
         .map(|k| {
@@ -168,33 +159,17 @@ fn a_sweep_whose_settings_changed_stops_naming_the_run_and_the_setting() {
     assert!(config.contains("\"iterations\": 60"), "{config}");
 
     // `train` does not replace a run of other settings without being asked to.
-    let train = |extra: &[&str]| {
-        let mut args = vec![
-            "train",
-            "--dataset",
-            "cifar10",
-            "--method",
-            "batch-norm",
-            "--iterations",
-            "30",
-            "--limit",
-            "1000",
-            "--data-dir",
-            s(&data),
-            "--out",
-        ];
-        let runs = out.join("faults");
-        let runs = runs.to_str().unwrap().to_string();
-        let mut owned: Vec<String> = args.drain(..).map(String::from).collect();
-        owned.push(runs);
-        owned.extend(["--threads", "1", "--device", "cpu"].map(String::from));
-        owned.extend(extra.iter().map(|e| e.to_string()));
-        homeonorm().args(&owned).output().unwrap()
+    let runs = out.join("faults");
+    let again = |extra: &[&str]| {
+        let mut args = vec!["--method", "batch-norm", "--iterations", "30"];
+        args.extend(SMALL);
+        args.extend(extra);
+        train(&data, &runs, &args)
     };
-    let o = train(&[]);
+    let o = again(&[]);
     assert!(!o.status.success() && text(&o).contains("iterations: recorded 60, now 30"), "{}", text(&o));
     assert!(std::fs::read_to_string(the_run(&out).join("config.json")).unwrap().contains("\"iterations\": 60"));
-    let o = train(&["--replace"]);
+    let o = again(&["--replace"]);
     assert!(o.status.success(), "{}", text(&o));
 }
 
@@ -313,29 +288,12 @@ fn a_full_disk_is_an_error_naming_the_file_and_leaves_the_run_unfinished() {
     }
     let _unmount = Unmount(&out);
     // 800 rows of activation probabilities per 100 iterations … more than 48 KiB in all.
-    let o = run(&[
-        "train",
-        "--dataset",
-        "cifar10",
-        "--method",
-        "batch-norm",
-        "--iterations",
-        "400",
-        "--record-every",
-        "5",
-        "--eval-every",
-        "200",
-        "--limit",
-        "1000",
-        "--data-dir",
-        s(&data),
-        "--out",
-        s(&out),
-        "--threads",
-        "1",
-        "--device",
-        "cpu",
-    ]);
+    let o = train(
+        &data,
+        &out,
+        &[&SMALL[..], &["--method", "batch-norm", "--iterations", "400", "--record-every", "5", "--eval-every", "200"]]
+            .concat(),
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let dir = homeonorm::rundir::run_path(&out, "cifar10", "batch-norm", 0.003, 0);
     let said = text(&o);
@@ -363,12 +321,7 @@ fn out_of_range_input_is_refused_before_anything_is_written() {
     }
     std::fs::copy(data.join("cifar-10-batches-bin/test_batch.bin"), empty_cifar.join("test_batch.bin")).unwrap();
     let train = |extra: &[&str], data: &Path| {
-        let mut args: Vec<String> =
-            ["train", "--dataset", "cifar10", "--method", "vanilla", "--iterations", "5"].map(String::from).to_vec();
-        args.extend(["--data-dir".into(), s(data).into(), "--out".into(), s(&out).into(), "--device".into()]);
-        args.push("cpu".into());
-        args.extend(extra.iter().map(|e| e.to_string()));
-        homeonorm().args(&args).output().unwrap()
+        train(data, &out, &[&["--method", "vanilla", "--iterations", "5"], extra].concat())
     };
     let huge = tmp.path().join("huge.toml");
     std::fs::write(
