@@ -4,7 +4,7 @@ EXPERIMENT ?= experiments/quick.toml
 DATA_DIR ?= data
 OUT ?= outputs
 
-.PHONY: setup build test lint reproduce clean-venv
+.PHONY: setup build test lint reproduce docker-test clean-venv
 
 setup:
 	@$(WITH_TORCH) true
@@ -19,6 +19,10 @@ test:
 lint:
 	cargo fmt --check
 	$(WITH_TORCH) cargo clippy --all-targets -- -D warnings
+
+# Builds the Docker image and runs it as a cluster job would (root, minutes; not part of make test).
+docker-test:
+	scripts/docker-test.sh
 
 reproduce: build
 	$(WITH_TORCH) scripts/reproduce.sh "$(EXPERIMENT)" "$(DATA_DIR)" "$(OUT)"
