@@ -21,7 +21,7 @@ use crate::data::{DatasetKind, Limit};
 use crate::experiment::{Experiment, RunSpec};
 use crate::progress::Progress;
 use crate::rundir::{self, Outcome, RunState};
-use crate::train::{recorded_identity, train_seed_batch_supervised, RunData, TakenOver};
+use crate::train::{recorded_identity, train_seed_batch_supervised, RunData, TakenOver, TrainSettings};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::OpenOptions;
@@ -105,8 +105,7 @@ pub fn plan(experiment: &Experiment, options: &SweepOptions) -> Vec<PlannedRun> 
             let dir = rundir::run_path(&root, s.dataset.name(), &s.method, s.lr, spec.seed);
             let state = rundir::state(&dir);
             let changed = match state {
-                RunState::Done(_) => rundir::differences(&dir, &recorded_identity(s, options.data_limit))
-                    .unwrap_or_else(|e| vec![format!("{e:#}")]),
+                RunState::Done(_) => changed_settings(&dir, s, options).unwrap_or_else(|e| vec![format!("{e:#}")]),
                 _ => Vec::new(),
             };
             PlannedRun { index, spec: spec.clone(), dir, state, changed }
@@ -127,11 +126,15 @@ pub struct SweepResult {
     pub taken_over: usize,
 }
 
+/// The settings (and data subset) recorded in a run folder that differ from `settings`.
+fn changed_settings(dir: &Path, settings: &TrainSettings, options: &SweepOptions) -> Result<Vec<String>> {
+    rundir::differences(dir, &recorded_identity(settings, options.data_limit))
+}
+
 /// Whether a planned run's folder now holds a complete run of the settings it asks for.
 fn done_as_asked(run: &PlannedRun, options: &SweepOptions) -> bool {
     matches!(rundir::state(&run.dir), RunState::Done(_))
-        && rundir::differences(&run.dir, &recorded_identity(&run.spec.settings, options.data_limit))
-            .is_ok_and(|d| d.is_empty())
+        && changed_settings(&run.dir, &run.spec.settings, options).is_ok_and(|d| d.is_empty())
 }
 
 /// The error for complete runs whose settings differ from the grid's.
