@@ -13,6 +13,8 @@
 ARG BASE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04
 
 FROM ${BASE} AS build
+# Marks the build stage's images, so that scripts/docker-test.sh can remove them.
+LABEL org.homeonorm.stage=build
 COPY docker/ca-certificates/ /usr/local/share/ca-certificates/
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl build-essential python3 python3-venv \

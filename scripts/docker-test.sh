@@ -29,6 +29,7 @@ cleanup() {
     for c in "${containers[@]}"; do docker rm -f "$c" >/dev/null 2>&1; done
     if [ -z "${KEEP:-}" ]; then
         docker rmi -f "$image" >/dev/null 2>&1
+        docker image prune -f --filter label=org.homeonorm.stage=build >/dev/null 2>&1
         rm -rf "$work"
     else
         echo "kept: image $image, work folder $work"
