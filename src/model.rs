@@ -109,6 +109,19 @@ pub struct Forward {
 pub struct LeNet5 {
     models: i64,
     layers: Vec<Layer>,
+    conv_layout: ConvLayout,
+}
+
+/// How the S models' convolutions run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ConvLayout {
+    /// Grouped on CUDA, per model on the CPU: each where it is fastest.
+    #[default]
+    Auto,
+    /// One grouped convolution (groups = S): what CUDA runs.
+    Grouped,
+    /// S plain convolutions, one per model.
+    PerModel,
 }
 
 impl LeNet5 {
@@ -153,7 +166,12 @@ impl LeNet5 {
                 Layer { shape: *shape, weight, bias, norm }
             })
             .collect();
-        LeNet5 { models, layers }
+        LeNet5 { models, layers, conv_layout: ConvLayout::Auto }
+    }
+
+    /// Chooses the convolution layout (the tests run CUDA's grouped one on the CPU).
+    pub fn set_conv_layout(&mut self, layout: ConvLayout) {
+        self.conv_layout = layout;
     }
 
     pub fn models(&self) -> i64 {
@@ -169,7 +187,7 @@ impl LeNet5 {
             let weight = layer.norm.effective_weight(&layer.weight);
             match layer.shape.kind {
                 LayerKind::Conv => {
-                    let z = convolve(&h, &weight, &layer.bias, s);
+                    let z = convolve(&h, &weight, &layer.bias, s, self.conv_layout);
                     let y = layer.norm.normalize(&z, pass).relu();
                     h = y.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
                     hidden.push(y);
@@ -204,12 +222,17 @@ impl LeNet5 {
     }
 }
 
-/// Each model's convolution over its own channels: one grouped convolution (groups
-/// = S) on CUDA; on the CPU, S plain ones, because oneDNN's grouped convolution is
-/// several times slower there than the same work as separate convolutions
-/// (`examples/conv_layouts.rs` measures both).
-fn convolve(x: &Tensor, weight: &Tensor, bias: &Tensor, models: i64) -> Tensor {
-    if models == 1 || x.device().is_cuda() {
+/// Each model's convolution over its own channels: by default one grouped
+/// convolution (groups = S) on CUDA; on the CPU, S plain ones, because oneDNN's
+/// grouped convolution is several times slower there than the same work as separate
+/// convolutions (`examples/conv_layouts.rs` measures both).
+fn convolve(x: &Tensor, weight: &Tensor, bias: &Tensor, models: i64, layout: ConvLayout) -> Tensor {
+    let grouped = match layout {
+        ConvLayout::Auto => x.device().is_cuda(),
+        ConvLayout::Grouped => true,
+        ConvLayout::PerModel => false,
+    };
+    if models == 1 || grouped {
         return x.conv2d(weight, Some(bias), [1, 1], [0, 0], [1, 1], models);
     }
     let (xs, ws, bs) = (x.chunk(models, 1), weight.chunk(models, 0), bias.chunk(models, 0));

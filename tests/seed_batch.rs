@@ -1,6 +1,9 @@
 //! A seed-batched model (S models in one set of tensors) trains each model exactly
 //! as it would train alone: same initialisation, batches, statistics, α, Adam state.
 //!
+//! Both convolution layouts are checked: per model (the CPU default) and grouped
+//! (what CUDA runs), so the code the GPU executes is proven equal here.
+//!
 //! Run in f64: in f32, 50 Adam steps carry one rounding difference (a grouped
 //! convolution sums in another order than a plain one) to visibly different
 //! weights on some seeds — the same amplification the PyTorch parity test measures
@@ -13,7 +16,7 @@ use common::relative_error;
 use homeonorm::data::batches::BatchSampler;
 use homeonorm::data::Normalization;
 use homeonorm::learner::Learner;
-use homeonorm::model::{model_state, per_model_input, split_models};
+use homeonorm::model::{model_state, per_model_input, split_models, ConvLayout};
 use homeonorm::norm::METHODS;
 use homeonorm::train::{evaluate, TrainSettings};
 use tch::{Device, Kind};
@@ -32,10 +35,14 @@ fn three_seeds_batched_equal_three_runs_one_by_one() {
     settings.conv_measures = true;
     println!("{:<18} {:>10} {:>10} {:>10} {:>10}", "method", "loss", "params", "accuracy", "measures");
     let mut failures = Vec::new();
-    for method in METHODS {
+    // Both layouts of the batched convolutions: the CPU's (per model) and CUDA's (grouped).
+    for (layout, method) in
+        [ConvLayout::PerModel, ConvLayout::Grouped].into_iter().flat_map(|l| METHODS.iter().map(move |m| (l, m)))
+    {
         settings.method = method.name().into();
         let mut batched = Learner::new(*method, &SEEDS, true, 0.01, Device::Cpu).unwrap();
         batched.set_float_kind(Kind::Double);
+        batched.model.set_conv_layout(layout);
         let mut sampler = BatchSampler::new(&data.train, &SEEDS, 32);
         let mut batched_losses = Vec::new();
         let mut batched_probs = Vec::new();
@@ -89,7 +96,7 @@ fn three_seeds_batched_equal_three_runs_one_by_one() {
         }
         println!(
             "{:<18} {:>10.1e} {:>10.1e} {:>10.1e} {:>10.1e}",
-            method.name(),
+            format!("{} {layout:?}", method.name()),
             worst_loss,
             worst_param,
             worst_acc,
@@ -99,7 +106,7 @@ fn three_seeds_batched_equal_three_runs_one_by_one() {
             [("loss", worst_loss), ("parameter", worst_param), ("accuracy", worst_acc), ("measure", worst_measure)]
         {
             if e > TOLERANCE {
-                failures.push(format!("{}: {what} differs by {e:.2e}", method.name()));
+                failures.push(format!("{} ({layout:?} convolutions): {what} differs by {e:.2e}", method.name()));
             }
         }
     }
