@@ -44,18 +44,10 @@ pub struct ActivationRow {
 }
 pub const ACTIVATION_COLUMNS: [&str; 4] = ["iteration", "layer", "unit", "activation_prob"];
 
-/// A row of `unit_stats.csv`: one unit's measures on the test set at the end.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct UnitRow {
-    pub layer: String,
-    pub unit: usize,
-    pub activation_prob: f64,
-    pub entropy: f64,
-    /// Empty when the unit was never active.
-    pub mean_active_value: Option<f64>,
-    /// Empty for methods without α.
-    pub alpha: Option<f64>,
-}
+/// A row of `unit_stats.csv`: one unit's measures on the test set at the end (an
+/// empty `mean_active_value` for a unit never active, an empty `alpha` for methods
+/// without α). The measures' own type is the row.
+pub use crate::metrics::UnitStats as UnitRow;
 pub const UNIT_COLUMNS: [&str; 6] = ["layer", "unit", "activation_prob", "entropy", "mean_active_value", "alpha"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -514,22 +514,8 @@ pub fn train_seed_batch_supervised(
             rundir::write_csv(dir, rundir::ACTIVATION_PROB, &rows, &rundir::ACTIVATION_COLUMNS)?,
         );
         let diverged = log.diverged_at.is_some();
-        let unit_rows: Vec<UnitRow> = if diverged {
-            Vec::new()
-        } else {
-            units[s]
-                .iter()
-                .flat_map(|(_, us)| us.iter())
-                .map(|u| UnitRow {
-                    layer: u.layer.clone(),
-                    unit: u.unit,
-                    activation_prob: u.activation_prob,
-                    entropy: u.entropy,
-                    mean_active_value: u.mean_active_value,
-                    alpha: u.alpha,
-                })
-                .collect()
-        };
+        let unit_rows: Vec<UnitRow> =
+            if diverged { Vec::new() } else { units[s].iter().flat_map(|(_, us)| us.iter().cloned()).collect() };
         files.insert(
             rundir::UNIT_STATS.to_string(),
             rundir::write_csv(dir, rundir::UNIT_STATS, &unit_rows, &rundir::UNIT_COLUMNS)?,
