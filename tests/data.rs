@@ -57,6 +57,29 @@ fn cifar10_reads_the_published_archive() {
 }
 
 #[test]
+fn an_archive_member_larger_than_any_cifar10_file_is_refused_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("cifar-10-binary.tar.gz");
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        std::fs::File::create(&archive).unwrap(),
+        flate2::Compression::fast(),
+    ));
+    // One byte more than a batch of 10,000 records.
+    let size = 10_000 * 3073 + 1;
+    let mut header = tar::Header::new_gnu();
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "cifar-10-batches-bin/data_batch_1.bin", std::io::repeat(0).take(size)).unwrap();
+    tar.into_inner().unwrap().finish().unwrap();
+    let msg = message_of(&dir.path().join("cifar-10-batches-bin"), DatasetKind::Cifar10);
+    assert!(
+        msg.contains("cifar-10-binary.tar.gz") && msg.contains("data_batch_1.bin is larger than a CIFAR-10 batch file"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn cifar10_official_counts_are_checked_unless_a_limit_is_given() {
     let dir = tempfile::tempdir().unwrap();
     write_cifar_dir(dir.path(), 10);

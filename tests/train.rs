@@ -103,3 +103,18 @@ fn bad_settings_are_refused_before_anything_is_written() {
         assert!(!out.exists(), "nothing is written for bad settings");
     }
 }
+
+#[test]
+fn an_empty_split_is_refused_before_anything_is_written() {
+    let root = tempfile::tempdir().unwrap();
+    for split in ["training", "test"] {
+        let mut data = small_data(root.path());
+        let target = if split == "training" { &mut data.train } else { &mut data.test };
+        *target =
+            homeonorm::data::Split { images: target.images.narrow(0, 0, 0), labels: target.labels.narrow(0, 0, 0) };
+        let out = root.path().join("refused");
+        let err = train_seed_batch(&short("vanilla"), &[0], &data, &out).expect_err("must fail").to_string();
+        assert!(err.contains(&format!("{split} split")) && err.contains("has no images"), "{err}");
+        assert!(!out.exists(), "nothing is written for an empty {split} split");
+    }
+}
