@@ -18,3 +18,4 @@ pub mod sweep;
 pub mod system;
 pub mod text;
 pub mod train;
+pub mod workers;

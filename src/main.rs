@@ -57,6 +57,11 @@ enum Command {
         /// experiment's (by default the sweep stops and names them).
         #[arg(long)]
         retrain_changed: bool,
+        /// Worker processes on this machine sharing the sweep through its claims, each
+        /// with --threads threads (default: one single-threaded worker per usable core;
+        /// on CUDA, 4 sharing the GPU).
+        #[arg(long, value_parser = positive)]
+        workers: Option<usize>,
         /// Run only these of the experiment's datasets (comma-separated).
         #[arg(long, value_delimiter = ',')]
         datasets: Vec<DatasetKind>,
@@ -267,6 +272,7 @@ fn run(cli: Cli) -> Result<()> {
             dry_run,
             claim_timeout_minutes,
             retrain_changed,
+            workers,
             datasets,
             runtime,
         } => {
@@ -285,7 +291,7 @@ fn run(cli: Cli) -> Result<()> {
                 data_limit: runtime.limit(),
                 retrain_changed,
             };
-            sweep_command(&experiment, &options, dry_run, runtime)
+            sweep_command(&experiment, &options, dry_run, workers, runtime)
         }
         Command::Bench { methods, seeds, iterations, warmup, batch_size, device, threads, python } => {
             if let Some(n) = threads {
@@ -422,6 +428,7 @@ fn sweep_command(
     experiment: &homeonorm::experiment::Experiment,
     options: &homeonorm::sweep::SweepOptions,
     dry_run: bool,
+    workers: Option<usize>,
     runtime: RuntimeArgs,
 ) -> Result<()> {
     use homeonorm::{rundir::RunState, sweep};
@@ -454,7 +461,31 @@ fn sweep_command(
         println!("{} runs in this shard: {} done, {pending} to run", planned.len(), planned.len() - pending);
         return Ok(());
     }
-    let device = runtime.device()?;
+    let device = runtime.device.resolve()?;
+    let planned = sweep::plan(experiment, options);
+    sweep::check_changed(&planned, options)?;
+    let batches = sweep::seed_batches(planned.iter().filter(|r| r.pending(options)).collect(), options).len();
+    let threads = runtime.threads.map(|t| t as usize);
+    let arrangement = match workers {
+        Some(n) => homeonorm::workers::WorkerPlan {
+            workers: n,
+            threads: threads.unwrap_or_else(|| (homeonorm::workers::usable_cores() / n).max(1)),
+        },
+        None => homeonorm::workers::plan(device.is_cuda(), homeonorm::workers::usable_cores(), threads, batches),
+    };
+    if arrangement.workers > 1 {
+        // The workers take the seed batches through the claims; this process shows their progress.
+        let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+        let dirs: Vec<PathBuf> = planned.iter().map(|r| r.dir.clone()).collect();
+        let finished = || {
+            let done = dirs.iter().filter(|d| d.join(homeonorm::rundir::SUMMARY).is_file()).count();
+            (done as u64, dirs.len() as u64)
+        };
+        homeonorm::workers::run(arrangement, &homeonorm::workers::worker_args(&args), finished)?;
+        println!("sweep {}: {} workers finished", homeonorm::text::escape(&experiment.name), arrangement.workers);
+        return Ok(());
+    }
+    tch::set_num_threads(arrangement.threads as i32);
     let result = sweep::run(experiment, options, |kind| runtime.load(kind, device))?;
     println!(
         "sweep {}: trained {} run(s) here ({} diverged); {} already done; {} claimed by other workers; {} taken over",

@@ -126,6 +126,28 @@ pub struct SweepResult {
     pub taken_over: usize,
 }
 
+/// Stops a sweep on complete runs whose settings differ from the grid's, unless
+/// `retrain_changed` asks for them to be retrained.
+pub fn check_changed(planned: &[PlannedRun], options: &SweepOptions) -> Result<()> {
+    let changed: Vec<&PlannedRun> = planned.iter().filter(|r| !r.changed.is_empty()).collect();
+    if !changed.is_empty() && !options.retrain_changed {
+        return Err(changed_error(&changed));
+    }
+    Ok(())
+}
+
+/// Pending runs as seed batches: consecutive runs of equal settings, up to `seeds_per_batch`.
+pub fn seed_batches<'a>(pending: Vec<&'a PlannedRun>, options: &SweepOptions) -> Vec<Vec<&'a PlannedRun>> {
+    let mut groups: Vec<Vec<&PlannedRun>> = Vec::new();
+    for run in pending {
+        match groups.last_mut() {
+            Some(g) if g[0].spec.settings == run.spec.settings && g.len() < options.seeds_per_batch => g.push(run),
+            _ => groups.push(vec![run]),
+        }
+    }
+    groups
+}
+
 /// The settings (and data subset) recorded in a run folder that differ from `settings`.
 fn changed_settings(dir: &Path, settings: &TrainSettings, options: &SweepOptions) -> Result<Vec<String>> {
     rundir::differences(dir, &recorded_identity(settings, options.data_limit))
@@ -165,10 +187,7 @@ pub fn run(
     let root = options.out.join(&experiment.name);
     let planned = plan(experiment, options);
     let mut result = SweepResult::default();
-    let changed: Vec<&PlannedRun> = planned.iter().filter(|r| !r.changed.is_empty()).collect();
-    if !changed.is_empty() && !options.retrain_changed {
-        return Err(changed_error(&changed));
-    }
+    check_changed(&planned, options)?;
     let pending: Vec<&PlannedRun> = planned.iter().filter(|r| r.pending(options)).collect();
     result.already_done = planned.len() - pending.len();
     log::info!(
@@ -189,14 +208,7 @@ pub fn run(
     let mut progress = Progress::new(&format!("sweep {}", experiment.name), pending.len() as u64, 1);
     let mut finished = 0u64;
 
-    // Consecutive pending runs with equal settings form seed batches.
-    let mut groups: Vec<Vec<&PlannedRun>> = Vec::new();
-    for run in pending {
-        match groups.last_mut() {
-            Some(g) if g[0].spec.settings == run.spec.settings && g.len() < options.seeds_per_batch => g.push(run),
-            _ => groups.push(vec![run]),
-        }
-    }
+    let groups = seed_batches(pending, options);
     let outcome = (|| -> Result<()> {
         for group in groups {
             let mut mine = Vec::new();

@@ -358,3 +358,52 @@ fn out_of_range_input_is_refused_before_anything_is_written() {
         assert!(!out.exists(), "{what}: something was written");
     }
 }
+
+#[test]
+fn workers_share_a_sweep_and_stop_together_on_sigterm() {
+    let _turn = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    let out = tmp.path().join("out");
+    let grid = |iterations: usize| {
+        let path = tmp.path().join("workers.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "name = \"workers\"\ndatasets = [\"cifar10\"]\nmethods = [\"vanilla\", \"batch-norm\"]\nseeds = 1\n\n[settings]\niterations = {iterations}\neval_every = 50\n"
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let runs = |out: &Path| {
+        ["vanilla", "batch-norm"].map(|m| homeonorm::rundir::run_path(&out.join("workers"), "cifar10", m, 0.003, 0))
+    };
+    let exp = grid(100);
+    let o = run(&["sweep", s(&exp), "--out", s(&out), "--data-dir", s(&data), "--limit", "1000", "--workers", "2"]);
+    assert!(o.status.success() && text(&o).contains("2 workers finished"), "{}", text(&o));
+    for dir in runs(&out) {
+        assert_eq!(
+            homeonorm::rundir::state(&dir),
+            homeonorm::rundir::RunState::Done(homeonorm::rundir::Outcome::Complete),
+            "{}",
+            dir.display()
+        );
+    }
+
+    // SIGTERM to the parent reaches both workers: they stop, release their claims, and
+    // the parent exits with 130.
+    let out = tmp.path().join("stopped");
+    let exp = grid(5000);
+    let parent =
+        spawn(&["sweep", s(&exp), "--out", s(&out), "--data-dir", s(&data), "--limit", "1000", "--workers", "2"]);
+    for dir in runs(&out) {
+        wait_for(&dir.join("config.json"), Duration::from_secs(60));
+    }
+    signal(&parent, "TERM");
+    let o = parent.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    for dir in runs(&out) {
+        assert!(!dir.join(".claim").exists() && !dir.join("summary.json").exists(), "{}", dir.display());
+    }
+}
