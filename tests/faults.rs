@@ -391,19 +391,28 @@ fn workers_share_a_sweep_and_stop_together_on_sigterm() {
         );
     }
 
-    // SIGTERM to the parent reaches both workers: they stop, release their claims, and
-    // the parent exits with 130.
-    let out = tmp.path().join("stopped");
+    // SIGTERM to the parent reaches both workers, and Ctrl-C at a terminal (SIGINT to the
+    // whole process group, then the parent's SIGTERM on top) counts once: the workers
+    // stop, release their claims, and the parent exits with 130.
     let exp = grid(5000);
-    let parent =
-        spawn(&["sweep", s(&exp), "--out", s(&out), "--data-dir", s(&data), "--limit", "1000", "--workers", "2"]);
-    for dir in runs(&out) {
-        wait_for(&dir.join("config.json"), Duration::from_secs(60));
-    }
-    signal(&parent, "TERM");
-    let o = parent.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
-    for dir in runs(&out) {
-        assert!(!dir.join(".claim").exists() && !dir.join("summary.json").exists(), "{}", dir.display());
+    for (name, whole_group) in [("term", false), ("ctrl-c", true)] {
+        let out = tmp.path().join(name);
+        let args = ["sweep", s(&exp), "--out", s(&out), "--data-dir", s(&data), "--limit", "1000", "--workers", "2"];
+        let mut command = homeonorm();
+        command.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let parent = command.spawn().unwrap();
+        for dir in runs(&out) {
+            wait_for(&dir.join("config.json"), Duration::from_secs(60));
+        }
+        let target = if whole_group { format!("-{}", parent.id()) } else { parent.id().to_string() };
+        let sig = if whole_group { "-INT" } else { "-TERM" };
+        assert!(Command::new("kill").args([sig, "--", &target]).status().unwrap().success());
+        let o = parent.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(130), "{name}: {}", text(&o));
+        assert!(!text(&o).contains("exiting now"), "{name}: a worker took one signal for two: {}", text(&o));
+        for dir in runs(&out) {
+            assert!(!dir.join(".claim").exists() && !dir.join("summary.json").exists(), "{name}: {}", dir.display());
+        }
     }
 }
