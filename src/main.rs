@@ -486,7 +486,7 @@ fn sweep_command(
         return Ok(());
     }
     tch::set_num_threads(arrangement.threads as i32);
-    let result = sweep::run(experiment, options, |kind| runtime.load(kind, device))?;
+    let result = sweep::run_planned(experiment, options, &planned, |kind| runtime.load(kind, device))?;
     println!(
         "sweep {}: trained {} run(s) here ({} diverged); {} already done; {} claimed by other workers; {} taken over",
         homeonorm::text::escape(&experiment.name),

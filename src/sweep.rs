@@ -179,15 +179,24 @@ fn changed_error(changed: &[&PlannedRun]) -> anyhow::Error {
 pub fn run(
     experiment: &Experiment,
     options: &SweepOptions,
+    load: impl FnMut(DatasetKind) -> Result<RunData>,
+) -> Result<SweepResult> {
+    run_planned(experiment, options, &plan(experiment, options), load)
+}
+
+/// [`run`] with the shard's runs already planned (a plan reads every run folder).
+pub fn run_planned(
+    experiment: &Experiment,
+    options: &SweepOptions,
+    planned: &[PlannedRun],
     mut load: impl FnMut(DatasetKind) -> Result<RunData>,
 ) -> Result<SweepResult> {
     if options.seeds_per_batch == 0 {
         bail!("--seeds-per-batch must be positive");
     }
     let root = options.out.join(&experiment.name);
-    let planned = plan(experiment, options);
     let mut result = SweepResult::default();
-    check_changed(&planned, options)?;
+    check_changed(planned, options)?;
     let pending: Vec<&PlannedRun> = planned.iter().filter(|r| r.pending(options)).collect();
     result.already_done = planned.len() - pending.len();
     log::info!(
