@@ -3,9 +3,8 @@
 //! seeds batched into one model, and for the PyTorch reference
 //! (`reference/bench.py`) doing the same S runs one after another.
 
-use crate::data::{batches::BatchSampler, Normalization, Split};
+use crate::data::{batches::BatchSampler, PixelStandardization, Split};
 use crate::learner::Learner;
-use crate::model::per_model_input;
 use crate::norm::Method;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -35,10 +34,10 @@ pub fn time_training(method: &'static dyn Method, seeds: usize, split: &Split, o
     let seed_list: Vec<u64> = (0..seeds as u64).collect();
     let mut learner = Learner::new(method, &seed_list, true, 0.003, options.device)?;
     let mut sampler = BatchSampler::new(split, &seed_list, options.batch_size);
-    let normalization = Normalization::default();
+    let normalization = PixelStandardization::default();
     let mut step = |learner: &mut Learner| {
         let (images, labels) = sampler.next_batch(split);
-        learner.step(&per_model_input(&normalization.apply(&images)), &labels).0
+        learner.step(&normalization.apply(&images), &labels).0
     };
     for _ in 0..options.warmup {
         let _ = step(&mut learner);

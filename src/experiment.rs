@@ -5,20 +5,21 @@
 //! name = "paper-cifar10"                 # results go to <out>/<name>/
 //! datasets = ["cifar10"]
 //! methods = ["vanilla", "batch-norm"]
-//! learning_rates = [0.003]               # optional: each dataset's paper lr
+//! learning_rates = [0.003]               # optional: each dataset's lr (below, or the paper's)
 //! seeds = 10                             # 0..9, or a list [0, 1, 7]
 //!
-//! [settings]                             # optional overrides for every dataset
+//! [settings]                             # optional changes for every dataset
 //! iterations = 3000
-//! [settings.svhn]                        # optional overrides for one dataset
+//! [settings.svhn]                        # optional changes for one dataset
 //! iterations = 1000
 //! ```
 //!
-//! Every field is checked; an error names the file, the line and the key.
+//! A settings table is a `settings::SettingChanges`, the same changes `train`'s
+//! flags make. Every field is checked; an error names the file, the line and the key.
 
-use crate::data::{DatasetKind, Normalization};
-use crate::norm::{method_by_name, EvalStats};
-use crate::train::{SettingChanges, TrainSettings};
+use crate::data::DatasetKind;
+use crate::norm::MethodId;
+use crate::settings::{SettingChanges, TrainSettings};
 use serde::Deserialize;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -45,8 +46,10 @@ struct ExperimentFile {
     methods: Spanned<Vec<Spanned<String>>>,
     learning_rates: Option<Spanned<Vec<Spanned<f64>>>>,
     seeds: Spanned<Seeds>,
+    /// Setting changes for every dataset, and tables of changes for one dataset
+    /// (`[settings.svhn]`): each read as [`SettingChanges`].
     #[serde(default)]
-    settings: Overrides,
+    settings: toml::Table,
 }
 
 #[derive(Deserialize)]
@@ -54,23 +57,6 @@ struct ExperimentFile {
 enum Seeds {
     Count(i64),
     List(Vec<i64>),
-}
-
-#[derive(Deserialize, Default, Clone)]
-#[serde(deny_unknown_fields)]
-struct Overrides {
-    batch_size: Option<Spanned<i64>>,
-    iterations: Option<Spanned<i64>>,
-    eval_every: Option<Spanned<i64>>,
-    record_every: Option<Spanned<i64>>,
-    eval_stats: Option<EvalStats>,
-    test_batch_size: Option<Spanned<i64>>,
-    normalize_conv: Option<bool>,
-    conv_measures: Option<bool>,
-    normalization: Option<Normalization>,
-    /// Overrides for one dataset (only at the top level of `[settings]`).
-    cifar10: Option<Spanned<Box<Overrides>>>,
-    svhn: Option<Spanned<Box<Overrides>>>,
 }
 
 /// One run of a grid.
@@ -121,10 +107,13 @@ impl Experiment {
         for d in file.datasets.get_ref() {
             datasets.push(d.get_ref().parse::<DatasetKind>().map_err(|m| err(Some(d.span()), "datasets", m))?);
         }
-        let mut methods = Vec::new();
+        let mut methods: Vec<MethodId> = Vec::new();
         for m in file.methods.get_ref() {
-            methods
-                .push(method_by_name(m.get_ref()).map_err(|e| err(Some(m.span()), "methods", e.to_string()))?.name());
+            methods.push(
+                m.get_ref()
+                    .parse()
+                    .map_err(|e: crate::norm::UnknownMethod| err(Some(m.span()), "methods", e.to_string()))?,
+            );
         }
         let learning_rates: Option<Vec<f64>> = match &file.learning_rates {
             None => None,
@@ -205,27 +194,11 @@ impl Experiment {
             ));
         }
 
+        let tables = SettingTables::read(text, file.settings, &err)?;
         let mut runs = Vec::new();
         for &dataset in &datasets {
-            let specific = match dataset {
-                DatasetKind::Cifar10 => &file.settings.cifar10,
-                DatasetKind::Svhn => &file.settings.svhn,
-            };
-            if let Some(o) = specific {
-                if let Some(nested) = o.get_ref().cifar10.as_ref().or(o.get_ref().svhn.as_ref()) {
-                    return Err(err(
-                        Some(nested.span()),
-                        &format!("settings.{dataset}"),
-                        "dataset tables go directly under [settings]".into(),
-                    ));
-                }
-            }
             for &method in &methods {
-                let mut base = TrainSettings::preset(dataset, method);
-                apply(&mut base, &file.settings, "settings", &err)?;
-                if let Some(o) = specific {
-                    apply(&mut base, o.get_ref(), &format!("settings.{dataset}"), &err)?;
-                }
+                let base = tables.settings(dataset, method, &err)?;
                 let lrs = learning_rates.clone().unwrap_or_else(|| vec![base.lr]);
                 for &lr in &lrs {
                     for &seed in &seeds {
@@ -243,36 +216,88 @@ impl Experiment {
 /// Builds an error at a span of the file, for a key.
 type ErrorAt<'a> = dyn Fn(Option<Range<usize>>, &str, String) -> ExperimentError + 'a;
 
-/// Checks a table of overrides and applies it.
-fn apply(s: &mut TrainSettings, o: &Overrides, table: &str, err: &ErrorAt) -> Result<(), ExperimentError> {
-    let positive = |v: &Option<Spanned<i64>>, key: &str| -> Result<Option<usize>, ExperimentError> {
-        match v {
-            None => Ok(None),
-            Some(x) if *x.get_ref() > 0 => Ok(Some(*x.get_ref() as usize)),
-            Some(x) => {
-                Err(err(Some(x.span()), &format!("{table}.{key}"), format!("must be positive, got {}", x.get_ref())))
+/// The `[settings]` table and its per-dataset tables, each read as
+/// [`SettingChanges`], with where each key is in the file.
+struct SettingTables<'t> {
+    text: &'t str,
+    common: (SettingChanges, Vec<String>),
+    per_dataset: Vec<(DatasetKind, SettingChanges, Vec<String>)>,
+}
+
+impl<'t> SettingTables<'t> {
+    fn read(text: &'t str, mut table: toml::Table, err: &ErrorAt) -> Result<Self, ExperimentError> {
+        let mut per_dataset = Vec::new();
+        for dataset in [DatasetKind::Cifar10, DatasetKind::Svhn] {
+            let path = ["settings", dataset.name()];
+            match table.remove(dataset.name()) {
+                None => {}
+                Some(toml::Value::Table(t)) => {
+                    let (changes, keys) = read_changes(text, &path, t, err)?;
+                    per_dataset.push((dataset, changes, keys));
+                }
+                Some(_) => {
+                    return Err(err(key_span(text, &path), &path.join("."), "must be a table of settings".into()))
+                }
             }
         }
-    };
-    if let Some(v) = o.normalization {
-        if v.std.iter().any(|x| !(x.is_finite() && *x > 0.0)) {
-            return Err(err(None, &format!("{table}.normalization"), format!("std must be positive, got {:?}", v.std)));
+        let common = read_changes(text, &["settings"], table, err)?;
+        Ok(SettingTables { text, common, per_dataset })
+    }
+
+    /// The preset with `[settings]` and then `[settings.<dataset>]` applied, checked
+    /// after each, so that an error names the table whose value is wrong.
+    fn settings(
+        &self,
+        dataset: DatasetKind,
+        method: MethodId,
+        err: &ErrorAt,
+    ) -> Result<TrainSettings, ExperimentError> {
+        let mut s = TrainSettings::preset(dataset, method);
+        let (common, common_keys) = &self.common;
+        common.apply(&mut s);
+        let blame = |e: crate::settings::SettingError, table: &[&str], keys: &[String]| {
+            // A key given in this table is the culprit; else the preset and an earlier table.
+            let path = if keys.iter().any(|k| k == e.key) { [table, &[e.key]].concat() } else { table.to_vec() };
+            err(key_span(self.text, &path), &path.join("."), e.message)
+        };
+        s.validate().map_err(|e| blame(e, &["settings"], common_keys))?;
+        if let Some((_, changes, keys)) = self.per_dataset.iter().find(|(d, _, _)| *d == dataset) {
+            changes.apply(&mut s);
+            s.validate().map_err(|e| blame(e, &["settings", dataset.name()], keys))?;
+        }
+        Ok(s)
+    }
+}
+
+/// One table of setting changes, key by key so that an error names its key and line.
+fn read_changes(
+    text: &str,
+    table_path: &[&str],
+    table: toml::Table,
+    err: &ErrorAt,
+) -> Result<(SettingChanges, Vec<String>), ExperimentError> {
+    let keys: Vec<String> = table.keys().cloned().collect();
+    for (key, value) in &table {
+        let one = toml::Table::from_iter([(key.clone(), value.clone())]);
+        if let Err(e) = toml::Value::Table(one).try_into::<SettingChanges>() {
+            let path = [table_path, &[key.as_str()]].concat();
+            return Err(err(key_span(text, &path), &path.join("."), e.message().trim().to_string()));
         }
     }
-    let changes = SettingChanges {
-        lr: None,
-        batch_size: positive(&o.batch_size, "batch_size")?,
-        iterations: positive(&o.iterations, "iterations")?,
-        eval_every: positive(&o.eval_every, "eval_every")?,
-        record_every: positive(&o.record_every, "record_every")?,
-        eval_stats: o.eval_stats,
-        test_batch_size: positive(&o.test_batch_size, "test_batch_size")?,
-        normalize_conv: o.normalize_conv,
-        conv_measures: o.conv_measures,
-        normalization: o.normalization,
-    };
-    changes.apply(s);
-    Ok(())
+    let changes = toml::Value::Table(table).try_into::<SettingChanges>().expect("every key read alone");
+    Ok((changes, keys))
+}
+
+/// Where a dotted key (`settings.svhn.iterations`) is in the file.
+fn key_span(text: &str, path: &[&str]) -> Option<Range<usize>> {
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let mut table: &dyn toml_edit::TableLike = doc.as_table();
+    let (last, parents) = path.split_last()?;
+    for key in parents {
+        table = table.get(key)?.as_table_like()?;
+    }
+    let (key, item) = table.get_key_value(last)?;
+    key.span().or_else(|| item.span())
 }
 
 /// 1-based line of a byte offset.

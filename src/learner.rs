@@ -1,7 +1,7 @@
 //! A model and its Adam optimiser: one training step, as a PyTorch script takes it
 //! (`loss.backward(); optimizer.step()`).
 
-use crate::model::{Forward, LeNet5, CLASSES};
+use crate::model::{Forward, LeNet5};
 use crate::norm::{Method, Pass};
 use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 
@@ -58,7 +58,7 @@ impl Learner {
         self.vs.device()
     }
 
-    /// One Adam step on `x` (`[B, S·3, 32, 32]`) and `labels` (`[S, B]`, int64).
+    /// One Adam step on `x` (`[S, B, 3, 32, 32]`) and `labels` (`[S, B]`, int64).
     /// The loss is the sum over models of each model's mean cross-entropy, so
     /// every model's gradient is that of its own loss. Returns each model's loss
     /// `[S]` (detached) and the forward pass (its activations, for the measures).
@@ -72,9 +72,10 @@ impl Learner {
 
 /// Mean cross-entropy of each model: logits `[S, B, 10]`, labels `[S, B]` → `[S]`.
 pub fn per_model_loss(logits: &Tensor, labels: &Tensor) -> Tensor {
-    let s = logits.size()[0];
+    let size = logits.size();
+    let (s, classes) = (size[0], size[2]);
     logits
-        .reshape([-1, CLASSES])
+        .reshape([-1, classes])
         .cross_entropy_loss::<Tensor>(&labels.reshape([-1]), None, tch::Reduction::None, -100, 0.0)
         .view([s, -1])
         .mean_dim(1, false, None::<Kind>)

@@ -1,9 +1,10 @@
 //! homeonorm: the experiments of Shen, Wang & Navlakha (2021), "A Correspondence
 //! Between Normalization Strategies in Artificial and Biological Neural Networks",
-//! on tch/libtorch. See DESIGN.md in the shared folder and the README.
+//! on tch/libtorch. The README says what it does; `docs/run-folder.md` what it writes.
 
 pub mod bench;
 pub mod data;
+pub mod evaluate;
 pub mod experiment;
 pub mod interrupt;
 pub mod learner;
@@ -14,6 +15,7 @@ pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod rundir;
+pub mod settings;
 pub mod sweep;
 pub mod system;
 pub mod text;

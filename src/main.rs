@@ -3,9 +3,10 @@
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use homeonorm::data::{self, DatasetKind, Limit};
-use homeonorm::norm::EvalStats;
+use homeonorm::norm::MethodId;
+use homeonorm::settings::SettingChanges;
 use homeonorm::system::DeviceChoice;
-use homeonorm::train::{self, RunData, TrainSettings};
+use homeonorm::train::{self, RunData};
 use homeonorm::{learner::Learner, model, norm, system};
 use std::path::PathBuf;
 
@@ -22,7 +23,7 @@ enum Command {
     Info {
         /// Print the per-layer trainable parameter counts of LeNet5 with this method.
         #[arg(long, value_name = "METHOD")]
-        model: Option<String>,
+        model: Option<MethodId>,
     },
     /// Fetch a dataset from its official source (or a mirror) and verify its MD5 sums.
     Download {
@@ -72,7 +73,7 @@ enum Command {
     Bench {
         /// Methods to time (default: all).
         #[arg(long, value_delimiter = ',')]
-        methods: Vec<String>,
+        methods: Vec<MethodId>,
         /// S: seeds batched into one model (and PyTorch runs in sequence).
         #[arg(long, default_value_t = 10)]
         seeds: usize,
@@ -112,14 +113,14 @@ enum Command {
 struct TrainArgs {
     #[arg(long)]
     dataset: DatasetKind,
-    /// One of: vanilla, batch-norm, weight-norm, synaptic-scaling, mean-only, scale-only.
+    /// A registered method (`homeonorm info` lists them).
     #[arg(long)]
-    method: String,
+    method: MethodId,
     /// Seeds, comma-separated; seeds train together as one seed-batched model.
     #[arg(long, value_delimiter = ',', default_value = "0")]
     seed: Vec<u64>,
     #[command(flatten)]
-    overrides: SettingOverrides,
+    changes: SettingChanges,
     #[command(flatten)]
     runtime: RuntimeArgs,
     /// Where run folders go.
@@ -128,55 +129,6 @@ struct TrainArgs {
     /// Replace complete runs in OUT that were trained with other settings (by default: an error).
     #[arg(long)]
     replace: bool,
-}
-
-/// Settings that override the dataset's paper preset.
-#[derive(Args, Clone, Default)]
-struct SettingOverrides {
-    /// Learning rate (preset: CIFAR-10 0.003, SVHN 0.01).
-    #[arg(long)]
-    lr: Option<f64>,
-    /// Training batch size (preset: CIFAR-10 32, SVHN 256).
-    #[arg(long)]
-    batch_size: Option<usize>,
-    /// Training iterations (preset: CIFAR-10 45,000, SVHN 8,000).
-    #[arg(long)]
-    iterations: Option<usize>,
-    /// Test accuracy every N iterations (and at the end).
-    #[arg(long, value_name = "N")]
-    eval_every: Option<usize>,
-    /// Activation probabilities of the training batch every N iterations.
-    #[arg(long, value_name = "N")]
-    record_every: Option<usize>,
-    /// Test-time statistics: the test batch's own (the paper's) or the running ones.
-    #[arg(long, value_enum)]
-    eval_stats: Option<EvalStats>,
-    /// Test batch size (default: the training batch size).
-    #[arg(long)]
-    test_batch_size: Option<usize>,
-    /// Normalize fc1 and fc2 only (conv layers stay vanilla).
-    #[arg(long)]
-    fc_only: bool,
-    /// Record the measures for conv channels too.
-    #[arg(long)]
-    conv_measures: bool,
-}
-
-impl SettingOverrides {
-    fn changes(&self) -> train::SettingChanges {
-        train::SettingChanges {
-            lr: self.lr,
-            batch_size: self.batch_size,
-            iterations: self.iterations,
-            eval_every: self.eval_every,
-            record_every: self.record_every,
-            eval_stats: self.eval_stats,
-            test_batch_size: self.test_batch_size,
-            normalize_conv: self.fc_only.then_some(false),
-            conv_measures: self.conv_measures.then_some(true),
-            normalization: None,
-        }
-    }
 }
 
 /// Where the work runs and where the data is.
@@ -263,7 +215,7 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Info { model } => info(model.as_deref()),
+        Command::Info { model } => info(model),
         Command::Train(args) => train_command(args),
         Command::Sweep {
             experiment,
@@ -331,8 +283,7 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn info(model: Option<&str>) -> Result<()> {
-    let method = model.map(norm::method_by_name).transpose()?;
+fn info(method: Option<MethodId>) -> Result<()> {
     let sys = system::SystemInfo::detect();
     println!("homeonorm        {}", sys.homeonorm);
     println!("libtorch         {}", sys.libtorch);
@@ -343,8 +294,8 @@ fn info(model: Option<&str>) -> Result<()> {
             println!("methods          {}", norm::method_names().join(", "));
         }
         Some(method) => {
-            let learner = Learner::new(method, &[0], true, 1e-3, tch::Device::Cpu)?;
-            println!("\nLeNet5 with {} — {}", method.name(), method.summary());
+            let learner = Learner::new(method.method(), &[0], true, 1e-3, tch::Device::Cpu)?;
+            println!("\nLeNet5 with {} — {}", method.name(), method.method().summary());
             let counts = model::parameter_counts(&learner.vs, 1);
             for (name, count) in &counts {
                 println!("  {name:<24} {count:>8}");
@@ -371,18 +322,16 @@ fn data_check(kind: DatasetKind, dir: &std::path::Path, limit: Limit) -> Result<
 }
 
 fn train_command(args: TrainArgs) -> Result<()> {
-    norm::method_by_name(&args.method)?;
-    let mut settings = TrainSettings::preset(args.dataset, &args.method);
-    args.overrides.changes().apply(&mut settings);
-    settings.validate()?;
+    let settings = args.changes.settings(args.dataset, args.method)?;
     let mut seen = std::collections::BTreeSet::new();
     if let Some(seed) = args.seed.iter().find(|s| !seen.insert(**s)) {
         anyhow::bail!("--seed: seed {seed} is given twice");
     }
     // A complete run with other settings in the way is another experiment's result.
-    let identity = train::recorded_identity(&settings, args.runtime.limit());
+    let identity = settings.identity(args.runtime.limit());
     for &seed in &args.seed {
-        let dir = homeonorm::rundir::run_path(&args.out, args.dataset.name(), &settings.method, settings.lr, seed);
+        let dir =
+            homeonorm::rundir::run_path(&args.out, args.dataset.name(), settings.method.name(), settings.lr, seed);
         if let homeonorm::rundir::RunState::Done(_) = homeonorm::rundir::state(&dir) {
             let changed = homeonorm::rundir::differences(&dir, &identity)?;
             if !changed.is_empty() && !args.replace {
@@ -499,16 +448,13 @@ fn sweep_command(
     Ok(())
 }
 
-fn bench_command(methods: &[String], options: &homeonorm::bench::BenchOptions, python: &str) -> Result<()> {
+fn bench_command(methods: &[MethodId], options: &homeonorm::bench::BenchOptions, python: &str) -> Result<()> {
     use homeonorm::bench;
     if options.seeds == 0 || options.iterations == 0 || options.batch_size == 0 {
         anyhow::bail!("--seeds, --iterations and --batch-size must be positive");
     }
-    let methods: Vec<&'static dyn norm::Method> = if methods.is_empty() {
-        norm::METHODS.to_vec()
-    } else {
-        methods.iter().map(|m| norm::method_by_name(m)).collect::<Result<_, _>>()?
-    };
+    let methods: Vec<&'static dyn norm::Method> =
+        if methods.is_empty() { norm::METHODS.to_vec() } else { methods.iter().map(|m| m.method()).collect() };
     let split = bench::synthetic_split(options.device);
     let repo = std::env::current_dir()?;
     let s = options.seeds;

@@ -5,6 +5,7 @@
 //! it is the sample standard deviation (n − 1).
 
 use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
 
 /// H(p) = −p log₂ p − (1−p) log₂(1−p), in bits; 0 at p = 0 or 1, 1 at p = 0.5.
 pub fn binary_entropy(p: f64) -> f64 {
@@ -126,6 +127,99 @@ pub fn unit_stats(
         .collect()
 }
 
+/// Activation probability per unit of each model over one batch: the fraction of
+/// inputs (× positions, for a conv channel) with output > 0. `[S, B, U, …]` → `[S, U]`.
+pub fn activation_prob(hidden: &Tensor) -> Tensor {
+    let dims: Vec<i64> = (0..hidden.dim() as i64).filter(|&d| d != 0 && d != 2).collect();
+    hidden.gt(0.0).to_kind(Kind::Float).mean_dim(dims.as_slice(), false, Kind::Float)
+}
+
+/// One hidden layer's unit measures on a test set, for every model of a seed batch,
+/// gathered one batch at a time ([`update`](Self::update)) and turned into
+/// [`UnitStats`] at the end ([`finish`](Self::finish)). Counts stay on the device, in f64.
+pub struct UnitAccumulator {
+    layer: String,
+    /// Observations with output > 0, per model and unit: `[S, U]`.
+    active: Tensor,
+    /// The sum of those outputs: `[S, U]`.
+    active_sum: Tensor,
+    /// Inputs (× positions) seen per unit.
+    observations: f64,
+}
+
+impl UnitAccumulator {
+    pub fn new(layer: &str, models: i64, units: i64, device: Device) -> Self {
+        let zeros = || Tensor::zeros([models, units], (Kind::Double, device));
+        UnitAccumulator { layer: layer.to_string(), active: zeros(), active_sum: zeros(), observations: 0.0 }
+    }
+
+    /// Adds one batch of the layer's post-ReLU activations, `[S, B, U, …]`.
+    pub fn update(&mut self, hidden: &Tensor) {
+        let size = hidden.size();
+        let dims: Vec<i64> = (0..size.len() as i64).filter(|&d| d != 0 && d != 2).collect();
+        let y = hidden.to_kind(Kind::Double);
+        self.active += y.gt(0.0).to_kind(Kind::Double).sum_dim_intlist(dims.as_slice(), false, Kind::Double);
+        self.active_sum += y.sum_dim_intlist(dims.as_slice(), false, Kind::Double);
+        self.observations += dims.iter().map(|&d| size[d as usize]).product::<i64>() as f64;
+    }
+
+    /// Every model's unit stats; `alpha` is the layer's learned α, `[S, U]`, if the
+    /// method has one.
+    pub fn finish(&self, alpha: Option<&Tensor>) -> Vec<Vec<UnitStats>> {
+        let host = |t: &Tensor, s: i64| Vec::<f64>::try_from(t.get(s).to_kind(Kind::Double).to_device(Device::Cpu));
+        (0..self.active.size()[0])
+            .map(|s| {
+                let alpha = alpha.map(|a| host(a, s).expect("α is a float tensor"));
+                unit_stats(
+                    &self.layer,
+                    &host(&self.active, s).expect("counts"),
+                    &host(&self.active_sum, s).expect("sums"),
+                    self.observations,
+                    alpha.as_deref(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The activation probabilities of the training batch, every model's, recorded at
+/// some iterations (Figure 2B's heat map).
+pub struct ActivityRecord {
+    /// Measured layers: name and units per model.
+    layers: Vec<(String, i64)>,
+    /// Per recorded iteration: `[S, ΣU]`, the layers' units one after another.
+    rows: Vec<(usize, Tensor)>,
+}
+
+impl ActivityRecord {
+    pub fn new(layers: Vec<(String, i64)>) -> Self {
+        ActivityRecord { layers, rows: Vec::new() }
+    }
+
+    /// Records one training batch's activations (`[S, B, U, …]` per measured layer).
+    pub fn record(&mut self, iteration: usize, hidden: &[&Tensor]) {
+        let probs: Vec<Tensor> = hidden.iter().map(|h| activation_prob(&h.detach())).collect();
+        self.rows.push((iteration, Tensor::cat(&probs, 1)));
+    }
+
+    /// Model s's rows before iteration `until` (all if `None`): (iteration, layer, unit, probability).
+    pub fn rows(&self, s: i64, until: Option<usize>) -> Vec<(usize, &str, usize, f64)> {
+        let mut out = Vec::new();
+        for (iteration, probs) in self.rows.iter().filter(|(i, _)| until.is_none_or(|u| *i < u)) {
+            let values =
+                Vec::<f64>::try_from(probs.get(s).to_kind(Kind::Double).to_device(Device::Cpu)).expect("probabilities");
+            let mut offset = 0;
+            for (layer, units) in &self.layers {
+                for unit in 0..*units as usize {
+                    out.push((*iteration, layer.as_str(), unit, values[offset + unit]));
+                }
+                offset += *units as usize;
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +264,65 @@ mod tests {
         assert_eq!(s.mean_active_value_cv, Some(0.5));
         assert_eq!(s.never_active_units, 1);
         assert_eq!(s.alpha_mean, Some(1.0));
+    }
+
+    #[test]
+    fn activation_prob_per_model_and_unit_over_batch_and_positions() {
+        // S = 2 models, B = 2 inputs, U = 3 channels of 1×2 positions.
+        let y = Tensor::from_slice(&[
+            1f32, 0., 0., 0., 2., 2., //
+            1., 1., 0., 0., 0., 3., // model 0
+            0., 0., 0., 0., 0., 0., //
+            5., 0., 5., 0., 5., 0., // model 1
+        ])
+        .view([2, 2, 3, 1, 2]);
+        let p = Vec::<f32>::try_from(activation_prob(&y).view([-1])).unwrap();
+        assert_eq!(p, vec![0.75, 0.0, 0.75, 0.25, 0.25, 0.25]);
+    }
+
+    #[test]
+    fn activity_record_keeps_each_models_rows_until_it_diverged() {
+        let mut record = ActivityRecord::new(vec![("fc1".into(), 2), ("fc2".into(), 1)]);
+        for iteration in [10, 20] {
+            let fc1 = Tensor::from_slice(&[1f32, 0., 1., 1., /* model 1 */ 0., 0., 0., 2.]).view([2, 2, 2]);
+            let fc2 = Tensor::from_slice(&[0f32, 3., /* model 1 */ 1., 1.]).view([2, 2, 1]);
+            record.record(iteration, &[&fc1, &fc2]);
+        }
+        assert_eq!(
+            record.rows(0, None),
+            vec![
+                (10, "fc1", 0, 1.0),
+                (10, "fc1", 1, 0.5),
+                (10, "fc2", 0, 0.5),
+                (20, "fc1", 0, 1.0),
+                (20, "fc1", 1, 0.5),
+                (20, "fc2", 0, 0.5)
+            ]
+        );
+        assert_eq!(record.rows(1, Some(20)), vec![(10, "fc1", 0, 0.0), (10, "fc1", 1, 0.5), (10, "fc2", 0, 1.0)]);
+    }
+
+    #[test]
+    fn unit_accumulator_over_two_batches_equals_one_pass_by_hand() {
+        // S = 2 models, U = 2 units; two test batches of 2 and 1 inputs.
+        let first = Tensor::from_slice(&[1f32, 0., 3., 0., /* model 1 */ 0., 0., 0., 2.]).view([2, 2, 2]);
+        let second = Tensor::from_slice(&[2f32, 0., /* model 1 */ 0., 4.]).view([2, 1, 2]);
+        let mut acc = UnitAccumulator::new("fc1", 2, 2, Device::Cpu);
+        acc.update(&first);
+        acc.update(&second);
+        let alpha = Tensor::from_slice(&[0.5f32, 1.5, 2.0, 1.0]).view([2, 2]);
+        let stats = acc.finish(Some(&alpha));
+        // model 0: unit 0 active on 3 of 3 inputs (1 + 3 + 2), unit 1 never
+        assert_eq!(stats[0][0].activation_prob, 1.0);
+        assert_eq!(stats[0][0].mean_active_value, Some(2.0));
+        assert_eq!((stats[0][1].activation_prob, stats[0][1].mean_active_value), (0.0, None));
+        // model 1: unit 0 never, unit 1 on 2 of 3 inputs (2 + 4)
+        assert_eq!(stats[1][0].mean_active_value, None);
+        assert_eq!(stats[1][1].activation_prob, 2.0 / 3.0);
+        assert_eq!(stats[1][1].mean_active_value, Some(3.0));
+        assert_eq!(stats[1][1].entropy, binary_entropy(2.0 / 3.0));
+        assert_eq!((stats[0][1].alpha, stats[1][0].alpha), (Some(1.5), Some(2.0)));
+        assert!(stats.iter().flatten().all(|u| u.layer == "fc1"));
     }
 
     #[test]

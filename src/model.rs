@@ -3,22 +3,20 @@
 //! conv 3→6 5×5, ReLU, 2×2 max-pool, conv 6→16 5×5, ReLU, 2×2 max-pool,
 //! fc 400→120, ReLU, fc 120→84, ReLU, fc 84→10 (the PyTorch CIFAR-10 tutorial's net).
 //!
-//! A "seed batch" of S independent models lives in one set of tensors: conv
-//! layers are grouped convolutions (groups = S, the models' channels side by side,
-//! so per-channel batch statistics stay per model) and fc layers are batched matrix
-//! products. Adam is elementwise and the loss is the sum of the models' mean
-//! losses, so each model trains exactly as it would alone. A single run is S = 1.
+//! A "seed batch" of S independent models lives in one set of tensors, with the
+//! models on a leading axis S of every per-model tensor: weights `[S, U, …]`, biases
+//! and per-unit vectors `[S, U]`, inputs `[S, B, 3, 32, 32]`, activations
+//! `[S, B, U, …]`. fc layers are batched matrix products; conv layers are S plain
+//! convolutions or, on CUDA, one grouped convolution (groups = S), the one place the
+//! models' channels are laid side by side (`[B, S·C, H, W]`). Adam is elementwise
+//! and the loss is the sum of the models' mean losses, so each model trains exactly
+//! as it would alone. A single run is S = 1.
 //!
 //! Model s is initialised exactly as `torch.manual_seed(seed_s); Net()` initialises
 //! PyTorch's `nn.Conv2d`/`nn.Linear` (same generator, same draws, same order).
 
-use crate::norm::{LayerNorm, LayerSpec, Method, Pass, Vanilla};
+use crate::norm::{LayerSpec, Method, MethodLayer, Pass, Vanilla};
 use tch::{nn, Device, Kind, Tensor};
-
-/// Input images: 3 channels of 32×32.
-pub const INPUT_CHANNELS: i64 = 3;
-pub const IMAGE_SIZE: i64 = 32;
-pub const CLASSES: i64 = 10;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LayerKind {
@@ -43,12 +41,14 @@ pub struct LayerShape {
 
 const KERNEL: i64 = 5;
 
-pub const LAYERS: [LayerShape; 5] = [
+/// The architecture. The rest of the program asks a model for its layers
+/// ([`LeNet5::hidden_layers`]) rather than reading this.
+const LAYERS: [LayerShape; 5] = [
     LayerShape { name: "conv1", kind: LayerKind::Conv, inputs: 3, units: 6, hidden: true },
     LayerShape { name: "conv2", kind: LayerKind::Conv, inputs: 6, units: 16, hidden: true },
     LayerShape { name: "fc1", kind: LayerKind::Fc, inputs: 16 * 5 * 5, units: 120, hidden: true },
     LayerShape { name: "fc2", kind: LayerKind::Fc, inputs: 120, units: 84, hidden: true },
-    LayerShape { name: "fc3", kind: LayerKind::Fc, inputs: 84, units: CLASSES, hidden: false },
+    LayerShape { name: "fc3", kind: LayerKind::Fc, inputs: 84, units: crate::data::CLASSES as i64, hidden: false },
 ];
 
 impl LayerShape {
@@ -62,11 +62,6 @@ impl LayerShape {
     fn fan_in(&self) -> i64 {
         self.weight_shape()[1..].iter().product()
     }
-}
-
-/// The hidden layers, whose activations the measures use.
-pub fn hidden_layers() -> impl Iterator<Item = &'static LayerShape> {
-    LAYERS.iter().filter(|l| l.hidden)
 }
 
 /// Draws one layer's initial weight and bias from torch's global generator as
@@ -90,19 +85,19 @@ fn pytorch_default_init(layer: &LayerShape) -> (Tensor, Tensor) {
 
 struct Layer {
     shape: LayerShape,
-    /// Conv: `[S·U, C, k, k]`; fc: `[S, U, in]`.
+    /// Conv: `[S, U, C, k, k]`; fc: `[S, U, in]`.
     weight: Tensor,
-    /// Conv: `[S·U]`; fc: `[S, U]`.
+    /// `[S, U]`.
     bias: Tensor,
-    norm: Box<dyn LayerNorm>,
+    norm: Box<dyn MethodLayer>,
 }
 
 /// What one forward pass gives.
 pub struct Forward {
     /// `[S, B, 10]`.
     pub logits: Tensor,
-    /// Post-ReLU activations of each hidden layer, in [`hidden_layers`] order, with
-    /// the models' units side by side on dim 1: `[B, S·U]` or `[B, S·C, H, W]`.
+    /// Post-ReLU activations of each hidden layer, in [`LeNet5::hidden_layers`]
+    /// order: `[S, B, U]` or `[S, B, C, H, W]`.
     pub hidden: Vec<Tensor>,
 }
 
@@ -149,10 +144,7 @@ impl LeNet5 {
             .map(|(i, shape)| {
                 let weights: Vec<&Tensor> = drawn.iter().map(|m| &m[i].0).collect();
                 let biases: Vec<&Tensor> = drawn.iter().map(|m| &m[i].1).collect();
-                let (weight, bias) = match shape.kind {
-                    LayerKind::Conv => (Tensor::cat(&weights, 0), Tensor::cat(&biases, 0)),
-                    LayerKind::Fc => (Tensor::stack(&weights, 0), Tensor::stack(&biases, 0)),
-                };
+                let (weight, bias) = (Tensor::stack(&weights, 0), Tensor::stack(&biases, 0));
                 let path = root / shape.name;
                 let weight = path.var_copy("weight", &weight);
                 let bias = path.var_copy("bias", &bias);
@@ -178,7 +170,13 @@ impl LeNet5 {
         self.models
     }
 
-    /// Forward pass. `x` is `[B, S·3, 32, 32]`: see [`per_model_input`] and [`shared_input`].
+    /// The hidden layers (normalized, measured), in order; [`Forward::hidden`] follows it.
+    pub fn hidden_layers(&self) -> Vec<LayerShape> {
+        self.layers.iter().map(|l| l.shape).filter(|l| l.hidden).collect()
+    }
+
+    /// Forward pass. `x` is `[S, B, 3, 32, 32]`: each model's own batch, or one batch
+    /// for every model ([`shared_input`]).
     pub fn forward(&self, x: &Tensor, pass: Pass) -> Forward {
         let s = self.models;
         let mut hidden = Vec::with_capacity(4);
@@ -187,25 +185,31 @@ impl LeNet5 {
             let weight = layer.norm.effective_weight(&layer.weight);
             match layer.shape.kind {
                 LayerKind::Conv => {
-                    let z = convolve(&h, &weight, &layer.bias, s, self.conv_layout);
+                    let z = convolve(&h, &weight, &layer.bias, self.conv_layout);
                     let y = layer.norm.normalize(&z, pass).relu();
-                    h = y.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false);
+                    // max_pool2d takes 4-D input: the models' batches one after another.
+                    let size = y.size();
+                    let pooled = y.reshape([s * size[1], size[2], size[3], size[4]]).max_pool2d(
+                        [2, 2],
+                        [2, 2],
+                        [0, 0],
+                        [1, 1],
+                        false,
+                    );
+                    h = pooled.view([s, size[1], size[2], size[3] / 2, size[4] / 2]);
                     hidden.push(y);
                 }
                 LayerKind::Fc => {
-                    if h.dim() == 4 {
-                        // [B, S·16, 5, 5] → [S, B, 400], flattening each model's channels as torch.flatten does.
-                        let b = h.size()[0];
-                        h = h.reshape([b, s, -1]).transpose(0, 1);
+                    if h.dim() > 3 {
+                        // [S, B, 16, 5, 5] → [S, B, 400], flattening each model's channels as torch.flatten does.
+                        h = h.flatten(2, -1);
                     }
                     let z = h.matmul(&weight.transpose(1, 2)) + layer.bias.unsqueeze(1); // [S, B, U]
                     if !layer.shape.hidden {
                         return Forward { logits: z, hidden };
                     }
-                    let (b, u) = (z.size()[1], layer.shape.units);
-                    let z = z.transpose(0, 1).reshape([b, s * u]);
                     let y = layer.norm.normalize(&z, pass).relu();
-                    h = y.view([b, s, u]).transpose(0, 1);
+                    h = y.shallow_clone();
                     hidden.push(y);
                 }
             }
@@ -215,71 +219,50 @@ impl LeNet5 {
 
     /// The learned α of each hidden layer, `[S, U]`, for methods that have one.
     pub fn alphas(&self) -> Vec<(&'static str, Tensor)> {
-        self.layers
-            .iter()
-            .filter_map(|l| l.norm.alpha().map(|a| (l.shape.name, a.detach().view([self.models, -1]))))
-            .collect()
+        self.layers.iter().filter_map(|l| l.norm.alpha().map(|a| (l.shape.name, a.detach()))).collect()
     }
 }
 
-/// Each model's convolution over its own channels: by default one grouped
+/// Each model's convolution over its own input: `x` `[S, B, C, H, W]`, weight
+/// `[S, U, C, k, k]`, bias `[S, U]` → `[S, B, U, H', W']`. By default one grouped
 /// convolution (groups = S) on CUDA; on the CPU, S plain ones, because oneDNN's
 /// grouped convolution is several times slower there than the same work as separate
 /// convolutions (`examples/conv_layouts.rs` measures both).
-fn convolve(x: &Tensor, weight: &Tensor, bias: &Tensor, models: i64, layout: ConvLayout) -> Tensor {
+fn convolve(x: &Tensor, weight: &Tensor, bias: &Tensor, layout: ConvLayout) -> Tensor {
+    let models = weight.size()[0];
     let grouped = match layout {
         ConvLayout::Auto => x.device().is_cuda(),
         ConvLayout::Grouped => true,
         ConvLayout::PerModel => false,
     };
-    if models == 1 || grouped {
-        return x.conv2d(weight, Some(bias), [1, 1], [0, 0], [1, 1], models);
+    let plain = |m: i64| x.get(m).conv2d(&weight.get(m), Some(&bias.get(m)), [1, 1], [0, 0], [1, 1], 1);
+    if models == 1 {
+        return plain(0).unsqueeze(0);
     }
-    let (xs, ws, bs) = (x.chunk(models, 1), weight.chunk(models, 0), bias.chunk(models, 0));
-    let per_model: Vec<Tensor> =
-        xs.iter().zip(&ws).zip(&bs).map(|((x, w), b)| x.conv2d(w, Some(b), [1, 1], [0, 0], [1, 1], 1)).collect();
-    Tensor::cat(&per_model, 1)
-}
-
-/// `[S, B, 3, 32, 32]` (one batch per model) → the model's input layout `[B, S·3, 32, 32]`.
-pub fn per_model_input(x: &Tensor) -> Tensor {
+    if !grouped {
+        return Tensor::stack(&(0..models).map(plain).collect::<Vec<_>>(), 0);
+    }
+    // The models' channels side by side, [B, S·C, H, W], for one grouped convolution.
     let size = x.size();
-    x.transpose(0, 1).reshape([size[1], size[0] * size[2], size[3], size[4]])
+    let side_by_side = x.transpose(0, 1).reshape([size[1], models * size[2], size[3], size[4]]);
+    let z = side_by_side.conv2d(&weight.flatten(0, 1), Some(&bias.flatten(0, 1)), [1, 1], [0, 0], [1, 1], models);
+    let out = z.size();
+    z.view([out[0], models, -1, out[2], out[3]]).transpose(0, 1)
 }
 
-/// `[B, 3, 32, 32]` (one batch for every model, as in evaluation) → `[B, S·3, 32, 32]`.
+/// `[B, 3, 32, 32]` (one batch for every model, as in evaluation) → `[S, B, 3, 32, 32]`
+/// (a view: the images are not copied).
 pub fn shared_input(x: &Tensor, models: i64) -> Tensor {
-    x.repeat([1, models, 1, 1])
-}
-
-/// Splits a hidden activation `[B, S·U, …]` into `[B, S, U, …]`.
-pub fn split_models(y: &Tensor, models: i64) -> Tensor {
-    let mut shape = y.size();
-    let units = shape[1] / models;
-    shape.splice(1..2, [models, units]);
-    y.view(shape.as_slice())
+    let mut size = x.size();
+    size.insert(0, models);
+    x.unsqueeze(0).expand(size.as_slice(), false)
 }
 
 /// Model s's parameters and buffers in PyTorch's shapes, named as in the var store
 /// (`conv1.weight`, `fc1.norm.gamma`, …).
-pub fn model_state(vs: &nn::VarStore, model: i64, models: i64) -> Vec<(String, Tensor)> {
-    let mut state: Vec<(String, Tensor)> = vs
-        .variables()
-        .into_iter()
-        .map(|(name, t)| {
-            let t = t.detach();
-            let one = match t.dim() {
-                // fc weights [S, U, in] and biases [S, U]
-                2 | 3 => t.get(model),
-                // conv weights [S·U, C, k, k], conv biases and per-unit vectors [S·U]
-                _ => {
-                    let rows = t.size()[0] / models;
-                    t.narrow(0, model * rows, rows)
-                }
-            };
-            (name, one.copy())
-        })
-        .collect();
+pub fn model_state(vs: &nn::VarStore, model: i64) -> Vec<(String, Tensor)> {
+    let mut state: Vec<(String, Tensor)> =
+        vs.variables().into_iter().map(|(name, t)| (name, t.detach().get(model).copy())).collect();
     state.sort_by(|a, b| a.0.cmp(&b.0));
     state
 }

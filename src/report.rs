@@ -6,73 +6,23 @@
 //! Layer measures per run are the paper's: mean over units and std across units
 //! (population). A setting's row gives their mean over seeds.
 
-use crate::data::{Limit, Normalization};
 use crate::metrics::{coefficient_of_variation, mean_sample_std, LayerSummary};
-use crate::norm::EvalStats;
 use crate::rundir::{self, read_csv, CurveRow, Outcome, Summary, UnitRow};
+use crate::settings::{differing_columns, GroupKey};
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+/// Where `report` writes under a results folder, and `plot` beneath it.
 pub const REPORT_DIR: &str = "report";
-
-/// The settings that make runs comparable; runs are grouped by all of them.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SettingKey {
-    pub dataset: String,
-    pub method: String,
-    pub lr: f64,
-    pub batch_size: usize,
-    pub iterations: usize,
-    pub eval_stats: EvalStats,
-    pub test_batch_size: usize,
-    pub normalize_conv: bool,
-    pub normalization: Normalization,
-    /// A subset of the data (`--limit`): never pooled with full-data runs.
-    pub data_limit: Limit,
-}
-
-impl SettingKey {
-    #[allow(clippy::type_complexity)]
-    fn sort_key(&self) -> (String, usize, String, u64, usize, usize, String, bool, String, Limit) {
-        let method_order = crate::norm::method_names().iter().position(|m| *m == self.method).unwrap_or(usize::MAX);
-        (
-            self.dataset.clone(),
-            method_order,
-            self.method.clone(),
-            self.lr.to_bits(),
-            self.batch_size,
-            self.iterations,
-            format!("{:?}", self.eval_stats),
-            self.normalize_conv,
-            format!("{:?}", self.normalization),
-            self.data_limit,
-        )
-    }
-
-    /// "full" or the subset's sizes.
-    pub fn data_label(&self) -> String {
-        let side = |n: Option<usize>| n.map_or("all".to_string(), |n| n.to_string());
-        match (self.data_limit.train, self.data_limit.test) {
-            (None, None) => "full".into(),
-            (train, test) => format!("limit {}/{}", side(train), side(test)),
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct ConfigFields {
-    #[serde(flatten)]
-    key: SettingKey,
-    seed: u64,
-}
+pub const FIGURES_DIR: &str = "figures";
 
 /// One run folder found under the results folder.
 pub struct RunRecord {
     pub dir: PathBuf,
-    pub key: SettingKey,
+    pub key: GroupKey,
     pub seed: u64,
     /// None: unfinished, for the reason in `problem`.
     pub summary: Option<Summary>,
@@ -107,18 +57,15 @@ pub fn collect(root: &Path) -> Result<Found> {
         if !looks_like_run(&dir) {
             continue;
         }
-        let config = rundir::read_config(&dir).and_then(|map| {
-            serde_json::from_value::<ConfigFields>(serde_json::Value::Object(map))
-                .with_context(|| format!("{}: not a homeonorm run configuration", dir.join(rundir::CONFIG).display()))
-        });
-        match config {
+        match rundir::read_config(&dir) {
             Err(e) => found.unreadable.push((dir, format!("{e:#}"))),
-            Ok(fields) => {
+            Ok(config) => {
                 let (summary, problem) = match rundir::check_complete(&dir) {
                     Ok(s) => (Some(s), None),
                     Err(e) => (None, Some(format!("{e:#}"))),
                 };
-                found.runs.push(RunRecord { dir, key: fields.key, seed: fields.seed, summary, problem });
+                let key = GroupKey::of(&config.settings, config.data_limit);
+                found.runs.push(RunRecord { dir, key, seed: config.seed, summary, problem });
             }
         }
     }
@@ -182,14 +129,15 @@ impl LayerRow {
 
 /// One setting's results.
 pub struct SettingResult {
-    pub key: SettingKey,
+    pub key: GroupKey,
     pub complete: Vec<u64>,
     pub diverged: Vec<(u64, PathBuf)>,
     /// Seed, folder and why it is not complete.
     pub unfinished: Vec<(u64, PathBuf, String)>,
     pub final_accuracy: Spread,
     pub best_accuracy: Spread,
-    pub layers: BTreeMap<String, LayerRow>,
+    /// The measured layers, in the order the runs list them.
+    pub layers: Vec<(String, LayerRow)>,
     /// CV of activation probability across all fc units (fc1 and fc2 pooled), mean over seeds.
     pub fc_prob_cv: Option<f64>,
     pub curve: Vec<CurvePoint>,
@@ -203,9 +151,27 @@ pub struct CurvePoint {
     pub accuracy_std: Option<f64>,
 }
 
+impl SettingResult {
+    /// A layer's measures, if the runs measured it.
+    pub fn layer(&self, name: &str) -> Option<&LayerRow> {
+        self.layers.iter().find(|(n, _)| n == name).map(|(_, row)| row)
+    }
+}
+
+/// The distinct layer names, in the order first seen.
+pub fn layer_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in names {
+        if !out.iter().any(|n| n == name) {
+            out.push(name.to_string());
+        }
+    }
+    out
+}
+
 /// Groups the records by setting and computes each setting's results.
 pub fn summarize(records: &[RunRecord]) -> Result<Vec<SettingResult>> {
-    let mut groups: Vec<(SettingKey, Vec<&RunRecord>)> = Vec::new();
+    let mut groups: Vec<(GroupKey, Vec<&RunRecord>)> = Vec::new();
     for r in records {
         match groups.iter_mut().find(|(k, _)| *k == r.key) {
             Some((_, g)) => g.push(r),
@@ -232,22 +198,20 @@ pub fn summarize(records: &[RunRecord]) -> Result<Vec<SettingResult>> {
         let summaries: Vec<&Summary> = complete.iter().map(|r| r.summary.as_ref().unwrap()).collect();
         let final_accuracy = Spread::of(&summaries.iter().filter_map(|s| s.final_accuracy).collect::<Vec<_>>());
         let best_accuracy = Spread::of(&summaries.iter().filter_map(|s| s.best_accuracy).collect::<Vec<_>>());
-        let mut layers = BTreeMap::new();
-        for name in ["fc1", "fc2", "conv1", "conv2"] {
+        let mut layers = Vec::new();
+        for name in layer_names(summaries.iter().flat_map(|s| s.layers.iter().map(|l| l.layer.as_str()))) {
             let per_run: Vec<&LayerSummary> =
                 summaries.iter().filter_map(|s| s.layers.iter().find(|l| l.layer == name)).collect();
-            if !per_run.is_empty() {
-                layers.insert(name.to_string(), LayerRow::of(&per_run));
-            }
+            layers.push((name, LayerRow::of(&per_run)));
         }
         let mut fc_cvs = Vec::new();
         let mut curves: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
         for r in &complete {
-            let units: Vec<UnitRow> = read_csv(&r.dir.join(rundir::UNIT_STATS))?;
+            let units: Vec<UnitRow> = read_csv(&r.dir)?;
             let probs: Vec<f64> =
                 units.iter().filter(|u| u.layer.starts_with("fc")).map(|u| u.activation_prob).collect();
             fc_cvs.push(coefficient_of_variation(&probs));
-            for row in read_csv::<CurveRow>(&r.dir.join(rundir::CURVE))? {
+            for row in read_csv::<CurveRow>(&r.dir)? {
                 curves.entry(row.iteration).or_default().push(row.test_accuracy);
             }
         }
@@ -315,7 +279,7 @@ impl Measure {
 
     /// Our value (and ± where the paper gives one) for a setting.
     fn ours(self, r: &SettingResult) -> (Option<f64>, Option<f64>) {
-        let fc1 = r.layers.get("fc1");
+        let fc1 = r.layer("fc1");
         match self {
             Measure::Accuracy => (r.final_accuracy.mean.map(|v| 100.0 * v), r.final_accuracy.std.map(|v| 100.0 * v)),
             Measure::FcProbCv => (r.fc_prob_cv, None),
@@ -359,27 +323,13 @@ pub fn paper_numbers() -> Vec<PaperNumber> {
     ]
 }
 
-fn join(values: &[f64]) -> String {
-    values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" ")
-}
-
-/// One `summary.csv` row as (column, value) pairs: the csv crate cannot flatten
-/// nested structs, and the layer columns are prefixed per layer (`fc1_prob_mean`).
-fn summary_columns(r: &SettingResult) -> Vec<(String, String)> {
+/// One `summary.csv` row as (column, value) pairs: every compared setting (see
+/// [`GroupKey::columns`]), the counts, accuracy, and each layer's measures prefixed
+/// by its name (`fc1_prob_mean`) for every layer in `layers`.
+fn summary_columns(r: &SettingResult, layers: &[String]) -> Vec<(String, String)> {
     let num = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
-    let mut cols: Vec<(String, String)> = vec![
-        ("dataset".into(), r.key.dataset.clone()),
-        ("method".into(), r.key.method.clone()),
-        ("lr".into(), r.key.lr.to_string()),
-        ("batch_size".into(), r.key.batch_size.to_string()),
-        ("iterations".into(), r.key.iterations.to_string()),
-        ("eval_stats".into(), format!("{:?}", r.key.eval_stats).to_lowercase()),
-        ("test_batch_size".into(), r.key.test_batch_size.to_string()),
-        ("normalize_conv".into(), r.key.normalize_conv.to_string()),
-        ("normalization_mean".into(), join(&r.key.normalization.mean)),
-        ("normalization_std".into(), join(&r.key.normalization.std)),
-        ("data_limit_train".into(), r.key.data_limit.train.map_or(String::new(), |n| n.to_string())),
-        ("data_limit_test".into(), r.key.data_limit.test.map_or(String::new(), |n| n.to_string())),
+    let mut cols = r.key.columns();
+    cols.extend([
         ("runs".into(), r.complete.len().to_string()),
         ("diverged".into(), r.diverged.len().to_string()),
         ("unfinished".into(), r.unfinished.len().to_string()),
@@ -388,9 +338,9 @@ fn summary_columns(r: &SettingResult) -> Vec<(String, String)> {
         ("best_accuracy_mean".into(), num(r.best_accuracy.mean)),
         ("best_accuracy_std".into(), num(r.best_accuracy.std)),
         ("fc_prob_cv".into(), num(r.fc_prob_cv)),
-    ];
-    for layer in ["fc1", "fc2"] {
-        let row = r.layers.get(layer).cloned().unwrap_or_default();
+    ]);
+    for layer in layers {
+        let row = r.layer(layer).cloned().unwrap_or_default();
         for (name, v) in [
             ("prob_mean", row.prob_mean),
             ("prob_std", row.prob_std),
@@ -408,6 +358,7 @@ fn summary_columns(r: &SettingResult) -> Vec<(String, String)> {
     cols
 }
 
+/// A `curves.csv` row: a setting's mean accuracy curve point.
 #[derive(Serialize)]
 struct CurvesCsvRow<'a> {
     dataset: &'a str,
@@ -415,6 +366,8 @@ struct CurvesCsvRow<'a> {
     lr: f64,
     batch_size: usize,
     iterations_total: usize,
+    /// The setting's row in `summary.csv` (other settings can tell two curves apart).
+    setting: usize,
     iteration: usize,
     runs: usize,
     accuracy_mean: f64,
@@ -442,9 +395,10 @@ pub fn write(root: &Path) -> Result<Vec<SettingResult>> {
     let out = root.join(REPORT_DIR);
     std::fs::create_dir_all(&out)?;
 
+    let layers = layer_names(results.iter().flat_map(|r| r.layers.iter().map(|(n, _)| n.as_str())));
     let mut summary = csv::Writer::from_writer(Vec::new());
     for (i, r) in results.iter().enumerate() {
-        let cols = summary_columns(r);
+        let cols = summary_columns(r, &layers);
         if i == 0 {
             summary.write_record(cols.iter().map(|c| &c.0))?;
         }
@@ -453,14 +407,16 @@ pub fn write(root: &Path) -> Result<Vec<SettingResult>> {
     rundir::write_atomic(&out, "summary.csv", &summary.into_inner()?)?;
 
     let mut curves = csv::Writer::from_writer(Vec::new());
-    for r in &results {
+    for (setting, r) in results.iter().enumerate() {
+        let s = &r.key.settings;
         for p in &r.curve {
             curves.serialize(CurvesCsvRow {
-                dataset: &r.key.dataset,
-                method: &r.key.method,
-                lr: r.key.lr,
-                batch_size: r.key.batch_size,
-                iterations_total: r.key.iterations,
+                dataset: s.dataset.name(),
+                method: s.method.name(),
+                lr: s.lr,
+                batch_size: s.batch_size,
+                iterations_total: s.iterations,
+                setting,
                 iteration: p.iteration,
                 runs: p.runs,
                 accuracy_mean: p.accuracy_mean,
@@ -484,29 +440,50 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
          unfinished runs are counted, named below, and never averaged in.\n"
     );
     let _ = writeln!(md, "## Results\n");
-    let _ = writeln!(
-        md,
-        "| dataset | method | lr | batch | iterations | eval stats | test batch | data | runs | diverged | unfinished | final accuracy (%) | best accuracy (%) | fc1 activation prob | fc1 prob CV | fc1 entropy (bits) | fc1 mean active value | fc1 value CV | fc2 activation prob | fc units prob CV | fc1 α |"
-    );
-    let _ = writeln!(md, "|{}", "---|".repeat(21));
+    // Dataset, method, lr, batch and length always; any other setting where the rows differ.
+    const ALWAYS: [&str; 5] = ["dataset", "method", "lr", "batch_size", "iterations"];
+    let keys: Vec<&GroupKey> = results.iter().map(|r| &r.key).collect();
+    let mut setting_columns: Vec<String> = ALWAYS.iter().map(|c| c.to_string()).collect();
+    for column in differing_columns(&keys) {
+        let column = if column.starts_with("data_limit") { "data".to_string() } else { column };
+        if !setting_columns.contains(&column) {
+            setting_columns.push(column);
+        }
+    }
+    let measures = [
+        "runs",
+        "diverged",
+        "unfinished",
+        "final accuracy (%)",
+        "best accuracy (%)",
+        "fc1 activation prob",
+        "fc1 prob CV",
+        "fc1 entropy (bits)",
+        "fc1 mean active value",
+        "fc1 value CV",
+        "fc2 activation prob",
+        "fc units prob CV",
+        "fc1 α",
+    ];
+    let header: Vec<&str> = setting_columns.iter().map(String::as_str).chain(measures).collect();
+    let _ = writeln!(md, "| {} |", header.join(" | "));
+    let _ = writeln!(md, "|{}", "---|".repeat(header.len()));
     for r in results {
-        let fc1 = r.layers.get("fc1").cloned().unwrap_or_default();
-        let fc2 = r.layers.get("fc2").cloned().unwrap_or_default();
+        let fc1 = r.layer("fc1").cloned().unwrap_or_default();
+        let fc2 = r.layer("fc2").cloned().unwrap_or_default();
         let pct = |s: Spread| fmt_pm(s.mean.map(|v| 100.0 * v), s.std.map(|v| 100.0 * v), 2);
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            r.key.dataset,
-            r.key.method,
-            r.key.lr,
-            r.key.batch_size,
-            r.key.iterations,
-            format!("{:?}", r.key.eval_stats).to_lowercase(),
-            r.key.test_batch_size,
-            r.key.data_label(),
-            r.complete.len(),
-            r.diverged.len(),
-            r.unfinished.len(),
+        let columns = r.key.columns();
+        let mut cells: Vec<String> = setting_columns
+            .iter()
+            .map(|c| match c.as_str() {
+                "data" => r.key.data_label(),
+                c => columns.iter().find(|(n, _)| n == c).map_or(String::new(), |(_, v)| v.clone()),
+            })
+            .collect();
+        cells.extend([
+            r.complete.len().to_string(),
+            r.diverged.len().to_string(),
+            r.unfinished.len().to_string(),
             pct(r.final_accuracy),
             pct(r.best_accuracy),
             fmt_pm(fc1.prob_mean, fc1.prob_std, 3),
@@ -517,7 +494,8 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
             fmt_pm(fc2.prob_mean, fc2.prob_std, 3),
             fmt(r.fc_prob_cv, 3),
             fmt_pm(fc1.alpha_mean, fc1.alpha_std, 3),
-        );
+        ]);
+        let _ = writeln!(md, "| {} |", cells.join(" | "));
     }
 
     let _ = writeln!(md, "\n## Against the paper\n");
@@ -531,15 +509,16 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
     let mut any = false;
     for p in paper_numbers() {
-        for r in results.iter().filter(|r| r.key.dataset == p.dataset && r.key.method == p.method && r.key.lr == p.lr) {
+        let matches = |s: &crate::settings::TrainSettings| {
+            s.dataset.name() == p.dataset && s.method.name() == p.method && s.lr == p.lr
+        };
+        for r in results.iter().filter(|r| matches(&r.key.settings)) {
             any = true;
             let (ours, ours_std) = p.measure.ours(r);
             let digits = if p.measure == Measure::Accuracy { 1 } else { 2 };
-            let note = if r.key.iterations == 45_000 {
-                r.key.iterations.to_string()
-            } else {
-                format!("{} (paper: 45000)", r.key.iterations)
-            };
+            let iterations = r.key.settings.iterations;
+            let note =
+                if iterations == 45_000 { iterations.to_string() } else { format!("{iterations} (paper: 45000)") };
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -561,25 +540,15 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
     let problems: Vec<String> = results
         .iter()
         .flat_map(|r| {
-            r.diverged
-                .iter()
-                .map(|(s, d)| {
-                    format!("- diverged: {} {} lr {} seed {s} ({})", r.key.dataset, r.key.method, r.key.lr, d.display())
-                })
-                .chain(r.unfinished.iter().map(|(s, d, why)| {
-                    format!(
-                        "- unfinished: {} {} lr {} seed {s} ({}): {}",
-                        r.key.dataset,
-                        r.key.method,
-                        r.key.lr,
-                        d.display(),
-                        crate::text::escape(why)
-                    )
-                }))
+            r.diverged.iter().map(|(s, d)| format!("- diverged: {} seed {s} ({})", r.key.label(), d.display())).chain(
+                r.unfinished.iter().map(|(s, d, why)| {
+                    format!("- unfinished: {} seed {s} ({}): {}", r.key.label(), d.display(), crate::text::escape(why))
+                }),
+            )
         })
         .chain(unreadable.iter().map(|(d, why)| format!("- unreadable: {}: {}", d.display(), crate::text::escape(why))))
         .collect();
-    let figures = root.join(REPORT_DIR).join(crate::plot::FIGURES_DIR);
+    let figures = root.join(REPORT_DIR).join(FIGURES_DIR);
     let mut names: Vec<String> = std::fs::read_dir(&figures)
         .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
@@ -590,7 +559,7 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
         let _ = writeln!(md, "None yet: `homeonorm plot {}` draws them.", root.display());
     }
     for n in names {
-        let _ = writeln!(md, "![{n}]({}/{n})", crate::plot::FIGURES_DIR);
+        let _ = writeln!(md, "![{n}]({FIGURES_DIR}/{n})");
     }
     let _ = writeln!(md, "\n## Runs left out\n");
     if problems.is_empty() {

@@ -1,16 +1,24 @@
-//! A run's folder: `<out>/<dataset>/<method>/lr<lr>/seed<k>/`, and the one
-//! definition of when it is complete.
+//! The run-folder format: `<out>/<dataset>/<method>/lr<lr>/seed<k>/`, one type per
+//! file used both to write and to read it, and the one definition of when a run is
+//! complete. `docs/run-folder.md` describes every file and column for programs in
+//! other languages; [`FORMAT_VERSION`] is recorded in `config.json`.
 //!
 //! `config.json` is written first and `summary.json` last; every file goes to a
 //! temporary name and is renamed when complete. A run is complete when every file is
-//! present and reads back as its row type ([`state`]); anything else (interrupted,
+//! present and reads back as its type ([`state`]); anything else (interrupted,
 //! crashed, truncated, hand-edited) is unfinished, redone by `sweep` and left out,
 //! with the reason, by `report` and `plot`.
 
+use crate::data::Limit;
 use crate::metrics::LayerSummary;
+use crate::settings::TrainSettings;
 use anyhow::{anyhow, bail, Context, Result};
-use serde::{Deserialize, Serialize};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+/// The version of this format; `config.json`'s `format_version`. Raised when a
+/// file or column changes meaning; readers refuse folders of a newer version.
+pub const FORMAT_VERSION: u32 = 1;
 
 pub const CONFIG: &str = "config.json";
 pub const CURVE: &str = "curve.csv";
@@ -25,6 +33,59 @@ pub fn run_path(out: &Path, dataset: &str, method: &str, lr: f64, seed: u64) -> 
     out.join(dataset).join(method).join(format!("lr{lr}")).join(format!("seed{seed}"))
 }
 
+/// `config.json`: what the run is (its settings, seed and data) and what it ran on.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// [`FORMAT_VERSION`] of the writer (absent in folders written before it was recorded: 1).
+    #[serde(default = "first_version")]
+    pub format_version: u32,
+    /// Every setting, at the top level of the object.
+    #[serde(flatten)]
+    pub settings: TrainSettings,
+    pub seed: u64,
+    /// A subset of the data (`--limit`), never pooled with full-data runs.
+    pub data_limit: Limit,
+    // What the run ran on and read: recorded by homeonorm, optional for other writers.
+    /// The seeds trained together with this one as one seed-batched model.
+    #[serde(default)]
+    pub seed_batch: Vec<u64>,
+    #[serde(default)]
+    pub train_images: usize,
+    #[serde(default)]
+    pub test_images: usize,
+    #[serde(default)]
+    pub data_dir: PathBuf,
+    /// Each data file read and its size in bytes.
+    #[serde(default)]
+    pub data_files: Vec<DataFile>,
+    /// `cpu`, `cuda:0`, …
+    #[serde(default)]
+    pub device: String,
+    /// The writer and its libraries (free-form for other writers).
+    #[serde(default)]
+    pub system: serde_json::Value,
+    /// What the writer chose where the paper is silent (free-form for other writers).
+    #[serde(default)]
+    pub choices: serde_json::Value,
+}
+
+fn first_version() -> u32 {
+    1
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DataFile {
+    pub path: PathBuf,
+    pub bytes: u64,
+}
+
+/// A CSV file of a run folder: its name, its columns (the header, written even when
+/// there are no rows) and its row type.
+pub trait CsvFile: Serialize + DeserializeOwned {
+    const NAME: &'static str;
+    const COLUMNS: &'static [&'static str];
+}
+
 /// A row of `curve.csv`: the mean training loss since the previous evaluation and the test accuracy.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CurveRow {
@@ -32,7 +93,11 @@ pub struct CurveRow {
     pub train_loss: f64,
     pub test_accuracy: f64,
 }
-pub const CURVE_COLUMNS: [&str; 3] = ["iteration", "train_loss", "test_accuracy"];
+
+impl CsvFile for CurveRow {
+    const NAME: &'static str = CURVE;
+    const COLUMNS: &'static [&'static str] = &["iteration", "train_loss", "test_accuracy"];
+}
 
 /// A row of `activation_prob.csv`: one unit's activation probability over a training batch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -42,13 +107,22 @@ pub struct ActivationRow {
     pub unit: usize,
     pub activation_prob: f64,
 }
-pub const ACTIVATION_COLUMNS: [&str; 4] = ["iteration", "layer", "unit", "activation_prob"];
+
+impl CsvFile for ActivationRow {
+    const NAME: &'static str = ACTIVATION_PROB;
+    const COLUMNS: &'static [&'static str] = &["iteration", "layer", "unit", "activation_prob"];
+}
 
 /// A row of `unit_stats.csv`: one unit's measures on the test set at the end (an
 /// empty `mean_active_value` for a unit never active, an empty `alpha` for methods
 /// without α). The measures' own type is the row.
 pub use crate::metrics::UnitStats as UnitRow;
-pub const UNIT_COLUMNS: [&str; 6] = ["layer", "unit", "activation_prob", "entropy", "mean_active_value", "alpha"];
+
+impl CsvFile for UnitRow {
+    const NAME: &'static str = UNIT_STATS;
+    const COLUMNS: &'static [&'static str] =
+        &["layer", "unit", "activation_prob", "entropy", "mean_active_value", "alpha"];
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -113,12 +187,12 @@ pub fn check_complete(dir: &Path) -> Result<Summary> {
         }
     }
     read_config(dir)?;
-    read_csv::<CurveRow>(&dir.join(CURVE))?;
-    read_csv::<UnitRow>(&dir.join(UNIT_STATS))?;
+    read_csv::<CurveRow>(dir)?;
+    read_csv::<UnitRow>(dir)?;
     // The heat-map rows are megabytes for a full run, and a sweep checks every run it
     // skips: where their size is recorded, that check stands for reading them.
     if !summary.files.contains_key(ACTIVATION_PROB) {
-        read_csv::<ActivationRow>(&dir.join(ACTIVATION_PROB))?;
+        read_csv::<ActivationRow>(dir)?;
     }
     Ok(summary)
 }
@@ -127,15 +201,25 @@ pub fn read_summary(dir: &Path) -> Result<Summary> {
     read_json(&dir.join(SUMMARY))
 }
 
-/// `config.json` as a JSON object (its typed readers take the fields they need).
-pub fn read_config(dir: &Path) -> Result<serde_json::Map<String, serde_json::Value>> {
-    read_json(&dir.join(CONFIG))
+/// `config.json`, checked: a folder of a newer format is refused by name.
+pub fn read_config(dir: &Path) -> Result<RunConfig> {
+    let path = dir.join(CONFIG);
+    let config: RunConfig = read_json(&path)?;
+    if config.format_version > FORMAT_VERSION {
+        bail!(
+            "{}: run-folder format {}; this homeonorm reads format {FORMAT_VERSION} and older",
+            path.display(),
+            config.format_version
+        );
+    }
+    Ok(config)
 }
 
 /// The settings recorded in a run folder's `config.json` that differ from `expected`
-/// (see `train::recorded_identity`), each as "key: recorded X, now Y".
+/// (see [`TrainSettings::identity`]), each as "key: recorded X, now Y".
 pub fn differences(dir: &Path, expected: &serde_json::Map<String, serde_json::Value>) -> Result<Vec<String>> {
-    let recorded = read_config(dir)?;
+    let config = read_config(dir)?;
+    let recorded = config.settings.identity(config.data_limit);
     Ok(expected
         .iter()
         .filter(|(key, value)| recorded.get(*key) != Some(value))
@@ -151,8 +235,9 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     serde_json::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))
 }
 
-/// Reads a CSV file with a header row into rows; errors name the file.
-pub fn read_csv<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
+/// Reads one of a run folder's CSV files into rows; errors name the file.
+pub fn read_csv<T: CsvFile>(dir: &Path) -> Result<Vec<T>> {
+    let path = &dir.join(T::NAME);
     let mut reader = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
     reader.deserialize().collect::<Result<Vec<T>, _>>().with_context(|| format!("{}: malformed", path.display()))
 }
@@ -195,12 +280,81 @@ pub fn write_json<T: Serialize>(dir: &Path, name: &str, value: &T) -> Result<u64
     write_atomic(dir, name, text.as_bytes())
 }
 
-/// Writes rows as CSV with a header row (`columns`, which the row type's fields match).
-pub fn write_csv<T: Serialize>(dir: &Path, name: &str, rows: &[T], columns: &[&str]) -> Result<u64> {
+/// Writes one of a run folder's CSV files, its header first. Returns the size written.
+pub fn write_csv<T: CsvFile>(dir: &Path, rows: &[T]) -> Result<u64> {
     let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
-    writer.write_record(columns)?;
+    writer.write_record(T::COLUMNS)?;
     for row in rows {
         writer.serialize(row)?;
     }
-    write_atomic(dir, name, &writer.into_inner()?)
+    write_atomic(dir, T::NAME, &writer.into_inner()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The header written is the one serde would write for the row type.
+    fn header_of<T: CsvFile>(row: T) {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.serialize(row).unwrap();
+        let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
+        assert_eq!(text.lines().next().unwrap(), T::COLUMNS.join(","), "{}", T::NAME);
+    }
+
+    #[test]
+    fn every_csv_header_matches_its_row_type() {
+        header_of(CurveRow { iteration: 1, train_loss: 0.5, test_accuracy: 0.1 });
+        header_of(ActivationRow { iteration: 1, layer: "fc1".into(), unit: 0, activation_prob: 0.5 });
+        header_of(UnitRow {
+            layer: "fc1".into(),
+            unit: 0,
+            activation_prob: 0.5,
+            entropy: 1.0,
+            mean_active_value: None,
+            alpha: None,
+        });
+    }
+
+    #[test]
+    fn every_file_and_column_is_described_in_the_format_document() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/run-folder.md")).unwrap();
+        for file in FILES {
+            assert!(doc.contains(&format!("`{file}`")), "docs/run-folder.md does not describe {file}");
+        }
+        let columns = [CurveRow::COLUMNS, ActivationRow::COLUMNS, UnitRow::COLUMNS].concat();
+        let summary = serde_json::to_value(Summary {
+            outcome: Outcome::Complete,
+            diverged_at: None,
+            iterations: 1,
+            final_accuracy: None,
+            best_accuracy: None,
+            best_iteration: None,
+            final_train_loss: None,
+            wall_time_s: 0.0,
+            layers: Vec::new(),
+            files: Default::default(),
+        })
+        .unwrap();
+        let layer = serde_json::to_value(LayerSummary::of("fc1", &[])).unwrap();
+        let config = serde_json::to_value(RunConfig {
+            format_version: FORMAT_VERSION,
+            settings: TrainSettings::preset(crate::data::DatasetKind::Cifar10, "vanilla".parse().unwrap()),
+            seed: 0,
+            seed_batch: vec![0],
+            data_limit: Limit::default(),
+            train_images: 1,
+            test_images: 1,
+            data_dir: "data".into(),
+            data_files: Vec::new(),
+            device: "cpu".into(),
+            system: serde_json::Value::Null,
+            choices: serde_json::Value::Null,
+        })
+        .unwrap();
+        let keys = [&summary, &layer, &config].into_iter().flat_map(|v| v.as_object().unwrap().keys().cloned());
+        for name in columns.iter().map(|c| c.to_string()).chain(keys) {
+            assert!(doc.contains(&format!("`{name}`")), "docs/run-folder.md does not describe `{name}`");
+        }
+    }
 }

@@ -21,7 +21,8 @@ use crate::data::{DatasetKind, Limit};
 use crate::experiment::{Experiment, RunSpec};
 use crate::progress::Progress;
 use crate::rundir::{self, Outcome, RunState};
-use crate::train::{recorded_identity, train_seed_batch_supervised, RunData, TakenOver, TrainSettings};
+use crate::settings::TrainSettings;
+use crate::train::{train_seed_batch_supervised, RunData, TakenOver};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fs::OpenOptions;
@@ -102,7 +103,7 @@ pub fn plan(experiment: &Experiment, options: &SweepOptions) -> Vec<PlannedRun> 
         .filter(|(i, _)| i % options.shard.count == options.shard.index)
         .map(|(index, spec)| {
             let s = &spec.settings;
-            let dir = rundir::run_path(&root, s.dataset.name(), &s.method, s.lr, spec.seed);
+            let dir = rundir::run_path(&root, s.dataset.name(), s.method.name(), s.lr, spec.seed);
             let state = rundir::state(&dir);
             let changed = match state {
                 RunState::Done(_) => changed_settings(&dir, s, options).unwrap_or_else(|e| vec![format!("{e:#}")]),
@@ -150,7 +151,7 @@ pub fn seed_batches<'a>(pending: Vec<&'a PlannedRun>, options: &SweepOptions) ->
 
 /// The settings (and data subset) recorded in a run folder that differ from `settings`.
 fn changed_settings(dir: &Path, settings: &TrainSettings, options: &SweepOptions) -> Result<Vec<String>> {
-    rundir::differences(dir, &recorded_identity(settings, options.data_limit))
+    rundir::differences(dir, &settings.identity(options.data_limit))
 }
 
 /// Whether a planned run's folder now holds a complete run of the settings it asks for.

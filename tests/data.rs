@@ -4,7 +4,7 @@ mod common;
 
 use common::formats::*;
 use homeonorm::data::download::{download_files, DownloadError, Remote};
-use homeonorm::data::{self, batches::BatchSampler, DataError, DatasetKind, Limit, Normalization};
+use homeonorm::data::{self, batches::BatchSampler, DataError, DatasetKind, Limit, PixelStandardization};
 use std::io::{Read, Write};
 use std::path::Path;
 use tch::Kind;
@@ -276,7 +276,7 @@ fn svhn_bad_mat_files_are_named_in_clear_errors() {
 #[test]
 fn normalization_matches_to_tensor_then_normalize() {
     let images = tch::Tensor::from_slice(&[0u8, 255, 128, 64]).view([1, 1, 2, 2]).repeat([1, 3, 1, 1]);
-    let out = Normalization::default().apply(&images);
+    let out = PixelStandardization::default().apply(&images);
     let expected = [-1.0, 1.0, 128.0 / 255.0 * 2.0 - 1.0, 64.0 / 255.0 * 2.0 - 1.0];
     for (i, e) in expected.iter().enumerate() {
         let got = out.double_value(&[0, 2, (i / 2) as i64, (i % 2) as i64]);

@@ -47,7 +47,7 @@ batch_size = 64
     assert_eq!(e.runs.len(), 2 * 2 * 2 * 3);
     let first = &e.runs[0];
     assert_eq!(
-        (first.settings.dataset, first.settings.method.as_str(), first.settings.lr, first.seed),
+        (first.settings.dataset, first.settings.method.name(), first.settings.lr, first.seed),
         (DatasetKind::Cifar10, "vanilla", 0.01, 4)
     );
     assert_eq!(e.runs[1].seed, 2);

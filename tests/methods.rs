@@ -1,7 +1,7 @@
 //! Properties of the methods and the model that need no PyTorch.
 
 use homeonorm::learner::Learner;
-use homeonorm::model::{hidden_layers, model_state, parameter_counts, per_model_input, shared_input};
+use homeonorm::model::{model_state, parameter_counts, shared_input};
 use homeonorm::norm::{method_by_name, EvalStats, LayerSpec, Pass, METHODS};
 use tch::{nn, Device, Kind, Tensor};
 
@@ -14,16 +14,11 @@ fn random(shape: &[i64]) -> Tensor {
 
 #[test]
 fn parameter_counts_per_method() {
-    let extra_per_unit = [
-        ("vanilla", 0),
-        ("batch-norm", 2),
-        ("weight-norm", 1),
-        ("synaptic-scaling", 1),
-        ("mean-only", 0),
-        ("scale-only", 1),
-    ];
-    for (name, per_unit) in extra_per_unit {
-        let learner = Learner::new(method_by_name(name).unwrap(), &[0], true, 1e-3, Device::Cpu).unwrap();
+    // Every registered method: the vanilla network plus its declared per-unit parameters.
+    for method in METHODS {
+        let name = method.name();
+        let per_unit = method.unit_parameters().len() as i64;
+        let learner = Learner::new(*method, &[0], true, 1e-3, Device::Cpu).unwrap();
         let counts = parameter_counts(&learner.vs, 1);
         let total: i64 = counts.iter().map(|c| c.1).sum();
         assert_eq!(total, VANILLA_PARAMETERS + per_unit * HIDDEN_UNITS, "{name}: {counts:?}");
@@ -36,15 +31,85 @@ fn parameter_counts_per_method() {
     }
 }
 
+/// Everything a method needs is reached from the registry: a name and summary, a
+/// colour of its own, the per-unit parameters it declares (and no others) in every
+/// hidden layer, a PyTorch reference, and a line in the README's method table.
+#[test]
+fn every_registered_method_is_complete() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let reference = std::fs::read_to_string(format!("{root}/reference/lenet5.py")).unwrap();
+    let reference_methods = reference.lines().find(|l| l.starts_with("METHODS = [")).expect("METHODS in lenet5.py");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let mut problems = Vec::new();
+    for (i, method) in METHODS.iter().enumerate() {
+        let name = method.name();
+        if name.is_empty() || method.summary().is_empty() {
+            problems.push(format!("method {i}: a name and a summary"));
+        }
+        if METHODS[..i].iter().any(|m| m.name() == name) {
+            problems.push(format!("{name}: registered twice"));
+        }
+        if !reference_methods.contains(&format!("\"{name}\"")) {
+            problems.push(format!("{name}: not in reference/lenet5.py's METHODS (its PyTorch reference)"));
+        }
+        if !readme.lines().any(|l| l.starts_with(&format!("| {name} |"))) {
+            problems.push(format!("{name}: no row in the README's method table"));
+        }
+        // Colours: far enough apart to tell methods apart in a legend.
+        for other in &METHODS[..i] {
+            let [a, b] = [method.colour(), other.colour()].map(|c| c.map(f64::from));
+            let distance = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt();
+            if distance < 60.0 {
+                problems.push(format!(
+                    "{name}: colour {:?} too close to {}'s {:?}",
+                    method.colour(),
+                    other.name(),
+                    other.colour()
+                ));
+            }
+        }
+        // Declared per-unit parameters: exactly these, one per unit, in every hidden layer.
+        let learner = Learner::new(*method, &[0], true, 1e-3, Device::Cpu).unwrap();
+        let counts = parameter_counts(&learner.vs, 1);
+        for layer in learner.model.hidden_layers() {
+            let prefix = format!("{}.norm.", layer.name);
+            let mut found: Vec<(&str, i64)> =
+                counts.iter().filter_map(|(n, c)| n.strip_prefix(&prefix).map(|p| (p, *c))).collect();
+            found.sort();
+            let mut declared: Vec<(&str, i64)> = method.unit_parameters().iter().map(|p| (*p, layer.units)).collect();
+            declared.sort();
+            if found != declared {
+                problems.push(format!("{name}, {}: parameters {found:?}, declared {declared:?}", layer.name));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "incomplete registrations:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn the_palette_has_distinct_colours_for_sixteen_methods_and_more() {
+    let palette = homeonorm::norm::PALETTE;
+    assert!(palette.len() >= 16);
+    for (i, a) in palette.iter().enumerate() {
+        for b in &palette[..i] {
+            let d: f64 = a.iter().zip(b).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum::<f64>().sqrt();
+            assert!(d >= 60.0, "{a:?} and {b:?} are too close ({d:.0})");
+        }
+    }
+    // Each registered method takes its colour from the palette, so the next ones have room.
+    assert!(METHODS.iter().all(|m| palette.contains(&m.colour())));
+}
+
 #[test]
 fn synaptic_scaling_centres_every_unit_on_its_batch_mean() {
     let method = method_by_name("synaptic-scaling").unwrap();
     for shape in [vec![32i64, 6, 28, 28], vec![32, 120]] {
         let vs = nn::VarStore::new(Device::Cpu);
         let units = shape[1];
-        let norm = method.attach(&vs.root(), &LayerSpec { models: 1, units }, &random(&[units, 4]));
-        let z = random(&shape) * 3.0 + 5.0;
-        let centred = norm.normalize(&z, Pass::Train);
+        let norm = method.attach(&vs.root(), &LayerSpec { models: 1, units }, &random(&[1, units, 4]));
+        let z = random(&shape).unsqueeze(0) * 3.0 + 5.0;
+        let centred = norm.normalize(&z, Pass::Train).squeeze_dim(0);
+        let z = z.squeeze_dim(0);
         let dims: Vec<i64> = (0..shape.len() as i64).filter(|&d| d != 1).collect();
         let means = centred.mean_dim(dims.as_slice(), false, Kind::Float);
         let worst = means.abs().max().double_value(&[]);
@@ -60,20 +125,22 @@ fn running_mean_follows_batchnorm_momentum_and_batch_evaluation_leaves_it() {
     for name in ["synaptic-scaling", "mean-only"] {
         let vs = nn::VarStore::new(Device::Cpu);
         let norm =
-            method_by_name(name).unwrap().attach(&vs.root(), &LayerSpec { models: 1, units: 4 }, &random(&[4, 3]));
+            method_by_name(name).unwrap().attach(&vs.root(), &LayerSpec { models: 1, units: 4 }, &random(&[1, 4, 3]));
+        // One model: activations [1, B, U], per-unit vectors [1, U].
+        let normalize = |z: &Tensor, pass| norm.normalize(&z.unsqueeze(0), pass).squeeze_dim(0);
         let z1 = random(&[16, 4]) + 2.0;
         let z2 = random(&[16, 4]) - 1.0;
-        let _ = norm.normalize(&z1, Pass::Train);
-        let _ = norm.normalize(&z2, Pass::Train);
+        let _ = normalize(&z1, Pass::Train);
+        let _ = normalize(&z2, Pass::Train);
         let expected = (z1.mean_dim(0, false, Kind::Float) * 0.1) * 0.9 + z2.mean_dim(0, false, Kind::Float) * 0.1;
-        let running = vs.variables()["running_mean"].shallow_clone();
+        let running = vs.variables()["running_mean"].squeeze_dim(0);
         assert!(running.allclose(&expected, 1e-6, 1e-6, false), "{name}: running mean");
         let before = running.copy();
         let z3 = random(&[16, 4]) * 4.0;
-        let out = norm.normalize(&z3, Pass::Eval(EvalStats::Batch));
+        let out = normalize(&z3, Pass::Eval(EvalStats::Batch));
         assert!(running.equal(&before), "{name}: batch evaluation changed the running mean");
         assert!(out.allclose(&(&z3 - z3.mean_dim(0, true, Kind::Float)), 1e-6, 1e-6, false));
-        let out = norm.normalize(&z3, Pass::Eval(EvalStats::Running));
+        let out = normalize(&z3, Pass::Eval(EvalStats::Running));
         assert!(out.allclose(&(&z3 - before.unsqueeze(0)), 1e-6, 1e-6, false), "{name}: running evaluation");
     }
 }
@@ -81,9 +148,9 @@ fn running_mean_follows_batchnorm_momentum_and_batch_evaluation_leaves_it() {
 #[test]
 fn weight_norm_effective_weight_has_norm_c_per_unit() {
     let vs = nn::VarStore::new(Device::Cpu);
-    let v = random(&[6, 3, 5, 5]);
+    let v = random(&[1, 6, 3, 5, 5]);
     let norm = method_by_name("weight-norm").unwrap().attach(&vs.root(), &LayerSpec { models: 1, units: 6 }, &v);
-    let mut g = vs.variables()["g"].shallow_clone();
+    let mut g = vs.variables()["g"].squeeze_dim(0);
     let initial = v.reshape([6, -1]).norm_scalaropt_dim(2, [1].as_slice(), false);
     assert!(g.allclose(&initial, 1e-6, 1e-6, false), "c starts at ‖v‖");
     tch::no_grad(|| g.copy_(&Tensor::from_slice(&[0.5f32, 1.0, 2.0, 3.0, 0.1, 7.0])));
@@ -109,25 +176,25 @@ fn scale_only_with_alpha_one_equals_vanilla() {
 fn hidden_activations_are_returned_for_every_hidden_layer() {
     for method in METHODS {
         let learner = Learner::new(*method, &[1, 2], true, 1e-3, Device::Cpu).unwrap();
-        let x = per_model_input(&random(&[2, 5, 3, 32, 32]));
+        let x = random(&[2, 5, 3, 32, 32]);
         let out = learner.model.forward(&x, Pass::Train);
         assert_eq!(out.logits.size(), [2, 5, 10]);
         let shapes: Vec<Vec<i64>> = out.hidden.iter().map(|h| h.size()).collect();
         assert_eq!(
             shapes,
-            vec![vec![5, 12, 28, 28], vec![5, 32, 10, 10], vec![5, 240], vec![5, 168]],
+            vec![vec![2, 5, 6, 28, 28], vec![2, 5, 16, 10, 10], vec![2, 5, 120], vec![2, 5, 84]],
             "{}",
             method.name()
         );
         assert!(out.hidden.iter().all(|h| h.min().double_value(&[]) >= 0.0), "post-ReLU");
-        assert_eq!(hidden_layers().count(), 4);
+        assert_eq!(learner.model.hidden_layers().len(), 4);
     }
 }
 
 #[test]
 fn normalizing_fc_layers_only_leaves_conv_layers_vanilla() {
     let learner = Learner::new(method_by_name("batch-norm").unwrap(), &[0], false, 1e-3, Device::Cpu).unwrap();
-    let names: Vec<String> = model_state(&learner.vs, 0, 1).into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> = model_state(&learner.vs, 0).into_iter().map(|(n, _)| n).collect();
     assert!(names.iter().all(|n| !n.starts_with("conv1.norm") && !n.starts_with("conv2.norm")), "{names:?}");
     assert!(names.iter().any(|n| n == "fc1.norm.gamma") && names.iter().any(|n| n == "fc2.norm.gamma"));
 }

@@ -6,7 +6,7 @@ mod common;
 
 use common::{read_named, relative_error, run_reference};
 use homeonorm::learner::Learner;
-use homeonorm::model::{model_state, per_model_input, shared_input};
+use homeonorm::model::{model_state, shared_input};
 use homeonorm::norm::{EvalStats, Pass, METHODS};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -60,12 +60,12 @@ fn prepare(root: &std::path::Path, method_index: usize, lr: f64, kind: Kind) -> 
 
     let mut learner = Learner::new(method, &[SEED], true, lr, Device::Cpu).unwrap();
     learner.set_float_kind(kind);
-    let init = model_state(&learner.vs, 0, 1);
+    let init = model_state(&learner.vs, 0);
     Tensor::write_safetensors(&init, dir.join("init.safetensors")).unwrap();
 
     let mut losses = Vec::new();
     for t in 0..STEPS {
-        let xt = per_model_input(&x.get(t).to_kind(kind).unsqueeze(0));
+        let xt = x.get(t).to_kind(kind).unsqueeze(0);
         let (loss, _) = learner.step(&xt, &y.get(t).unsqueeze(0));
         losses.push(loss.get(0));
     }
@@ -77,7 +77,7 @@ fn prepare(root: &std::path::Path, method_index: usize, lr: f64, kind: Kind) -> 
             ours.insert(name.into(), learner.model.forward(&test_in, Pass::Eval(stats)).logits.get(0));
         }
     });
-    for (name, t) in model_state(&learner.vs, 0, 1) {
+    for (name, t) in model_state(&learner.vs, 0) {
         ours.insert(format!("final.{name}"), t);
     }
     Case { dir, method: method.name(), lr, kind, ours }
@@ -218,7 +218,7 @@ fn initialisation_is_pytorchs_bit_for_bit() {
         let case = serde_json::json!({"method": method.name(), "seed": 42});
         std::fs::write(dir.join("case.json"), case.to_string()).unwrap();
         let learner = Learner::new(*method, &[42], true, 1e-3, Device::Cpu).unwrap();
-        ours.push(model_state(&learner.vs, 0, 1));
+        ours.push(model_state(&learner.vs, 0));
         dirs.push(dir);
     }
     run_reference("init", &dirs);

@@ -4,7 +4,8 @@ mod common;
 
 use homeonorm::data::DatasetKind;
 use homeonorm::plot::{self, method_colour, Format};
-use homeonorm::train::{train_seed_batch, TrainSettings};
+use homeonorm::settings::TrainSettings;
+use homeonorm::train::train_seed_batch;
 use std::path::Path;
 
 fn results(root: &Path) -> std::path::PathBuf {
@@ -17,7 +18,7 @@ fn results_for(root: &Path, methods: &[&str]) -> std::path::PathBuf {
     let out = root.join("results");
     for &method in methods {
         for lr in [0.003, 0.01] {
-            let mut s = TrainSettings::preset(DatasetKind::Cifar10, method);
+            let mut s = TrainSettings::preset(DatasetKind::Cifar10, method.parse().unwrap());
             (s.lr, s.iterations, s.eval_every, s.record_every) = (lr, 40, 10, 5);
             train_seed_batch(&s, &[0, 1], &data, &out).unwrap();
         }
@@ -46,7 +47,8 @@ fn every_figure_is_drawn_at_its_size_in_the_method_colours() {
         assert!(names.iter().any(|n| n.starts_with(prefix)), "no {prefix} figure in {names:?}");
     }
     assert_eq!(files.len(), 2 * 5 + 1, "five figures per learning rate and one sweep: {names:?}");
-    let (vanilla, synaptic) = (method_colour("vanilla"), method_colour("synaptic-scaling"));
+    let (vanilla, synaptic) =
+        (method_colour("vanilla".parse().unwrap()), method_colour("synaptic-scaling".parse().unwrap()));
     for file in &files {
         let (w, h, synaptic_pixels) = png_pixels(file, (synaptic.0, synaptic.1, synaptic.2));
         assert_eq!((w, h), plot::SIZE, "{}", file.display());

@@ -29,7 +29,7 @@ fn write_run(
     std::fs::create_dir_all(&dir).unwrap();
     let config = serde_json::json!({
         "dataset": "cifar10", "method": method, "lr": lr, "batch_size": 32, "iterations": 45000,
-        "eval_stats": "batch", "test_batch_size": 32, "normalize_conv": true, "seed": seed,
+        "eval_every": 1000, "record_every": 100, "conv_measures": false, "eval_stats": "batch", "test_batch_size": 32, "normalize_conv": true, "seed": seed,
         "normalization": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
         "data_limit": {"train": null, "test": null},
     });

@@ -14,11 +14,13 @@ mod common;
 use common::relative_error;
 
 use homeonorm::data::batches::BatchSampler;
-use homeonorm::data::Normalization;
+use homeonorm::data::PixelStandardization;
+use homeonorm::evaluate::evaluate;
 use homeonorm::learner::Learner;
-use homeonorm::model::{model_state, per_model_input, split_models, ConvLayout};
+use homeonorm::model::{model_state, ConvLayout};
+use homeonorm::norm::MethodId;
 use homeonorm::norm::METHODS;
-use homeonorm::train::{evaluate, TrainSettings};
+use homeonorm::settings::TrainSettings;
 use tch::{Device, Kind};
 
 const SEEDS: [u64; 3] = [11, 12, 13];
@@ -29,8 +31,8 @@ const TOLERANCE: f64 = 1e-4;
 fn three_seeds_batched_equal_three_runs_one_by_one() {
     let root = tempfile::tempdir().unwrap();
     let data = common::small_cifar(root.path());
-    let normalization = Normalization::default();
-    let mut settings = TrainSettings::preset(homeonorm::data::DatasetKind::Cifar10, "vanilla");
+    let normalization = PixelStandardization::default();
+    let mut settings = TrainSettings::preset(homeonorm::data::DatasetKind::Cifar10, "vanilla".parse().unwrap());
     settings.test_batch_size = 50;
     settings.conv_measures = true;
     println!("{:<18} {:>10} {:>10} {:>10} {:>10}", "method", "loss", "params", "accuracy", "measures");
@@ -39,7 +41,7 @@ fn three_seeds_batched_equal_three_runs_one_by_one() {
     for (layout, method) in
         [ConvLayout::PerModel, ConvLayout::Grouped].into_iter().flat_map(|l| METHODS.iter().map(move |m| (l, m)))
     {
-        settings.method = method.name().into();
+        settings.method = method.name().parse::<MethodId>().unwrap();
         let mut batched = Learner::new(*method, &SEEDS, true, 0.01, Device::Cpu).unwrap();
         batched.set_float_kind(Kind::Double);
         batched.model.set_conv_layout(layout);
@@ -48,14 +50,9 @@ fn three_seeds_batched_equal_three_runs_one_by_one() {
         let mut batched_probs = Vec::new();
         for _ in 0..STEPS {
             let (images, labels) = sampler.next_batch(&data.train);
-            let (losses, fwd) =
-                batched.step(&per_model_input(&normalization.apply(&images).to_kind(Kind::Double)), &labels);
+            let (losses, fwd) = batched.step(&normalization.apply(&images).to_kind(Kind::Double), &labels);
             batched_losses.push(losses);
-            batched_probs.push(split_models(&fwd.hidden[2], 3).gt(0.0).to_kind(Kind::Float).mean_dim(
-                0,
-                false,
-                Kind::Float,
-            ));
+            batched_probs.push(fwd.hidden[2].gt(0.0).to_kind(Kind::Float).mean_dim(1, false, Kind::Float));
         }
         let batched_eval = evaluate(&batched, &data.test, &settings, true);
 
@@ -66,14 +63,13 @@ fn three_seeds_batched_equal_three_runs_one_by_one() {
             let mut sampler = BatchSampler::new(&data.train, &[seed], 32);
             for t in 0..STEPS {
                 let (images, labels) = sampler.next_batch(&data.train);
-                let (losses, fwd) =
-                    alone.step(&per_model_input(&normalization.apply(&images).to_kind(Kind::Double)), &labels);
+                let (losses, fwd) = alone.step(&normalization.apply(&images).to_kind(Kind::Double), &labels);
                 worst_loss = worst_loss.max(relative_error(&losses.get(0), &batched_losses[t].get(s as i64)));
-                let probs = fwd.hidden[2].gt(0.0).to_kind(Kind::Float).mean_dim(0, false, Kind::Float);
+                let probs = fwd.hidden[2].get(0).gt(0.0).to_kind(Kind::Float).mean_dim(0, false, Kind::Float);
                 worst_measure = worst_measure.max(relative_error(&probs, &batched_probs[t].get(s as i64)));
             }
-            let ours = model_state(&alone.vs, 0, 1);
-            let theirs = model_state(&batched.vs, s as i64, 3);
+            let ours = model_state(&alone.vs, 0);
+            let theirs = model_state(&batched.vs, s as i64);
             for ((name_a, a), (name_b, b)) in ours.iter().zip(&theirs) {
                 assert_eq!(name_a, name_b);
                 worst_param = worst_param.max(relative_error(a, b));

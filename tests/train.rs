@@ -5,11 +5,12 @@ mod common;
 use common::small_cifar as small_data;
 use homeonorm::data::DatasetKind;
 use homeonorm::rundir::{self, Outcome, RunState};
-use homeonorm::train::{train_seed_batch, TrainSettings};
+use homeonorm::settings::TrainSettings;
+use homeonorm::train::train_seed_batch;
 use std::path::Path;
 
 fn short(method: &str) -> TrainSettings {
-    let mut s = TrainSettings::preset(DatasetKind::Cifar10, method);
+    let mut s = TrainSettings::preset(DatasetKind::Cifar10, method.parse().unwrap());
     s.iterations = 240;
     s.eval_every = 60;
     s.record_every = 20;
@@ -93,7 +94,6 @@ fn bad_settings_are_refused_before_anything_is_written() {
     for (change, expected) in [
         (Box::new(|s: &mut TrainSettings| s.lr = 0.0) as Box<dyn Fn(&mut TrainSettings)>, "learning rate"),
         (Box::new(|s: &mut TrainSettings| s.batch_size = 0), "batch size"),
-        (Box::new(|s: &mut TrainSettings| s.method = "group-norm".into()), "valid methods are"),
     ] {
         let mut s = short("vanilla");
         change(&mut s);
@@ -102,6 +102,9 @@ fn bad_settings_are_refused_before_anything_is_written() {
         assert!(err.contains(expected), "{err}");
         assert!(!out.exists(), "nothing is written for bad settings");
     }
+    // A method name is checked where it is read, before any settings exist.
+    let err = "group-norm".parse::<homeonorm::norm::MethodId>().unwrap_err().to_string();
+    assert!(err.contains("valid methods are"), "{err}");
 }
 
 #[test]

@@ -197,22 +197,23 @@ fn check_count(split: Split, limit: Option<usize>, official: usize, what: &str) 
     }
 }
 
-/// Per-channel normalization applied after scaling pixels to [0, 1].
+/// Pixel standardization: per-channel (x − mean)/std after scaling pixels to [0, 1]
+/// (torchvision's `Normalize`; not a normalization *method*, which is `norm`'s).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Normalization {
+pub struct PixelStandardization {
     pub mean: [f64; 3],
     pub std: [f64; 3],
 }
 
-impl Default for Normalization {
+impl Default for PixelStandardization {
     /// The PyTorch CIFAR-10 tutorial's: mean 0.5, std 0.5 per channel.
     fn default() -> Self {
-        Normalization { mean: [0.5; 3], std: [0.5; 3] }
+        PixelStandardization { mean: [0.5; 3], std: [0.5; 3] }
     }
 }
 
-impl Normalization {
+impl PixelStandardization {
     /// uint8 images `[…, 3, 32, 32]` → normalized float32, as
     /// `ToTensor()` then `Normalize(mean, std)` would give.
     pub fn apply(&self, images: &Tensor) -> Tensor {

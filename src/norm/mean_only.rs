@@ -1,7 +1,7 @@
 //! Mean-only normalization (ablation): the batch-mean centring of synaptic
 //! scaling without its α: z = w·x + b; y = ReLU(z − μ_B).
 
-use super::{LayerNorm, LayerSpec, MeanCentering, Method, Pass};
+use super::{LayerSpec, MeanCentering, Method, MethodLayer, Pass};
 use tch::{nn, Tensor};
 
 pub struct MeanOnly;
@@ -10,7 +10,7 @@ struct MeanOnlyLayer {
     centering: MeanCentering,
 }
 
-impl LayerNorm for MeanOnlyLayer {
+impl MethodLayer for MeanOnlyLayer {
     fn normalize(&self, z: &Tensor, pass: Pass) -> Tensor {
         self.centering.center(z, pass)
     }
@@ -23,7 +23,13 @@ impl Method for MeanOnly {
     fn summary(&self) -> &'static str {
         "batch-mean centring only: y = ReLU(w·x + b − μ_B)"
     }
-    fn attach(&self, path: &nn::Path, layer: &LayerSpec, _weight: &Tensor) -> Box<dyn LayerNorm> {
+    fn colour(&self) -> [u8; 3] {
+        [0, 158, 115]
+    }
+    fn unit_parameters(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn attach(&self, path: &nn::Path, layer: &LayerSpec, _weight: &Tensor) -> Box<dyn MethodLayer> {
         Box::new(MeanOnlyLayer { centering: MeanCentering::new(path, layer) })
     }
 }

@@ -2,18 +2,21 @@
 //!
 //! A method attaches to one hidden layer and may change two things:
 //! - the weight the layer applies (weight-norm: c·v/‖v‖; synaptic-scaling and
-//!   scale-only: α·w), through [`LayerNorm::effective_weight`];
+//!   scale-only: α·w), through [`MethodLayer::effective_weight`];
 //! - the pre-activation z = w·x + b before the ReLU (batch-norm, mean-only and
-//!   synaptic-scaling subtract the batch mean), through [`LayerNorm::normalize`].
+//!   synaptic-scaling subtract the batch mean), through [`MethodLayer::normalize`].
 //!
-//! Layout: a layer holds the units of every model of a seed batch side by side
-//! (see `model.rs`): per-unit parameters are 1-D of length `models × units`, and
-//! pre-activations have those units along dim 1 (`[B, S·U]` for fc layers,
-//! `[B, S·C, H, W]` for conv layers), so statistics are taken over every dim but 1
-//! — exactly what `BatchNorm1d`/`BatchNorm2d` do per unit/channel.
+//! Layout: every per-model tensor has the seed batch's models on a leading axis S
+//! (see `model.rs`): per-unit parameters are `[S, U]`, pre-activations `[S, B, U]`
+//! for fc layers and `[S, B, C, H, W]` for conv layers, so a unit's statistics are
+//! taken over every dim but 0 and 2 — what `BatchNorm1d`/`BatchNorm2d` do per
+//! unit/channel of one model.
 //!
-//! Adding a method: one new file with a type implementing [`Method`], and one line
-//! in [`METHODS`].
+//! Adding a method: one new file with a type implementing [`Method`] (name,
+//! summary, colour, per-unit parameters, its layer part), one line in [`METHODS`],
+//! and its branch in `reference/lenet5.py` (the PyTorch reference the parity test
+//! holds it against). `tests/methods.rs::every_registered_method_is_complete`
+//! fails until all of it is there, the README's method table included.
 
 mod batch_norm;
 mod mean_only;
@@ -65,21 +68,54 @@ pub struct LayerSpec {
 }
 
 impl LayerSpec {
-    pub fn total_units(&self) -> i64 {
-        self.models * self.units
+    /// The shape of a per-unit vector: `[S, U]`.
+    pub fn unit_shape(&self) -> [i64; 2] {
+        [self.models, self.units]
     }
 }
 
-/// A normalization method: builds its per-layer part.
+/// A normalization method: what it is called, how it is drawn, and its per-layer part.
 pub trait Method: Sync {
-    /// The name used on the command line, in files and in tables.
+    /// The name used on the command line, in files and in tables (and in
+    /// `reference/lenet5.py`'s `METHODS`).
     fn name(&self) -> &'static str;
-    /// One line for `--help` and `info`.
+    /// One line for `--help`, `info` and the README's method table.
     fn summary(&self) -> &'static str;
+    /// Its colour in every figure (RGB). Each method has its own, far enough from every
+    /// other method's to tell apart (checked by a test); [`PALETTE`] has unused ones.
+    fn colour(&self) -> [u8; 3];
+    /// The trainable parameters it adds to each hidden layer, one value per unit each
+    /// (`fc1.norm.<name>`), checked against the model a test builds.
+    fn unit_parameters(&self) -> &'static [&'static str];
     /// Creates the method's parameters for one hidden layer under `path`.
-    /// `weight` is the layer's initial weight (`[S·U, …]` or `[S, U, …]`).
-    fn attach(&self, path: &nn::Path, layer: &LayerSpec, weight: &Tensor) -> Box<dyn LayerNorm>;
+    /// `weight` is the layer's initial weight, `[S, U, …]`.
+    fn attach(&self, path: &nn::Path, layer: &LayerSpec, weight: &Tensor) -> Box<dyn MethodLayer>;
 }
+
+/// Colours to give methods, each at least 60 apart (RGB distance) from every other:
+/// Okabe–Ito's eight, then Tableau's and Kelly's, for up to 20 methods in one figure.
+pub const PALETTE: [[u8; 3]; 20] = [
+    [0, 0, 0],
+    [0, 114, 178],
+    [230, 159, 0],
+    [213, 94, 0],
+    [0, 158, 115],
+    [204, 121, 167],
+    [86, 180, 233],
+    [240, 228, 66],
+    [148, 103, 189],
+    [140, 86, 75],
+    [127, 127, 127],
+    [188, 189, 34],
+    [23, 190, 207],
+    [214, 39, 40],
+    [44, 160, 44],
+    [255, 152, 150],
+    [0, 0, 128],
+    [128, 0, 0],
+    [170, 255, 195],
+    [255, 0, 255],
+];
 
 impl std::fmt::Debug for dyn Method {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -88,16 +124,16 @@ impl std::fmt::Debug for dyn Method {
 }
 
 /// The part of a method that lives in one hidden layer.
-pub trait LayerNorm: Send {
+pub trait MethodLayer: Send {
     /// The weight the layer applies, given its stored weight.
     fn effective_weight(&self, weight: &Tensor) -> Tensor {
         weight.shallow_clone()
     }
-    /// The pre-activation after normalization (units along dim 1).
+    /// The pre-activation after normalization (`[S, B, U, …]`).
     fn normalize(&self, z: &Tensor, _pass: Pass) -> Tensor {
         z.shallow_clone()
     }
-    /// The learned per-unit scale α, `[S·U]`, for methods that have one.
+    /// The learned per-unit scale α, `[S, U]`, for methods that have one.
     fn alpha(&self) -> Option<Tensor> {
         None
     }
@@ -119,23 +155,110 @@ pub struct UnknownMethod {
     pub name: String,
 }
 
-/// The dims that statistics are taken over: every dim of `z` but dim 1 (units).
-pub(crate) fn stat_dims(z: &Tensor) -> Vec<i64> {
-    (0..z.dim() as i64).filter(|&d| d != 1).collect()
+/// A registered method, checked once where its name is read (command line,
+/// experiment file, `config.json`) and carried as this type from there on. It
+/// reads and writes as its name, and orders as [`METHODS`] lists methods.
+#[derive(Clone, Copy)]
+pub struct MethodId(&'static dyn Method);
+
+impl MethodId {
+    pub fn method(self) -> &'static dyn Method {
+        self.0
+    }
+    pub fn name(self) -> &'static str {
+        self.0.name()
+    }
+    /// Its place in [`METHODS`].
+    pub fn order(self) -> usize {
+        METHODS.iter().position(|m| m.name() == self.name()).expect("registered")
+    }
+    /// Every registered method.
+    pub fn all() -> impl Iterator<Item = MethodId> {
+        METHODS.iter().map(|m| MethodId(*m))
+    }
 }
 
-/// Shapes a per-unit vector `[S·U]` so that it broadcasts against `z` (units on dim 1).
-pub(crate) fn per_unit_like_z(v: &Tensor, z: &Tensor) -> Tensor {
-    let mut shape = vec![1i64; z.dim()];
-    shape[1] = -1;
+impl std::str::FromStr for MethodId {
+    type Err = UnknownMethod;
+    fn from_str(name: &str) -> Result<Self, UnknownMethod> {
+        method_by_name(name).map(MethodId)
+    }
+}
+
+impl std::fmt::Display for MethodId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::fmt::Debug for MethodId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.name())
+    }
+}
+
+impl PartialEq for MethodId {
+    fn eq(&self, other: &MethodId) -> bool {
+        self.name() == other.name()
+    }
+}
+impl Eq for MethodId {}
+
+impl PartialEq<&str> for MethodId {
+    fn eq(&self, other: &&str) -> bool {
+        self.name() == *other
+    }
+}
+
+impl PartialOrd for MethodId {
+    fn partial_cmp(&self, other: &MethodId) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for MethodId {
+    fn cmp(&self, other: &MethodId) -> std::cmp::Ordering {
+        self.order().cmp(&other.order())
+    }
+}
+
+impl serde::Serialize for MethodId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MethodId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The dims that a unit's statistics are taken over: every dim of `z` (`[S, B, U, …]`)
+/// but the model (0) and the unit (2).
+pub(crate) fn stat_dims(z: &Tensor) -> Vec<i64> {
+    (0..z.dim() as i64).filter(|&d| d != 0 && d != 2).collect()
+}
+
+/// Shapes a per-unit tensor `[S, U]` so that it broadcasts against `like`
+/// (`[S, B, U, …]` activations, or `[S, U, …]` weights when `batch_axis` is false).
+fn per_unit_view(v: &Tensor, like: &Tensor, batch_axis: bool) -> Tensor {
+    let size = v.size();
+    let mut shape = vec![1i64; like.dim()];
+    shape[0] = size[0];
+    shape[if batch_axis { 2 } else { 1 }] = size[1];
     v.view(shape.as_slice())
 }
 
-/// Multiplies each output unit's weights by a per-unit factor `[S·U]`.
-/// Works for conv weights `[S·U, C, k, k]` and fc weights `[S, U, in]` alike.
+/// A per-unit vector `[S, U]` shaped to broadcast against activations `z`.
+pub(crate) fn per_unit_like_z(v: &Tensor, z: &Tensor) -> Tensor {
+    per_unit_view(v, z, true)
+}
+
+/// Multiplies each output unit's weights by a per-unit factor `[S, U]`.
+/// Works for conv weights `[S, U, C, k, k]` and fc weights `[S, U, in]` alike.
 pub(crate) fn scale_rows(weight: &Tensor, factor: &Tensor) -> Tensor {
-    let rows = factor.size()[0];
-    (weight.reshape([rows, -1]) * factor.unsqueeze(1)).reshape(weight.size())
+    weight * per_unit_view(factor, weight, false)
 }
 
 /// Mean-centering with a running mean: `z − μ_B` while training and in batch
@@ -148,7 +271,7 @@ pub(crate) struct MeanCentering {
 
 impl MeanCentering {
     pub(crate) fn new(path: &nn::Path, layer: &LayerSpec) -> Self {
-        MeanCentering { running_mean: path.zeros_no_train("running_mean", &[layer.total_units()]) }
+        MeanCentering { running_mean: path.zeros_no_train("running_mean", &layer.unit_shape()) }
     }
 
     pub(crate) fn center(&self, z: &Tensor, pass: Pass) -> Tensor {
@@ -158,7 +281,7 @@ impl MeanCentering {
                 let mean = z.mean_dim(stat_dims(z).as_slice(), true, None::<Kind>);
                 if pass == Pass::Train {
                     tch::no_grad(|| {
-                        let batch_mean = mean.detach().view([-1]);
+                        let batch_mean = mean.detach().view(self.running_mean.size().as_slice());
                         let mut running = self.running_mean.shallow_clone();
                         let _ = running.g_mul_scalar_(1.0 - RUNNING_MOMENTUM);
                         let _ = running.g_add_(&(batch_mean * RUNNING_MOMENTUM));

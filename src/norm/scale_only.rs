@@ -1,7 +1,7 @@
 //! Scale-only (ablation): the learned per-neuron α of synaptic scaling without
 //! its mean centring: w̃ = α·w; y = ReLU(w̃·x + b).
 
-use super::{scale_rows, LayerNorm, LayerSpec, Method};
+use super::{scale_rows, LayerSpec, Method, MethodLayer};
 use tch::{nn, Tensor};
 
 pub struct ScaleOnly;
@@ -10,7 +10,7 @@ struct ScaleOnlyLayer {
     alpha: Tensor,
 }
 
-impl LayerNorm for ScaleOnlyLayer {
+impl MethodLayer for ScaleOnlyLayer {
     fn effective_weight(&self, weight: &Tensor) -> Tensor {
         scale_rows(weight, &self.alpha)
     }
@@ -26,7 +26,13 @@ impl Method for ScaleOnly {
     fn summary(&self) -> &'static str {
         "learned per-neuron scale only: w̃ = α·w, y = ReLU(w̃·x + b)"
     }
-    fn attach(&self, path: &nn::Path, layer: &LayerSpec, _weight: &Tensor) -> Box<dyn LayerNorm> {
-        Box::new(ScaleOnlyLayer { alpha: path.ones("alpha", &[layer.total_units()]) })
+    fn colour(&self) -> [u8; 3] {
+        [204, 121, 167]
+    }
+    fn unit_parameters(&self) -> &'static [&'static str] {
+        &["alpha"]
+    }
+    fn attach(&self, path: &nn::Path, layer: &LayerSpec, _weight: &Tensor) -> Box<dyn MethodLayer> {
+        Box::new(ScaleOnlyLayer { alpha: path.ones("alpha", &layer.unit_shape()) })
     }
 }

@@ -3,7 +3,7 @@
 //! pre-activation is centred on the batch mean:
 //! w̃ = α·w; z = w̃·x + b; y = ReLU(z − μ_B).
 
-use super::{scale_rows, LayerNorm, LayerSpec, MeanCentering, Method, Pass};
+use super::{scale_rows, LayerSpec, MeanCentering, Method, MethodLayer, Pass};
 use tch::{nn, Tensor};
 
 pub struct SynapticScaling;
@@ -13,7 +13,7 @@ struct SynapticScalingLayer {
     centering: MeanCentering,
 }
 
-impl LayerNorm for SynapticScalingLayer {
+impl MethodLayer for SynapticScalingLayer {
     fn effective_weight(&self, weight: &Tensor) -> Tensor {
         scale_rows(weight, &self.alpha)
     }
@@ -32,9 +32,15 @@ impl Method for SynapticScaling {
     fn summary(&self) -> &'static str {
         "the paper's synaptic scaling: w̃ = α·w, y = ReLU(w̃·x + b − μ_B)"
     }
-    fn attach(&self, path: &nn::Path, layer: &LayerSpec, _weight: &Tensor) -> Box<dyn LayerNorm> {
+    fn colour(&self) -> [u8; 3] {
+        [213, 94, 0]
+    }
+    fn unit_parameters(&self) -> &'static [&'static str] {
+        &["alpha"]
+    }
+    fn attach(&self, path: &nn::Path, layer: &LayerSpec, _weight: &Tensor) -> Box<dyn MethodLayer> {
         Box::new(SynapticScalingLayer {
-            alpha: path.ones("alpha", &[layer.total_units()]),
+            alpha: path.ones("alpha", &layer.unit_shape()),
             centering: MeanCentering::new(path, layer),
         })
     }

@@ -1,12 +1,12 @@
 //! Vanilla: y = ReLU(w·x + b), no normalization.
 
-use super::{LayerNorm, LayerSpec, Method};
+use super::{LayerSpec, Method, MethodLayer};
 use tch::{nn, Tensor};
 
 pub struct Vanilla;
 
 struct Identity;
-impl LayerNorm for Identity {}
+impl MethodLayer for Identity {}
 
 impl Method for Vanilla {
     fn name(&self) -> &'static str {
@@ -15,7 +15,13 @@ impl Method for Vanilla {
     fn summary(&self) -> &'static str {
         "no normalization: y = ReLU(w·x + b)"
     }
-    fn attach(&self, _path: &nn::Path, _layer: &LayerSpec, _weight: &Tensor) -> Box<dyn LayerNorm> {
+    fn colour(&self) -> [u8; 3] {
+        [0, 0, 0]
+    }
+    fn unit_parameters(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn attach(&self, _path: &nn::Path, _layer: &LayerSpec, _weight: &Tensor) -> Box<dyn MethodLayer> {
         Box::new(Identity)
     }
 }

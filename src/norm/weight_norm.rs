@@ -2,7 +2,7 @@
 //! the stored weight is v, the applied weight is w = c·v/‖v‖ with one c per output
 //! unit, initialised to ‖v‖ (so the first forward pass equals vanilla's).
 
-use super::{scale_rows, LayerNorm, LayerSpec, Method};
+use super::{scale_rows, LayerSpec, Method, MethodLayer};
 use tch::{nn, Tensor};
 
 pub struct WeightNorm;
@@ -11,15 +11,14 @@ struct WeightNormLayer {
     g: Tensor,
 }
 
-/// ‖v‖ per output unit, `[S·U]`.
-fn row_norms(v: &Tensor, rows: i64) -> Tensor {
-    v.reshape([rows, -1]).norm_scalaropt_dim(2, [1].as_slice(), false)
+/// ‖v‖ per output unit: `[S, U, …]` → `[S, U]`.
+fn row_norms(v: &Tensor) -> Tensor {
+    v.flatten(2, -1).norm_scalaropt_dim(2, [2].as_slice(), false)
 }
 
-impl LayerNorm for WeightNormLayer {
+impl MethodLayer for WeightNormLayer {
     fn effective_weight(&self, v: &Tensor) -> Tensor {
-        let rows = self.g.size()[0];
-        scale_rows(v, &(&self.g / row_norms(v, rows)))
+        scale_rows(v, &(&self.g / row_norms(v)))
     }
 }
 
@@ -30,8 +29,14 @@ impl Method for WeightNorm {
     fn summary(&self) -> &'static str {
         "weight normalization: w = c·v/‖v‖, y = ReLU(w·x + b)"
     }
-    fn attach(&self, path: &nn::Path, layer: &LayerSpec, weight: &Tensor) -> Box<dyn LayerNorm> {
-        let initial_norm = tch::no_grad(|| row_norms(weight, layer.total_units()));
+    fn colour(&self) -> [u8; 3] {
+        [230, 159, 0]
+    }
+    fn unit_parameters(&self) -> &'static [&'static str] {
+        &["g"]
+    }
+    fn attach(&self, path: &nn::Path, _layer: &LayerSpec, weight: &Tensor) -> Box<dyn MethodLayer> {
+        let initial_norm = tch::no_grad(|| row_norms(weight));
         Box::new(WeightNormLayer { g: path.var_copy("g", &initial_norm) })
     }
 }

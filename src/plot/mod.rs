@@ -2,7 +2,7 @@
 //! from the complete runs under a results folder, into `DIR/report/figures/`.
 //!
 //! - `accuracy-*`: test accuracy against iteration, mean line and ±1 std band (A)
-//! - `heatmap-*`: activation probability of each fc unit every 100th iteration, one seed (B)
+//! - `heatmap-*`: activation probability of each measured unit every 100th iteration, one seed (B)
 //! - `activation-prob-*`: distribution of fc1 units' activation probabilities, seeds pooled (C)
 //! - `active-value-*`: histogram of fc1 units' mean active values, log axis (D)
 //! - `alpha-*`: distribution of learned α per fc layer (E)
@@ -16,8 +16,10 @@
 
 pub mod layout;
 
-use crate::report::{self, RunRecord, SettingResult};
-use crate::rundir::{self, read_csv, ActivationRow, Outcome, UnitRow};
+use crate::norm::MethodId;
+use crate::report::{self, RunRecord, SettingResult, FIGURES_DIR};
+use crate::rundir::{read_csv, ActivationRow, Outcome, UnitRow};
+use crate::settings::{differing_columns, GroupKey};
 use anyhow::{anyhow, bail, Context, Result};
 use layout::{FigureLayout, TextRecorder};
 use plotters::coord::Shift;
@@ -28,7 +30,8 @@ use plotters::style::FontTransform;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub const FIGURES_DIR: &str = "figures";
+/// The layer of the paper's Figure 2C–D histograms: the first fc layer.
+const HISTOGRAM_LAYER: &str = "fc1";
 pub const SIZE: (u32, u32) = (1400, 900);
 /// The paper-arranged Figure 2 (`plot --paper`).
 pub const PAPER_SIZE: (u32, u32) = (2400, 1500);
@@ -49,19 +52,10 @@ impl Format {
     }
 }
 
-/// One colour per method, in `METHODS` order (colour-blind-friendly Okabe–Ito hues).
-pub const METHOD_COLOURS: [RGBColor; 6] = [
-    RGBColor(0, 0, 0),       // vanilla: black
-    RGBColor(0, 114, 178),   // batch-norm: blue
-    RGBColor(230, 159, 0),   // weight-norm: orange
-    RGBColor(213, 94, 0),    // synaptic-scaling: vermillion
-    RGBColor(0, 158, 115),   // mean-only: green
-    RGBColor(204, 121, 167), // scale-only: purple
-];
-
-pub fn method_colour(method: &str) -> RGBColor {
-    let i = crate::norm::method_names().iter().position(|m| *m == method).unwrap_or(0);
-    METHOD_COLOURS[i % METHOD_COLOURS.len()]
+/// A method's colour, as its registration gives it.
+pub fn method_colour(method: MethodId) -> RGBColor {
+    let [r, g, b] = method.method().colour();
+    RGBColor(r, g, b)
 }
 
 fn register_font() {
@@ -178,34 +172,57 @@ fn titled<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, title: &Title) -> R
     Ok(area.split_vertically(y + 8).1)
 }
 
-/// A group of settings drawn in one figure: same dataset, lr, batch and length.
-#[derive(Clone, Debug, PartialEq, PartialOrd)]
-struct FigureKey {
-    dataset: String,
-    lr: f64,
-    batch_size: usize,
-    iterations: usize,
+/// A group of settings drawn in one figure: every setting the same but the method.
+struct FigureGroup<'r> {
+    key: GroupKey,
+    settings: Vec<&'r SettingResult>,
 }
 
-impl FigureKey {
-    fn of(r: &SettingResult) -> FigureKey {
-        FigureKey {
-            dataset: r.key.dataset.clone(),
-            lr: r.key.lr,
-            batch_size: r.key.batch_size,
-            iterations: r.key.iterations,
+/// Groups results by their key without `apart` (the settings a figure shows side by side).
+fn figure_groups<'r>(results: impl Iterator<Item = &'r SettingResult>, apart: &[&str]) -> Vec<FigureGroup<'r>> {
+    let mut groups: Vec<FigureGroup> = Vec::new();
+    for r in results {
+        let key = r.key.without(apart);
+        match groups.iter_mut().find(|g| g.key == key) {
+            Some(g) => g.settings.push(r),
+            None => groups.push(FigureGroup { key, settings: vec![r] }),
         }
     }
-    fn slug(&self) -> String {
-        format!("{}-lr{}-b{}-it{}", self.dataset, self.lr, self.batch_size, self.iterations)
-    }
-    /// The settings line under a figure's title.
-    fn detail(&self, seeds: usize) -> String {
-        format!(
-            "{}, lr {}, batch {}, {} iterations, {seeds} seed(s)",
-            self.dataset, self.lr, self.batch_size, self.iterations
-        )
-    }
+    groups
+}
+
+/// A figure name's part for a group, and its settings line: dataset, lr, batch and
+/// length, and any other setting in which the groups differ (so no two share a name).
+fn group_names(groups: &[FigureGroup], apart: &[&str]) -> Vec<(String, String)> {
+    let keys: Vec<&GroupKey> = groups.iter().map(|g| &g.key).collect();
+    let others: Vec<String> = differing_columns(&keys)
+        .into_iter()
+        .filter(|c| !["dataset", "lr", "batch_size", "iterations"].contains(&c.as_str()))
+        .collect();
+    groups
+        .iter()
+        .map(|g| {
+            let s = &g.key.settings;
+            let columns = g.key.columns();
+            let value = |name: &str| columns.iter().find(|(n, _)| n == name).map_or(String::new(), |(_, v)| v.clone());
+            let mut slug = format!("{}", s.dataset);
+            let mut detail = format!("{}", s.dataset);
+            if !apart.contains(&"lr") {
+                slug += &format!("-lr{}", s.lr);
+                detail += &format!(", lr {}", s.lr);
+            }
+            slug += &format!("-b{}-it{}", s.batch_size, s.iterations);
+            detail += &format!(", batch {}, {} iterations", s.batch_size, s.iterations);
+            for other in &others {
+                let v = value(other);
+                let safe: String =
+                    v.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
+                slug += &format!("-{other}-{safe}");
+                detail += &format!(", {other} {}", if v.is_empty() { "–" } else { &v });
+            }
+            (slug, detail)
+        })
+        .collect()
 }
 
 /// Draws every figure for the complete runs under `root`; returns the files written.
@@ -224,7 +241,7 @@ pub fn layout(root: &Path) -> Result<Vec<FigureLayout>> {
 /// One histogram panel: its label, the method whose colour it takes, and the values.
 struct HistPanel {
     label: String,
-    method: String,
+    method: MethodId,
     values: Vec<f64>,
 }
 
@@ -252,26 +269,28 @@ fn group_data(settings: &[&SettingResult], complete: &[&RunRecord]) -> Result<Gr
     for r in settings {
         let runs: Vec<&RunRecord> = complete.iter().copied().filter(|c| c.key == r.key).collect();
         let first = runs.iter().min_by_key(|c| c.seed).expect("a setting with complete runs");
-        data.heat.push((r.key.method.clone(), first.seed, heat_rows(&first.dir)?));
+        let method = r.key.settings.method;
+        data.heat.push(heat_panel(&first.dir, method, first.seed)?);
         let (mut probs, mut values) = (Vec::new(), Vec::new());
         let mut alphas: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         for run in &runs {
-            for u in read_csv::<UnitRow>(&run.dir.join(rundir::UNIT_STATS))? {
-                if u.layer == "fc1" {
+            for u in read_csv::<UnitRow>(&run.dir)? {
+                if u.layer == HISTOGRAM_LAYER {
                     probs.push(u.activation_prob);
                     values.extend(u.mean_active_value);
                 }
-                if let (Some(alpha), true) = (u.alpha, u.layer.starts_with("fc")) {
+                if let Some(alpha) = u.alpha {
                     alphas.entry(u.layer.clone()).or_default().push(alpha);
                 }
             }
         }
-        let method = &r.key.method;
         let seeds = runs.len();
-        let panel = |label: String, values: Vec<f64>| HistPanel { label, method: method.clone(), values };
+        let panel = |label: String, values: Vec<f64>| HistPanel { label, method, values };
         let (of, active) = (probs.len(), values.len());
-        data.probs.push(panel(format!("{method}: {} fc1 units, {seeds} seed(s)", of / seeds), probs));
-        data.values.push(panel(format!("{method}: {active} of {of} fc1 units ever active, {seeds} seed(s)"), values));
+        let layer = HISTOGRAM_LAYER;
+        data.probs.push(panel(format!("{method}: {} {layer} units, {seeds} seed(s)", of / seeds), probs));
+        data.values
+            .push(panel(format!("{method}: {active} of {of} {layer} units ever active, {seeds} seed(s)"), values));
         for (layer, a) in alphas {
             let units = a.len() / seeds;
             data.alphas.push(panel(format!("{method}, {layer}: {units} units × {seeds} seed(s)"), a));
@@ -299,29 +318,24 @@ fn plot_into(root: &Path, target: Target, paper: bool) -> Result<Vec<PathBuf>> {
     };
     let mut written = Vec::new();
 
-    let mut groups: Vec<(FigureKey, Vec<&SettingResult>)> = Vec::new();
-    for r in results.iter().filter(|r| !r.complete.is_empty()) {
-        let key = FigureKey::of(r);
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, g)) => g.push(r),
-            None => groups.push((key, vec![r])),
-        }
-    }
-    for (key, settings) in &groups {
+    let groups = figure_groups(results.iter().filter(|r| !r.complete.is_empty()), &["method"]);
+    for (group, (slug, detail)) in groups.iter().zip(group_names(&groups, &["method"])) {
+        let settings = &group.settings;
         let seeds = settings.iter().map(|r| r.complete.len()).max().unwrap_or(0);
-        let slug = key.slug();
-        let detail = key.detail(seeds);
+        let detail = format!("{detail}, {seeds} seed(s)");
         let data = group_data(settings, &complete)?;
         let figure = |name: &str| dir.join(format!("{name}-{slug}.{ext}"));
 
         let title = Title::new("Test accuracy (mean ± 1 std over seeds)", &detail);
         written.push(render!(target, &figure("accuracy"), SIZE, |root| draw_accuracy(&root, &title, settings))?);
+        let layers = data.heat.first().map_or(String::new(), |h| h.layers.join(" then "));
         let title = Title::new(
-            "Activation probability of each fc unit on the training batch",
-            format!("columns: fc1 then fc2 units; rows: every recorded iteration — {detail}"),
+            "Activation probability of each measured unit on the training batch",
+            format!("columns: {layers} units; rows: every recorded iteration — {detail}"),
         );
         written.push(render!(target, &figure("heatmap"), SIZE, |root| draw_heatmaps(&root, &title, &data.heat))?);
-        let title = Title::new("fc1 activation probability on the test set, seeds pooled", &detail);
+        let title =
+            Title::new(format!("{HISTOGRAM_LAYER} activation probability on the test set, seeds pooled"), &detail);
         written.push(render!(target, &figure("activation-prob"), SIZE, |root| draw_histograms(
             &root,
             &title,
@@ -329,7 +343,7 @@ fn plot_into(root: &Path, target: Target, paper: bool) -> Result<Vec<PathBuf>> {
             Axis::Unit,
             &data.probs
         ))?);
-        let title = Title::new("fc1 mean active value on the test set, seeds pooled", &detail);
+        let title = Title::new(format!("{HISTOGRAM_LAYER} mean active value on the test set, seeds pooled"), &detail);
         written.push(render!(target, &figure("active-value"), SIZE, |root| draw_histograms(
             &root,
             &title,
@@ -338,7 +352,7 @@ fn plot_into(root: &Path, target: Target, paper: bool) -> Result<Vec<PathBuf>> {
             &data.values
         ))?);
         if !data.alphas.is_empty() {
-            let title = Title::new("Learned α per fc layer, seeds pooled", &detail);
+            let title = Title::new("Learned α per layer, seeds pooled", &detail);
             written.push(render!(target, &figure("alpha"), SIZE, |root| draw_histograms(
                 &root,
                 &title,
@@ -355,13 +369,12 @@ fn plot_into(root: &Path, target: Target, paper: bool) -> Result<Vec<PathBuf>> {
         }
     }
 
-    // Learning-rate sweeps: datasets with complete settings at two or more learning rates.
-    let mut by_dataset: BTreeMap<(String, usize, usize), Vec<&SettingResult>> = BTreeMap::new();
-    for r in &results {
-        by_dataset.entry((r.key.dataset.clone(), r.key.batch_size, r.key.iterations)).or_default().push(r);
-    }
-    for ((dataset, batch, iterations), settings) in by_dataset {
-        let mut lrs: Vec<f64> = settings.iter().map(|r| r.key.lr).collect();
+    // Learning-rate sweeps: every setting the same but method and lr, at two or more learning rates.
+    let apart = ["method", "lr"];
+    let sweeps = figure_groups(results.iter(), &apart);
+    for (group, (slug, detail)) in sweeps.iter().zip(group_names(&sweeps, &apart)) {
+        let settings = &group.settings;
+        let mut lrs: Vec<f64> = settings.iter().map(|r| r.key.settings.lr).collect();
         lrs.sort_by(f64::total_cmp);
         lrs.dedup();
         if lrs.len() < 2 {
@@ -370,10 +383,10 @@ fn plot_into(root: &Path, target: Target, paper: bool) -> Result<Vec<PathBuf>> {
         let seeds = settings.iter().map(|r| r.complete.len() + r.diverged.len()).max().unwrap_or(0);
         let title = Title::new(
             "Final test accuracy against learning rate (mean ± 1 std; × marks a setting with diverged runs)",
-            format!("{dataset}, batch {batch}, {iterations} iterations, up to {seeds} seed(s)"),
+            format!("{detail}, up to {seeds} seed(s)"),
         );
-        let path = dir.join(format!("lr-sweep-{dataset}-b{batch}-it{iterations}.{ext}"));
-        written.push(render!(target, &path, SIZE, |root| draw_lr_sweep(&root, &title, &settings))?);
+        let path = dir.join(format!("lr-sweep-{slug}.{ext}"));
+        written.push(render!(target, &path, SIZE, |root| draw_lr_sweep(&root, &title, settings))?);
     }
     Ok(written)
 }
@@ -453,7 +466,7 @@ fn draw_accuracy<DB: DrawingBackend>(
         .draw()
         .map_err(err)?;
     for r in settings {
-        let colour = method_colour(&r.key.method);
+        let colour = method_colour(r.key.settings.method);
         let mean: Vec<(f64, f64)> = r.curve.iter().map(|p| (p.iteration as f64, 100.0 * p.accuracy_mean)).collect();
         let upper =
             r.curve.iter().map(|p| (p.iteration as f64, 100.0 * (p.accuracy_mean + p.accuracy_std.unwrap_or(0.0))));
@@ -468,7 +481,7 @@ fn draw_accuracy<DB: DrawingBackend>(
         chart
             .draw_series(LineSeries::new(mean, colour.stroke_width(3)))
             .map_err(err)?
-            .label(format!("{} (n = {})", r.key.method, r.complete.len()))
+            .label(format!("{} (n = {})", r.key.settings.method, r.complete.len()))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], colour.stroke_width(3)));
     }
     chart
@@ -482,26 +495,19 @@ fn draw_accuracy<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Heat-map rows of one run: (iteration, fc1 units then fc2 units).
-fn heat_rows(dir: &Path) -> Result<Vec<(usize, Vec<f64>)>> {
-    let mut rows: BTreeMap<usize, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
-    for r in read_csv::<ActivationRow>(&dir.join(rundir::ACTIVATION_PROB))? {
-        let entry = rows.entry(r.iteration).or_default();
-        match r.layer.as_str() {
-            "fc1" => entry.0.push(r.activation_prob),
-            "fc2" => entry.1.push(r.activation_prob),
-            _ => {}
-        }
+/// One run's heat map: its layers (in the file's order) and per recorded iteration
+/// every unit of them, one layer after another.
+fn heat_panel(dir: &Path, method: MethodId, seed: u64) -> Result<HeatPanel> {
+    let rows = read_csv::<ActivationRow>(dir)?;
+    let layers = report::layer_names(rows.iter().map(|r| r.layer.as_str()));
+    let mut by_iteration: BTreeMap<usize, Vec<Vec<f64>>> = BTreeMap::new();
+    for r in rows {
+        let entry = by_iteration.entry(r.iteration).or_insert_with(|| vec![Vec::new(); layers.len()]);
+        let k = layers.iter().position(|l| *l == r.layer).expect("a layer of this file");
+        entry[k].push(r.activation_prob);
     }
-    Ok(rows
-        .into_iter()
-        .map(|(it, (mut a, b))| {
-            (it, {
-                a.extend(b);
-                a
-            })
-        })
-        .collect())
+    let rows = by_iteration.into_iter().map(|(it, per_layer)| (it, per_layer.concat())).collect();
+    Ok(HeatPanel { method, seed, layers, rows })
 }
 
 /// At most `max` rows, averaging consecutive rows (keeps SVG files small).
@@ -517,8 +523,13 @@ fn downsample(rows: &[(usize, Vec<f64>)], max: usize) -> Vec<Vec<f64>> {
         .collect()
 }
 
-/// One heat map: method, seed, and its rows (iteration, fc1 then fc2 units).
-type HeatPanel = (String, u64, Vec<(usize, Vec<f64>)>);
+/// One heat map: a run's method, seed, layers and rows (iteration, units of each layer in turn).
+struct HeatPanel {
+    method: MethodId,
+    seed: u64,
+    layers: Vec<String>,
+    rows: Vec<(usize, Vec<f64>)>,
+}
 
 fn draw_heatmaps<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &Title, panels: &[HeatPanel]) -> Result<()> {
     let area = titled(root, title)?;
@@ -526,12 +537,12 @@ fn draw_heatmaps<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &Titl
     let (main, bar) = area.split_horizontally(width.saturating_sub(110));
     let cols = panels.len().clamp(1, 3);
     let rows = panels.len().div_ceil(cols);
-    for (area, (method, seed, data)) in main.split_evenly((rows, cols)).iter().zip(panels) {
+    for (area, HeatPanel { method, seed, rows: data, .. }) in main.split_evenly((rows, cols)).iter().zip(panels) {
         let cells = downsample(data, 150);
         let units = cells.first().map_or(1, |c| c.len()).max(1);
         let last_iteration = data.last().map_or(0, |d| d.0);
         let mut chart = ChartBuilder::on(area)
-            .caption(format!("{method} (seed {seed})"), (FONT, 18).into_font().color(&method_colour(method)))
+            .caption(format!("{method} (seed {seed})"), (FONT, 18).into_font().color(&method_colour(*method)))
             .margin(8)
             .margin_right(16)
             .x_label_area_size(40)
@@ -640,7 +651,7 @@ fn draw_histograms<DB: DrawingBackend>(
         }
         let total = panel.values.len().max(1) as f64;
         let y_max = counts.iter().map(|&c| c as f64 / total).fold(0.0, f64::max).max(0.01) * 1.15;
-        let colour = method_colour(&panel.method);
+        let colour = method_colour(panel.method);
         let last = i + 1 == panels.len();
         // The panel's label sits in its own strip above the plot, clear of the bars.
         let label = TextStyle::from((FONT, 16).into_font()).color(&colour).pos(Pos::new(HPos::Left, VPos::Top));
@@ -686,7 +697,7 @@ fn draw_lr_sweep<DB: DrawingBackend>(
     settings: &[&SettingResult],
 ) -> Result<()> {
     let area = titled(root, title)?;
-    let lrs: Vec<f64> = settings.iter().map(|r| r.key.lr).collect();
+    let lrs: Vec<f64> = settings.iter().map(|r| r.key.settings.lr).collect();
     let (lo, hi) = (lrs.iter().copied().fold(f64::INFINITY, f64::min), lrs.iter().copied().fold(0.0, f64::max));
     let mut chart = ChartBuilder::on(&area)
         .margin(20)
@@ -706,25 +717,26 @@ fn draw_lr_sweep<DB: DrawingBackend>(
         .axis_desc_style((FONT, 22))
         .draw()
         .map_err(err)?;
-    let mut methods: Vec<&str> = settings.iter().map(|r| r.key.method.as_str()).collect();
+    let mut methods: Vec<MethodId> = settings.iter().map(|r| r.key.settings.method).collect();
+    methods.sort();
     methods.dedup();
     for method in methods {
         let colour = method_colour(method);
-        let mut points: Vec<&&SettingResult> = settings.iter().filter(|r| r.key.method == method).collect();
-        points.sort_by(|a, b| a.key.lr.total_cmp(&b.key.lr));
+        let mut points: Vec<&&SettingResult> = settings.iter().filter(|r| r.key.settings.method == method).collect();
+        points.sort_by(|a, b| a.key.settings.lr.total_cmp(&b.key.settings.lr));
         let line: Vec<(f64, f64)> =
-            points.iter().filter_map(|r| r.final_accuracy.mean.map(|m| (r.key.lr, 100.0 * m))).collect();
+            points.iter().filter_map(|r| r.final_accuracy.mean.map(|m| (r.key.settings.lr, 100.0 * m))).collect();
         chart
             .draw_series(LineSeries::new(line.clone(), colour.stroke_width(3)))
             .map_err(err)?
-            .label(method)
+            .label(method.name())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], colour.stroke_width(3)));
         chart.draw_series(line.iter().map(|&p| Circle::new(p, 6, colour.filled()))).map_err(err)?;
         chart
             .draw_series(points.iter().filter_map(|r| {
                 let (m, s) = (r.final_accuracy.mean?, r.final_accuracy.std?);
                 Some(PathElement::new(
-                    vec![(r.key.lr, 100.0 * (m - s)), (r.key.lr, 100.0 * (m + s))],
+                    vec![(r.key.settings.lr, 100.0 * (m - s)), (r.key.settings.lr, 100.0 * (m + s))],
                     colour.stroke_width(2),
                 ))
             }))
@@ -734,7 +746,7 @@ fn draw_lr_sweep<DB: DrawingBackend>(
                 points
                     .iter()
                     .filter(|r| !r.diverged.is_empty())
-                    .map(|r| Cross::new((r.key.lr, 3.0), 10, colour.stroke_width(3))),
+                    .map(|r| Cross::new((r.key.settings.lr, 3.0), 10, colour.stroke_width(3))),
             )
             .map_err(err)?;
     }

@@ -1,0 +1,363 @@
+//! The settings of a run: one struct of every setting with the paper's presets
+//! ([`TrainSettings`]), one struct of changes to them that the command line and
+//! experiment files share ([`SettingChanges`]), one validation, and the key that
+//! groups runs in reports and figures ([`GroupKey`]).
+//!
+//! A new setting is a field of [`TrainSettings`] and of [`SettingChanges`] (with its
+//! line in [`SettingChanges::apply`]). It is then recorded in `config.json`, checked
+//! when a sweep resumes, kept apart in reports and figures and shown as a report
+//! column wherever it differs, unless it is named in [`BOOKKEEPING`].
+
+use crate::data::{DatasetKind, Limit, PixelStandardization};
+use crate::norm::{EvalStats, MethodId};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Every setting of a run. Recorded in each run's `config.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSettings {
+    pub dataset: DatasetKind,
+    pub method: MethodId,
+    pub lr: f64,
+    pub batch_size: usize,
+    pub iterations: usize,
+    /// Test accuracy (on the whole test set) every this many iterations, and at the end.
+    pub eval_every: usize,
+    /// Activation probabilities over the training batch every this many iterations (Figure 2B).
+    pub record_every: usize,
+    /// Statistics used by normalized layers at test time (the paper: the test batch's own).
+    pub eval_stats: EvalStats,
+    /// Test batch size: matters for batch-statistics evaluation. The last partial batch is evaluated too.
+    pub test_batch_size: usize,
+    /// Apply the method to the conv layers too (the paper: "every layer except input and output").
+    pub normalize_conv: bool,
+    /// Also record the measures for conv channels (fc units are always recorded).
+    pub conv_measures: bool,
+    /// Pixel standardization after scaling pixels to [0, 1] (`Normalize(mean, std)`).
+    pub normalization: PixelStandardization,
+}
+
+/// Settings that change what is recorded, not the experiment: left out of the key
+/// that groups runs, so runs that differ only in them are averaged together.
+pub const BOOKKEEPING: [&str; 3] = ["eval_every", "record_every", "conv_measures"];
+
+/// A setting that cannot be used, named by its key in files (`batch_size`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct SettingError {
+    pub key: &'static str,
+    pub message: String,
+}
+
+impl TrainSettings {
+    /// The paper's protocol for a dataset (section 4): CIFAR-10 batch 32, lr 0.003,
+    /// 45,000 iterations; SVHN batch 256, lr 0.01, 8,000 iterations.
+    pub fn preset(dataset: DatasetKind, method: MethodId) -> TrainSettings {
+        let (batch_size, lr, iterations, eval_every) = match dataset {
+            DatasetKind::Cifar10 => (32, 0.003, 45_000, 1_000),
+            DatasetKind::Svhn => (256, 0.01, 8_000, 200),
+        };
+        TrainSettings {
+            dataset,
+            method,
+            lr,
+            batch_size,
+            iterations,
+            eval_every,
+            record_every: 100,
+            eval_stats: EvalStats::Batch,
+            test_batch_size: batch_size,
+            normalize_conv: true,
+            conv_measures: false,
+            normalization: PixelStandardization::default(),
+        }
+    }
+
+    /// The one check of every setting's value.
+    pub fn validate(&self) -> Result<(), SettingError> {
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(SettingError {
+                key: "lr",
+                message: format!("learning rate must be a positive finite number, got {}", self.lr),
+            });
+        }
+        for (key, name, v) in [
+            ("batch_size", "batch size", self.batch_size),
+            ("iterations", "iterations", self.iterations),
+            ("eval_every", "eval-every", self.eval_every),
+            ("record_every", "record-every", self.record_every),
+            ("test_batch_size", "test batch size", self.test_batch_size),
+        ] {
+            if v == 0 {
+                return Err(SettingError { key, message: format!("{name} must be positive, got 0") });
+            }
+        }
+        let std = self.normalization.std;
+        if std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err(SettingError {
+                key: "normalization",
+                message: format!("pixel standardization std must be positive, got {std:?}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// What identifies a run's experiment in its `config.json`: every setting and the
+    /// data subset. A complete run whose recorded identity differs from the one asked
+    /// for is another experiment (see `rundir::differences`).
+    pub fn identity(&self, data_limit: Limit) -> Map<String, Value> {
+        let mut map = match serde_json::to_value(self) {
+            Ok(Value::Object(map)) => map,
+            _ => unreachable!("settings serialize to a JSON object"),
+        };
+        map.insert("data_limit".into(), serde_json::to_value(data_limit).expect("a limit serializes"));
+        map
+    }
+}
+
+/// Changes to a preset, from the command line (`--batch-size 64`) or an experiment
+/// file (`batch_size = 64`, in `[settings]` or `[settings.<dataset>]`). Applied in
+/// one place so that both follow the same rules (a new batch size is also the test
+/// batch size unless that is given too); checked by [`TrainSettings::validate`].
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct SettingChanges {
+    /// Learning rate (preset: CIFAR-10 0.003, SVHN 0.01).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Training batch size (preset: CIFAR-10 32, SVHN 256).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Training iterations (preset: CIFAR-10 45,000, SVHN 8,000).
+    #[arg(long)]
+    pub iterations: Option<usize>,
+    /// Test accuracy every N iterations (and at the end).
+    #[arg(long, value_name = "N")]
+    pub eval_every: Option<usize>,
+    /// Activation probabilities of the training batch every N iterations.
+    #[arg(long, value_name = "N")]
+    pub record_every: Option<usize>,
+    /// Test-time statistics: the test batch's own (the paper's) or the running ones.
+    #[arg(long, value_enum)]
+    pub eval_stats: Option<EvalStats>,
+    /// Test batch size (default: the training batch size).
+    #[arg(long)]
+    pub test_batch_size: Option<usize>,
+    /// Normalize the conv layers too (the paper's; `--normalize-conv false`: fc1 and fc2 only).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub normalize_conv: Option<bool>,
+    /// Record the measures for conv channels too.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub conv_measures: Option<bool>,
+    /// Pixel standardization, `{ mean = [..3], std = [..3] }` (experiment files only).
+    #[arg(skip)]
+    pub normalization: Option<PixelStandardization>,
+}
+
+impl SettingChanges {
+    pub fn apply(&self, s: &mut TrainSettings) {
+        fn set<T: Copy>(field: &mut T, value: Option<T>) {
+            if let Some(v) = value {
+                *field = v;
+            }
+        }
+        set(&mut s.lr, self.lr);
+        set(&mut s.batch_size, self.batch_size);
+        set(&mut s.test_batch_size, self.batch_size);
+        set(&mut s.test_batch_size, self.test_batch_size);
+        set(&mut s.iterations, self.iterations);
+        set(&mut s.eval_every, self.eval_every);
+        set(&mut s.record_every, self.record_every);
+        set(&mut s.eval_stats, self.eval_stats);
+        set(&mut s.normalize_conv, self.normalize_conv);
+        set(&mut s.conv_measures, self.conv_measures);
+        set(&mut s.normalization, self.normalization);
+    }
+
+    /// The preset with these changes, checked.
+    pub fn settings(&self, dataset: DatasetKind, method: MethodId) -> Result<TrainSettings, SettingError> {
+        let mut settings = TrainSettings::preset(dataset, method);
+        self.apply(&mut settings);
+        settings.validate()?;
+        Ok(settings)
+    }
+}
+
+/// What makes runs comparable: every setting but the [`BOOKKEEPING`] ones, and the
+/// data subset. Reports and figures never pool runs whose keys differ.
+#[derive(Clone, Debug)]
+pub struct GroupKey {
+    /// The settings of the first run found with this key (its bookkeeping settings
+    /// may differ from the other runs').
+    pub settings: TrainSettings,
+    pub data_limit: Limit,
+    /// The settings compared, in `config.json`'s order.
+    fields: Map<String, Value>,
+}
+
+impl PartialEq for GroupKey {
+    fn eq(&self, other: &GroupKey) -> bool {
+        self.fields == other.fields
+    }
+}
+
+impl GroupKey {
+    pub fn of(settings: &TrainSettings, data_limit: Limit) -> GroupKey {
+        let mut fields = settings.identity(data_limit);
+        for key in BOOKKEEPING {
+            fields.remove(key);
+        }
+        GroupKey { settings: settings.clone(), data_limit, fields }
+    }
+
+    /// Tables' order: dataset, method (as registered), learning rate, then the rest.
+    pub fn sort_key(&self) -> (String, usize, u64, String) {
+        let s = &self.settings;
+        (s.dataset.to_string(), s.method.order(), s.lr.to_bits(), Value::Object(self.fields.clone()).to_string())
+    }
+
+    /// Every compared setting as flat columns: nested values joined with `_`
+    /// (`normalization_mean`, `data_limit_train`), lists as space-separated values,
+    /// an absent value (`null`) as an empty cell.
+    pub fn columns(&self) -> Vec<(String, String)> {
+        let mut columns = Vec::new();
+        for (key, value) in &self.fields {
+            flatten(key, value, &mut columns);
+        }
+        columns
+    }
+
+    /// The same key without some settings (a figure of every method: without `method`).
+    pub fn without(&self, keys: &[&str]) -> GroupKey {
+        let mut key = self.clone();
+        for k in keys {
+            key.fields.remove(*k);
+        }
+        key
+    }
+
+    /// "cifar10 vanilla lr 0.003", for messages.
+    pub fn label(&self) -> String {
+        let s = &self.settings;
+        format!("{} {} lr {}", s.dataset, s.method, s.lr)
+    }
+
+    /// "full" or the subset's sizes.
+    pub fn data_label(&self) -> String {
+        let side = |n: Option<usize>| n.map_or("all".to_string(), |n| n.to_string());
+        match (self.data_limit.train, self.data_limit.test) {
+            (None, None) => "full".into(),
+            (train, test) => format!("limit {}/{}", side(train), side(test)),
+        }
+    }
+}
+
+/// The columns of `keys` whose values are not the same in all of them, in column order.
+pub fn differing_columns(keys: &[&GroupKey]) -> Vec<String> {
+    let all: Vec<Vec<(String, String)>> = keys.iter().map(|k| k.columns()).collect();
+    let Some(first) = all.first() else { return Vec::new() };
+    first
+        .iter()
+        .filter(|(name, value)| {
+            all.iter().any(|cols| cols.iter().find(|(n, _)| n == name).map(|(_, v)| v) != Some(value))
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
+fn flatten(key: &str, value: &Value, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                flatten(&format!("{key}_{k}"), v, out);
+            }
+        }
+        Value::Array(items) => {
+            let cells: Vec<String> = items.iter().map(cell).collect();
+            out.push((key.to_string(), cells.join(" ")));
+        }
+        v => out.push((key.to_string(), cell(v))),
+    }
+}
+
+fn cell(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        v => v.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn preset() -> TrainSettings {
+        TrainSettings::preset(DatasetKind::Cifar10, "batch-norm".parse().unwrap())
+    }
+
+    #[test]
+    fn bookkeeping_is_left_out_of_the_key_and_every_other_setting_is_in_it() {
+        let base = GroupKey::of(&preset(), Limit::default());
+        let mut s = preset();
+        s.eval_every = 7;
+        s.record_every = 3;
+        s.conv_measures = true;
+        assert_eq!(GroupKey::of(&s, Limit::default()), base, "bookkeeping changes no key");
+        // Every other setting, changed alone, changes the key.
+        let identity = preset().identity(Limit::default());
+        let compared: Vec<&String> = identity.keys().filter(|k| !BOOKKEEPING.contains(&k.as_str())).collect();
+        assert_eq!(compared.len(), identity.len() - BOOKKEEPING.len(), "BOOKKEEPING names settings that exist");
+        type Change = Box<dyn Fn(&mut TrainSettings)>;
+        let changes: Vec<(&str, Change)> = vec![
+            ("dataset", Box::new(|s| s.dataset = DatasetKind::Svhn)),
+            ("method", Box::new(|s| s.method = "vanilla".parse().unwrap())),
+            ("lr", Box::new(|s| s.lr = 0.01)),
+            ("batch_size", Box::new(|s| s.batch_size = 64)),
+            ("iterations", Box::new(|s| s.iterations = 10)),
+            ("eval_stats", Box::new(|s| s.eval_stats = EvalStats::Running)),
+            ("test_batch_size", Box::new(|s| s.test_batch_size = 1000)),
+            ("normalize_conv", Box::new(|s| s.normalize_conv = false)),
+            ("normalization", Box::new(|s| s.normalization.mean = [0.4, 0.5, 0.6])),
+        ];
+        let names: Vec<&str> = changes.iter().map(|(n, _)| *n).collect();
+        for key in &compared {
+            assert!(key.as_str() == "data_limit" || names.contains(&key.as_str()), "no change tried for {key}");
+        }
+        for (name, change) in changes {
+            let mut s = preset();
+            change(&mut s);
+            let key = GroupKey::of(&s, Limit::default());
+            assert_ne!(key, base, "{name} must keep runs apart");
+            let differing = differing_columns(&[&base, &key]);
+            assert!(differing.iter().all(|c| c.starts_with(name)) && !differing.is_empty(), "{name}: {differing:?}");
+        }
+        let limited = GroupKey::of(&preset(), Limit { train: Some(10), test: None });
+        assert_eq!(differing_columns(&[&base, &limited]), vec!["data_limit_train"]);
+        assert_eq!(limited.data_label(), "limit 10/all");
+    }
+
+    #[test]
+    fn columns_flatten_nested_settings() {
+        let columns = GroupKey::of(&preset(), Limit { train: Some(5), test: None }).columns();
+        let get = |name: &str| columns.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        assert_eq!(get("method"), Some("batch-norm"));
+        assert_eq!(get("lr"), Some("0.003"));
+        assert_eq!(get("normalization_std"), Some("0.5 0.5 0.5"));
+        assert_eq!((get("data_limit_train"), get("data_limit_test")), (Some("5"), Some("")));
+        assert_eq!(get("eval_every"), None);
+    }
+
+    #[test]
+    fn a_new_batch_size_is_also_the_test_batch_size_unless_given() {
+        let method = "vanilla".parse().unwrap();
+        let changes = SettingChanges { batch_size: Some(64), ..Default::default() };
+        let s = changes.settings(DatasetKind::Svhn, method).unwrap();
+        assert_eq!((s.batch_size, s.test_batch_size), (64, 64));
+        let changes = SettingChanges { batch_size: Some(64), test_batch_size: Some(1000), ..Default::default() };
+        assert_eq!(changes.settings(DatasetKind::Svhn, method).unwrap().test_batch_size, 1000);
+        let zero = SettingChanges { eval_every: Some(0), ..Default::default() };
+        assert_eq!(zero.settings(DatasetKind::Svhn, method).unwrap_err().key, "eval_every");
+    }
+}
