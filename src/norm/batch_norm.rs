@@ -1,8 +1,6 @@
 //! Batch normalization, exactly PyTorch's `BatchNorm1d/2d` (ε = 1e-5, biased
 //! variance for normalizing, unbiased for the running variance, momentum 0.1):
-//! ẑ = (z − μ_B)/√(σ²_B + ε); y = ReLU(γẑ + β). It calls the same libtorch kernel,
-//! which wants channels on dim 1: the S models' units are laid side by side there
-//! (`[B, S·U, …]`) for the call, each unit still normalized over its own model's batch.
+//! ẑ = (z − μ_B)/√(σ²_B + ε); y = ReLU(γẑ + β). It calls the same libtorch kernel.
 
 use super::{EvalStats, LayerSpec, Method, MethodLayer, Pass, RUNNING_MOMENTUM};
 use tch::{nn, Tensor};
@@ -28,22 +26,35 @@ impl MethodLayer for BatchNormLayer {
             Pass::Eval(EvalStats::Running) => (running, false),
         };
         let cudnn = true;
-        // [S, B, U, …] → [B, S·U, …]; per-unit vectors [S, U] → [S·U] (views, so the
-        // running statistics are updated in place).
+        let call = |z: &Tensor, gamma: &Tensor, beta: &Tensor, mean: Option<&Tensor>, var: Option<&Tensor>| {
+            z.batch_norm(Some(gamma), Some(beta), mean, var, batch_statistics, RUNNING_MOMENTUM, EPS, cudnn)
+        };
+        let models = z.size()[0];
+        if !z.device().is_cuda() || models == 1 {
+            // One call per model on `[B, U, …]`, exactly PyTorch's call for that model
+            // alone (so a seed batch gives each model's numbers bit for bit); the running
+            // statistics are rows of `[S, U]`, updated in place.
+            let per_model: Vec<Tensor> = (0..models)
+                .map(|s| {
+                    let (mean, var) = (running.0.map(|t| t.get(s)), running.1.map(|t| t.get(s)));
+                    call(&z.get(s), &self.gamma.get(s), &self.beta.get(s), mean.as_ref(), var.as_ref())
+                })
+                .collect();
+            return Tensor::stack(&per_model, 0);
+        }
+        // On CUDA, one kernel for the seed batch: the models' units side by side,
+        // `[S, B, U, …]` → `[B, S·U, …]`, per-unit vectors `[S, U]` → `[S·U]` (views).
         let size = z.size();
         let mut side_by_side = size[1..].to_vec();
-        side_by_side[1] *= size[0];
+        side_by_side[1] *= models;
         let flat = |t: &Tensor| t.view([-1]);
-        let (running_mean, running_var) = (running.0.map(flat), running.1.map(flat));
-        let y = z.transpose(0, 1).reshape(side_by_side.as_slice()).batch_norm(
-            Some(&flat(&self.gamma)),
-            Some(&flat(&self.beta)),
-            running_mean.as_ref(),
-            running_var.as_ref(),
-            batch_statistics,
-            RUNNING_MOMENTUM,
-            EPS,
-            cudnn,
+        let (mean, var) = (running.0.map(flat), running.1.map(flat));
+        let y = call(
+            &z.transpose(0, 1).reshape(side_by_side.as_slice()),
+            &flat(&self.gamma),
+            &flat(&self.beta),
+            mean.as_ref(),
+            var.as_ref(),
         );
         let mut split = size.clone();
         split.swap(0, 1);
