@@ -227,7 +227,7 @@ struct SettingTables<'t> {
 impl<'t> SettingTables<'t> {
     fn read(text: &'t str, mut table: toml::Table, err: &ErrorAt) -> Result<Self, ExperimentError> {
         let mut per_dataset = Vec::new();
-        for dataset in [DatasetKind::Cifar10, DatasetKind::Svhn] {
+        for dataset in DatasetKind::ALL {
             let path = ["settings", dataset.name()];
             match table.remove(dataset.name()) {
                 None => {}

@@ -107,6 +107,16 @@ fn bad_experiment_files_name_the_file_line_and_key() {
         (base("[settings.cifar10]\niterations = -5\n", "[\"vanilla\"]"), ":6:", "settings.cifar10.iterations"),
         (base("[settings]\nbatch_sise = 3\n", "[\"vanilla\"]"), ":6:", "batch_sise"),
         (
+            base(
+                "[settings.cifar10]\nnormalization = { mean = [0.5, 0.5, 0.5], std = [0.5, 0.0, 0.5] }\n",
+                "[\"vanilla\"]",
+            ),
+            ":6:",
+            "settings.cifar10.normalization",
+        ),
+        (base("[settings]\n\nlr = -0.5\n", "[\"vanilla\"]"), ":7:", "settings.lr"),
+        (base("[settings]\neval_stats = \"mean\"\n", "[\"vanilla\"]"), ":6:", "settings.eval_stats"),
+        (
             "name = \"b\"\ndatasets = [\"mnist\"]\nmethods = [\"vanilla\"]\nseeds = 1\n".to_string(),
             ":2:",
             "unknown dataset `mnist`",

@@ -23,6 +23,9 @@ pub enum DatasetKind {
 }
 
 impl DatasetKind {
+    /// Every dataset, for lists and for the per-dataset tables of experiment files.
+    pub const ALL: [DatasetKind; 2] = [DatasetKind::Cifar10, DatasetKind::Svhn];
+
     pub fn name(self) -> &'static str {
         match self {
             DatasetKind::Cifar10 => "cifar10",
@@ -65,11 +68,10 @@ impl std::fmt::Display for DatasetKind {
 impl std::str::FromStr for DatasetKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "cifar10" => Ok(DatasetKind::Cifar10),
-            "svhn" => Ok(DatasetKind::Svhn),
-            other => Err(format!("unknown dataset `{other}`; valid datasets are: cifar10, svhn")),
-        }
+        DatasetKind::ALL.into_iter().find(|d| d.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = DatasetKind::ALL.iter().map(|d| d.name()).collect();
+            format!("unknown dataset `{s}`; valid datasets are: {}", names.join(", "))
+        })
     }
 }
 
