@@ -206,7 +206,7 @@ impl GroupKey {
     pub fn of(settings: &TrainSettings, data_limit: Limit) -> GroupKey {
         let mut fields = settings.identity(data_limit);
         for key in BOOKKEEPING {
-            fields.remove(key);
+            fields.shift_remove(key);
         }
         GroupKey { settings: settings.clone(), data_limit, fields }
     }
@@ -232,7 +232,7 @@ impl GroupKey {
     pub fn without(&self, keys: &[&str]) -> GroupKey {
         let mut key = self.clone();
         for k in keys {
-            key.fields.remove(*k);
+            key.fields.shift_remove(*k);
         }
         key
     }

@@ -405,7 +405,8 @@ fn draw_figure2<DB: DrawingBackend>(
     let (a, b) = top.split_horizontally(width * 2 / 5);
     let lower = bottom.split_evenly((1, 3));
     draw_accuracy(&a, &Title::new("A  test accuracy", "mean ± 1 std over seeds"), settings)?;
-    draw_heatmaps(&b, &Title::new("B  activation probability, fc1 then fc2 units", "training batch"), &data.heat)?;
+    let layers = data.heat.first().map_or(String::new(), |h| h.layers.join(" then "));
+    draw_heatmaps(&b, &Title::new(format!("B  activation probability, {layers} units"), "training batch"), &data.heat)?;
     let c = Title::new("C  fc1 activation probability", "test set");
     draw_histograms(&lower[0], &c, "activation probability", Axis::Unit, &data.probs)?;
     let d = Title::new("D  fc1 mean active value", "test set");
