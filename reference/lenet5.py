@@ -116,8 +116,8 @@ def _slots(net):
 
 
 def named_state(net):
-    """Every parameter and buffer under homeonorm's names, per-unit vectors flat."""
-    return {k: (v.detach().flatten() if k.endswith(".norm.g") else v.detach()) for k, v in _slots(net).items()}
+    """Every parameter and buffer under homeonorm's names."""
+    return {k: v.detach() for k, v in _slots(net).items()}
 
 
 def load_state(net, state):

@@ -21,19 +21,17 @@ pub struct BenchOptions {
 
 /// Synthetic CIFAR-10-shaped data: 2,000 random images and labels.
 pub fn synthetic_split(device: Device) -> Split {
-    let _rng = crate::model::TORCH_RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    tch::manual_seed(0);
-    Split {
+    crate::torch_rng::seeded(0, || Split {
         images: Tensor::randint(256, [2000, 3, 32, 32], (Kind::Uint8, device)),
         labels: Tensor::randint(10, [2000], (Kind::Int64, device)),
-    }
+    })
 }
 
 /// Model-iterations per second (S × steps / s) of `seeds` models trained as one.
 pub fn time_training(method: &'static dyn Method, seeds: usize, split: &Split, options: &BenchOptions) -> Result<f64> {
     let seed_list: Vec<u64> = (0..seeds as u64).collect();
     let mut learner = Learner::new(method, &seed_list, true, 0.003, options.device)?;
-    let mut sampler = BatchSampler::new(split, &seed_list, options.batch_size);
+    let mut sampler = BatchSampler::chacha8(split, &seed_list, options.batch_size);
     let normalization = PixelStandardization::default();
     let mut step = |learner: &mut Learner| {
         let (images, labels) = sampler.next_batch(split);

@@ -1,27 +1,21 @@
 //! A model and its Adam optimiser: one training step, as a PyTorch script takes it
-//! (`loss.backward(); optimizer.step()`).
+//! (`loss = F.cross_entropy(net(x), y); loss.backward(); optimizer.step()`).
 
 use crate::model::{Forward, LeNet5};
 use crate::norm::{Method, Pass};
-use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
-
-/// PyTorch's default Adam: β = (0.9, 0.999), ε = 1e-8, no weight decay.
-fn pytorch_adam() -> nn::Adam {
-    nn::Adam { beta1: 0.9, beta2: 0.999, wd: 0.0, eps: 1e-8, amsgrad: false }
-}
+use crate::optim::Adam;
+use tch::{nn, Device, Kind, Tensor};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LearnerError {
     #[error("learning rate must be a positive finite number, got {0}")]
     BadLearningRate(f64),
-    #[error(transparent)]
-    Torch(#[from] tch::TchError),
 }
 
 pub struct Learner {
     pub vs: nn::VarStore,
     pub model: LeNet5,
-    optimizer: nn::Optimizer,
+    optimizer: Adam,
     kind: Kind,
 }
 
@@ -39,7 +33,7 @@ impl Learner {
         }
         let vs = nn::VarStore::new(device);
         let model = LeNet5::new(&vs.root(), method, seeds, normalize_conv);
-        let optimizer = pytorch_adam().build(&vs, lr)?;
+        let optimizer = Adam::new(vs.trainable_variables(), lr);
         Ok(Learner { vs, model, optimizer, kind: Kind::Float })
     }
 
@@ -58,6 +52,16 @@ impl Learner {
         self.vs.device()
     }
 
+    /// Training steps taken.
+    pub fn steps(&self) -> u64 {
+        self.optimizer.steps()
+    }
+
+    /// Model s's state under PyTorch's names (`model.safetensors`).
+    pub fn pytorch_state(&self, model: i64) -> Vec<(String, Tensor)> {
+        self.model.pytorch_state(&self.vs, model, self.steps() as i64)
+    }
+
     /// One Adam step on `x` (`[S, B, 3, 32, 32]`) and `labels` (`[S, B]`, int64).
     /// The loss is the sum over models of each model's mean cross-entropy, so
     /// every model's gradient is that of its own loss. Returns each model's loss
@@ -65,18 +69,19 @@ impl Learner {
     pub fn step(&mut self, x: &Tensor, labels: &Tensor) -> (Tensor, Forward) {
         let forward = self.model.forward(x, Pass::Train);
         let losses = per_model_loss(&forward.logits, labels);
-        self.optimizer.backward_step(&losses.sum(None::<Kind>));
+        // The gradients as `loss.backward()` leaves them in `.grad` after `zero_grad()`
+        // (set to None), without accumulating into an old gradient.
+        let grads = Tensor::run_backward(&[losses.sum(None::<Kind>)], self.optimizer.params(), false, false);
+        self.optimizer.step(&grads);
         (losses.detach(), forward)
     }
 }
 
-/// Mean cross-entropy of each model: logits `[S, B, 10]`, labels `[S, B]` → `[S]`.
+/// Mean cross-entropy of each model, as `F.cross_entropy(logits, labels)` computes
+/// it for one: logits `[S, B, 10]`, labels `[S, B]` → `[S]`.
 pub fn per_model_loss(logits: &Tensor, labels: &Tensor) -> Tensor {
-    let size = logits.size();
-    let (s, classes) = (size[0], size[2]);
-    logits
-        .reshape([-1, classes])
-        .cross_entropy_loss::<Tensor>(&labels.reshape([-1]), None, tch::Reduction::None, -100, 0.0)
-        .view([s, -1])
-        .mean_dim(1, false, None::<Kind>)
+    let losses: Vec<Tensor> = (0..logits.size()[0])
+        .map(|s| logits.get(s).cross_entropy_loss::<Tensor>(&labels.get(s), None, tch::Reduction::Mean, -100, 0.0))
+        .collect();
+    Tensor::stack(&losses, 0)
 }

@@ -3,6 +3,7 @@
 //! on tch/libtorch. The README says what it does; `docs/run-folder.md` what it writes.
 
 pub mod bench;
+pub mod compare;
 pub mod data;
 pub mod evaluate;
 pub mod experiment;
@@ -11,6 +12,7 @@ pub mod learner;
 pub mod metrics;
 pub mod model;
 pub mod norm;
+pub mod optim;
 pub mod plot;
 pub mod progress;
 pub mod report;
@@ -19,5 +21,6 @@ pub mod settings;
 pub mod sweep;
 pub mod system;
 pub mod text;
+pub mod torch_rng;
 pub mod train;
 pub mod workers;

@@ -102,6 +102,35 @@ enum Command {
     },
     /// Tables (CSV and Markdown) of the finished runs under DIR, beside the paper's numbers.
     Report { dir: PathBuf },
+    /// Two results folders side by side (homeonorm's and a PyTorch script's, CPU and
+    /// GPU, two machines): per setting, accuracy and measures with Welch's test, and
+    /// for shared seeds where the curves part. Writes OUT/compare.csv and compare.md.
+    Compare {
+        a: PathBuf,
+        b: PathBuf,
+        #[arg(long, default_value = "compare")]
+        out: PathBuf,
+        /// Exit with status 1 when a difference (of means, of a seed's values, of
+        /// curves) exceeds this; 0 asks for identical results.
+        #[arg(long)]
+        tolerance: Option<f64>,
+    },
+    /// Evaluate a finished run's weights (model.safetensors) again, with another test
+    /// batch size or test-time statistics; writes RUN_DIR/eval-<stats>-tb<N>.json.
+    Eval {
+        run_dir: PathBuf,
+        #[arg(long, value_parser = positive)]
+        test_batch_size: Option<usize>,
+        #[arg(long, value_enum)]
+        eval_stats: Option<homeonorm::norm::EvalStats>,
+        /// The dataset's folder (default: where the run read it).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "auto")]
+        device: DeviceChoice,
+        #[arg(long, value_parser = clap::value_parser!(i32).range(1..=4096))]
+        threads: Option<i32>,
+    },
     /// Dataset files.
     Data {
         #[command(subcommand)]
@@ -261,6 +290,39 @@ fn run(cli: Cli) -> Result<()> {
             }
             // report.md links the figures that exist.
             homeonorm::report::write(&dir)?;
+            Ok(())
+        }
+        Command::Eval { run_dir, test_batch_size, eval_stats, data_dir, device, threads } => {
+            if let Some(n) = threads {
+                tch::set_num_threads(n);
+            }
+            let (path, result) = homeonorm::evaluate::reevaluate(
+                &run_dir,
+                test_batch_size,
+                eval_stats,
+                data_dir.as_deref(),
+                device.resolve()?,
+            )?;
+            println!("test accuracy {:.2} % → {}", 100.0 * result.accuracy, path.display());
+            Ok(())
+        }
+        Command::Compare { a, b, out, tolerance } => {
+            let comparison = homeonorm::compare::compare(&a, &b)?;
+            homeonorm::compare::write(&comparison, &a, &b, &out)?;
+            for curve in &comparison.curves {
+                let verdict = curve.first_parting.map_or("identical".into(), |i| format!("part at iteration {i}"));
+                println!("{}: {} seed(s) on both sides, curves {verdict}", curve.setting, curve.seeds);
+            }
+            for (dir, why) in &comparison.left_out {
+                log::warn!("left out {}: {why}", dir.display());
+            }
+            println!("wrote {} and compare.md", out.join("compare.csv").display());
+            if let Some(tolerance) = tolerance {
+                let beyond = comparison.beyond(tolerance);
+                if !beyond.is_empty() {
+                    anyhow::bail!("{} difference(s) beyond {tolerance}:\n{}", beyond.len(), beyond.join("\n"));
+                }
+            }
             Ok(())
         }
         Command::Report { dir } => {

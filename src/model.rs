@@ -6,11 +6,14 @@
 //! A "seed batch" of S independent models lives in one set of tensors, with the
 //! models on a leading axis S of every per-model tensor: weights `[S, U, …]`, biases
 //! and per-unit vectors `[S, U]`, inputs `[S, B, 3, 32, 32]`, activations
-//! `[S, B, U, …]`. fc layers are batched matrix products; conv layers are S plain
-//! convolutions or, on CUDA, one grouped convolution (groups = S), the one place the
-//! models' channels are laid side by side (`[B, S·C, H, W]`). Adam is elementwise
-//! and the loss is the sum of the models' mean losses, so each model trains exactly
-//! as it would alone. A single run is S = 1.
+//! `[S, B, U, …]`. On the CPU each model's layers run as PyTorch runs them for one
+//! model (`F.conv2d`, `F.linear`, one per model: [`Layout::PerModel`]), so each
+//! model's numbers are bit for bit those of a PyTorch script with its seed. On CUDA
+//! the seed batch runs as one grouped convolution (groups = S, the one place the
+//! models' channels are laid side by side, `[B, S·C, H, W]`) and batched matrix
+//! products ([`Layout::Batched`]), faster and equal up to rounding. Adam is
+//! elementwise and the loss is the sum of the models' mean losses, so each model
+//! trains exactly as it would alone. A single run is S = 1.
 //!
 //! Model s is initialised exactly as `torch.manual_seed(seed_s); Net()` initialises
 //! PyTorch's `nn.Conv2d`/`nn.Linear` (same generator, same draws, same order).
@@ -23,10 +26,6 @@ pub enum LayerKind {
     Conv,
     Fc,
 }
-
-/// Held while torch's global generator is reseeded and drawn from, so that draws in
-/// other threads (tests run in parallel, say) cannot interleave with a model's.
-pub static TORCH_RNG_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The layers of LeNet5, in PyTorch's construction (and initialisation) order.
 #[derive(Clone, Copy, Debug)]
@@ -83,12 +82,22 @@ fn pytorch_default_init(layer: &LayerShape) -> (Tensor, Tensor) {
     (weight, bias)
 }
 
+/// Every layer's initial weight and bias, drawn from torch's global generator in the
+/// order `Net()` draws them (what a script's `torch.manual_seed(seed); Net()` leaves
+/// the generator at; the method adds no draws).
+pub fn draw_initial_parameters() -> Vec<(Tensor, Tensor)> {
+    LAYERS.iter().map(pytorch_default_init).collect()
+}
+
 struct Layer {
     shape: LayerShape,
     /// Conv: `[S, U, C, k, k]`; fc: `[S, U, in]`.
     weight: Tensor,
     /// `[S, U]`.
     bias: Tensor,
+    /// The method in this layer (vanilla for the output layer, and for conv layers
+    /// when only fc layers are normalized).
+    method: &'static dyn Method,
     norm: Box<dyn MethodLayer>,
 }
 
@@ -104,19 +113,30 @@ pub struct Forward {
 pub struct LeNet5 {
     models: i64,
     layers: Vec<Layer>,
-    conv_layout: ConvLayout,
+    layout: Layout,
 }
 
-/// How the S models' convolutions run.
+/// How the S models' conv and fc layers run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ConvLayout {
-    /// Grouped on CUDA, per model on the CPU: each where it is fastest.
+pub enum Layout {
+    /// Batched on CUDA, per model on the CPU.
     #[default]
     Auto,
-    /// One grouped convolution (groups = S): what CUDA runs.
-    Grouped,
-    /// S plain convolutions, one per model.
+    /// One grouped convolution (groups = S) and batched matrix products: what CUDA runs.
+    Batched,
+    /// Each model's `F.conv2d` and `F.linear`, one after another: exact, and on the
+    /// CPU also the faster (oneDNN's grouped convolution is several times slower there).
     PerModel,
+}
+
+impl Layout {
+    fn per_model(self, device: Device) -> bool {
+        match self {
+            Layout::Auto => !device.is_cuda(),
+            Layout::Batched => false,
+            Layout::PerModel => true,
+        }
+    }
 }
 
 impl LeNet5 {
@@ -128,16 +148,8 @@ impl LeNet5 {
         assert!(!seeds.is_empty(), "a model needs at least one seed");
         let models = seeds.len() as i64;
         // Draw every model's parameters in PyTorch's order, one generator state per seed.
-        let drawn: Vec<Vec<(Tensor, Tensor)>> = {
-            let _rng = TORCH_RNG_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-            seeds
-                .iter()
-                .map(|&seed| {
-                    tch::manual_seed(seed as i64);
-                    LAYERS.iter().map(pytorch_default_init).collect()
-                })
-                .collect()
-        };
+        let drawn: Vec<Vec<(Tensor, Tensor)>> =
+            seeds.iter().map(|&seed| crate::torch_rng::seeded(seed, draw_initial_parameters)).collect();
         let layers = LAYERS
             .iter()
             .enumerate()
@@ -149,21 +161,21 @@ impl LeNet5 {
                 let weight = path.var_copy("weight", &weight);
                 let bias = path.var_copy("bias", &bias);
                 let spec = LayerSpec { models, units: shape.units };
-                let layer_method: &dyn Method = match (shape.hidden, shape.kind) {
+                let layer_method: &'static dyn Method = match (shape.hidden, shape.kind) {
                     (false, _) => &Vanilla,
                     (true, LayerKind::Conv) if !normalize_conv => &Vanilla,
                     _ => method,
                 };
                 let norm = layer_method.attach(&(&path / "norm"), &spec, &weight);
-                Layer { shape: *shape, weight, bias, norm }
+                Layer { shape: *shape, weight, bias, method: layer_method, norm }
             })
             .collect();
-        LeNet5 { models, layers, conv_layout: ConvLayout::Auto }
+        LeNet5 { models, layers, layout: Layout::Auto }
     }
 
-    /// Chooses the convolution layout (the tests run CUDA's grouped one on the CPU).
-    pub fn set_conv_layout(&mut self, layout: ConvLayout) {
-        self.conv_layout = layout;
+    /// Chooses the layout (the tests run CUDA's batched one on the CPU).
+    pub fn set_layout(&mut self, layout: Layout) {
+        self.layout = layout;
     }
 
     pub fn models(&self) -> i64 {
@@ -179,13 +191,14 @@ impl LeNet5 {
     /// for every model ([`shared_input`]).
     pub fn forward(&self, x: &Tensor, pass: Pass) -> Forward {
         let s = self.models;
+        let per_model = self.layout.per_model(x.device());
         let mut hidden = Vec::with_capacity(4);
         let mut h = x.shallow_clone();
         for layer in &self.layers {
             let weight = layer.norm.effective_weight(&layer.weight);
             match layer.shape.kind {
                 LayerKind::Conv => {
-                    let z = convolve(&h, &weight, &layer.bias, self.conv_layout);
+                    let z = convolve(&h, &weight, &layer.bias, per_model);
                     let y = layer.norm.normalize(&z, pass).relu();
                     // max_pool2d takes 4-D input: the models' batches one after another.
                     let size = y.size();
@@ -204,7 +217,7 @@ impl LeNet5 {
                         // [S, B, 16, 5, 5] → [S, B, 400], flattening each model's channels as torch.flatten does.
                         h = h.flatten(2, -1);
                     }
-                    let z = h.matmul(&weight.transpose(1, 2)) + layer.bias.unsqueeze(1); // [S, B, U]
+                    let z = linear(&h, &weight, &layer.bias, per_model); // [S, B, U]
                     if !layer.shape.hidden {
                         return Forward { logits: z, hidden };
                     }
@@ -223,24 +236,21 @@ impl LeNet5 {
     }
 }
 
-/// Each model's convolution over its own input: `x` `[S, B, C, H, W]`, weight
-/// `[S, U, C, k, k]`, bias `[S, U]` → `[S, B, U, H', W']`. By default one grouped
-/// convolution (groups = S) on CUDA; on the CPU, S plain ones, because oneDNN's
-/// grouped convolution is several times slower there than the same work as separate
-/// convolutions (`examples/conv_layouts.rs` measures both).
-fn convolve(x: &Tensor, weight: &Tensor, bias: &Tensor, layout: ConvLayout) -> Tensor {
-    let models = weight.size()[0];
-    let grouped = match layout {
-        ConvLayout::Auto => x.device().is_cuda(),
-        ConvLayout::Grouped => true,
-        ConvLayout::PerModel => false,
-    };
-    let plain = |m: i64| x.get(m).conv2d(&weight.get(m), Some(&bias.get(m)), [1, 1], [0, 0], [1, 1], 1);
+/// Each model's `f(model)`, stacked on a leading axis.
+pub fn per_model(models: i64, f: impl Fn(i64) -> Tensor) -> Tensor {
     if models == 1 {
-        return plain(0).unsqueeze(0);
+        return f(0).unsqueeze(0);
     }
-    if !grouped {
-        return Tensor::stack(&(0..models).map(plain).collect::<Vec<_>>(), 0);
+    Tensor::stack(&(0..models).map(f).collect::<Vec<_>>(), 0)
+}
+
+/// Each model's convolution over its own input: `x` `[S, B, C, H, W]`, weight
+/// `[S, U, C, k, k]`, bias `[S, U]` → `[S, B, U, H', W']`: `F.conv2d` per model, or
+/// one grouped convolution (`examples/conv_layouts.rs` times both).
+fn convolve(x: &Tensor, weight: &Tensor, bias: &Tensor, one_by_one: bool) -> Tensor {
+    let models = weight.size()[0];
+    if one_by_one || models == 1 {
+        return per_model(models, |m| x.get(m).conv2d(&weight.get(m), Some(&bias.get(m)), [1, 1], [0, 0], [1, 1], 1));
     }
     // The models' channels side by side, [B, S·C, H, W], for one grouped convolution.
     let size = x.size();
@@ -248,6 +258,15 @@ fn convolve(x: &Tensor, weight: &Tensor, bias: &Tensor, layout: ConvLayout) -> T
     let z = side_by_side.conv2d(&weight.flatten(0, 1), Some(&bias.flatten(0, 1)), [1, 1], [0, 0], [1, 1], models);
     let out = z.size();
     z.view([out[0], models, -1, out[2], out[3]]).transpose(0, 1)
+}
+
+/// Each model's fc layer: `x` `[S, B, in]`, weight `[S, U, in]`, bias `[S, U]` →
+/// `[S, B, U]`: `F.linear` per model (`addmm`), or one batched matrix product.
+fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor, one_by_one: bool) -> Tensor {
+    if one_by_one {
+        return per_model(weight.size()[0], |m| x.get(m).linear(&weight.get(m), Some(&bias.get(m))));
+    }
+    x.matmul(&weight.transpose(1, 2)) + bias.unsqueeze(1)
 }
 
 /// `[B, 3, 32, 32]` (one batch for every model, as in evaluation) → `[S, B, 3, 32, 32]`
@@ -265,6 +284,75 @@ pub fn model_state(vs: &nn::VarStore, model: i64) -> Vec<(String, Tensor)> {
         vs.variables().into_iter().map(|(name, t)| (name, t.detach().get(model).copy())).collect();
     state.sort_by(|a, b| a.0.cmp(&b.0));
     state
+}
+
+/// PyTorch's name for a var-store name (`conv1.norm.gamma` → `conv1.bn.weight`) in
+/// `reference/lenet5.py`'s `Net`, given each layer's method; `None` for a name the
+/// method does not declare.
+fn pytorch_name(layers: &[Layer], name: &str) -> Option<String> {
+    let (layer_name, part) = name.split_once('.')?;
+    let layer = layers.iter().find(|l| l.shape.name == layer_name)?;
+    let renamed = match part {
+        _ if !layer.shape.hidden => part,
+        "weight" => layer.method.pytorch_weight(),
+        "bias" => "layer.bias",
+        _ => {
+            let own = part.strip_prefix("norm.")?;
+            layer.method.pytorch_names().iter().find(|(ours, _)| *ours == own)?.1
+        }
+    };
+    Some(format!("{layer_name}.{renamed}"))
+}
+
+impl LeNet5 {
+    /// Model s's parameters and buffers under the names and in the shapes of
+    /// `reference/lenet5.py`'s `Net(method).state_dict()`, with `steps` training
+    /// steps for the step counters PyTorch keeps (BatchNorm's `num_batches_tracked`).
+    pub fn pytorch_state(&self, vs: &nn::VarStore, model: i64, steps: i64) -> Vec<(String, Tensor)> {
+        let mut state: Vec<(String, Tensor)> = model_state(vs, model)
+            .into_iter()
+            .map(|(name, t)| (pytorch_name(&self.layers, &name).unwrap_or(name), t))
+            .collect();
+        for layer in self.layers.iter().filter(|l| l.shape.hidden) {
+            if let Some(counter) = layer.method.pytorch_step_counter() {
+                state.push((format!("{}.{counter}", layer.shape.name), Tensor::from(steps)));
+            }
+        }
+        state.sort_by(|a, b| a.0.cmp(&b.0));
+        state
+    }
+
+    /// Sets model s's parameters and buffers from a PyTorch state (as
+    /// [`pytorch_state`](Self::pytorch_state) names it). Every tensor must be there
+    /// with its shape, and nothing else; the error names what is not.
+    pub fn load_pytorch_state(
+        &self,
+        vs: &nn::VarStore,
+        model: i64,
+        state: &std::collections::HashMap<String, Tensor>,
+    ) -> Result<(), String> {
+        let ours = vs.variables();
+        let mut expected: Vec<String> = Vec::new();
+        for (name, var) in &ours {
+            let theirs = pytorch_name(&self.layers, name).ok_or_else(|| format!("{name} has no PyTorch name"))?;
+            let value = state.get(&theirs).ok_or_else(|| format!("no `{theirs}`"))?;
+            let slot = var.get(model);
+            if value.size() != slot.size() {
+                return Err(format!("`{theirs}` has shape {:?}, the model's is {:?}", value.size(), slot.size()));
+            }
+            tch::no_grad(|| slot.shallow_clone().copy_(&value.to_kind(slot.kind()).to_device(slot.device())));
+            expected.push(theirs);
+        }
+        for layer in self.layers.iter().filter(|l| l.shape.hidden) {
+            expected.extend(layer.method.pytorch_step_counter().map(|c| format!("{}.{c}", layer.shape.name)));
+        }
+        let mut unknown: Vec<&String> = state.keys().filter(|k| !expected.contains(k)).collect();
+        unknown.sort();
+        match unknown.first() {
+            Some(name) => Err(format!("`{name}` is not a tensor of this model (another method or layout?)")),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Trainable parameters per model, by name (counts, not values).

@@ -24,9 +24,12 @@ pub const CONFIG: &str = "config.json";
 pub const CURVE: &str = "curve.csv";
 pub const ACTIVATION_PROB: &str = "activation_prob.csv";
 pub const UNIT_STATS: &str = "unit_stats.csv";
+/// The final parameters and buffers, named as the PyTorch reference's `state_dict`.
+pub const MODEL: &str = "model.safetensors";
 pub const SUMMARY: &str = "summary.json";
-/// Every file a complete run folder holds, in the order they are written.
-pub const FILES: [&str; 5] = [CONFIG, CURVE, ACTIVATION_PROB, UNIT_STATS, SUMMARY];
+/// Every file a complete run folder holds, in the order they are written (folders
+/// written before `model.safetensors` was have all but that one).
+pub const FILES: [&str; 6] = [CONFIG, CURVE, ACTIVATION_PROB, UNIT_STATS, MODEL, SUMMARY];
 
 /// The run folder of one (dataset, method, lr, seed) under `out`.
 pub fn run_path(out: &Path, dataset: &str, method: &str, lr: f64, seed: u64) -> PathBuf {
@@ -247,7 +250,7 @@ pub fn read_csv<T: CsvFile>(dir: &Path) -> Result<Vec<T>> {
 /// sweep's claim) stay.
 pub fn prepare(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    for name in [SUMMARY, CONFIG, CURVE, ACTIVATION_PROB, UNIT_STATS] {
+    for name in [SUMMARY, CONFIG, CURVE, ACTIVATION_PROB, UNIT_STATS, MODEL] {
         for path in [dir.join(name), dir.join(format!(".{name}.tmp"))] {
             match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -272,6 +275,31 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<u64> {
         return Err(e).with_context(|| format!("cannot write {}", target.display()));
     }
     Ok(bytes.len() as u64)
+}
+
+/// Writes `model.safetensors` (tensors moved to the CPU); returns its size.
+pub fn write_model(dir: &Path, tensors: &[(String, tch::Tensor)]) -> Result<u64> {
+    let tmp = dir.join(format!(".{MODEL}.tmp"));
+    let on_cpu: Vec<(&str, tch::Tensor)> =
+        tensors.iter().map(|(n, t)| (n.as_str(), t.to_device(tch::Device::Cpu).contiguous())).collect();
+    let written = tch::Tensor::write_safetensors(&on_cpu, &tmp)
+        .map_err(|e| anyhow!("{e}"))
+        .and_then(|_| std::fs::rename(&tmp, dir.join(MODEL)).map_err(anyhow::Error::from));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("cannot write {}", dir.join(MODEL).display()));
+    }
+    Ok(std::fs::metadata(dir.join(MODEL))?.len())
+}
+
+/// Reads `model.safetensors`; the error names the file.
+pub fn read_model(dir: &Path) -> Result<std::collections::HashMap<String, tch::Tensor>> {
+    let path = dir.join(MODEL);
+    if !path.is_file() {
+        bail!("{}: no such file (a run written before homeonorm kept its weights?)", path.display());
+    }
+    let tensors = tch::Tensor::read_safetensors(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok(tensors.into_iter().collect())
 }
 
 pub fn write_json<T: Serialize>(dir: &Path, name: &str, value: &T) -> Result<u64> {

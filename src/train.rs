@@ -2,7 +2,8 @@
 //! batch — with the paper's protocol, written to run folders: the loop, the
 //! divergence watch, and what each run folder gets.
 
-use crate::data::{batches::BatchSampler, Dataset, DatasetKind, Limit, Split};
+use crate::data::batches::{BatchSampler, Schedule};
+use crate::data::{Dataset, DatasetKind, Limit, Split};
 use crate::evaluate::{evaluate, measured_layers, LayerUnits};
 use crate::learner::Learner;
 use crate::metrics::{ActivityRecord, LayerSummary};
@@ -136,7 +137,8 @@ pub fn train_seed_batch_supervised(
     let config_bytes = write_configs(settings, seeds, data, &dirs)?;
 
     let mut learner = Learner::new(settings.method.method(), seeds, settings.normalize_conv, settings.lr, device)?;
-    let mut sampler = BatchSampler::new(&data.train, seeds, settings.batch_size);
+    let schedule = Schedule { iterations: settings.iterations, eval_every: settings.eval_every };
+    let mut sampler = BatchSampler::new(&data.train, seeds, settings.batch_size, settings.batch_order, schedule);
     let models = seeds.len();
     let layers = measured_layers(&learner.model, settings.conv_measures);
     let mut activity = ActivityRecord::new(layers.iter().map(|l| (l.name.to_string(), l.units)).collect());
@@ -211,7 +213,13 @@ pub fn train_seed_batch_supervised(
             log::warn!("{}: taken over by another worker; this worker's result is not written", dir.display());
             continue;
         }
-        let result = ModelResult { index: s, log, final_accuracy: final_eval.accuracy[s], units: &units[s] };
+        let result = ModelResult {
+            index: s,
+            log,
+            final_accuracy: final_eval.accuracy[s],
+            units: &units[s],
+            weights: learner.pytorch_state(s as i64),
+        };
         let summary = finished.write_run(dir, config_bytes[s], result)?;
         summaries.push((seeds[s], summary));
     }
@@ -258,12 +266,14 @@ struct ModelResult<'a> {
     log: ModelLog,
     final_accuracy: f64,
     units: &'a LayerUnits,
+    /// Final parameters and buffers under PyTorch's names.
+    weights: Vec<(String, Tensor)>,
 }
 
 impl Finished<'_> {
     /// Writes one run folder's files after its `config.json`, `summary.json` last.
     fn write_run(&self, dir: &Path, config_bytes: u64, result: ModelResult) -> Result<Summary> {
-        let ModelResult { index, log, final_accuracy, units } = result;
+        let ModelResult { index, log, final_accuracy, units, weights } = result;
         let diverged = log.diverged_at.is_some();
         let activation_rows: Vec<ActivationRow> = self
             .activity
@@ -283,6 +293,7 @@ impl Finished<'_> {
         files.insert(rundir::CURVE.to_string(), rundir::write_csv(dir, &log.curve)?);
         files.insert(rundir::ACTIVATION_PROB.to_string(), rundir::write_csv(dir, &activation_rows)?);
         files.insert(rundir::UNIT_STATS.to_string(), rundir::write_csv(dir, &unit_rows)?);
+        files.insert(rundir::MODEL.to_string(), rundir::write_model(dir, &weights)?);
         let best = log.curve.iter().max_by(|a, b| a.test_accuracy.total_cmp(&b.test_accuracy));
         let summary = Summary {
             outcome: if diverged { Outcome::Diverged } else { Outcome::Complete },

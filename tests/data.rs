@@ -292,8 +292,8 @@ fn batches_reshuffle_each_epoch_and_repeat_for_a_seed() {
     let epoch = |sampler: &mut BatchSampler| -> Vec<Vec<i64>> {
         (0..4).map(|_| Vec::<i64>::try_from(sampler.next_indices().get(0)).unwrap()).collect()
     };
-    let mut a = BatchSampler::new(&ds.train, &[5], 16);
-    let mut b = BatchSampler::new(&ds.train, &[5], 16);
+    let mut a = BatchSampler::chacha8(&ds.train, &[5], 16);
+    let mut b = BatchSampler::chacha8(&ds.train, &[5], 16);
     let (a1, a2) = (epoch(&mut a), epoch(&mut a));
     assert_eq!(a1, epoch(&mut b), "same seed, same batches");
     let sizes: Vec<usize> = a1.iter().map(|b| b.len()).collect();
@@ -302,7 +302,7 @@ fn batches_reshuffle_each_epoch_and_repeat_for_a_seed() {
     seen.sort();
     assert_eq!(seen, (0..50).collect::<Vec<_>>(), "an epoch is a permutation");
     assert_ne!(a1, a2, "each epoch is reshuffled");
-    let mut other = BatchSampler::new(&ds.train, &[6, 5], 16);
+    let mut other = BatchSampler::chacha8(&ds.train, &[6, 5], 16);
     let both = other.next_indices();
     assert_eq!(
         Vec::<i64>::try_from(both.get(1)).unwrap(),

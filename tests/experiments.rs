@@ -56,7 +56,7 @@ batch_size = 64
     let svhn = &e.runs[12];
     assert_eq!(svhn.settings.dataset, DatasetKind::Svhn);
     assert_eq!((svhn.settings.batch_size, svhn.settings.iterations, svhn.settings.eval_every), (64, 70, 50));
-    assert_eq!(svhn.settings.test_batch_size, 64, "a new batch size is also the test batch size");
+    assert_eq!(svhn.settings.test_batch_size, 1000, "the test batch stays the preset's 1,000");
     assert_eq!((first.settings.batch_size, first.settings.iterations), (32, 45_000));
 }
 

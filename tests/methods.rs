@@ -150,7 +150,8 @@ fn weight_norm_effective_weight_has_norm_c_per_unit() {
     let vs = nn::VarStore::new(Device::Cpu);
     let v = random(&[1, 6, 3, 5, 5]);
     let norm = method_by_name("weight-norm").unwrap().attach(&vs.root(), &LayerSpec { models: 1, units: 6 }, &v);
-    let mut g = vs.variables()["g"].squeeze_dim(0);
+    // g is kept as PyTorch keeps it, `[U, 1, 1, 1]` per model.
+    let mut g = vs.variables()["g"].view([6]);
     let initial = v.reshape([6, -1]).norm_scalaropt_dim(2, [1].as_slice(), false);
     assert!(g.allclose(&initial, 1e-6, 1e-6, false), "c starts at ‖v‖");
     tch::no_grad(|| g.copy_(&Tensor::from_slice(&[0.5f32, 1.0, 2.0, 3.0, 0.1, 7.0])));

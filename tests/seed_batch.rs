@@ -19,7 +19,7 @@ use homeonorm::data::batches::BatchSampler;
 use homeonorm::data::PixelStandardization;
 use homeonorm::evaluate::evaluate;
 use homeonorm::learner::Learner;
-use homeonorm::model::{model_state, ConvLayout};
+use homeonorm::model::{model_state, Layout};
 use homeonorm::norm::MethodId;
 use homeonorm::norm::METHODS;
 use homeonorm::settings::TrainSettings;
@@ -41,13 +41,13 @@ fn three_seeds_batched_equal_three_runs_one_by_one() {
     let mut failures = Vec::new();
     // Both layouts of the batched convolutions: the CPU's (per model) and CUDA's (grouped).
     for (layout, method) in
-        [ConvLayout::PerModel, ConvLayout::Grouped].into_iter().flat_map(|l| METHODS.iter().map(move |m| (l, m)))
+        [Layout::PerModel, Layout::Batched].into_iter().flat_map(|l| METHODS.iter().map(move |m| (l, m)))
     {
         settings.method = method.name().parse::<MethodId>().unwrap();
         let mut batched = Learner::new(*method, &SEEDS, true, 0.01, Device::Cpu).unwrap();
         batched.set_float_kind(Kind::Double);
-        batched.model.set_conv_layout(layout);
-        let mut sampler = BatchSampler::new(&data.train, &SEEDS, 32);
+        batched.model.set_layout(layout);
+        let mut sampler = BatchSampler::chacha8(&data.train, &SEEDS, 32);
         let mut batched_losses = Vec::new();
         let mut batched_probs = Vec::new();
         for _ in 0..STEPS {
@@ -62,7 +62,7 @@ fn three_seeds_batched_equal_three_runs_one_by_one() {
         for (s, &seed) in SEEDS.iter().enumerate() {
             let mut alone = Learner::new(*method, &[seed], true, 0.01, Device::Cpu).unwrap();
             alone.set_float_kind(Kind::Double);
-            let mut sampler = BatchSampler::new(&data.train, &[seed], 32);
+            let mut sampler = BatchSampler::chacha8(&data.train, &[seed], 32);
             for t in 0..STEPS {
                 let (images, labels) = sampler.next_batch(&data.train);
                 let (losses, fwd) = alone.step(&normalization.apply(&images).to_kind(Kind::Double), &labels);
@@ -125,8 +125,8 @@ fn on_the_cpu_a_seed_batch_is_bit_identical_to_its_runs_alone_in_float32() {
     for method in METHODS {
         let train = |seeds: &[u64]| {
             let mut learner = Learner::new(*method, seeds, true, 0.01, Device::Cpu).unwrap();
-            learner.model.set_conv_layout(ConvLayout::PerModel);
-            let mut sampler = BatchSampler::new(&data.train, seeds, 32);
+            learner.model.set_layout(Layout::PerModel);
+            let mut sampler = BatchSampler::chacha8(&data.train, seeds, 32);
             let losses: Vec<tch::Tensor> = (0..20)
                 .map(|_| {
                     let (images, labels) = sampler.next_batch(&data.train);

@@ -1,20 +1,105 @@
 //! Training batches: each model of a seed batch walks its own reshuffled epochs,
-//! like `DataLoader(shuffle=True, drop_last=False)`: every epoch is a fresh
-//! permutation of the training set, cut into batches, the last one partial.
+//! like `DataLoader(train, batch_size, shuffle=True)` (drop_last False, no workers):
+//! every epoch is a fresh permutation of the training set, cut into batches, the
+//! last one partial. Each epoch's permutation goes to the device once; a batch is
+//! then a slice of it, gathered on the device.
 //!
-//! The permutations come from a ChaCha8 generator seeded with the model's seed, so
-//! the same seed gives the same batch sequence on any machine and any device.
-//! Each epoch's permutation goes to the device once; a batch is then a slice of
-//! it, gathered on the device.
+//! Where the permutations come from is the setting [`BatchOrder`]:
+//!
+//! - `dataloader` (the default): the very permutations a PyTorch script's
+//!   `DataLoader` gives after `torch.manual_seed(seed); net = Net()`. What the script
+//!   does with torch's global generator, in order: `Net()` draws its weights; then
+//!   each time an iterator over a DataLoader is created it draws one int64 (its base
+//!   seed, unused without workers) — the training loader at each epoch's start and
+//!   the test loader at each evaluation — and on an epoch's first batch the
+//!   `RandomSampler` draws one more int64, seeds a fresh generator with it and takes
+//!   the epoch's order from its `randperm(n)`. The schedule of epochs and evaluations
+//!   is known from the settings, so [`dataloader_epoch_seeds`] replays the global
+//!   generator's draws in that order once, and each epoch's `randperm` comes from
+//!   the generator reseeded with the sampler's seed (a fresh generator and the
+//!   global one reseeded give the same permutation). `../shared/notes` checks the
+//!   replay against DataLoader itself; `tests/against_pytorch.rs` against a script.
+//! - `chacha8`: permutations from a ChaCha8 generator seeded with the model's seed
+//!   (homeonorm's order before it followed PyTorch's; no script can replay it).
 
 use super::Split;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use tch::Tensor;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+/// Where each epoch's permutation comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BatchOrder {
+    /// PyTorch's `DataLoader(shuffle=True)` after `torch.manual_seed(seed); Net()`.
+    #[default]
+    Dataloader,
+    /// A ChaCha8 generator seeded with the seed.
+    Chacha8,
+}
+
+/// When a run evaluates, which decides where the test loader draws from the generator.
+#[derive(Clone, Copy, Debug)]
+pub struct Schedule {
+    pub iterations: usize,
+    /// Evaluations at every multiple of this and at the last iteration.
+    pub eval_every: usize,
+}
+
+/// The seed a `DataLoader(train, batch_size, shuffle=True)`'s sampler draws for each
+/// epoch of a script that seeds torch with `seed`, builds its net, and trains for
+/// `schedule` over `n` images (see the module's comment for the order of draws).
+pub fn dataloader_epoch_seeds(seed: u64, n: usize, batch_size: usize, schedule: Schedule) -> Vec<u64> {
+    let batches_per_epoch = n.div_ceil(batch_size);
+    crate::torch_rng::seeded(seed, || {
+        let _ = crate::model::draw_initial_parameters();
+        let draw = crate::torch_rng::draw_int64;
+        let mut epoch_seeds = Vec::new();
+        let mut iteration = 0;
+        while iteration < schedule.iterations {
+            let _training_iterator_base_seed = draw();
+            epoch_seeds.push(draw() as u64);
+            for _ in 0..batches_per_epoch {
+                iteration += 1;
+                if iteration % schedule.eval_every == 0 || iteration == schedule.iterations {
+                    let _test_iterator_base_seed = draw();
+                }
+                if iteration == schedule.iterations {
+                    break;
+                }
+            }
+        }
+        epoch_seeds
+    })
+}
+
+/// One model's source of epochs.
+enum Epochs {
+    Dataloader(std::vec::IntoIter<u64>),
+    Chacha8(Box<ChaCha8Rng>),
+}
+
+impl Epochs {
+    fn next_permutation(&mut self, n: i64) -> Vec<i64> {
+        match self {
+            Epochs::Dataloader(seeds) => {
+                let seed = seeds.next().expect("the schedule's epochs are all drawn");
+                let perm = crate::torch_rng::seeded(seed, || Tensor::randperm(n, (Kind::Int64, Device::Cpu)));
+                Vec::<i64>::try_from(perm).expect("an int64 permutation")
+            }
+            Epochs::Chacha8(rng) => {
+                let mut perm: Vec<i64> = (0..n).collect();
+                perm.shuffle(rng.as_mut());
+                perm
+            }
+        }
+    }
+}
 
 pub struct BatchSampler {
-    rngs: Vec<ChaCha8Rng>,
+    epochs: Vec<Epochs>,
     batch_size: i64,
     len: i64,
     /// `[S, N]` on the data's device: this epoch's order for each model.
@@ -23,11 +108,20 @@ pub struct BatchSampler {
 }
 
 impl BatchSampler {
-    pub fn new(split: &Split, seeds: &[u64], batch_size: usize) -> Self {
+    /// Batches for models seeded with `seeds`, in `order`, for a run of `schedule`.
+    pub fn new(split: &Split, seeds: &[u64], batch_size: usize, order: BatchOrder, schedule: Schedule) -> Self {
         assert!(batch_size > 0 && !split.is_empty());
-        let rngs = seeds.iter().map(|&s| ChaCha8Rng::seed_from_u64(s)).collect();
+        let epochs = seeds
+            .iter()
+            .map(|&seed| match order {
+                BatchOrder::Dataloader => {
+                    Epochs::Dataloader(dataloader_epoch_seeds(seed, split.len(), batch_size, schedule).into_iter())
+                }
+                BatchOrder::Chacha8 => Epochs::Chacha8(Box::new(ChaCha8Rng::seed_from_u64(seed))),
+            })
+            .collect();
         let mut sampler = BatchSampler {
-            rngs,
+            epochs,
             batch_size: batch_size as i64,
             len: split.len() as i64,
             order: Tensor::new(),
@@ -37,15 +131,16 @@ impl BatchSampler {
         sampler
     }
 
-    fn new_epoch(&mut self, device: tch::Device) {
-        let n = self.len as usize;
-        let mut all = Vec::with_capacity(n * self.rngs.len());
-        for rng in &mut self.rngs {
-            let mut perm: Vec<i64> = (0..self.len).collect();
-            perm.shuffle(rng);
-            all.extend(perm);
-        }
-        self.order = Tensor::from_slice(&all).view([self.rngs.len() as i64, self.len]).to_device(device);
+    /// Batches in the ChaCha8 order, for as long as asked (tests and benchmarks).
+    pub fn chacha8(split: &Split, seeds: &[u64], batch_size: usize) -> Self {
+        let schedule = Schedule { iterations: usize::MAX, eval_every: usize::MAX };
+        Self::new(split, seeds, batch_size, BatchOrder::Chacha8, schedule)
+    }
+
+    fn new_epoch(&mut self, device: Device) {
+        let n = self.len;
+        let all: Vec<i64> = self.epochs.iter_mut().flat_map(|e| e.next_permutation(n)).collect();
+        self.order = Tensor::from_slice(&all).view([self.epochs.len() as i64, n]).to_device(device);
         self.position = 0;
     }
 

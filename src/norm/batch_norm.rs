@@ -75,6 +75,17 @@ impl Method for BatchNorm {
     fn unit_parameters(&self) -> &'static [&'static str] {
         &["gamma", "beta"]
     }
+    fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            ("gamma", "bn.weight"),
+            ("beta", "bn.bias"),
+            ("running_mean", "bn.running_mean"),
+            ("running_var", "bn.running_var"),
+        ]
+    }
+    fn pytorch_step_counter(&self) -> Option<&'static str> {
+        Some("bn.num_batches_tracked")
+    }
     fn attach(&self, path: &nn::Path, layer: &LayerSpec, _weight: &Tensor) -> Box<dyn MethodLayer> {
         let n = layer.unit_shape();
         Box::new(BatchNormLayer {

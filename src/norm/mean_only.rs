@@ -29,6 +29,9 @@ impl Method for MeanOnly {
     fn unit_parameters(&self) -> &'static [&'static str] {
         &[]
     }
+    fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
+        &[("running_mean", "running_mean")]
+    }
     fn attach(&self, path: &nn::Path, layer: &LayerSpec, _weight: &Tensor) -> Box<dyn MethodLayer> {
         Box::new(MeanOnlyLayer { centering: MeanCentering::new(path, layer) })
     }

@@ -13,7 +13,8 @@
 //! unit/channel of one model.
 //!
 //! Adding a method: one new file with a type implementing [`Method`] (name,
-//! summary, colour, per-unit parameters, its layer part), one line in [`METHODS`],
+//! summary, colour, per-unit parameters, their PyTorch names, its layer part), one
+//! line in [`METHODS`],
 //! and its branch in `reference/lenet5.py` (the PyTorch reference the parity test
 //! holds it against). `tests/methods.rs::every_registered_method_is_complete`
 //! fails until all of it is there, the README's method table included.
@@ -87,6 +88,19 @@ pub trait Method: Sync {
     /// The trainable parameters it adds to each hidden layer, one value per unit each
     /// (`fc1.norm.<name>`), checked against the model a test builds.
     fn unit_parameters(&self) -> &'static [&'static str];
+    /// Its parameters and buffers (`norm.<name>`) as the hidden layer's module in
+    /// `reference/lenet5.py` names them in its `state_dict` (`("gamma", "bn.weight")`),
+    /// so that weights cross over (`model.safetensors`).
+    fn pytorch_names(&self) -> &'static [(&'static str, &'static str)];
+    /// The name of the layer's own weight there.
+    fn pytorch_weight(&self) -> &'static str {
+        "layer.weight"
+    }
+    /// A step counter PyTorch keeps beside the parameters (BatchNorm's
+    /// `num_batches_tracked`), written as the number of training steps.
+    fn pytorch_step_counter(&self) -> Option<&'static str> {
+        None
+    }
     /// Creates the method's parameters for one hidden layer under `path`.
     /// `weight` is the layer's initial weight, `[S, U, …]`.
     fn attach(&self, path: &nn::Path, layer: &LayerSpec, weight: &Tensor) -> Box<dyn MethodLayer>;

@@ -32,6 +32,9 @@ impl Method for ScaleOnly {
     fn unit_parameters(&self) -> &'static [&'static str] {
         &["alpha"]
     }
+    fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
+        &[("alpha", "alpha")]
+    }
     fn attach(&self, path: &nn::Path, layer: &LayerSpec, _weight: &Tensor) -> Box<dyn MethodLayer> {
         Box::new(ScaleOnlyLayer { alpha: path.ones("alpha", &layer.unit_shape()) })
     }

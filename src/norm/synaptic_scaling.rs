@@ -38,6 +38,9 @@ impl Method for SynapticScaling {
     fn unit_parameters(&self) -> &'static [&'static str] {
         &["alpha"]
     }
+    fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
+        &[("alpha", "alpha"), ("running_mean", "running_mean")]
+    }
     fn attach(&self, path: &nn::Path, layer: &LayerSpec, _weight: &Tensor) -> Box<dyn MethodLayer> {
         Box::new(SynapticScalingLayer {
             alpha: path.ones("alpha", &layer.unit_shape()),

@@ -21,6 +21,9 @@ impl Method for Vanilla {
     fn unit_parameters(&self) -> &'static [&'static str] {
         &[]
     }
+    fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
     fn attach(&self, _path: &nn::Path, _layer: &LayerSpec, _weight: &Tensor) -> Box<dyn MethodLayer> {
         Box::new(Identity)
     }

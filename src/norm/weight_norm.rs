@@ -1,8 +1,9 @@
 //! Weight normalization, exactly `torch.nn.utils.parametrizations.weight_norm(dim=0)`:
 //! the stored weight is v, the applied weight is w = c·v/‖v‖ with one c per output
-//! unit, initialised to ‖v‖ (so the first forward pass equals vanilla's).
+//! unit, initialised to ‖v‖ (so the first forward pass equals vanilla's). The
+//! applied weight is `torch._weight_norm(v, g, 0)`, the op the parametrization calls.
 
-use super::{scale_rows, LayerSpec, Method, MethodLayer};
+use super::{LayerSpec, Method, MethodLayer};
 use tch::{nn, Tensor};
 
 pub struct WeightNorm;
@@ -11,14 +12,20 @@ struct WeightNormLayer {
     g: Tensor,
 }
 
-/// ‖v‖ per output unit: `[S, U, …]` → `[S, U]`.
+/// ‖v‖ per output unit, `[S, U, …]` → `[S, U, 1, …]`: one model's is `[U, 1, …]`,
+/// the shape in which PyTorch keeps g (`norm_except_dim(v, 2, 0)`).
 fn row_norms(v: &Tensor) -> Tensor {
-    v.flatten(2, -1).norm_scalaropt_dim(2, [2].as_slice(), false)
+    let mut shape = vec![1i64; v.dim()];
+    (shape[0], shape[1]) = (v.size()[0], v.size()[1]);
+    v.flatten(2, -1).norm_scalaropt_dim(2, [2].as_slice(), false).view(shape.as_slice())
 }
 
 impl MethodLayer for WeightNormLayer {
     fn effective_weight(&self, v: &Tensor) -> Tensor {
-        scale_rows(v, &(&self.g / row_norms(v)))
+        // Every model's rows at once, `[S·U, …]` and g `[S·U, 1, …]`: the kernel
+        // normalizes row by row.
+        let size = v.size();
+        Tensor::internal_weight_norm(&v.flatten(0, 1), &self.g.flatten(0, 1), 0).view(size.as_slice())
     }
 }
 
@@ -34,6 +41,12 @@ impl Method for WeightNorm {
     }
     fn unit_parameters(&self) -> &'static [&'static str] {
         &["g"]
+    }
+    fn pytorch_weight(&self) -> &'static str {
+        "layer.parametrizations.weight.original1"
+    }
+    fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
+        &[("g", "layer.parametrizations.weight.original0")]
     }
     fn attach(&self, path: &nn::Path, _layer: &LayerSpec, weight: &Tensor) -> Box<dyn MethodLayer> {
         let initial_norm = tch::no_grad(|| row_norms(weight));
