@@ -162,14 +162,26 @@ fn numbers_of(r: &RunRecord, left_out: &mut Vec<(PathBuf, String)>) -> Result<Op
     }))
 }
 
-/// Every run folder's format version must be one: the error names a folder of each.
+/// Every run folder's format version must be the same, and one this homeonorm
+/// reads: the error names a folder of each version.
 fn check_one_format(roots: [&Path; 2]) -> Result<()> {
-    let mut seen: Vec<(u32, PathBuf)> = Vec::new();
+    let mut seen: Vec<(u64, PathBuf)> = Vec::new();
     for root in roots {
-        for r in collect(root)?.runs {
-            let version = crate::rundir::read_config(&r.dir)?.format_version;
+        let found = collect(root)?;
+        let dirs = found.runs.iter().map(|r| r.dir.clone()).chain(found.unreadable.into_iter().map(|(d, _)| d));
+        for dir in dirs {
+            let Ok(text) = std::fs::read_to_string(dir.join(crate::rundir::CONFIG)) else { continue };
+            let Ok(config) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
+            let version = config.get("format_version").and_then(|v| v.as_u64()).unwrap_or(1);
+            if version > u64::from(crate::rundir::FORMAT_VERSION) {
+                bail!(
+                    "{}: run-folder format {version}; this homeonorm reads format {} and older",
+                    dir.join(crate::rundir::CONFIG).display(),
+                    crate::rundir::FORMAT_VERSION
+                );
+            }
             if !seen.iter().any(|(v, _)| *v == version) {
-                seen.push((version, r.dir.clone()));
+                seen.push((version, dir));
             }
         }
     }
@@ -186,6 +198,10 @@ pub fn compare(a: &Path, b: &Path) -> Result<Comparison> {
     let side_a = read_side(a, &mut left_out)?;
     let side_b = read_side(b, &mut left_out)?;
     check_one_format([a, b])?;
+    if side_a.is_empty() || side_b.is_empty() {
+        let empty = if side_a.is_empty() { a } else { b };
+        bail!("{}: no complete run to compare (every run folder there is unfinished or unreadable)", empty.display());
+    }
     let mut comparison =
         Comparison { measures: Vec::new(), curves: Vec::new(), only_a: Vec::new(), only_b: Vec::new(), left_out };
     for (key, _) in side_b.iter().filter(|(k, _)| !side_a.iter().any(|(ka, _)| ka == k)) {
@@ -211,7 +227,10 @@ pub fn compare(a: &Path, b: &Path) -> Result<Comparison> {
             }
         }
         for (measure, get) in measures {
-            comparison.measures.push(measure_row(&setting, &measure, runs_a, runs_b, get.as_ref()));
+            let row = measure_row(&setting, &measure, runs_a, runs_b, get.as_ref());
+            if row.runs_a + row.runs_b > 0 {
+                comparison.measures.push(row); // (α of a method without one: no row)
+            }
         }
         comparison.curves.extend(curve_agreement(&setting, runs_a, runs_b));
     }

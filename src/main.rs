@@ -320,7 +320,10 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(tolerance) = tolerance {
                 let beyond = comparison.beyond(tolerance);
                 if !beyond.is_empty() {
-                    anyhow::bail!("{} difference(s) beyond {tolerance}:\n{}", beyond.len(), beyond.join("\n"));
+                    for line in &beyond {
+                        println!("beyond {tolerance}: {line}");
+                    }
+                    anyhow::bail!("{} difference(s) beyond the tolerance {tolerance} (listed above)", beyond.len());
                 }
             }
             Ok(())

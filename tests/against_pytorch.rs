@@ -1,0 +1,156 @@
+//! homeonorm against `reference/train.py`, the paper's protocol as a PyTorch script,
+//! side by side on a small CIFAR-10-format data set: every method, one and two
+//! threads, 300 iterations (30 epochs of the DataLoader's shuffles) with evaluations
+//! in between. The run folders must hold the same numbers: `curve.csv`,
+//! `activation_prob.csv` and `unit_stats.csv` byte for byte, `summary.json`'s values
+//! (all but the wall time and file sizes), and `model.safetensors` tensor for tensor
+//! — and a seed batch (two seeds trained as one model) each seed's run alone.
+
+mod common;
+
+use homeonorm::norm::METHODS;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The same flags for both programs.
+fn run_flags(method: &str, seeds: &str, threads: usize, data: &Path, out: &Path) -> Vec<String> {
+    let flags = [
+        ("--dataset", "cifar10"),
+        ("--method", method),
+        ("--seed", seeds),
+        ("--iterations", "300"),
+        ("--eval-every", "70"),
+        ("--record-every", "25"),
+        ("--test-batch-size", "64"),
+        ("--limit", "100000"),
+        ("--device", "cpu"),
+    ];
+    let mut args: Vec<String> = flags.iter().flat_map(|(k, v)| [k.to_string(), v.to_string()]).collect();
+    args.extend(["--threads".into(), threads.to_string()]);
+    args.extend(["--data-dir".into(), data.display().to_string(), "--out".into(), out.display().to_string()]);
+    args
+}
+
+fn check(mut command: Command, what: &str) {
+    let out = command.output().unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn homeonorm(args: &[String]) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_homeonorm"));
+    c.arg("train").args(args);
+    check(c, "homeonorm train");
+}
+
+fn script(args: &[String]) {
+    let mut c = Command::new(common::python());
+    c.arg(common::repo_root().join("reference/train.py")).args(args);
+    check(c, "reference/train.py");
+}
+
+fn run_dir(out: &Path, method: &str, seed: u64) -> PathBuf {
+    homeonorm::rundir::run_path(out, "cifar10", method, 0.003, seed)
+}
+
+/// What differs between two run folders' results.
+fn differences(ours: &Path, theirs: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for file in ["curve.csv", "activation_prob.csv", "unit_stats.csv"] {
+        if std::fs::read(ours.join(file)).unwrap() != std::fs::read(theirs.join(file)).unwrap() {
+            found.push(file.to_string());
+        }
+    }
+    let summary = |dir: &Path| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+        let object = v.as_object_mut().unwrap();
+        object.remove("wall_time_s");
+        object.remove("files");
+        v
+    };
+    if summary(ours) != summary(theirs) {
+        found.push(format!("summary.json: {} against {}", summary(ours), summary(theirs)));
+    }
+    let (a, b) =
+        (common::read_named(&ours.join("model.safetensors")), common::read_named(&theirs.join("model.safetensors")));
+    let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        match (a.get(name), b.get(name)) {
+            (Some(x), Some(y)) if x.size() == y.size() && x.kind() == y.kind() && x.equal(y) => {}
+            _ => found.push(format!("model.safetensors: {name}")),
+        }
+    }
+    found
+}
+
+#[test]
+fn homeonorm_and_the_pytorch_script_write_the_same_runs() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    common::formats::write_learnable_cifar_dir(&data.join("cifar-10-batches-bin"), 60, 200);
+    let out = |side: &str| root.path().join(side);
+    let mut failures = Vec::new();
+    for threads in [1, 2] {
+        for method in METHODS.iter().map(|m| m.name()) {
+            // The script runs seeds 3 and 4 one after the other; homeonorm runs seed 3
+            // alone, and (one thread) seeds 3 and 4 as one seed batch.
+            script(&run_flags(method, "3,4", threads, &data, &out(&format!("torch-{threads}"))));
+            homeonorm(&run_flags(method, "3", threads, &data, &out(&format!("homeonorm-{threads}"))));
+            let theirs = |seed| run_dir(&out(&format!("torch-{threads}")), method, seed);
+            let mut compared = vec![(
+                format!("{threads} thread(s)"),
+                run_dir(&out(&format!("homeonorm-{threads}")), method, 3),
+                theirs(3),
+            )];
+            if threads == 1 {
+                homeonorm(&run_flags(method, "3,4", 1, &data, &out("homeonorm-batched")));
+                for seed in [3, 4] {
+                    compared.push((
+                        format!("seed batch, seed {seed}"),
+                        run_dir(&out("homeonorm-batched"), method, seed),
+                        theirs(seed),
+                    ));
+                }
+            }
+            for (what, ours, theirs) in compared {
+                let differing = differences(&ours, &theirs);
+                println!(
+                    "{method:<17} {what:<22} {}",
+                    if differing.is_empty() { "identical".into() } else { differing.join("; ") }
+                );
+                if !differing.is_empty() {
+                    failures.push(format!("{method}, {what}: {}", differing.join("; ")));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "homeonorm and the PyTorch script differ:\n{}", failures.join("\n"));
+
+    // compare agrees (the same seeds on both sides), and holds them to a tolerance of zero.
+    let mut c = Command::new(env!("CARGO_BIN_EXE_homeonorm"));
+    c.args(["compare", "--tolerance", "0", "--out"])
+        .arg(out("compare"))
+        .arg(out("torch-1"))
+        .arg(out("homeonorm-batched"));
+    check(c, "homeonorm compare");
+    let md = std::fs::read_to_string(out("compare").join("compare.md")).unwrap();
+    assert_eq!(md.matches("| identical |").count(), METHODS.len(), "{md}");
+
+    // Weights cross over: homeonorm evaluates the script's trained model as the script did.
+    let torch_run = run_dir(&out("torch-1"), "batch-norm", 3);
+    let mut c = Command::new(env!("CARGO_BIN_EXE_homeonorm"));
+    c.args(["eval", "--device", "cpu", "--test-batch-size", "64", "--threads", "1"]).arg(&torch_run);
+    check(c, "homeonorm eval");
+    let read =
+        |path: PathBuf| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap() };
+    let (evaluated, summary) = (read(torch_run.join("eval-batch-tb64.json")), read(torch_run.join("summary.json")));
+    assert_eq!(evaluated["accuracy"], summary["final_accuracy"]);
+    assert_eq!(evaluated["layers"], summary["layers"]);
+}

@@ -1,0 +1,112 @@
+//! `homeonorm compare` on small real runs: identical folders, a setting on one side
+//! only, unfinished runs named and left out, and bad input refused with its path.
+
+mod common;
+
+use homeonorm::compare::{compare, welch_p};
+use homeonorm::data::DatasetKind;
+use homeonorm::settings::TrainSettings;
+use homeonorm::train::train_seed_batch;
+use std::path::{Path, PathBuf};
+
+/// Seeds 0 and 1 of vanilla (and, if asked, vanilla at another learning rate) under `out`.
+fn results(data: &homeonorm::train::RunData, out: &Path, other_lr: bool) -> PathBuf {
+    let mut s = TrainSettings::preset(DatasetKind::Cifar10, "vanilla".parse().unwrap());
+    (s.iterations, s.eval_every, s.record_every, s.test_batch_size) = (40, 20, 10, 50);
+    train_seed_batch(&s, &[0, 1], data, out).unwrap();
+    if other_lr {
+        s.lr = 0.01;
+        train_seed_batch(&s, &[0], data, out).unwrap();
+    }
+    out.to_path_buf()
+}
+
+#[test]
+fn identical_folders_compare_identical_and_differences_are_found() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = common::small_cifar(tmp.path());
+    let a = results(&data, &tmp.path().join("a"), false);
+    let b = results(&data, &tmp.path().join("b"), true);
+
+    let c = compare(&a, &b).unwrap();
+    assert_eq!(c.curves.len(), 1);
+    assert_eq!((c.curves[0].seeds, c.curves[0].first_parting), (2, None), "the same runs twice");
+    assert!(c.beyond(0.0).is_empty(), "{:?}", c.beyond(0.0));
+    let accuracy = c.measures.iter().find(|m| m.measure == "final_accuracy").unwrap();
+    assert_eq!((accuracy.runs_a, accuracy.runs_b, accuracy.difference), (2, 2, Some(0.0)));
+    assert_eq!(accuracy.largest_paired_difference, Some(0.0));
+    assert!(c.measures.iter().any(|m| m.measure == "fc1_activation_prob_mean"));
+    assert!(c.only_a.is_empty() && c.only_b.len() == 1 && c.only_b[0].contains("lr 0.01"), "{:?}", c.only_b);
+
+    // A curve changed by hand: the curves part there, and a tolerance notices.
+    let run = homeonorm::rundir::run_path(&b, "cifar10", "vanilla", 0.003, 1);
+    let curve = std::fs::read_to_string(run.join("curve.csv")).unwrap();
+    let last = curve.lines().last().unwrap().to_string();
+    let mut fields: Vec<String> = last.split(',').map(String::from).collect();
+    fields[2] = "0.125".into();
+    std::fs::write(run.join("curve.csv"), curve.replace(&last, &fields.join(","))).unwrap();
+    // (its recorded size no longer matches: rewrite summary.json's record of it)
+    let mut summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    summary["files"]["curve.csv"] = std::fs::metadata(run.join("curve.csv")).unwrap().len().into();
+    std::fs::write(run.join("summary.json"), summary.to_string()).unwrap();
+    let c = compare(&a, &b).unwrap();
+    assert_eq!(c.curves[0].first_parting, Some(40), "{:?}", c.curves[0]);
+    assert!(!c.beyond(1e-9).is_empty());
+    assert!(c.beyond(1.0).is_empty());
+
+    // An unfinished run is named and left out, never averaged in.
+    std::fs::remove_file(run.join("summary.json")).unwrap();
+    let c = compare(&a, &b).unwrap();
+    assert!(c.left_out.iter().any(|(d, _)| *d == run), "{:?}", c.left_out);
+    let accuracy = c.measures.iter().find(|m| m.measure == "final_accuracy").unwrap();
+    assert_eq!((accuracy.runs_a, accuracy.runs_b), (2, 1));
+    let md = homeonorm::compare::markdown(&c, &a, &b);
+    assert!(md.contains(&run.display().to_string()), "{md}");
+}
+
+#[test]
+fn bad_input_is_refused_naming_the_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = common::small_cifar(tmp.path());
+    let a = results(&data, &tmp.path().join("a"), false);
+    let err = |b: &Path| compare(&a, b).err().expect("refused").to_string();
+
+    let missing = tmp.path().join("nothing-here");
+    assert!(err(&missing).contains(&missing.display().to_string()));
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let e = err(&empty);
+    assert!(e.contains(&empty.display().to_string()) && e.contains("not a results folder"), "{e}");
+
+    // A folder whose only run is half-written has nothing to compare.
+    let half = results(&data, &tmp.path().join("half"), false);
+    for seed in [0, 1] {
+        std::fs::remove_file(
+            homeonorm::rundir::run_path(&half, "cifar10", "vanilla", 0.003, seed).join("summary.json"),
+        )
+        .unwrap();
+    }
+    let e = err(&half);
+    assert!(e.contains(&half.display().to_string()) && e.contains("no complete run"), "{e}");
+
+    // A run of another format version.
+    let newer = results(&data, &tmp.path().join("newer"), false);
+    let run = homeonorm::rundir::run_path(&newer, "cifar10", "vanilla", 0.003, 1);
+    let text = std::fs::read_to_string(run.join("config.json")).unwrap();
+    std::fs::write(run.join("config.json"), text.replacen("\"format_version\": 1", "\"format_version\": 2", 1))
+        .unwrap();
+    let e = err(&newer);
+    assert!(e.contains(&run.display().to_string()) && e.contains("format 2"), "{e}");
+}
+
+#[test]
+fn welch_p_of_a_textbook_case() {
+    // Two samples of two with unit variance of the mean each: df = 2, and t = 4.3027
+    // is the two-sided 5 % point of Student's t with 2 degrees of freedom.
+    let d = 4.302652729911275 * 2f64.sqrt();
+    let p = welch_p(&[-1.0, 1.0], &[d - 1.0, d + 1.0]).unwrap();
+    assert!((p - 0.05).abs() < 1e-9, "{p}");
+    assert_eq!(welch_p(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0]), Some(1.0));
+    assert_eq!(welch_p(&[1.0], &[1.0, 2.0]), None, "one value gives no spread");
+}
