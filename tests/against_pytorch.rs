@@ -153,4 +153,15 @@ fn homeonorm_and_the_pytorch_script_write_the_same_runs() {
     let (evaluated, summary) = (read(torch_run.join("eval-batch-tb64.json")), read(torch_run.join("summary.json")));
     assert_eq!(evaluated["accuracy"], summary["final_accuracy"]);
     assert_eq!(evaluated["layers"], summary["layers"]);
+    // …and PyTorch loads homeonorm's (load_state_dict, strict) and evaluates it as homeonorm did.
+    let ours = run_dir(&out("homeonorm-1"), "weight-norm", 3);
+    let printed = Command::new(common::python())
+        .arg(common::repo_root().join("reference/evaluate.py"))
+        .arg(&ours)
+        .args(["--threads", "1"])
+        .output()
+        .unwrap();
+    assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
+    let evaluated: serde_json::Value = serde_json::from_slice(&printed.stdout).unwrap();
+    assert_eq!(evaluated["accuracy"], read(ours.join("summary.json"))["final_accuracy"]);
 }

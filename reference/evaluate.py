@@ -1,0 +1,46 @@
+"""Evaluates a finished run folder's weights with PyTorch: homeonorm's or train.py's.
+
+    python reference/evaluate.py RUN_DIR [--test-batch-size N] [--eval-stats batch|running] [--data-dir DIR]
+
+Builds Net(method) as the run's config.json says, loads model.safetensors with
+load_state_dict (strict), and prints the test accuracy (and writes nothing)."""
+import argparse
+import json
+import os
+import sys
+
+import torch
+from torch.utils.data import DataLoader
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_io  # noqa: E402
+from lenet5 import Net  # noqa: E402
+from train import Images, evaluate, read_cifar10, read_svhn  # noqa: E402
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir")
+    p.add_argument("--test-batch-size", type=int)
+    p.add_argument("--eval-stats", choices=["batch", "running"])
+    p.add_argument("--data-dir", help="the dataset's folder (default: where the run read it)")
+    p.add_argument("--threads", type=int)
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    with open(os.path.join(args.run_dir, "config.json")) as f:
+        config = json.load(f)
+    net = Net(config["method"], config["normalize_conv"])
+    net.load_state_dict(safetensors_io.load(os.path.join(args.run_dir, "model.safetensors")))
+    folder = args.data_dir or config["data_dir"]
+    _, (test_x, test_y), _ = (read_cifar10 if config["dataset"] == "cifar10" else read_svhn)(folder)
+    limit = config["data_limit"]["test"]
+    if limit is not None:
+        test_x, test_y = test_x[:limit], test_y[:limit]
+    loader = DataLoader(Images(test_x, test_y), batch_size=args.test_batch_size or config["test_batch_size"])
+    accuracy, _ = evaluate(net, loader, args.eval_stats or config["eval_stats"])
+    print(json.dumps({"accuracy": accuracy}))
+
+
+if __name__ == "__main__":
+    main()
