@@ -30,7 +30,7 @@ def main():
         torch.set_num_threads(args.threads)
     with open(os.path.join(args.run_dir, "config.json")) as f:
         config = json.load(f)
-    net = Net(config["method"], config["normalize_conv"])
+    net = Net(config["method"], config["normalize_conv"], config.get("groups", 2), config.get("whitening_group_size", 16))
     net.load_state_dict(safetensors_io.load(os.path.join(args.run_dir, "model.safetensors")))
     folder = args.data_dir or config["data_dir"]
     _, (test_x, test_y), _ = (read_cifar10 if config["dataset"] == "cifar10" else read_svhn)(folder)

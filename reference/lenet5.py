@@ -1,33 +1,97 @@
 """LeNet5 with each normalization method, written as a PyTorch user would write it.
 
-batch-norm and weight-norm are PyTorch's own modules (nn.BatchNorm1d/2d and
-torch.nn.utils.parametrizations.weight_norm); synaptic-scaling, mean-only and
-scale-only are plain transcriptions of the paper's equations:
+batch-norm, weight-norm, layer-norm, group-norm and instance-norm are PyTorch's own
+modules (nn.BatchNorm1d/2d, torch.nn.utils.parametrizations.weight_norm,
+nn.LayerNorm / nn.GroupNorm(1, C), nn.GroupNorm, nn.InstanceNorm2d(affine=True));
+self-norm is nn.SELU with LeCun-normal initial weights (Klambauer et al. 2017);
+synaptic-scaling, mean-only, scale-only and whitening are plain transcriptions of
+their equations:
     synaptic-scaling  w~ = a*w;  z = w~ x + b;  y = relu(z - mean_B(z))
     mean-only                    z = w x + b;   y = relu(z - mean_B(z))
     scale-only        w~ = a*w;                 y = relu(w~ x + b)
+    whitening         per group of units: y = relu(g * Sigma_B^(-1/2) (z - mean_B(z)) + b)
+                      (decorrelated batch normalization, Huang et al. 2018, ZCA)
 Parameter names exported by `named_state` are homeonorm's (conv1.weight,
 fc1.norm.gamma, ...), so that both sides can exchange weights."""
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import weight_norm
 
-METHODS = ["vanilla", "batch-norm", "weight-norm", "synaptic-scaling", "mean-only", "scale-only"]
+METHODS = ["vanilla", "batch-norm", "weight-norm", "synaptic-scaling", "mean-only", "scale-only",
+           "layer-norm", "group-norm", "instance-norm", "self-norm", "whitening"]
 MOMENTUM = 0.1
+EPS = 1e-5
+
+
+class Whitening(nn.Module):
+    """Decorrelated batch normalization (Huang et al. 2018): ZCA whitening of groups of
+    `group` units (channels) over the batch (and positions), a per-unit affine; running
+    mean and whitening matrix (momentum 0.1) for running-statistics evaluation."""
+
+    def __init__(self, n, group):
+        super().__init__()
+        self.group = group
+        self.weight = nn.Parameter(torch.ones(n))
+        self.bias = nn.Parameter(torch.zeros(n))
+        self.register_buffer("running_mean", torch.zeros(n))
+        self.register_buffer("running_wm", torch.eye(n))
+        self.eval_stats = "batch"
+
+    def forward(self, z):
+        c = z.shape[1]
+        x = z.transpose(0, 1).reshape(c, -1)  # units x (batch * positions)
+        use_batch = self.training or self.eval_stats == "batch"
+        parts = []
+        for start in range(0, c, self.group):
+            g = min(self.group, c - start)
+            xg = x[start:start + g]
+            if use_batch:
+                mean = xg.mean(dim=1, keepdim=True)
+                xc = xg - mean
+                cov = xc @ xc.t() / xc.shape[1] + EPS * torch.eye(g, dtype=z.dtype)
+                eigenvalues, eigenvectors = torch.linalg.eigh(cov)
+                wm = eigenvectors @ torch.diag(eigenvalues.rsqrt()) @ eigenvectors.t()
+                if self.training:
+                    with torch.no_grad():
+                        self.running_mean[start:start + g].mul_(1 - MOMENTUM).add_(mean.flatten() * MOMENTUM)
+                        self.running_wm[start:start + g, start:start + g].mul_(1 - MOMENTUM).add_(wm * MOMENTUM)
+            else:
+                xc = xg - self.running_mean[start:start + g].view(-1, 1)
+                wm = self.running_wm[start:start + g, start:start + g]
+            parts.append(wm @ xc)
+        y = torch.cat(parts, 0).reshape(c, z.shape[0], *z.shape[2:]).transpose(0, 1).contiguous()
+        shape = (1, -1) + (1,) * (z.dim() - 2)
+        return y * self.weight.view(shape) + self.bias.view(shape)
 
 
 class Hidden(nn.Module):
     """One hidden layer (conv or fc) with its normalization and ReLU."""
 
-    def __init__(self, layer, method):
+    def __init__(self, layer, method, groups=2, whitening_group=16):
         super().__init__()
         self.conv = isinstance(layer, nn.Conv2d)
+        if method == "instance-norm" and not self.conv:
+            method = "vanilla"  # over one value per example the statistic is degenerate
         self.method = method
         n = layer.out_channels if self.conv else layer.out_features
+        if method == "self-norm":  # LeCun normal, as Klambauer et al. initialise SNNs
+            fan_in = layer.weight[0].numel()
+            nn.init.normal_(layer.weight, 0.0, 1.0 / math.sqrt(fan_in))
+            nn.init.zeros_(layer.bias)
         self.layer = weight_norm(layer, name="weight", dim=0) if method == "weight-norm" else layer
         if method == "batch-norm":
             self.bn = nn.BatchNorm2d(n) if self.conv else nn.BatchNorm1d(n)
+        if method == "layer-norm":
+            self.ln = nn.GroupNorm(1, n) if self.conv else nn.LayerNorm(n)
+        if method == "group-norm":
+            self.gn = nn.GroupNorm(groups, n)
+        if method == "instance-norm":
+            self.inorm = nn.InstanceNorm2d(n, affine=True)
+        if method == "whitening":
+            self.wh = Whitening(n, whitening_group)
         if method in ("synaptic-scaling", "scale-only"):
             self.alpha = nn.Parameter(torch.ones(n))
         if method in ("synaptic-scaling", "mean-only"):
@@ -47,6 +111,15 @@ class Hidden(nn.Module):
                 z = F.batch_norm(z, None, None, self.bn.weight, self.bn.bias, True, 0.0, self.bn.eps)
             else:
                 z = self.bn(z)
+        elif self.method == "layer-norm":
+            z = self.ln(z)
+        elif self.method == "group-norm":
+            z = self.gn(z)
+        elif self.method == "instance-norm":
+            z = self.inorm(z)
+        elif self.method == "whitening":
+            self.wh.eval_stats = self.eval_stats
+            z = self.wh(z)
         elif hasattr(self, "running_mean"):
             if self.training or self.eval_stats == "batch":
                 mean = z.mean(dim=(0, 2, 3) if self.conv else (0,), keepdim=True)
@@ -56,13 +129,13 @@ class Hidden(nn.Module):
                 z = z - mean
             else:
                 z = z - self.running_mean.view(self.unit_shape())
-        return F.relu(z)
+        return F.selu(z) if self.method == "self-norm" else F.relu(z)
 
 
 class Net(nn.Module):
     """The PyTorch CIFAR-10 tutorial's LeNet5; layers created in the tutorial's order."""
 
-    def __init__(self, method, normalize_conv=True):
+    def __init__(self, method, normalize_conv=True, groups=2, whitening_group=16):
         super().__init__()
         conv1 = nn.Conv2d(3, 6, 5)
         conv2 = nn.Conv2d(6, 16, 5)
@@ -70,10 +143,11 @@ class Net(nn.Module):
         fc2 = nn.Linear(120, 84)
         self.fc3 = nn.Linear(84, 10)
         conv_method = method if normalize_conv else "vanilla"
-        self.conv1 = Hidden(conv1, conv_method)
-        self.conv2 = Hidden(conv2, conv_method)
-        self.fc1 = Hidden(fc1, method)
-        self.fc2 = Hidden(fc2, method)
+        options = dict(groups=groups, whitening_group=whitening_group)
+        self.conv1 = Hidden(conv1, conv_method, **options)
+        self.conv2 = Hidden(conv2, conv_method, **options)
+        self.fc1 = Hidden(fc1, method, **options)
+        self.fc2 = Hidden(fc2, method, **options)
 
     def hidden(self):
         return {"conv1": self.conv1, "conv2": self.conv2, "fc1": self.fc1, "fc2": self.fc2}
@@ -106,6 +180,12 @@ def _slots(net):
             slots[f"{name}.norm.beta"] = h.bn.bias
             slots[f"{name}.norm.running_mean"] = h.bn.running_mean
             slots[f"{name}.norm.running_var"] = h.bn.running_var
+        for module, parts in (("ln", ("weight", "bias")), ("gn", ("weight", "bias")), ("inorm", ("weight", "bias")),
+                              ("wh", ("weight", "bias", "running_mean", "running_wm"))):
+            if hasattr(h, module):
+                ours = {"weight": "gamma", "bias": "beta"}
+                for part in parts:
+                    slots[f"{name}.norm.{ours.get(part, part)}"] = getattr(getattr(h, module), part)
         if hasattr(h, "alpha"):
             slots[f"{name}.norm.alpha"] = h.alpha
         if hasattr(h, "running_mean"):

@@ -257,6 +257,7 @@ def train_one(args, seed, data, folder_read, out):
         "eval_stats": args.eval_stats, "test_batch_size": args.test_batch_size,
         "normalize_conv": args.normalize_conv, "conv_measures": args.conv_measures,
         "normalization": {"mean": list(MEAN), "std": list(STD)}, "batch_order": "dataloader",
+        "groups": args.groups, "whitening_group_size": args.whitening_group_size,
     }
     config = dict(format_version=FORMAT_VERSION, **settings, seed=seed,
                   data_limit={"train": args.limit, "test": args.limit}, seed_batch=[seed],
@@ -270,7 +271,7 @@ def train_one(args, seed, data, folder_read, out):
     sizes = {"config.json": write_json(folder, "config.json", config)}
 
     torch.manual_seed(seed)
-    net = Net(args.method, args.normalize_conv).to(args.device)
+    net = Net(args.method, args.normalize_conv, args.groups, args.whitening_group_size).to(args.device)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     train_loader = DataLoader(Images(train_x, train_y), batch_size=args.batch_size, shuffle=True)
     test_loader = DataLoader(Images(test_x, test_y), batch_size=args.test_batch_size, shuffle=False)
@@ -360,6 +361,8 @@ def main():
     p.add_argument("--test-batch-size", type=int, default=1000)
     p.add_argument("--normalize-conv", choices=["true", "false"], default="true")
     p.add_argument("--conv-measures", action="store_true")
+    p.add_argument("--groups", type=int, default=2, help="group-norm: groups per layer")
+    p.add_argument("--whitening-group-size", type=int, default=16, help="whitening: units whitened together")
     p.add_argument("--data-dir", default="data")
     p.add_argument("--limit", type=int, help="use the first N images of each split")
     p.add_argument("--out", default="outputs/torch")

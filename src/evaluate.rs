@@ -115,7 +115,13 @@ pub fn reevaluate(
     settings.eval_stats = eval_stats.unwrap_or(settings.eval_stats);
     settings.validate()?;
     let weights = rundir::read_model(dir)?;
-    let learner = Learner::new(settings.method.method(), &[config.seed], settings.normalize_conv, settings.lr, device)?;
+    let learner = Learner::with_options(
+        settings.method.method(),
+        &[config.seed],
+        &settings.model_options(),
+        settings.lr,
+        device,
+    )?;
     learner
         .model
         .load_pytorch_state(&learner.vs, 0, &weights)

@@ -1,7 +1,7 @@
 //! A model and its Adam optimiser: one training step, as a PyTorch script takes it
 //! (`loss = F.cross_entropy(net(x), y); loss.backward(); optimizer.step()`).
 
-use crate::model::{Forward, LeNet5};
+use crate::model::{Forward, LeNet5, ModelOptions};
 use crate::norm::{Method, Pass};
 use crate::optim::Adam;
 use tch::{nn, Device, Kind, Tensor};
@@ -20,7 +20,8 @@ pub struct Learner {
 }
 
 impl Learner {
-    /// S = `seeds.len()` models, model s initialised from `seeds[s]` as PyTorch would.
+    /// S = `seeds.len()` models, model s initialised from `seeds[s]` as PyTorch would,
+    /// with the default method options.
     pub fn new(
         method: &'static dyn Method,
         seeds: &[u64],
@@ -28,11 +29,22 @@ impl Learner {
         lr: f64,
         device: Device,
     ) -> Result<Self, LearnerError> {
+        Self::with_options(method, seeds, &ModelOptions { normalize_conv, ..ModelOptions::default() }, lr, device)
+    }
+
+    /// [`new`](Self::new) with the model's options.
+    pub fn with_options(
+        method: &'static dyn Method,
+        seeds: &[u64],
+        options: &ModelOptions,
+        lr: f64,
+        device: Device,
+    ) -> Result<Self, LearnerError> {
         if !(lr.is_finite() && lr > 0.0) {
             return Err(LearnerError::BadLearningRate(lr));
         }
         let vs = nn::VarStore::new(device);
-        let model = LeNet5::new(&vs.root(), method, seeds, normalize_conv);
+        let model = LeNet5::new(&vs.root(), method, seeds, options);
         let optimizer = Adam::new(vs.trainable_variables(), lr);
         Ok(Learner { vs, model, optimizer, kind: Kind::Float })
     }

@@ -412,7 +412,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
     let device = args.runtime.device()?;
     let data = args.runtime.load(args.dataset, device)?;
     let mut diverged = 0;
-    for seeds in args.seed.chunks(args.runtime.seeds_per_batch) {
+    for seeds in args.seed.chunks(settings.seeds_per_batch(args.runtime.seeds_per_batch)) {
         for (seed, summary) in train::train_seed_batch(&settings, seeds, &data, &args.out)? {
             match summary.final_accuracy {
                 Some(acc) => println!("seed {seed}: test accuracy {:.2} %", 100.0 * acc),

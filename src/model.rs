@@ -18,7 +18,8 @@
 //! Model s is initialised exactly as `torch.manual_seed(seed_s); Net()` initialises
 //! PyTorch's `nn.Conv2d`/`nn.Linear` (same generator, same draws, same order).
 
-use crate::norm::{LayerSpec, Method, MethodLayer, Pass, Vanilla};
+use crate::norm::{per_model, LayerSpec, Method, MethodLayer, MethodOptions, Pass, Vanilla};
+use crate::settings::SettingError;
 use tch::{nn, Device, Kind, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,11 +83,56 @@ fn pytorch_default_init(layer: &LayerShape) -> (Tensor, Tensor) {
     (weight, bias)
 }
 
+/// How a model is built besides its method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelOptions {
+    /// The method applies to conv1 and conv2 too (else to fc1 and fc2 only).
+    pub normalize_conv: bool,
+    pub method: MethodOptions,
+}
+
+impl Default for ModelOptions {
+    fn default() -> Self {
+        ModelOptions { normalize_conv: true, method: MethodOptions::default() }
+    }
+}
+
+/// The method in each layer: `method` in the hidden layers it applies to, vanilla
+/// elsewhere (the output layer, conv layers with `normalize_conv` false, fc layers
+/// for a method that does not apply to them).
+fn layer_method(shape: &LayerShape, method: &'static dyn Method, options: &ModelOptions) -> &'static dyn Method {
+    match (shape.hidden, shape.kind) {
+        (false, _) => &Vanilla,
+        (true, LayerKind::Conv) if !options.normalize_conv => &Vanilla,
+        (true, LayerKind::Fc) if !method.applies_to_fc() => &Vanilla,
+        _ => method,
+    }
+}
+
+fn layer_spec(shape: &LayerShape, models: i64, options: &ModelOptions) -> LayerSpec {
+    LayerSpec { models, units: shape.units, conv: shape.kind == LayerKind::Conv, options: options.method }
+}
+
+/// Refuses options that a layer the method applies to cannot take, naming the setting and the layer.
+pub fn check_method(method: &'static dyn Method, options: &ModelOptions) -> Result<(), SettingError> {
+    for shape in LAYERS.iter().filter(|l| l.hidden) {
+        layer_method(shape, method, options).check(shape.name, &layer_spec(shape, 1, options))?;
+    }
+    Ok(())
+}
+
 /// Every layer's initial weight and bias, drawn from torch's global generator in the
-/// order `Net()` draws them (what a script's `torch.manual_seed(seed); Net()` leaves
-/// the generator at; the method adds no draws).
-pub fn draw_initial_parameters() -> Vec<(Tensor, Tensor)> {
-    LAYERS.iter().map(pytorch_default_init).collect()
+/// order `Net(method)` draws them: each layer's defaults in construction order, then
+/// the method's own initialisation where it has one (what a script's
+/// `torch.manual_seed(seed); Net(method)` leaves the generator at).
+pub fn draw_initial_parameters(method: &'static dyn Method, options: &ModelOptions) -> Vec<(Tensor, Tensor)> {
+    let mut drawn: Vec<(Tensor, Tensor)> = LAYERS.iter().map(pytorch_default_init).collect();
+    for (shape, parameters) in LAYERS.iter().zip(&mut drawn) {
+        if let Some(again) = layer_method(shape, method, options).reinitialise(&shape.weight_shape()) {
+            *parameters = again;
+        }
+    }
+    drawn
 }
 
 struct Layer {
@@ -141,15 +187,16 @@ impl Layout {
 
 impl LeNet5 {
     /// Builds S = `seeds.len()` models under `root`, model s initialised from `seeds[s]`.
-    /// With `normalize_conv` false the method applies to fc1 and fc2 only.
     ///
     /// This reseeds torch's global generator (as `torch.manual_seed` would).
-    pub fn new(root: &nn::Path, method: &'static dyn Method, seeds: &[u64], normalize_conv: bool) -> Self {
+    pub fn new(root: &nn::Path, method: &'static dyn Method, seeds: &[u64], options: &ModelOptions) -> Self {
         assert!(!seeds.is_empty(), "a model needs at least one seed");
         let models = seeds.len() as i64;
         // Draw every model's parameters in PyTorch's order, one generator state per seed.
-        let drawn: Vec<Vec<(Tensor, Tensor)>> =
-            seeds.iter().map(|&seed| crate::torch_rng::seeded(seed, draw_initial_parameters)).collect();
+        let drawn: Vec<Vec<(Tensor, Tensor)>> = seeds
+            .iter()
+            .map(|&seed| crate::torch_rng::seeded(seed, || draw_initial_parameters(method, options)))
+            .collect();
         let layers = LAYERS
             .iter()
             .enumerate()
@@ -160,12 +207,8 @@ impl LeNet5 {
                 let path = root / shape.name;
                 let weight = path.var_copy("weight", &weight);
                 let bias = path.var_copy("bias", &bias);
-                let spec = LayerSpec { models, units: shape.units };
-                let layer_method: &'static dyn Method = match (shape.hidden, shape.kind) {
-                    (false, _) => &Vanilla,
-                    (true, LayerKind::Conv) if !normalize_conv => &Vanilla,
-                    _ => method,
-                };
+                let spec = layer_spec(shape, models, options);
+                let layer_method = layer_method(shape, method, options);
                 let norm = layer_method.attach(&(&path / "norm"), &spec, &weight);
                 Layer { shape: *shape, weight, bias, method: layer_method, norm }
             })
@@ -199,7 +242,7 @@ impl LeNet5 {
             match layer.shape.kind {
                 LayerKind::Conv => {
                     let z = convolve(&h, &weight, &layer.bias, per_model);
-                    let y = layer.norm.normalize(&z, pass).relu();
+                    let y = layer.norm.activate(&layer.norm.normalize(&z, pass));
                     // max_pool2d takes 4-D input: the models' batches one after another.
                     let size = y.size();
                     let pooled = y.reshape([s * size[1], size[2], size[3], size[4]]).max_pool2d(
@@ -221,7 +264,7 @@ impl LeNet5 {
                     if !layer.shape.hidden {
                         return Forward { logits: z, hidden };
                     }
-                    let y = layer.norm.normalize(&z, pass).relu();
+                    let y = layer.norm.activate(&layer.norm.normalize(&z, pass));
                     h = y.shallow_clone();
                     hidden.push(y);
                 }
@@ -234,14 +277,6 @@ impl LeNet5 {
     pub fn alphas(&self) -> Vec<(&'static str, Tensor)> {
         self.layers.iter().filter_map(|l| l.norm.alpha().map(|a| (l.shape.name, a.detach()))).collect()
     }
-}
-
-/// Each model's `f(model)`, stacked on a leading axis.
-pub fn per_model(models: i64, f: impl Fn(i64) -> Tensor) -> Tensor {
-    if models == 1 {
-        return f(0).unsqueeze(0);
-    }
-    Tensor::stack(&(0..models).map(f).collect::<Vec<_>>(), 0)
 }
 
 /// Each model's convolution over its own input: `x` `[S, B, C, H, W]`, weight

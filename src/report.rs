@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 
 /// Where `report` writes under a results folder, and `plot` beneath it.
 pub const REPORT_DIR: &str = "report";
+/// The report column naming the row of the paper's Table 1 a method stands for.
+const TABLE1_ROW: &str = "Table 1 row";
 pub const FIGURES_DIR: &str = "figures";
 
 /// One run folder found under the results folder.
@@ -98,6 +100,8 @@ pub struct LayerRow {
     pub prob_mean: Option<f64>,
     pub prob_std: Option<f64>,
     pub prob_cv: Option<f64>,
+    /// The sample std over seeds of the per-run CV.
+    pub prob_cv_std: Option<f64>,
     pub entropy_mean: Option<f64>,
     pub active_value_mean: Option<f64>,
     pub active_value_std: Option<f64>,
@@ -117,6 +121,7 @@ impl LayerRow {
             prob_mean: m(|l| Some(l.activation_prob_mean)),
             prob_std: m(|l| Some(l.activation_prob_std)),
             prob_cv: m(|l| l.activation_prob_cv),
+            prob_cv_std: Spread::of(&layers.iter().filter_map(|l| l.activation_prob_cv).collect::<Vec<_>>()).std,
             entropy_mean: m(|l| Some(l.entropy_mean)),
             active_value_mean: m(|l| l.mean_active_value_mean),
             active_value_std: m(|l| l.mean_active_value_std),
@@ -440,8 +445,9 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
          unfinished runs are counted, named below, and never averaged in.\n"
     );
     let _ = writeln!(md, "## Results\n");
-    // Dataset, method, lr, batch and length always; any other setting where the rows differ.
-    const ALWAYS: [&str; 5] = ["dataset", "method", "lr", "batch_size", "iterations"];
+    // Dataset, method (and its Table 1 row), lr, batch and length always; any other
+    // setting where the rows differ.
+    const ALWAYS: [&str; 6] = ["dataset", "method", TABLE1_ROW, "lr", "batch_size", "iterations"];
     let keys: Vec<&GroupKey> = results.iter().map(|r| &r.key).collect();
     let mut setting_columns: Vec<String> = ALWAYS.iter().map(|c| c.to_string()).collect();
     for column in differing_columns(&keys) {
@@ -477,6 +483,7 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
             .iter()
             .map(|c| match c.as_str() {
                 "data" => r.key.data_label(),
+                TABLE1_ROW => r.key.settings.method.method().table1_row().to_string(),
                 c => columns.iter().find(|(n, _)| n == c).map_or(String::new(), |(_, v)| v.clone()),
             })
             .collect();

@@ -10,7 +10,8 @@
 
 use crate::data::batches::BatchOrder;
 use crate::data::{DatasetKind, Limit, PixelStandardization};
-use crate::norm::{EvalStats, MethodId};
+use crate::model::ModelOptions;
+use crate::norm::{EvalStats, MethodId, MethodOptions, DEFAULT_GROUPS, DEFAULT_WHITENING_GROUP};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -41,6 +42,20 @@ pub struct TrainSettings {
     /// was a setting: those used ChaCha8).
     #[serde(default = "order_before_it_was_recorded")]
     pub batch_order: BatchOrder,
+    /// group-norm: groups per layer (each must divide the layer's units).
+    #[serde(default = "default_groups")]
+    pub groups: usize,
+    /// whitening: units (channels) whitened together, the last group of a layer smaller.
+    #[serde(default = "default_whitening_group")]
+    pub whitening_group_size: usize,
+}
+
+fn default_groups() -> usize {
+    DEFAULT_GROUPS as usize
+}
+
+fn default_whitening_group() -> usize {
+    DEFAULT_WHITENING_GROUP as usize
 }
 
 fn order_before_it_was_recorded() -> BatchOrder {
@@ -89,6 +104,8 @@ impl TrainSettings {
             conv_measures: false,
             normalization: PixelStandardization::default(),
             batch_order: BatchOrder::default(),
+            groups: default_groups(),
+            whitening_group_size: default_whitening_group(),
         }
     }
 
@@ -106,6 +123,8 @@ impl TrainSettings {
             ("eval_every", "eval-every", self.eval_every),
             ("record_every", "record-every", self.record_every),
             ("test_batch_size", "test batch size", self.test_batch_size),
+            ("groups", "groups", self.groups),
+            ("whitening_group_size", "whitening group size", self.whitening_group_size),
         ] {
             if v == 0 {
                 return Err(SettingError { key, message: format!("{name} must be positive, got 0") });
@@ -118,7 +137,28 @@ impl TrainSettings {
                 message: format!("pixel standardization std must be positive, got {std:?}"),
             });
         }
-        Ok(())
+        crate::model::check_method(self.method.method(), &self.model_options())
+    }
+
+    /// Seeds trained together as one model, at most: `requested`, or 1 for a method
+    /// whose seed batch is not bit-exact (so that each run is its script's run).
+    pub fn seeds_per_batch(&self, requested: usize) -> usize {
+        if self.method.method().exact_in_a_seed_batch() {
+            requested
+        } else {
+            1
+        }
+    }
+
+    /// How the model is built.
+    pub fn model_options(&self) -> ModelOptions {
+        ModelOptions {
+            normalize_conv: self.normalize_conv,
+            method: MethodOptions {
+                groups: self.groups as i64,
+                whitening_group_size: self.whitening_group_size as i64,
+            },
+        }
     }
 
     /// What identifies a run's experiment in its `config.json`: every setting and the
@@ -173,6 +213,12 @@ pub struct SettingChanges {
     /// Each epoch's shuffle: PyTorch's DataLoader (the preset) or ChaCha8.
     #[arg(long, value_enum)]
     pub batch_order: Option<BatchOrder>,
+    /// group-norm: groups per layer (preset 2).
+    #[arg(long)]
+    pub groups: Option<usize>,
+    /// whitening: units whitened together (preset 16).
+    #[arg(long)]
+    pub whitening_group_size: Option<usize>,
 }
 
 impl SettingChanges {
@@ -193,6 +239,8 @@ impl SettingChanges {
         set(&mut s.conv_measures, self.conv_measures);
         set(&mut s.normalization, self.normalization);
         set(&mut s.batch_order, self.batch_order);
+        set(&mut s.groups, self.groups);
+        set(&mut s.whitening_group_size, self.whitening_group_size);
     }
 
     /// The preset with these changes, checked.
@@ -337,6 +385,8 @@ mod tests {
             ("iterations", Box::new(|s| s.iterations = 10)),
             ("eval_every", Box::new(|s| s.eval_every = 7)),
             ("batch_order", Box::new(|s| s.batch_order = BatchOrder::Chacha8)),
+            ("groups", Box::new(|s| s.groups = 4)),
+            ("whitening_group_size", Box::new(|s| s.whitening_group_size = 8)),
             ("eval_stats", Box::new(|s| s.eval_stats = EvalStats::Running)),
             ("test_batch_size", Box::new(|s| s.test_batch_size = 500)),
             ("normalize_conv", Box::new(|s| s.normalize_conv = false)),

@@ -142,7 +142,12 @@ pub fn seed_batches<'a>(pending: Vec<&'a PlannedRun>, options: &SweepOptions) ->
     let mut groups: Vec<Vec<&PlannedRun>> = Vec::new();
     for run in pending {
         match groups.last_mut() {
-            Some(g) if g[0].spec.settings == run.spec.settings && g.len() < options.seeds_per_batch => g.push(run),
+            Some(g)
+                if g[0].spec.settings == run.spec.settings
+                    && g.len() < run.spec.settings.seeds_per_batch(options.seeds_per_batch) =>
+            {
+                g.push(run)
+            }
             _ => groups.push(vec![run]),
         }
     }

@@ -61,14 +61,26 @@ struct Choices {
     batch_order: &'static str,
     unit_std: &'static str,
     inactive_units: &'static str,
+    test_batch: &'static str,
+    layer_norm: &'static str,
+    group_norm: &'static str,
+    instance_norm: &'static str,
+    self_norm: &'static str,
+    whitening: &'static str,
 }
 
 const CHOICES: Choices = Choices {
     weight_init: "PyTorch defaults for nn.Conv2d/nn.Linear drawn as torch.manual_seed(seed); Net() would",
     optimizer: "Adam, beta=(0.9, 0.999), eps=1e-8, no weight decay (PyTorch defaults); loss = mean cross-entropy",
-    batch_order: "each epoch a fresh permutation from ChaCha8(seed); last batch of an epoch partial (drop_last=False)",
+    batch_order: "batch_order dataloader: DataLoader(train, batch_size, shuffle=True)'s permutations after torch.manual_seed(seed); Net(method) (chacha8: a permutation per epoch from ChaCha8(seed)); last batch of an epoch partial (drop_last=False)",
     unit_std: "std across units is the population std (ddof=0)",
     inactive_units: "mean active value is over active inputs only; never-active units are left out of its mean/std/CV",
+    test_batch: "the paper does not say; 1,000 by default (with batch statistics at test time, small test batches lose 2-3 points)",
+    layer_norm: "fc: nn.LayerNorm(U); conv: nn.GroupNorm(1, C), over channels x positions; eps 1e-5; per-example statistics, so both evaluation modes agree",
+    group_norm: "nn.GroupNorm(groups, U) on conv and fc layers, groups = the setting (2 by default: the most dividing 6, 16, 120 and 84); eps 1e-5",
+    instance_norm: "nn.InstanceNorm2d(C, affine=True) on conv layers, no running statistics; fc layers stay vanilla (one value per example: the statistic would zero the unit)",
+    self_norm: "SELU on the hidden layers, their weights redrawn N(0, 1/fan_in) and biases 0 after the default initialisation; the output layer keeps its default; active = output > 0",
+    whitening: "ZCA whitening per group of whitening_group_size units (a layer's last group smaller), Sigma = Xc Xc^T/m + 1e-5 I, gradients through eigh; running mean and whitening matrix with momentum 0.1 for eval_stats running; with eval_stats batch a test batch whitens itself (a single fc example: Sigma = 1e-5 I)",
 };
 
 /// What one model of a seed batch has gathered so far.
@@ -136,8 +148,14 @@ pub fn train_seed_batch_supervised(
         .collect();
     let config_bytes = write_configs(settings, seeds, data, &dirs)?;
 
-    let mut learner = Learner::new(settings.method.method(), seeds, settings.normalize_conv, settings.lr, device)?;
-    let schedule = Schedule { iterations: settings.iterations, eval_every: settings.eval_every };
+    let model = settings.model_options();
+    let mut learner = Learner::with_options(settings.method.method(), seeds, &model, settings.lr, device)?;
+    let schedule = Schedule {
+        method: settings.method.method(),
+        model,
+        iterations: settings.iterations,
+        eval_every: settings.eval_every,
+    };
     let mut sampler = BatchSampler::new(&data.train, seeds, settings.batch_size, settings.batch_order, schedule);
     let models = seeds.len();
     let layers = measured_layers(&learner.model, settings.conv_measures);

@@ -62,9 +62,14 @@ batch_size = 64
 
 #[test]
 fn the_shipped_experiment_files_parse() {
-    for (file, runs) in
-        [("paper-cifar10.toml", 60), ("paper-svhn.toml", 60), ("lr-sweep-cifar10.toml", 360), ("quick.toml", 24)]
-    {
+    for (file, runs) in [
+        ("paper-cifar10.toml", 60),
+        ("paper-svhn.toml", 60),
+        ("lr-sweep-cifar10.toml", 360),
+        ("quick.toml", 24),
+        ("table1-cifar10.toml", 110),
+        ("table1-quick.toml", 22),
+    ] {
         let e = Experiment::load(&common::repo_root().join("experiments").join(file)).unwrap();
         assert_eq!(e.runs.len(), runs, "{file}");
     }
@@ -99,7 +104,7 @@ fn bad_experiment_files_name_the_file_line_and_key() {
     };
     let cases = [
         (base("colour = 3\n", "[\"vanilla\"]"), ":5:", "colour"),
-        (base("", "[\"vanilla\",\n  \"group-norm\"]"), ":4:", "valid methods are"),
+        (base("", "[\"vanilla\",\n  \"batch-renorm\"]"), ":4:", "valid methods are"),
         (base("learning_rates = [0.1, 0.0]\n", "[\"vanilla\"]"), ":5:", "learning_rates"),
         (base("learning_rates = [-1e-3]\n", "[\"vanilla\"]"), ":5:", "not a positive learning rate"),
         (base("", "[]"), ":3:", "is empty"),
@@ -115,6 +120,7 @@ fn bad_experiment_files_name_the_file_line_and_key() {
             "settings.cifar10.normalization",
         ),
         (base("[settings]\n\nlr = -0.5\n", "[\"vanilla\"]"), ":7:", "settings.lr"),
+        (base("[settings]\ngroups = 4\n", "[\"group-norm\"]"), ":6:", "settings.groups"),
         (base("[settings]\neval_stats = \"mean\"\n", "[\"vanilla\"]"), ":6:", "settings.eval_stats"),
         (
             "name = \"b\"\ndatasets = [\"mnist\"]\nmethods = [\"vanilla\"]\nseeds = 1\n".to_string(),

@@ -6,7 +6,8 @@ use homeonorm::norm::{method_by_name, EvalStats, LayerSpec, Pass, METHODS};
 use tch::{nn, Device, Kind, Tensor};
 
 const VANILLA_PARAMETERS: i64 = 62006;
-const HIDDEN_UNITS: i64 = 6 + 16 + 120 + 84;
+const CONV_UNITS: i64 = 6 + 16;
+const FC_UNITS: i64 = 120 + 84;
 
 fn random(shape: &[i64]) -> Tensor {
     Tensor::randn(shape, (Kind::Float, Device::Cpu))
@@ -21,7 +22,8 @@ fn parameter_counts_per_method() {
         let learner = Learner::new(*method, &[0], true, 1e-3, Device::Cpu).unwrap();
         let counts = parameter_counts(&learner.vs, 1);
         let total: i64 = counts.iter().map(|c| c.1).sum();
-        assert_eq!(total, VANILLA_PARAMETERS + per_unit * HIDDEN_UNITS, "{name}: {counts:?}");
+        let units = CONV_UNITS + if method.applies_to_fc() { FC_UNITS } else { 0 };
+        assert_eq!(total, VANILLA_PARAMETERS + per_unit * units, "{name}: {counts:?}");
         assert!(
             counts.iter().all(|(n, _)| !n.starts_with("fc3.norm")),
             "{name} normalizes the output layer: {counts:?}"
@@ -38,7 +40,8 @@ fn parameter_counts_per_method() {
 fn every_registered_method_is_complete() {
     let root = env!("CARGO_MANIFEST_DIR");
     let reference = std::fs::read_to_string(format!("{root}/reference/lenet5.py")).unwrap();
-    let reference_methods = reference.lines().find(|l| l.starts_with("METHODS = [")).expect("METHODS in lenet5.py");
+    let start = reference.find("\nMETHODS = [").expect("METHODS in lenet5.py");
+    let reference_methods = &reference[start..start + reference[start..].find(']').expect("METHODS' closing ]")];
     let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
     let mut problems = Vec::new();
     for (i, method) in METHODS.iter().enumerate() {
@@ -76,7 +79,9 @@ fn every_registered_method_is_complete() {
             let mut found: Vec<(&str, i64)> =
                 counts.iter().filter_map(|(n, c)| n.strip_prefix(&prefix).map(|p| (p, *c))).collect();
             found.sort();
-            let mut declared: Vec<(&str, i64)> = method.unit_parameters().iter().map(|p| (*p, layer.units)).collect();
+            let applies = layer.kind == homeonorm::model::LayerKind::Conv || method.applies_to_fc();
+            let mut declared: Vec<(&str, i64)> =
+                method.unit_parameters().iter().filter(|_| applies).map(|p| (*p, layer.units)).collect();
             declared.sort();
             if found != declared {
                 problems.push(format!("{name}, {}: parameters {found:?}, declared {declared:?}", layer.name));
@@ -106,7 +111,7 @@ fn synaptic_scaling_centres_every_unit_on_its_batch_mean() {
     for shape in [vec![32i64, 6, 28, 28], vec![32, 120]] {
         let vs = nn::VarStore::new(Device::Cpu);
         let units = shape[1];
-        let norm = method.attach(&vs.root(), &LayerSpec { models: 1, units }, &random(&[1, units, 4]));
+        let norm = method.attach(&vs.root(), &LayerSpec::fc(1, units), &random(&[1, units, 4]));
         let z = random(&shape).unsqueeze(0) * 3.0 + 5.0;
         let centred = norm.normalize(&z, Pass::Train).squeeze_dim(0);
         let z = z.squeeze_dim(0);
@@ -124,8 +129,7 @@ fn synaptic_scaling_centres_every_unit_on_its_batch_mean() {
 fn running_mean_follows_batchnorm_momentum_and_batch_evaluation_leaves_it() {
     for name in ["synaptic-scaling", "mean-only"] {
         let vs = nn::VarStore::new(Device::Cpu);
-        let norm =
-            method_by_name(name).unwrap().attach(&vs.root(), &LayerSpec { models: 1, units: 4 }, &random(&[1, 4, 3]));
+        let norm = method_by_name(name).unwrap().attach(&vs.root(), &LayerSpec::fc(1, 4), &random(&[1, 4, 3]));
         // One model: activations [1, B, U], per-unit vectors [1, U].
         let normalize = |z: &Tensor, pass| norm.normalize(&z.unsqueeze(0), pass).squeeze_dim(0);
         let z1 = random(&[16, 4]) + 2.0;
@@ -149,7 +153,7 @@ fn running_mean_follows_batchnorm_momentum_and_batch_evaluation_leaves_it() {
 fn weight_norm_effective_weight_has_norm_c_per_unit() {
     let vs = nn::VarStore::new(Device::Cpu);
     let v = random(&[1, 6, 3, 5, 5]);
-    let norm = method_by_name("weight-norm").unwrap().attach(&vs.root(), &LayerSpec { models: 1, units: 6 }, &v);
+    let norm = method_by_name("weight-norm").unwrap().attach(&vs.root(), &LayerSpec::fc(1, 6), &v);
     // g is kept as PyTorch keeps it, `[U, 1, 1, 1]` per model.
     let mut g = vs.variables()["g"].view([6]);
     let initial = v.reshape([6, -1]).norm_scalaropt_dim(2, [1].as_slice(), false);
@@ -187,7 +191,9 @@ fn hidden_activations_are_returned_for_every_hidden_layer() {
             "{}",
             method.name()
         );
-        assert!(out.hidden.iter().all(|h| h.min().double_value(&[]) >= 0.0), "post-ReLU");
+        // After the activation: ReLU's ≥ 0; SELU's ≥ −λα.
+        let floor = if method.name() == "self-norm" { -1.7581 } else { 0.0 };
+        assert!(out.hidden.iter().all(|h| h.min().double_value(&[]) >= floor), "{}: post-activation", method.name());
         assert_eq!(learner.model.hidden_layers().len(), 4);
     }
 }
@@ -202,8 +208,8 @@ fn normalizing_fc_layers_only_leaves_conv_layers_vanilla() {
 
 #[test]
 fn unknown_method_lists_the_valid_names() {
-    let err = method_by_name("layer-norm").unwrap_err().to_string();
-    assert!(err.contains("layer-norm"), "{err}");
+    let err = method_by_name("batch-renorm").unwrap_err().to_string();
+    assert!(err.contains("batch-renorm"), "{err}");
     for m in METHODS {
         assert!(err.contains(m.name()), "{err}");
     }

@@ -43,10 +43,11 @@ fn every_figure_is_drawn_at_its_size_in_the_method_colours() {
     let out = results(tmp.path());
     let files = plot::plot(&out, Format::Png, false).unwrap();
     let names: Vec<String> = files.iter().map(|f| f.file_name().unwrap().to_string_lossy().into_owned()).collect();
-    for prefix in ["accuracy-", "heatmap-", "activation-prob-", "active-value-", "alpha-", "lr-sweep-"] {
+    for prefix in ["accuracy-", "heatmap-", "activation-prob-", "active-value-", "alpha-", "homeostasis-", "lr-sweep-"]
+    {
         assert!(names.iter().any(|n| n.starts_with(prefix)), "no {prefix} figure in {names:?}");
     }
-    assert_eq!(files.len(), 2 * 5 + 1, "five figures per learning rate and one sweep: {names:?}");
+    assert_eq!(files.len(), 2 * 6 + 1, "six figures per learning rate and one sweep: {names:?}");
     let (vanilla, synaptic) =
         (method_colour("vanilla".parse().unwrap()), method_colour("synaptic-scaling".parse().unwrap()));
     for file in &files {
@@ -54,7 +55,7 @@ fn every_figure_is_drawn_at_its_size_in_the_method_colours() {
         assert_eq!((w, h), plot::SIZE, "{}", file.display());
         assert!(synaptic_pixels > 20, "{}: synaptic-scaling's colour is missing", file.display());
         let name = file.file_name().unwrap().to_string_lossy();
-        if name.starts_with("accuracy-") || name.starts_with("lr-sweep-") {
+        if name.starts_with("accuracy-") || name.starts_with("lr-sweep-") || name.starts_with("homeostasis-") {
             let (_, _, vanilla_pixels) = png_pixels(file, (vanilla.0, vanilla.1, vanilla.2));
             assert!(vanilla_pixels > 100, "{name}: vanilla's line is missing");
         }
@@ -85,7 +86,7 @@ fn no_text_leaves_the_canvas_or_runs_into_other_text_with_every_method() {
     let out = results_for(tmp.path(), &methods);
     let layouts = plot::layout(&out).unwrap();
     let names: Vec<&str> = layouts.iter().map(|l| l.name.as_str()).collect();
-    assert_eq!(layouts.len(), 2 * 6 + 1, "five figures and Figure 2 per learning rate, one sweep: {names:?}");
+    assert_eq!(layouts.len(), 2 * 7 + 1, "six figures and Figure 2 per learning rate, one sweep: {names:?}");
     let mut problems = Vec::new();
     for figure in &layouts {
         assert!(figure.texts.len() > 10, "{}: only {} texts recorded", figure.name, figure.texts.len());

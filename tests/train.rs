@@ -102,8 +102,15 @@ fn bad_settings_are_refused_before_anything_is_written() {
         assert!(err.contains(expected), "{err}");
         assert!(!out.exists(), "nothing is written for bad settings");
     }
+    // A method's own setting that a layer cannot take names both.
+    let mut s = short("group-norm");
+    s.groups = 4;
+    let out = root.path().join("refused");
+    let err = train_seed_batch(&s, &[0], &data, &out).expect_err("must fail").to_string();
+    assert!(err.contains("groups") && err.contains("conv1") && err.contains("6 units"), "{err}");
+    assert!(!out.exists(), "nothing is written for bad settings");
     // A method name is checked where it is read, before any settings exist.
-    let err = "group-norm".parse::<homeonorm::norm::MethodId>().unwrap_err().to_string();
+    let err = "batch-renorm".parse::<homeonorm::norm::MethodId>().unwrap_err().to_string();
     assert!(err.contains("valid methods are"), "{err}");
 }
 

@@ -40,9 +40,12 @@ pub enum BatchOrder {
     Chacha8,
 }
 
-/// When a run evaluates, which decides where the test loader draws from the generator.
-#[derive(Clone, Copy, Debug)]
+/// What the script does with torch's generator besides shuffling: builds its net
+/// (whose initialisation draws first), and evaluates (each test loader draws once).
+#[derive(Clone, Copy)]
 pub struct Schedule {
+    pub method: &'static dyn crate::norm::Method,
+    pub model: crate::model::ModelOptions,
     pub iterations: usize,
     /// Evaluations at every multiple of this and at the last iteration.
     pub eval_every: usize,
@@ -54,7 +57,7 @@ pub struct Schedule {
 pub fn dataloader_epoch_seeds(seed: u64, n: usize, batch_size: usize, schedule: Schedule) -> Vec<u64> {
     let batches_per_epoch = n.div_ceil(batch_size);
     crate::torch_rng::seeded(seed, || {
-        let _ = crate::model::draw_initial_parameters();
+        let _ = crate::model::draw_initial_parameters(schedule.method, &schedule.model);
         let draw = crate::torch_rng::draw_int64;
         let mut epoch_seeds = Vec::new();
         let mut iteration = 0;
@@ -133,7 +136,12 @@ impl BatchSampler {
 
     /// Batches in the ChaCha8 order, for as long as asked (tests and benchmarks).
     pub fn chacha8(split: &Split, seeds: &[u64], batch_size: usize) -> Self {
-        let schedule = Schedule { iterations: usize::MAX, eval_every: usize::MAX };
+        let schedule = Schedule {
+            method: &crate::norm::Vanilla,
+            model: crate::model::ModelOptions::default(),
+            iterations: usize::MAX,
+            eval_every: usize::MAX,
+        };
         Self::new(split, seeds, batch_size, BatchOrder::Chacha8, schedule)
     }
 

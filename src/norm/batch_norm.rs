@@ -86,6 +86,9 @@ impl Method for BatchNorm {
     fn pytorch_step_counter(&self) -> Option<&'static str> {
         Some("bn.num_batches_tracked")
     }
+    fn table1_row(&self) -> &'static str {
+        "single neuron: batch normalization"
+    }
     fn attach(&self, path: &nn::Path, layer: &LayerSpec, _weight: &Tensor) -> Box<dyn MethodLayer> {
         let n = layer.unit_shape();
         Box::new(BatchNormLayer {

@@ -32,6 +32,9 @@ impl Method for MeanOnly {
     fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
         &[("running_mean", "running_mean")]
     }
+    fn table1_row(&self) -> &'static str {
+        "ablation of synaptic scaling: its batch-mean centring alone"
+    }
     fn attach(&self, path: &nn::Path, layer: &LayerSpec, _weight: &Tensor) -> Box<dyn MethodLayer> {
         Box::new(MeanOnlyLayer { centering: MeanCentering::new(path, layer) })
     }

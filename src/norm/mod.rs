@@ -20,23 +20,46 @@
 //! fails until all of it is there, the README's method table included.
 
 mod batch_norm;
+mod group_norm;
+mod instance_norm;
+mod layer_norm;
 mod mean_only;
 mod scale_only;
+mod self_norm;
 mod synaptic_scaling;
 mod vanilla;
 mod weight_norm;
+mod whitening;
 
 use tch::{nn, Kind, Tensor};
 
 pub use batch_norm::BatchNorm;
+pub use group_norm::GroupNorm;
+pub use instance_norm::InstanceNorm;
+pub use layer_norm::LayerNorm;
 pub use mean_only::MeanOnly;
 pub use scale_only::ScaleOnly;
+pub use self_norm::SelfNorm;
 pub use synaptic_scaling::SynapticScaling;
 pub use vanilla::Vanilla;
 pub use weight_norm::WeightNorm;
+pub use whitening::Whitening;
 
-/// Every method homeonorm knows, in the order tables and figures list them.
-pub static METHODS: &[&dyn Method] = &[&Vanilla, &BatchNorm, &WeightNorm, &SynapticScaling, &MeanOnly, &ScaleOnly];
+/// Every method homeonorm knows, in the order tables and figures list them: the
+/// paper's four, its two ablations, then the rest of Table 1's deep-learning column.
+pub static METHODS: &[&dyn Method] = &[
+    &Vanilla,
+    &BatchNorm,
+    &WeightNorm,
+    &SynapticScaling,
+    &MeanOnly,
+    &ScaleOnly,
+    &LayerNorm,
+    &GroupNorm,
+    &InstanceNorm,
+    &SelfNorm,
+    &Whitening,
+];
 
 /// Momentum of the running statistics kept for `--eval-stats running` (PyTorch's default).
 pub const RUNNING_MOMENTUM: f64 = 0.1;
@@ -66,7 +89,39 @@ pub struct LayerSpec {
     pub models: i64,
     /// Output units (channels for a conv layer) of one model.
     pub units: i64,
+    /// A conv layer (else fully connected).
+    pub conv: bool,
+    pub options: MethodOptions,
 }
+
+impl LayerSpec {
+    /// An fc layer of `units` units, default options (tests).
+    pub fn fc(models: i64, units: i64) -> LayerSpec {
+        LayerSpec { models, units, conv: false, options: MethodOptions::default() }
+    }
+}
+
+/// The settings some methods take (`TrainSettings` holds them; checked by
+/// [`Method::check`] for every layer before anything runs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MethodOptions {
+    /// group-norm: groups per layer.
+    pub groups: i64,
+    /// whitening: units (channels) whitened together; the last group may be smaller.
+    pub whitening_group_size: i64,
+}
+
+impl Default for MethodOptions {
+    fn default() -> Self {
+        MethodOptions { groups: DEFAULT_GROUPS, whitening_group_size: DEFAULT_WHITENING_GROUP }
+    }
+}
+
+/// Group normalization's groups: 2, the most that divide every hidden layer of LeNet5
+/// (6, 16, 120 and 84 units); Wu & He's 32 divides none of the conv layers.
+pub const DEFAULT_GROUPS: i64 = 2;
+/// Decorrelated batch normalization's group size (Huang et al. 2018): 16.
+pub const DEFAULT_WHITENING_GROUP: i64 = 16;
 
 impl LayerSpec {
     /// The shape of a per-unit vector: `[S, U]`.
@@ -100,6 +155,28 @@ pub trait Method: Sync {
     /// `num_batches_tracked`), written as the number of training steps.
     fn pytorch_step_counter(&self) -> Option<&'static str> {
         None
+    }
+    /// The row of the paper's Table 1 the method stands for (scale: mechanism).
+    fn table1_row(&self) -> &'static str;
+    /// Whether it applies to fc layers too (instance normalization does not: over one
+    /// value per example its statistics are degenerate).
+    fn applies_to_fc(&self) -> bool {
+        true
+    }
+    /// Refuses options a layer cannot take (a group count that does not divide its units).
+    fn check(&self, _layer: &str, _spec: &LayerSpec) -> Result<(), crate::settings::SettingError> {
+        Ok(())
+    }
+    /// Draws the layer's initial weight and bias again after `Net()`'s default
+    /// initialisation, as the method's PyTorch reference does (self-normalization's
+    /// LeCun normal); `None`: the defaults stay.
+    fn reinitialise(&self, _weight_shape: &[i64]) -> Option<(Tensor, Tensor)> {
+        None
+    }
+    /// Whether a seed batch gives each model's numbers bit for bit as its run alone
+    /// (on the CPU). Methods for which it does not are trained one seed at a time.
+    fn exact_in_a_seed_batch(&self) -> bool {
+        true
     }
     /// Creates the method's parameters for one hidden layer under `path`.
     /// `weight` is the layer's initial weight, `[S, U, …]`.
@@ -146,6 +223,10 @@ pub trait MethodLayer: Send {
     /// The pre-activation after normalization (`[S, B, U, …]`).
     fn normalize(&self, z: &Tensor, _pass: Pass) -> Tensor {
         z.shallow_clone()
+    }
+    /// The activation after normalization (ReLU unless the method brings its own).
+    fn activate(&self, z: &Tensor) -> Tensor {
+        z.relu()
     }
     /// The learned per-unit scale α, `[S, U]`, for methods that have one.
     fn alpha(&self) -> Option<Tensor> {
@@ -246,6 +327,21 @@ impl<'de> serde::Deserialize<'de> for MethodId {
         let name = String::deserialize(deserializer)?;
         name.parse().map_err(serde::de::Error::custom)
     }
+}
+
+/// Each model's `f(model)`, stacked on a leading axis: one model's tensors at a time,
+/// as a PyTorch script computes them for its one model.
+pub fn per_model(models: i64, f: impl Fn(i64) -> Tensor) -> Tensor {
+    if models == 1 {
+        return f(0).unsqueeze(0);
+    }
+    Tensor::stack(&(0..models).map(f).collect::<Vec<_>>(), 0)
+}
+
+/// Per-unit γ (ones) and β (zeros), `[S, U]`, the affine of the normalizations that
+/// have one.
+pub(crate) fn affine(path: &nn::Path, layer: &LayerSpec) -> (Tensor, Tensor) {
+    (path.ones("gamma", &layer.unit_shape()), path.zeros("beta", &layer.unit_shape()))
 }
 
 /// The dims that a unit's statistics are taken over: every dim of `z` (`[S, B, U, …]`)

@@ -35,6 +35,9 @@ impl Method for ScaleOnly {
     fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
         &[("alpha", "alpha")]
     }
+    fn table1_row(&self) -> &'static str {
+        "ablation of synaptic scaling: its learned scale α alone"
+    }
     fn attach(&self, path: &nn::Path, layer: &LayerSpec, _weight: &Tensor) -> Box<dyn MethodLayer> {
         Box::new(ScaleOnlyLayer { alpha: path.ones("alpha", &layer.unit_shape()) })
     }

@@ -41,6 +41,9 @@ impl Method for SynapticScaling {
     fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
         &[("alpha", "alpha"), ("running_mean", "running_mean")]
     }
+    fn table1_row(&self) -> &'static str {
+        "synaptic weights: synaptic scaling, the brain's (the paper's method)"
+    }
     fn attach(&self, path: &nn::Path, layer: &LayerSpec, _weight: &Tensor) -> Box<dyn MethodLayer> {
         Box::new(SynapticScalingLayer {
             alpha: path.ones("alpha", &layer.unit_shape()),

@@ -24,6 +24,9 @@ impl Method for Vanilla {
     fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
         &[]
     }
+    fn table1_row(&self) -> &'static str {
+        "none (the baseline)"
+    }
     fn attach(&self, _path: &nn::Path, _layer: &LayerSpec, _weight: &Tensor) -> Box<dyn MethodLayer> {
         Box::new(Identity)
     }

@@ -48,6 +48,9 @@ impl Method for WeightNorm {
     fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
         &[("g", "layer.parametrizations.weight.original0")]
     }
+    fn table1_row(&self) -> &'static str {
+        "synaptic weights: weight normalization"
+    }
     fn attach(&self, path: &nn::Path, _layer: &LayerSpec, weight: &Tensor) -> Box<dyn MethodLayer> {
         let initial_norm = tch::no_grad(|| row_norms(weight));
         Box::new(WeightNormLayer { g: path.var_copy("g", &initial_norm) })

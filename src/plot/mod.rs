@@ -6,6 +6,9 @@
 //! - `activation-prob-*`: distribution of fc1 units' activation probabilities, seeds pooled (C)
 //! - `active-value-*`: histogram of fc1 units' mean active values, log axis (D)
 //! - `alpha-*`: distribution of learned α per fc layer (E)
+//! - `homeostasis-*`: final accuracy against the CV of fc1's activation
+//!   probabilities, one point per method with error bars over seeds (the paper's
+//!   thesis, that homeostasis goes with accuracy, in one picture)
 //! - `lr-sweep-*`: final accuracy against learning rate, diverged runs marked
 //! - `figure2-*` (`plot --paper`): panels A–E in the paper's Figure 2 arrangement
 //!
@@ -361,6 +364,8 @@ fn plot_into(root: &Path, target: Target, paper: bool) -> Result<Vec<PathBuf>> {
                 &data.alphas
             ))?);
         }
+        let title = Title::new("Homeostasis against accuracy (mean ± 1 std over seeds)", &detail);
+        written.push(render!(target, &figure("homeostasis"), SIZE, |root| draw_homeostasis(&root, &title, settings))?);
         if paper {
             let title = Title::new("Figure 2: normalization and homeostasis", &detail);
             written.push(render!(target, &figure("figure2"), PAPER_SIZE, |root| draw_figure2(
@@ -689,6 +694,70 @@ fn draw_histograms<DB: DrawingBackend>(
             }))
             .map_err(err)?;
     }
+    Ok(())
+}
+
+/// One point per method: x the CV of fc1's activation probabilities on the test set,
+/// y the final test accuracy, each with ±1 std over seeds.
+fn draw_homeostasis<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &Title,
+    settings: &[&SettingResult],
+) -> Result<()> {
+    let area = titled(root, title)?;
+    let points: Vec<(MethodId, f64, f64, f64, f64)> = settings
+        .iter()
+        .filter_map(|r| {
+            let layer = r.layer(HISTOGRAM_LAYER)?;
+            let accuracy = r.final_accuracy.mean? * 100.0;
+            let spread = r.final_accuracy.std.unwrap_or(0.0) * 100.0;
+            Some((r.key.settings.method, layer.prob_cv?, layer.prob_cv_std.unwrap_or(0.0), accuracy, spread))
+        })
+        .collect();
+    let x_max = points.iter().map(|p| p.1 + p.2).fold(0.1, f64::max) * 1.1;
+    let (y_lo, y_hi) =
+        points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.3 - p.4), hi.max(p.3 + p.4)));
+    let (y_lo, y_hi) = if y_lo.is_finite() { ((y_lo - 2.0).max(0.0), (y_hi + 2.0).min(100.0)) } else { (0.0, 100.0) };
+    let mut chart = ChartBuilder::on(&area)
+        .margin(20)
+        .margin_right(40)
+        .x_label_area_size(60)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0f64..x_max, y_lo..y_hi.max(y_lo + 1.0))
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .bold_line_style(GRID)
+        .light_line_style(TRANSPARENT)
+        .x_desc(format!("CV of {HISTOGRAM_LAYER} activation probability across units (lower: more homeostatic)"))
+        .y_desc("final test accuracy (%)")
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .label_style((FONT, 18))
+        .axis_desc_style((FONT, 22))
+        .draw()
+        .map_err(err)?;
+    for &(method, cv, cv_std, accuracy, spread) in &points {
+        let colour = method_colour(method);
+        chart
+            .draw_series([
+                PathElement::new(vec![(cv - cv_std, accuracy), (cv + cv_std, accuracy)], colour.stroke_width(2)),
+                PathElement::new(vec![(cv, accuracy - spread), (cv, accuracy + spread)], colour.stroke_width(2)),
+            ])
+            .map_err(err)?;
+        chart
+            .draw_series([Circle::new((cv, accuracy), 8, colour.filled())])
+            .map_err(err)?
+            .label(method.name())
+            .legend(move |(x, y)| Circle::new((x + 15, y), 7, colour.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
+        .label_font((FONT, 18))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
     Ok(())
 }
 

@@ -1,0 +1,56 @@
+//! Layer normalization (Lei Ba et al. 2016): per input example, the mean and variance
+//! over the layer's units — an fc layer's units, a conv layer's channels × positions —
+//! then a per-unit affine γ, β. Exactly `nn.LayerNorm(U)` (fc) and `nn.GroupNorm(1, C)`
+//! (conv), ε = 1e-5, one model at a time. Per-example statistics: training and both
+//! evaluation modes compute the same thing.
+
+use super::{affine, per_model, LayerSpec, Method, MethodLayer, Pass};
+use tch::{nn, Tensor};
+
+const EPS: f64 = 1e-5;
+
+pub struct LayerNorm;
+
+struct LayerNormLayer {
+    gamma: Tensor,
+    beta: Tensor,
+    conv: bool,
+}
+
+impl MethodLayer for LayerNormLayer {
+    fn normalize(&self, z: &Tensor, _pass: Pass) -> Tensor {
+        per_model(z.size()[0], |s| {
+            let (zs, g, b) = (z.get(s), self.gamma.get(s), self.beta.get(s));
+            if self.conv {
+                zs.group_norm(1, Some(&g), Some(&b), EPS, true)
+            } else {
+                zs.layer_norm([zs.size()[1]], Some(&g), Some(&b), EPS, true)
+            }
+        })
+    }
+}
+
+impl Method for LayerNorm {
+    fn name(&self) -> &'static str {
+        "layer-norm"
+    }
+    fn summary(&self) -> &'static str {
+        "layer normalization: ẑ = (z − μ_layer)/√(σ²_layer + ε) per example; y = ReLU(γẑ + β)"
+    }
+    fn colour(&self) -> [u8; 3] {
+        [86, 180, 233]
+    }
+    fn unit_parameters(&self) -> &'static [&'static str] {
+        &["gamma", "beta"]
+    }
+    fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
+        &[("gamma", "ln.weight"), ("beta", "ln.bias")]
+    }
+    fn table1_row(&self) -> &'static str {
+        "layer of neurons: layer normalization"
+    }
+    fn attach(&self, path: &nn::Path, layer: &LayerSpec, _weight: &Tensor) -> Box<dyn MethodLayer> {
+        let (gamma, beta) = affine(path, layer);
+        Box::new(LayerNormLayer { gamma, beta, conv: layer.conv })
+    }
+}
