@@ -232,7 +232,7 @@ def evaluate(net, loader, eval_stats, measured=None):
             for name, h in seen.items():
                 y64 = h.double()
                 dims = unit_dims(h)
-                active, total = (y64 > 0).double().sum(dim=dims), y64.sum(dim=dims)
+                active, total = (y64 > 0).double().sum(dim=dims), y64.relu().sum(dim=dims)  # active outputs only
                 c = counts.setdefault(name, [torch.zeros_like(active), torch.zeros_like(total), 0.0])
                 c[0] += active
                 c[1] += total

@@ -159,7 +159,8 @@ impl UnitAccumulator {
         let dims: Vec<i64> = (0..size.len() as i64).filter(|&d| d != 0 && d != 2).collect();
         let y = hidden.to_kind(Kind::Double);
         self.active += y.gt(0.0).to_kind(Kind::Double).sum_dim_intlist(dims.as_slice(), false, Kind::Double);
-        self.active_sum += y.sum_dim_intlist(dims.as_slice(), false, Kind::Double);
+        // The active outputs' sum (an activation like SELU also gives negative ones).
+        self.active_sum += y.relu().sum_dim_intlist(dims.as_slice(), false, Kind::Double);
         self.observations += dims.iter().map(|&d| size[d as usize]).product::<i64>() as f64;
     }
 
