@@ -490,14 +490,7 @@ fn draw_accuracy<DB: DrawingBackend>(
             .label(format!("{} (n = {})", r.key.settings.method, r.complete.len()))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], colour.stroke_width(3)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font((FONT, 18))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+    draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     Ok(())
 }
 
@@ -750,15 +743,23 @@ fn draw_homeostasis<DB: DrawingBackend>(
             .label(method.name())
             .legend(move |(x, y)| Circle::new((x + 15, y), 7, colour.filled()));
     }
+    draw_legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
+    Ok(())
+}
+
+/// The legend every chart of methods draws, at `position`.
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<()> {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerLeft)
+        .position(position)
         .label_font((FONT, 18))
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK)
         .draw()
-        .map_err(err)?;
-    Ok(())
+        .map_err(err)
 }
 
 fn draw_lr_sweep<DB: DrawingBackend>(
@@ -820,13 +821,6 @@ fn draw_lr_sweep<DB: DrawingBackend>(
             )
             .map_err(err)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font((FONT, 18))
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     Ok(())
 }
