@@ -124,8 +124,13 @@ const LAYER_MEASURES: [LayerMeasure; 7] = [
 /// How one run's value of a measure is read.
 type Getter = Box<dyn Fn(&RunNumbers) -> Option<f64>>;
 
-/// The complete runs of a results folder by setting, and what was left out.
-fn read_side(root: &Path, left_out: &mut Vec<(PathBuf, String)>) -> Result<Vec<(GroupKey, Side)>> {
+/// The complete runs of a results folder by setting; what was left out, and every
+/// run folder found (for the format check), are added to `left_out` and `dirs`.
+fn read_side(
+    root: &Path,
+    left_out: &mut Vec<(PathBuf, String)>,
+    dirs: &mut Vec<PathBuf>,
+) -> Result<Vec<(GroupKey, Side)>> {
     if !root.is_dir() {
         bail!("{}: not a folder", root.display());
     }
@@ -133,6 +138,7 @@ fn read_side(root: &Path, left_out: &mut Vec<(PathBuf, String)>) -> Result<Vec<(
     if found.runs.is_empty() && found.unreadable.is_empty() {
         bail!("{}: not a results folder (no run folders in it)", root.display());
     }
+    dirs.extend(found.runs.iter().map(|r| r.dir.clone()).chain(found.unreadable.iter().map(|(d, _)| d.clone())));
     left_out.extend(found.unreadable);
     let mut sides: Vec<(GroupKey, Side)> = Vec::new();
     for r in found.runs {
@@ -164,25 +170,21 @@ fn numbers_of(r: &RunRecord, left_out: &mut Vec<(PathBuf, String)>) -> Result<Op
 
 /// Every run folder's format version must be the same, and one this homeonorm
 /// reads: the error names a folder of each version.
-fn check_one_format(roots: [&Path; 2]) -> Result<()> {
+fn check_one_format(dirs: &[PathBuf]) -> Result<()> {
     let mut seen: Vec<(u64, PathBuf)> = Vec::new();
-    for root in roots {
-        let found = collect(root)?;
-        let dirs = found.runs.iter().map(|r| r.dir.clone()).chain(found.unreadable.into_iter().map(|(d, _)| d));
-        for dir in dirs {
-            let Ok(text) = std::fs::read_to_string(dir.join(crate::rundir::CONFIG)) else { continue };
-            let Ok(config) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
-            let version = config.get("format_version").and_then(|v| v.as_u64()).unwrap_or(1);
-            if version > u64::from(crate::rundir::FORMAT_VERSION) {
-                bail!(
-                    "{}: run-folder format {version}; this homeonorm reads format {} and older",
-                    dir.join(crate::rundir::CONFIG).display(),
-                    crate::rundir::FORMAT_VERSION
-                );
-            }
-            if !seen.iter().any(|(v, _)| *v == version) {
-                seen.push((version, dir));
-            }
+    for dir in dirs {
+        let Ok(text) = std::fs::read_to_string(dir.join(crate::rundir::CONFIG)) else { continue };
+        let Ok(config) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
+        let version = config.get("format_version").and_then(|v| v.as_u64()).unwrap_or(1);
+        if version > u64::from(crate::rundir::FORMAT_VERSION) {
+            bail!(
+                "{}: run-folder format {version}; this homeonorm reads format {} and older",
+                dir.join(crate::rundir::CONFIG).display(),
+                crate::rundir::FORMAT_VERSION
+            );
+        }
+        if !seen.iter().any(|(v, _)| *v == version) {
+            seen.push((version, dir.clone()));
         }
     }
     if seen.len() > 1 {
@@ -195,9 +197,10 @@ fn check_one_format(roots: [&Path; 2]) -> Result<()> {
 /// Compares the results folders `a` and `b`.
 pub fn compare(a: &Path, b: &Path) -> Result<Comparison> {
     let mut left_out = Vec::new();
-    let side_a = read_side(a, &mut left_out)?;
-    let side_b = read_side(b, &mut left_out)?;
-    check_one_format([a, b])?;
+    let mut dirs = Vec::new();
+    let side_a = read_side(a, &mut left_out, &mut dirs)?;
+    let side_b = read_side(b, &mut left_out, &mut dirs)?;
+    check_one_format(&dirs)?;
     if side_a.is_empty() || side_b.is_empty() {
         let empty = if side_a.is_empty() { a } else { b };
         bail!("{}: no complete run to compare (every run folder there is unfinished or unreadable)", empty.display());
