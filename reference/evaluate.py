@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_io  # noqa: E402
-from lenet5 import Net  # noqa: E402
+from lenet5 import Net, options_from  # noqa: E402
 from train import Images, evaluate, read_cifar10, read_svhn  # noqa: E402
 
 
@@ -30,7 +30,7 @@ def main():
         torch.set_num_threads(args.threads)
     with open(os.path.join(args.run_dir, "config.json")) as f:
         config = json.load(f)
-    net = Net(config["method"], config["normalize_conv"], config.get("groups", 2), config.get("whitening_group_size", 16))
+    net = Net(config["method"], config["normalize_conv"], **options_from(config))
     net.load_state_dict(safetensors_io.load(os.path.join(args.run_dir, "model.safetensors")))
     folder = args.data_dir or config["data_dir"]
     _, (test_x, test_y), _ = (read_cifar10 if config["dataset"] == "cifar10" else read_svhn)(folder)

@@ -4,13 +4,20 @@ batch-norm, weight-norm, layer-norm, group-norm and instance-norm are PyTorch's 
 modules (nn.BatchNorm1d/2d, torch.nn.utils.parametrizations.weight_norm,
 nn.LayerNorm / nn.GroupNorm(1, C), nn.GroupNorm, nn.InstanceNorm2d(affine=True));
 self-norm is nn.SELU with LeCun-normal initial weights (Klambauer et al. 2017);
-synaptic-scaling, mean-only, scale-only and whitening are plain transcriptions of
-their equations:
+the others are plain transcriptions of their equations:
     synaptic-scaling  w~ = a*w;  z = w~ x + b;  y = relu(z - mean_B(z))
     mean-only                    z = w x + b;   y = relu(z - mean_B(z))
     scale-only        w~ = a*w;                 y = relu(w~ x + b)
     whitening         per group of units: y = relu(g * Sigma_B^(-1/2) (z - mean_B(z)) + b)
                       (decorrelated batch normalization, Huang et al. 2018, ZCA)
+    adaptive-threshold              y = relu(w x + b - theta); after opt.step():
+                      theta += eta (p - p*), p the unit's share of active outputs on the batch
+    homeostatic-scaling  w~ = a*w;  y = relu(w~ x + b); after opt.step():
+                      pbar += (p - pbar) / window;  a *= 1 + eta (p* - pbar)
+    dendritic-norm    per branch of a unit's inputs (conv: an input channel; fc: branch_size
+                      inputs): w_b = c_b v_b / |v_b|;  y = relu(w x + b)
+    divisive-norm     y_i = relu(z_i) / (exp(s) + mean_j relu(z_j)), per example (and position)
+The after-step rules run under torch.no_grad() after opt.step(): `Net.after_step()`.
 Parameter names exported by `named_state` are homeonorm's (conv1.weight,
 fc1.norm.gamma, ...), so that both sides can exchange weights."""
 import math
@@ -21,7 +28,18 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import weight_norm
 
 METHODS = ["vanilla", "batch-norm", "weight-norm", "synaptic-scaling", "mean-only", "scale-only",
-           "layer-norm", "group-norm", "instance-norm", "self-norm", "whitening"]
+           "layer-norm", "group-norm", "instance-norm", "self-norm", "whitening",
+           "adaptive-threshold", "homeostatic-scaling", "dendritic-norm", "divisive-norm"]
+# The method settings and their presets (homeonorm's MethodOptions).
+OPTIONS = dict(groups=2, whitening_group=16, target_rate=0.5, threshold_rate=0.01, scaling_rate=0.01,
+               rate_window=100, branch_size=25)
+# Their names in config.json, where they differ.
+SETTING_NAMES = dict(whitening_group="whitening_group_size")
+
+
+def options_from(settings):
+    """Net's options from a run's settings (config.json, or train.py's arguments as a dict)."""
+    return {k: settings.get(SETTING_NAMES.get(k, k), v) for k, v in OPTIONS.items()}
 MOMENTUM = 0.1
 EPS = 1e-5
 
@@ -70,7 +88,8 @@ class Whitening(nn.Module):
 class Hidden(nn.Module):
     """One hidden layer (conv or fc) with its normalization and ReLU."""
 
-    def __init__(self, layer, method, groups=2, whitening_group=16):
+    def __init__(self, layer, method, groups, whitening_group, target_rate, threshold_rate, scaling_rate,
+                 rate_window, branch_size):
         super().__init__()
         self.conv = isinstance(layer, nn.Conv2d)
         if method == "instance-norm" and not self.conv:
@@ -94,6 +113,21 @@ class Hidden(nn.Module):
             self.wh = Whitening(n, whitening_group)
         if method in ("synaptic-scaling", "scale-only"):
             self.alpha = nn.Parameter(torch.ones(n))
+        self.target_rate, self.threshold_rate, self.scaling_rate = target_rate, threshold_rate, scaling_rate
+        self.rate_window = rate_window
+        if method == "adaptive-threshold":
+            self.register_buffer("theta", torch.zeros(n))
+        if method == "homeostatic-scaling":  # buffers: the rule sets them, not the loss
+            self.register_buffer("alpha", torch.ones(n))
+            self.register_buffer("average_rate", torch.full((n,), target_rate))
+        if method == "dendritic-norm":
+            w = self.layer.weight
+            self.branch = w[0, 0].numel() if self.conv else branch_size
+            with torch.no_grad():
+                norms = [b.norm(dim=1, keepdim=True) for b in w.reshape(n, -1).split(self.branch, 1)]
+            self.branch_gain = nn.Parameter(torch.cat(norms, 1))
+        if method == "divisive-norm":
+            self.log_sigma = nn.Parameter(torch.zeros(1))
         if method in ("synaptic-scaling", "mean-only"):
             self.register_buffer("running_mean", torch.zeros(n))
         self.eval_stats = "batch"
@@ -105,10 +139,17 @@ class Hidden(nn.Module):
         w = self.layer.weight
         if hasattr(self, "alpha"):
             w = self.alpha.view(-1, *([1] * (w.dim() - 1))) * w
+        if self.method == "dendritic-norm":
+            rows = w.reshape(w.shape[0], -1)
+            branches = [b * (self.branch_gain[:, i:i + 1] / b.norm(dim=1, keepdim=True))
+                        for i, b in enumerate(rows.split(self.branch, 1))]
+            w = torch.cat(branches, 1).view_as(w)
         z = F.conv2d(x, w, self.layer.bias) if self.conv else F.linear(x, w, self.layer.bias)
         if self.method == "batch-norm":
             if not self.training and self.eval_stats == "batch":
-                z = F.batch_norm(z, None, None, self.bn.weight, self.bn.bias, True, 0.0, self.bn.eps)
+                # torch.batch_norm: F.batch_norm refuses one value per channel (a test batch of 1)
+                z = torch.batch_norm(z, self.bn.weight, self.bn.bias, None, None, True, 0.0, self.bn.eps,
+                                     torch.backends.cudnn.enabled)
             else:
                 z = self.bn(z)
         elif self.method == "layer-norm":
@@ -129,13 +170,37 @@ class Hidden(nn.Module):
                 z = z - mean
             else:
                 z = z - self.running_mean.view(self.unit_shape())
-        return F.selu(z) if self.method == "self-norm" else F.relu(z)
+        elif self.method == "adaptive-threshold":
+            z = z - self.theta.view(self.unit_shape())
+        if self.method == "self-norm":
+            y = F.selu(z)
+        elif self.method == "divisive-norm":
+            r = F.relu(z)
+            y = r / (self.log_sigma.exp() + r.mean(dim=1, keepdim=True))
+        else:
+            y = F.relu(z)
+        if self.training:
+            self.last_output = y.detach()
+        return y
+
+    @torch.no_grad()
+    def after_step(self):
+        """The local rules, from the activity of the last training batch."""
+        if self.method not in ("adaptive-threshold", "homeostatic-scaling"):
+            return
+        y = self.last_output
+        rate = (y > 0).to(y.dtype).mean(dim=(0, 2, 3) if self.conv else (0,))
+        if self.method == "adaptive-threshold":
+            self.theta.add_((rate - self.target_rate) * self.threshold_rate)
+        else:
+            self.average_rate.mul_(1 - 1 / self.rate_window).add_(rate / self.rate_window)
+            self.alpha.mul_(1 + self.scaling_rate * (self.target_rate - self.average_rate))
 
 
 class Net(nn.Module):
     """The PyTorch CIFAR-10 tutorial's LeNet5; layers created in the tutorial's order."""
 
-    def __init__(self, method, normalize_conv=True, groups=2, whitening_group=16):
+    def __init__(self, method, normalize_conv=True, **options):
         super().__init__()
         conv1 = nn.Conv2d(3, 6, 5)
         conv2 = nn.Conv2d(6, 16, 5)
@@ -143,7 +208,7 @@ class Net(nn.Module):
         fc2 = nn.Linear(120, 84)
         self.fc3 = nn.Linear(84, 10)
         conv_method = method if normalize_conv else "vanilla"
-        options = dict(groups=groups, whitening_group=whitening_group)
+        options = {**OPTIONS, **options}
         self.conv1 = Hidden(conv1, conv_method, **options)
         self.conv2 = Hidden(conv2, conv_method, **options)
         self.fc1 = Hidden(fc1, method, **options)
@@ -151,6 +216,11 @@ class Net(nn.Module):
 
     def hidden(self):
         return {"conv1": self.conv1, "conv2": self.conv2, "fc1": self.fc1, "fc2": self.fc2}
+
+    def after_step(self):
+        """Each hidden layer's after-step rule: call after opt.step()."""
+        for h in self.hidden().values():
+            h.after_step()
 
     def set_eval_stats(self, stats):
         for h in self.hidden().values():
@@ -186,8 +256,10 @@ def _slots(net):
                 ours = {"weight": "gamma", "bias": "beta"}
                 for part in parts:
                     slots[f"{name}.norm.{ours.get(part, part)}"] = getattr(getattr(h, module), part)
-        if hasattr(h, "alpha"):
-            slots[f"{name}.norm.alpha"] = h.alpha
+        for ours, theirs in (("alpha", "alpha"), ("theta", "theta"), ("average_rate", "average_rate"),
+                             ("gain", "branch_gain"), ("log_sigma", "log_sigma")):
+            if hasattr(h, theirs):
+                slots[f"{name}.norm.{ours}"] = getattr(h, theirs)
         if hasattr(h, "running_mean"):
             slots[f"{name}.norm.running_mean"] = h.running_mean
     slots["fc3.weight"] = net.fc3.weight

@@ -6,7 +6,8 @@
 Each CASE_DIR holds case.json ({"method", "seed", "lr", "dtype"}) and, for train,
 init.safetensors (homeonorm's initial state) and batches.safetensors
 (x [T,B,3,32,32], y [T,B], test_x [N,3,32,32]). Training is the plain loop of a
-paper's script: Adam with PyTorch's defaults, cross-entropy, loss.backward()."""
+paper's script: Adam with PyTorch's defaults, cross-entropy, loss.backward(), opt.step(),
+then the methods' own rules (net.after_step())."""
 import json
 import os
 import sys
@@ -47,6 +48,7 @@ def train(d):
         loss = F.cross_entropy(net(x[t]), y[t])
         loss.backward()
         opt.step()
+        net.after_step()
         losses.append(loss.detach())
     out = {"losses": torch.stack(losses)}
     net.eval()

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lenet5 import Net  # noqa: E402
+from lenet5 import OPTIONS, Net, options_from  # noqa: E402
 import safetensors_io  # noqa: E402
 
 FORMAT_VERSION = 1
@@ -258,6 +258,8 @@ def train_one(args, seed, data, folder_read, out):
         "normalize_conv": args.normalize_conv, "conv_measures": args.conv_measures,
         "normalization": {"mean": list(MEAN), "std": list(STD)}, "batch_order": "dataloader",
         "groups": args.groups, "whitening_group_size": args.whitening_group_size,
+        "target_rate": args.target_rate, "threshold_rate": args.threshold_rate, "scaling_rate": args.scaling_rate,
+        "rate_window": args.rate_window, "branch_size": args.branch_size,
     }
     config = dict(format_version=FORMAT_VERSION, **settings, seed=seed,
                   data_limit={"train": args.limit, "test": args.limit}, seed_batch=[seed],
@@ -271,7 +273,7 @@ def train_one(args, seed, data, folder_read, out):
     sizes = {"config.json": write_json(folder, "config.json", config)}
 
     torch.manual_seed(seed)
-    net = Net(args.method, args.normalize_conv, args.groups, args.whitening_group_size).to(args.device)
+    net = Net(args.method, args.normalize_conv, **options_from(vars(args))).to(args.device)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     train_loader = DataLoader(Images(train_x, train_y), batch_size=args.batch_size, shuffle=True)
     test_loader = DataLoader(Images(test_x, test_y), batch_size=args.test_batch_size, shuffle=False)
@@ -292,6 +294,7 @@ def train_one(args, seed, data, folder_read, out):
             loss = F.cross_entropy(net(x), y)
             loss.backward()
             opt.step()
+            net.after_step()
             value = loss.item()
             if diverged_at is None and not math.isfinite(value):
                 diverged_at = it
@@ -313,6 +316,8 @@ def train_one(args, seed, data, folder_read, out):
                 break
 
     final_accuracy, counts = evaluate(net, test_loader, args.eval_stats, measured)
+    one_by_one = DataLoader(Images(test_x, test_y), batch_size=1, shuffle=False)
+    accuracy_batch1 = None if diverged_at else evaluate(net, one_by_one, args.eval_stats)[0]
     units = []
     if diverged_at is None:
         for name in measured:
@@ -338,6 +343,7 @@ def train_one(args, seed, data, folder_read, out):
     summary = {
         "outcome": "diverged" if diverged_at else "complete", "diverged_at": diverged_at,
         "iterations": diverged_at or it, "final_accuracy": None if diverged_at else final_accuracy,
+        "test_accuracy_batch1": accuracy_batch1,
         "best_accuracy": best and best["test_accuracy"], "best_iteration": best and best["iteration"],
         "final_train_loss": curve[-1]["train_loss"] if curve else None, "wall_time_s": time.time() - started,
         "layers": [] if diverged_at else [layer_summary(n, [u for u in units if u["layer"] == n]) for n in measured],
@@ -361,8 +367,16 @@ def main():
     p.add_argument("--test-batch-size", type=int, default=1000)
     p.add_argument("--normalize-conv", choices=["true", "false"], default="true")
     p.add_argument("--conv-measures", action="store_true")
-    p.add_argument("--groups", type=int, default=2, help="group-norm: groups per layer")
-    p.add_argument("--whitening-group-size", type=int, default=16, help="whitening: units whitened together")
+    p.add_argument("--groups", type=int, default=OPTIONS["groups"], help="group-norm: groups per layer")
+    p.add_argument("--whitening-group-size", type=int, default=OPTIONS["whitening_group"],
+                   help="whitening: units whitened together")
+    p.add_argument("--target-rate", type=float, default=OPTIONS["target_rate"],
+                   help="adaptive-threshold, homeostatic-scaling: target activation probability")
+    p.add_argument("--threshold-rate", type=float, default=OPTIONS["threshold_rate"], help="adaptive-threshold: eta")
+    p.add_argument("--scaling-rate", type=float, default=OPTIONS["scaling_rate"], help="homeostatic-scaling: eta")
+    p.add_argument("--rate-window", type=int, default=OPTIONS["rate_window"],
+                   help="homeostatic-scaling: steps of the running average")
+    p.add_argument("--branch-size", type=int, default=OPTIONS["branch_size"], help="dendritic-norm: fc inputs per branch")
     p.add_argument("--data-dir", default="data")
     p.add_argument("--limit", type=int, help="use the first N images of each split")
     p.add_argument("--out", default="outputs/torch")

@@ -85,6 +85,8 @@ impl Learner {
         // (set to None), without accumulating into an old gradient.
         let grads = Tensor::run_backward(&[losses.sum(None::<Kind>)], self.optimizer.params(), false, false);
         self.optimizer.step(&grads);
+        // Then the methods' own rules, as a script runs them after `opt.step()`.
+        self.model.after_step(&forward);
         (losses.detach(), forward)
     }
 }

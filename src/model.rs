@@ -84,7 +84,7 @@ fn pytorch_default_init(layer: &LayerShape) -> (Tensor, Tensor) {
 }
 
 /// How a model is built besides its method.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ModelOptions {
     /// The method applies to conv1 and conv2 too (else to fc1 and fc2 only).
     pub normalize_conv: bool,
@@ -109,14 +109,23 @@ fn layer_method(shape: &LayerShape, method: &'static dyn Method, options: &Model
     }
 }
 
-fn layer_spec(shape: &LayerShape, models: i64, options: &ModelOptions) -> LayerSpec {
-    LayerSpec { models, units: shape.units, conv: shape.kind == LayerKind::Conv, options: options.method }
+impl LayerShape {
+    /// What a method attached to this layer of `models` models is told of it.
+    pub fn spec(&self, models: i64, options: &MethodOptions) -> LayerSpec {
+        LayerSpec {
+            models,
+            units: self.units,
+            inputs: self.inputs,
+            conv: self.kind == LayerKind::Conv,
+            options: *options,
+        }
+    }
 }
 
 /// Refuses options that a layer the method applies to cannot take, naming the setting and the layer.
 pub fn check_method(method: &'static dyn Method, options: &ModelOptions) -> Result<(), SettingError> {
     for shape in LAYERS.iter().filter(|l| l.hidden) {
-        layer_method(shape, method, options).check(shape.name, &layer_spec(shape, 1, options))?;
+        layer_method(shape, method, options).check(shape.name, &shape.spec(1, &options.method))?;
     }
     Ok(())
 }
@@ -207,7 +216,7 @@ impl LeNet5 {
                 let path = root / shape.name;
                 let weight = path.var_copy("weight", &weight);
                 let bias = path.var_copy("bias", &bias);
-                let spec = layer_spec(shape, models, options);
+                let spec = shape.spec(models, &options.method);
                 let layer_method = layer_method(shape, method, options);
                 let norm = layer_method.attach(&(&path / "norm"), &spec, &weight);
                 Layer { shape: *shape, weight, bias, method: layer_method, norm }
@@ -271,6 +280,16 @@ impl LeNet5 {
             }
         }
         unreachable!("LeNet5 ends with its output layer")
+    }
+
+    /// Runs each hidden layer's after-step rule (adaptive thresholds, homeostatic
+    /// scaling) on its activations of the step, `forward.hidden`, without gradient.
+    pub fn after_step(&self, forward: &Forward) {
+        tch::no_grad(|| {
+            for (layer, output) in self.layers.iter().filter(|l| l.shape.hidden).zip(&forward.hidden) {
+                layer.norm.after_step(&output.detach());
+            }
+        });
     }
 
     /// The learned α of each hidden layer, `[S, U]`, for methods that have one.

@@ -144,6 +144,11 @@ pub struct Summary {
     pub iterations: usize,
     /// Test accuracy at the last iteration (null for a diverged run).
     pub final_accuracy: Option<f64>,
+    /// Test accuracy at the end with a test batch of one example (the run's
+    /// `eval_stats`): what a method gives without a test batch's statistics (null for a
+    /// diverged run, and in folders written before it was measured).
+    #[serde(default)]
+    pub test_accuracy_batch1: Option<f64>,
     pub best_accuracy: Option<f64>,
     pub best_iteration: Option<usize>,
     pub final_train_loss: Option<f64>,
@@ -356,6 +361,7 @@ mod tests {
             diverged_at: None,
             iterations: 1,
             final_accuracy: None,
+            test_accuracy_batch1: None,
             best_accuracy: None,
             best_iteration: None,
             final_train_loss: None,

@@ -11,7 +11,7 @@
 use crate::data::batches::BatchOrder;
 use crate::data::{DatasetKind, Limit, PixelStandardization};
 use crate::model::ModelOptions;
-use crate::norm::{EvalStats, MethodId, MethodOptions, DEFAULT_GROUPS, DEFAULT_WHITENING_GROUP};
+use crate::norm::{self, EvalStats, MethodId, MethodOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -48,14 +48,47 @@ pub struct TrainSettings {
     /// whitening: units (channels) whitened together, the last group of a layer smaller.
     #[serde(default = "default_whitening_group")]
     pub whitening_group_size: usize,
+    /// adaptive-threshold, homeostatic-scaling: the activation probability p* each unit
+    /// is held at, in (0, 1).
+    #[serde(default = "default_target_rate")]
+    pub target_rate: f64,
+    /// adaptive-threshold: η of θ ← θ + η (p̂ − p*), positive.
+    #[serde(default = "default_threshold_rate")]
+    pub threshold_rate: f64,
+    /// homeostatic-scaling: η of α ← α (1 + η (p* − p̄)), in (0, 1) so that α stays positive.
+    #[serde(default = "default_scaling_rate")]
+    pub scaling_rate: f64,
+    /// homeostatic-scaling: steps the running average p̄ of each unit's activation
+    /// probability averages over.
+    #[serde(default = "default_rate_window")]
+    pub rate_window: usize,
+    /// dendritic-norm: inputs per branch of an fc unit.
+    #[serde(default = "default_branch_size")]
+    pub branch_size: usize,
 }
 
+// The defaults of the method settings, also for folders written before each was one
+// (their runs used none of the methods that read them).
 fn default_groups() -> usize {
-    DEFAULT_GROUPS as usize
+    norm::DEFAULT_GROUPS as usize
 }
-
 fn default_whitening_group() -> usize {
-    DEFAULT_WHITENING_GROUP as usize
+    norm::DEFAULT_WHITENING_GROUP as usize
+}
+fn default_target_rate() -> f64 {
+    norm::DEFAULT_TARGET_RATE
+}
+fn default_threshold_rate() -> f64 {
+    norm::DEFAULT_THRESHOLD_RATE
+}
+fn default_scaling_rate() -> f64 {
+    norm::DEFAULT_SCALING_RATE
+}
+fn default_rate_window() -> usize {
+    norm::DEFAULT_RATE_WINDOW as usize
+}
+fn default_branch_size() -> usize {
+    norm::DEFAULT_BRANCH_SIZE as usize
 }
 
 fn order_before_it_was_recorded() -> BatchOrder {
@@ -106,6 +139,11 @@ impl TrainSettings {
             batch_order: BatchOrder::default(),
             groups: default_groups(),
             whitening_group_size: default_whitening_group(),
+            target_rate: default_target_rate(),
+            threshold_rate: default_threshold_rate(),
+            scaling_rate: default_scaling_rate(),
+            rate_window: default_rate_window(),
+            branch_size: default_branch_size(),
         }
     }
 
@@ -125,9 +163,27 @@ impl TrainSettings {
             ("test_batch_size", "test batch size", self.test_batch_size),
             ("groups", "groups", self.groups),
             ("whitening_group_size", "whitening group size", self.whitening_group_size),
+            ("rate_window", "rate window", self.rate_window),
+            ("branch_size", "branch size", self.branch_size),
         ] {
             if v == 0 {
                 return Err(SettingError { key, message: format!("{name} must be positive, got 0") });
+            }
+        }
+        // (low, high, what): each rate must lie strictly between its bounds.
+        for (key, value, low, high, what) in [
+            ("target_rate", self.target_rate, 0.0, 1.0, "a target activation probability p* must lie in (0, 1)"),
+            ("threshold_rate", self.threshold_rate, 0.0, f64::INFINITY, "the threshold rate η must be positive"),
+            (
+                "scaling_rate",
+                self.scaling_rate,
+                0.0,
+                1.0,
+                "the scaling rate η must lie in (0, 1), so that α stays positive",
+            ),
+        ] {
+            if !(value.is_finite() && value > low && value < high) {
+                return Err(SettingError { key, message: format!("{what}, got {value}") });
             }
         }
         let std = self.normalization.std;
@@ -157,6 +213,11 @@ impl TrainSettings {
             method: MethodOptions {
                 groups: self.groups as i64,
                 whitening_group_size: self.whitening_group_size as i64,
+                target_rate: self.target_rate,
+                threshold_rate: self.threshold_rate,
+                scaling_rate: self.scaling_rate,
+                rate_window: self.rate_window as i64,
+                branch_size: self.branch_size as i64,
             },
         }
     }
@@ -219,6 +280,21 @@ pub struct SettingChanges {
     /// whitening: units whitened together (preset 16).
     #[arg(long)]
     pub whitening_group_size: Option<usize>,
+    /// adaptive-threshold, homeostatic-scaling: target activation probability p*, in (0, 1) (preset 0.5).
+    #[arg(long, value_name = "P")]
+    pub target_rate: Option<f64>,
+    /// adaptive-threshold: η of θ ← θ + η(p̂ − p*) (preset 0.01).
+    #[arg(long, value_name = "ETA")]
+    pub threshold_rate: Option<f64>,
+    /// homeostatic-scaling: η of α ← α(1 + η(p* − p̄)), in (0, 1) (preset 0.01).
+    #[arg(long, value_name = "ETA")]
+    pub scaling_rate: Option<f64>,
+    /// homeostatic-scaling: steps the running average p̄ averages over (preset 100).
+    #[arg(long, value_name = "STEPS")]
+    pub rate_window: Option<usize>,
+    /// dendritic-norm: inputs per branch of an fc unit (preset 25).
+    #[arg(long)]
+    pub branch_size: Option<usize>,
 }
 
 impl SettingChanges {
@@ -241,6 +317,11 @@ impl SettingChanges {
         set(&mut s.batch_order, self.batch_order);
         set(&mut s.groups, self.groups);
         set(&mut s.whitening_group_size, self.whitening_group_size);
+        set(&mut s.target_rate, self.target_rate);
+        set(&mut s.threshold_rate, self.threshold_rate);
+        set(&mut s.scaling_rate, self.scaling_rate);
+        set(&mut s.rate_window, self.rate_window);
+        set(&mut s.branch_size, self.branch_size);
     }
 
     /// The preset with these changes, checked.
@@ -387,6 +468,11 @@ mod tests {
             ("batch_order", Box::new(|s| s.batch_order = BatchOrder::Chacha8)),
             ("groups", Box::new(|s| s.groups = 4)),
             ("whitening_group_size", Box::new(|s| s.whitening_group_size = 8)),
+            ("target_rate", Box::new(|s| s.target_rate = 0.2)),
+            ("threshold_rate", Box::new(|s| s.threshold_rate = 0.1)),
+            ("scaling_rate", Box::new(|s| s.scaling_rate = 0.1)),
+            ("rate_window", Box::new(|s| s.rate_window = 10)),
+            ("branch_size", Box::new(|s| s.branch_size = 10)),
             ("eval_stats", Box::new(|s| s.eval_stats = EvalStats::Running)),
             ("test_batch_size", Box::new(|s| s.test_batch_size = 500)),
             ("normalize_conv", Box::new(|s| s.normalize_conv = false)),
@@ -431,5 +517,46 @@ mod tests {
         assert_eq!(changes.settings(DatasetKind::Svhn, method).unwrap().test_batch_size, 50);
         let zero = SettingChanges { eval_every: Some(0), ..Default::default() };
         assert_eq!(zero.settings(DatasetKind::Svhn, method).unwrap_err().key, "eval_every");
+    }
+
+    #[test]
+    fn rates_and_targets_out_of_range_are_refused() {
+        let method = "adaptive-threshold".parse().unwrap();
+        let refuse = |changes: SettingChanges, key: &str| {
+            let err = changes.settings(DatasetKind::Cifar10, method).unwrap_err();
+            assert_eq!(err.key, key, "{err}");
+            assert!(err.to_string().starts_with(key), "{err}");
+        };
+        for p in [0.0, 1.0, -0.5, 1.5, f64::NAN] {
+            refuse(SettingChanges { target_rate: Some(p), ..Default::default() }, "target_rate");
+        }
+        for eta in [0.0, -0.01, f64::INFINITY, f64::NAN] {
+            refuse(SettingChanges { threshold_rate: Some(eta), ..Default::default() }, "threshold_rate");
+        }
+        for eta in [0.0, -0.01, 1.0, 2.0] {
+            refuse(SettingChanges { scaling_rate: Some(eta), ..Default::default() }, "scaling_rate");
+        }
+        refuse(SettingChanges { rate_window: Some(0), ..Default::default() }, "rate_window");
+        refuse(SettingChanges { branch_size: Some(0), ..Default::default() }, "branch_size");
+        let fine = SettingChanges {
+            target_rate: Some(0.1),
+            threshold_rate: Some(3.0),
+            scaling_rate: Some(0.9),
+            rate_window: Some(1),
+            branch_size: Some(400),
+            ..Default::default()
+        };
+        let s = fine.settings(DatasetKind::Cifar10, method).unwrap();
+        let options = s.model_options().method;
+        assert_eq!(
+            (
+                options.target_rate,
+                options.threshold_rate,
+                options.scaling_rate,
+                options.rate_window,
+                options.branch_size
+            ),
+            (0.1, 3.0, 0.9, 1, 400)
+        );
     }
 }

@@ -223,6 +223,7 @@ pub fn train_seed_batch_supervised(
 
     let final_eval = evaluate(&learner, &data.test, settings, true);
     let units = final_eval.units.expect("asked for units");
+    let one_by_one = evaluate(&learner, &data.test, &TrainSettings { test_batch_size: 1, ..settings.clone() }, false);
     let finished = Finished { activity: &activity, wall_time_s: started.elapsed().as_secs_f64(), iterations_done };
     let mut summaries = Vec::new();
     for (s, log) in logs.into_iter().enumerate() {
@@ -235,6 +236,7 @@ pub fn train_seed_batch_supervised(
             index: s,
             log,
             final_accuracy: final_eval.accuracy[s],
+            accuracy_batch1: one_by_one.accuracy[s],
             units: &units[s],
             weights: learner.pytorch_state(s as i64),
         };
@@ -283,6 +285,8 @@ struct ModelResult<'a> {
     index: usize,
     log: ModelLog,
     final_accuracy: f64,
+    /// With a test batch of one example.
+    accuracy_batch1: f64,
     units: &'a LayerUnits,
     /// Final parameters and buffers under PyTorch's names.
     weights: Vec<(String, Tensor)>,
@@ -291,7 +295,7 @@ struct ModelResult<'a> {
 impl Finished<'_> {
     /// Writes one run folder's files after its `config.json`, `summary.json` last.
     fn write_run(&self, dir: &Path, config_bytes: u64, result: ModelResult) -> Result<Summary> {
-        let ModelResult { index, log, final_accuracy, units, weights } = result;
+        let ModelResult { index, log, final_accuracy, accuracy_batch1, units, weights } = result;
         let diverged = log.diverged_at.is_some();
         let activation_rows: Vec<ActivationRow> = self
             .activity
@@ -318,6 +322,7 @@ impl Finished<'_> {
             diverged_at: log.diverged_at,
             iterations: log.diverged_at.unwrap_or(self.iterations_done),
             final_accuracy: (!diverged).then_some(final_accuracy),
+            test_accuracy_batch1: (!diverged).then_some(accuracy_batch1),
             best_accuracy: best.map(|b| b.test_accuracy),
             best_iteration: best.map(|b| b.iteration),
             final_train_loss: log.curve.last().map(|c| c.train_loss),

@@ -1,13 +1,22 @@
 //! Properties of the methods and the model that need no PyTorch.
 
 use homeonorm::learner::Learner;
+use homeonorm::model::LayerShape;
 use homeonorm::model::{model_state, parameter_counts, shared_input};
-use homeonorm::norm::{method_by_name, EvalStats, LayerSpec, Pass, METHODS};
+use homeonorm::norm::{method_by_name, EvalStats, LayerSpec, Method, MethodOptions, Pass, METHODS};
 use tch::{nn, Device, Kind, Tensor};
 
 const VANILLA_PARAMETERS: i64 = 62006;
-const CONV_UNITS: i64 = 6 + 16;
-const FC_UNITS: i64 = 120 + 84;
+
+/// The parameters `method` declares for a hidden layer, with their sizes in one
+/// model; none where it does not apply (instance-norm's fc layers are vanilla).
+fn declared(method: &dyn Method, layer: &LayerShape) -> Vec<(&'static str, i64)> {
+    let applies = layer.kind == homeonorm::model::LayerKind::Conv || method.applies_to_fc();
+    let mut sizes =
+        if applies { method.parameter_sizes(&layer.spec(1, &MethodOptions::default())) } else { Vec::new() };
+    sizes.sort();
+    sizes
+}
 
 fn random(shape: &[i64]) -> Tensor {
     Tensor::randn(shape, (Kind::Float, Device::Cpu))
@@ -15,15 +24,15 @@ fn random(shape: &[i64]) -> Tensor {
 
 #[test]
 fn parameter_counts_per_method() {
-    // Every registered method: the vanilla network plus its declared per-unit parameters.
+    // Every registered method: the vanilla network plus the parameters it declares.
     for method in METHODS {
         let name = method.name();
-        let per_unit = method.unit_parameters().len() as i64;
         let learner = Learner::new(*method, &[0], true, 1e-3, Device::Cpu).unwrap();
         let counts = parameter_counts(&learner.vs, 1);
         let total: i64 = counts.iter().map(|c| c.1).sum();
-        let units = CONV_UNITS + if method.applies_to_fc() { FC_UNITS } else { 0 };
-        assert_eq!(total, VANILLA_PARAMETERS + per_unit * units, "{name}: {counts:?}");
+        let added: i64 =
+            learner.model.hidden_layers().iter().flat_map(|l| declared(*method, l)).map(|(_, size)| size).sum();
+        assert_eq!(total, VANILLA_PARAMETERS + added, "{name}: {counts:?}");
         assert!(
             counts.iter().all(|(n, _)| !n.starts_with("fc3.norm")),
             "{name} normalizes the output layer: {counts:?}"
@@ -71,7 +80,7 @@ fn every_registered_method_is_complete() {
                 ));
             }
         }
-        // Declared per-unit parameters: exactly these, one per unit, in every hidden layer.
+        // Declared parameters: exactly these, of these sizes, in every hidden layer.
         let learner = Learner::new(*method, &[0], true, 1e-3, Device::Cpu).unwrap();
         let counts = parameter_counts(&learner.vs, 1);
         for layer in learner.model.hidden_layers() {
@@ -79,10 +88,7 @@ fn every_registered_method_is_complete() {
             let mut found: Vec<(&str, i64)> =
                 counts.iter().filter_map(|(n, c)| n.strip_prefix(&prefix).map(|p| (p, *c))).collect();
             found.sort();
-            let applies = layer.kind == homeonorm::model::LayerKind::Conv || method.applies_to_fc();
-            let mut declared: Vec<(&str, i64)> =
-                method.unit_parameters().iter().filter(|_| applies).map(|p| (*p, layer.units)).collect();
-            declared.sort();
+            let declared = declared(*method, &layer);
             if found != declared {
                 problems.push(format!("{name}, {}: parameters {found:?}, declared {declared:?}", layer.name));
             }
@@ -111,7 +117,7 @@ fn synaptic_scaling_centres_every_unit_on_its_batch_mean() {
     for shape in [vec![32i64, 6, 28, 28], vec![32, 120]] {
         let vs = nn::VarStore::new(Device::Cpu);
         let units = shape[1];
-        let norm = method.attach(&vs.root(), &LayerSpec::fc(1, units), &random(&[1, units, 4]));
+        let norm = method.attach(&vs.root(), &LayerSpec::fc(1, units, 4), &random(&[1, units, 4]));
         let z = random(&shape).unsqueeze(0) * 3.0 + 5.0;
         let centred = norm.normalize(&z, Pass::Train).squeeze_dim(0);
         let z = z.squeeze_dim(0);
@@ -129,7 +135,7 @@ fn synaptic_scaling_centres_every_unit_on_its_batch_mean() {
 fn running_mean_follows_batchnorm_momentum_and_batch_evaluation_leaves_it() {
     for name in ["synaptic-scaling", "mean-only"] {
         let vs = nn::VarStore::new(Device::Cpu);
-        let norm = method_by_name(name).unwrap().attach(&vs.root(), &LayerSpec::fc(1, 4), &random(&[1, 4, 3]));
+        let norm = method_by_name(name).unwrap().attach(&vs.root(), &LayerSpec::fc(1, 4, 3), &random(&[1, 4, 3]));
         // One model: activations [1, B, U], per-unit vectors [1, U].
         let normalize = |z: &Tensor, pass| norm.normalize(&z.unsqueeze(0), pass).squeeze_dim(0);
         let z1 = random(&[16, 4]) + 2.0;
@@ -153,7 +159,7 @@ fn running_mean_follows_batchnorm_momentum_and_batch_evaluation_leaves_it() {
 fn weight_norm_effective_weight_has_norm_c_per_unit() {
     let vs = nn::VarStore::new(Device::Cpu);
     let v = random(&[1, 6, 3, 5, 5]);
-    let norm = method_by_name("weight-norm").unwrap().attach(&vs.root(), &LayerSpec::fc(1, 6), &v);
+    let norm = method_by_name("weight-norm").unwrap().attach(&vs.root(), &LayerSpec::fc(1, 6, 3), &v);
     // g is kept as PyTorch keeps it, `[U, 1, 1, 1]` per model.
     let mut g = vs.variables()["g"].view([6]);
     let initial = v.reshape([6, -1]).norm_scalaropt_dim(2, [1].as_slice(), false);
@@ -221,4 +227,122 @@ fn learning_rate_must_be_positive_and_finite() {
         let err = Learner::new(METHODS[0], &[0], true, lr, Device::Cpu).err().expect("must fail");
         assert!(err.to_string().contains("learning rate"), "{err}");
     }
+}
+
+/// A method's layer on one fc layer of `units` units with 3 inputs, and its var store.
+fn attach(name: &str, units: i64) -> (nn::VarStore, Box<dyn homeonorm::norm::MethodLayer>) {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let norm = method_by_name(name).unwrap().attach(&vs.root(), &LayerSpec::fc(1, units, 3), &random(&[1, units, 3]));
+    (vs, norm)
+}
+
+/// Outputs `[1, 4, 3]` (4 examples, 3 units) whose units are active on 4, 1 and 0 of
+/// the 4 examples: activation probabilities 1, 0.25, 0.
+fn outputs_active_on_4_1_0() -> Tensor {
+    Tensor::from_slice(&[1.0f32, 0.5, 0.0, 2.0, 0.0, 0.0, 0.1, 0.0, 0.0, 3.0, 0.0, 0.0]).view([1, 4, 3])
+}
+
+#[test]
+fn adaptive_thresholds_move_by_the_rate_times_the_gap_to_the_target() {
+    let (vs, norm) = attach("adaptive-threshold", 3);
+    let theta = vs.variables()["theta"].shallow_clone();
+    assert_eq!(Vec::<f32>::try_from(theta.view([3])).unwrap(), [0.0; 3], "θ starts at 0: vanilla");
+    norm.after_step(&outputs_active_on_4_1_0());
+    // η = 0.01, p* = 0.5: θ += 0.01 (p̂ − 0.5).
+    let expected = [0.005f32, -0.0025, -0.005];
+    let got = Vec::<f32>::try_from(theta.view([3])).unwrap();
+    assert!(got.iter().zip(expected).all(|(g, e)| (g - e).abs() < 1e-7), "θ after one step: {got:?}");
+    // The threshold is subtracted from the pre-activation of every example.
+    let z = random(&[1, 5, 3]);
+    let shifted = norm.normalize(&z, Pass::Train);
+    assert!(shifted.allclose(&(&z - theta.view([1, 1, 3])), 1e-7, 1e-7, false));
+    assert!(vs.trainable_variables().is_empty(), "θ is not trained by the loss");
+}
+
+#[test]
+fn homeostatic_scaling_averages_the_rate_then_scales_alpha() {
+    let (vs, norm) = attach("homeostatic-scaling", 3);
+    let vars = vs.variables();
+    let (alpha, average) = (vars["alpha"].shallow_clone(), vars["average_rate"].shallow_clone());
+    let values = |t: &Tensor| Vec::<f32>::try_from(t.view([3])).unwrap();
+    assert_eq!((values(&alpha), values(&average)), (vec![1.0; 3], vec![0.5; 3]), "α = 1, p̄ = p* to start");
+    let output = outputs_active_on_4_1_0();
+    let (mut alpha_expected, mut average_expected) = ([1.0f64; 3], [0.5f64; 3]);
+    for _ in 0..3 {
+        norm.after_step(&output);
+        for (u, p) in [1.0, 0.25, 0.0].into_iter().enumerate() {
+            // window 100, η 0.01, p* 0.5
+            average_expected[u] += (p - average_expected[u]) / 100.0;
+            alpha_expected[u] *= 1.0 + 0.01 * (0.5 - average_expected[u]);
+        }
+    }
+    for (got, expected) in [(values(&average), average_expected), (values(&alpha), alpha_expected)] {
+        assert!(got.iter().zip(expected).all(|(g, e)| (f64::from(*g) - e).abs() < 1e-6), "{got:?} vs {expected:?}");
+    }
+    assert!(alpha_expected[0] < 1.0 && alpha_expected[2] > 1.0, "too active scales down, too quiet up");
+    // α scales each unit's weights, as α·w.
+    let w = random(&[1, 3, 3]);
+    assert!(norm.effective_weight(&w).allclose(&(&w * alpha.view([1, 3, 1])), 1e-7, 1e-7, false));
+    assert!(vs.trainable_variables().is_empty(), "α is not trained by the loss");
+}
+
+#[test]
+fn dendritic_branches_have_their_gains_as_norms() {
+    // A conv layer: a branch per input channel (its 5×5 kernel).
+    let vs = nn::VarStore::new(Device::Cpu);
+    let v = random(&[1, 6, 3, 5, 5]);
+    let spec = LayerSpec { inputs: 3, conv: true, ..LayerSpec::fc(1, 6, 3) };
+    let norm = method_by_name("dendritic-norm").unwrap().attach(&vs.root(), &spec, &v);
+    let mut gain = vs.variables()["gain"].shallow_clone();
+    assert_eq!(gain.size(), [1, 6, 3]);
+    assert!(norm.effective_weight(&v).allclose(&v, 1e-5, 1e-6, false), "the first weight is v itself");
+    tch::no_grad(|| gain.copy_(&(Tensor::rand([1, 6, 3], (Kind::Float, Device::Cpu)) + 0.5)));
+    let norms = norm.effective_weight(&v).flatten(3, 4).norm_scalaropt_dim(2, [3].as_slice(), false);
+    assert!(norms.allclose(&gain, 1e-5, 1e-6, false), "‖w_b‖ = c_b per input channel");
+    // An fc layer of 120 inputs, branches of 25: four of 25 and one of 20.
+    let vs = nn::VarStore::new(Device::Cpu);
+    let v = random(&[2, 4, 120]);
+    let norm = method_by_name("dendritic-norm").unwrap().attach(&vs.root(), &LayerSpec::fc(2, 4, 120), &v);
+    let mut gain = vs.variables()["gain"].shallow_clone();
+    assert_eq!(gain.size(), [2, 4, 5]);
+    tch::no_grad(|| gain.copy_(&(Tensor::rand([2, 4, 5], (Kind::Float, Device::Cpu)) + 0.5)));
+    let w = norm.effective_weight(&v);
+    for (b, (start, len)) in [(0, 25), (25, 25), (50, 25), (75, 25), (100, 20)].into_iter().enumerate() {
+        let branch = w.narrow(2, start, len).norm_scalaropt_dim(2, [2].as_slice(), false);
+        assert!(branch.allclose(&gain.select(2, b as i64), 1e-5, 1e-6, false), "branch {b}");
+        // and it points where v's branch points
+        let cosine = (w.narrow(2, start, len) * v.narrow(2, start, len)).sum_dim_intlist(2, false, Kind::Float)
+            / (branch * v.narrow(2, start, len).norm_scalaropt_dim(2, [2].as_slice(), false));
+        assert!(cosine.allclose(&cosine.ones_like(), 1e-5, 1e-5, false), "branch {b} keeps v's direction");
+    }
+}
+
+#[test]
+fn divisive_normalization_divides_by_sigma_plus_the_pooled_activity() {
+    let (vs, norm) = attach("divisive-norm", 4);
+    let z = Tensor::from_slice(&[1.0f32, -2.0, 3.0, 0.0, -1.0, -1.0, -1.0, 4.0]).view([1, 2, 4]);
+    let y = Vec::<f32>::try_from(norm.activate(&z).view([8])).unwrap();
+    // σ = e⁰ = 1; example 1's pool: (1 + 0 + 3 + 0)/4 = 1; example 2's: 4/4 = 1.
+    assert_eq!(y, [0.5, 0.0, 1.5, 0.0, 0.0, 0.0, 0.0, 2.0]);
+    // A conv layer pools the channels at each position: [1, B, C, H, W], mean over C.
+    let z = random(&[1, 2, 4, 3, 3]);
+    let r = z.relu();
+    let expected = &r / (r.mean_dim([2].as_slice(), true, Kind::Float) + 1.0);
+    assert!(norm.activate(&z).allclose(&expected, 1e-6, 1e-6, false));
+    assert_eq!(vs.trainable_variables().len(), 1, "σ (as log σ) is learned, one per layer");
+}
+
+#[test]
+fn a_training_step_runs_the_after_step_rule_on_its_own_batch() {
+    let mut learner =
+        Learner::new(method_by_name("adaptive-threshold").unwrap(), &[5], true, 1e-3, Device::Cpu).unwrap();
+    let x = random(&[1, 16, 3, 32, 32]);
+    let labels = Tensor::randint(10, [1, 16], (Kind::Int64, Device::Cpu));
+    let (_, forward) = learner.step(&x, &labels);
+    let theta = learner.vs.variables()["fc1.norm.theta"].shallow_clone();
+    // The batch's fc1 rates, from the forward pass the step trained on (θ was 0).
+    let rates = forward.hidden[2].gt(0.0).to_kind(Kind::Float).mean_dim([1].as_slice(), false, Kind::Float);
+    let expected = (rates - 0.5) * 0.01;
+    assert!(theta.allclose(&expected, 1e-7, 1e-7, false), "θ after one step is η(p̂ − p*)");
+    assert!(theta.abs().sum(Kind::Float).double_value(&[]) > 0.0);
 }

@@ -2,7 +2,7 @@
 //! variance for normalizing, unbiased for the running variance, momentum 0.1):
 //! ẑ = (z − μ_B)/√(σ²_B + ε); y = ReLU(γẑ + β). It calls the same libtorch kernel.
 
-use super::{EvalStats, LayerSpec, Method, MethodLayer, Pass, RUNNING_MOMENTUM};
+use super::{per_unit, EvalStats, LayerSpec, Method, MethodLayer, Pass, RUNNING_MOMENTUM};
 use tch::{nn, Tensor};
 
 const EPS: f64 = 1e-5;
@@ -72,8 +72,8 @@ impl Method for BatchNorm {
     fn colour(&self) -> [u8; 3] {
         [0, 114, 178]
     }
-    fn unit_parameters(&self) -> &'static [&'static str] {
-        &["gamma", "beta"]
+    fn parameter_sizes(&self, layer: &LayerSpec) -> Vec<(&'static str, i64)> {
+        per_unit(layer, &["gamma", "beta"])
     }
     fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
         &[

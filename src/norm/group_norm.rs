@@ -4,7 +4,7 @@
 //! at a time. Groups per layer: the setting `groups` (2 by default), which must
 //! divide every normalized layer's units.
 
-use super::{affine, per_model, LayerSpec, Method, MethodLayer, Pass};
+use super::{affine, per_model, per_unit, LayerSpec, Method, MethodLayer, Pass};
 use crate::settings::SettingError;
 use tch::{nn, Tensor};
 
@@ -36,8 +36,8 @@ impl Method for GroupNorm {
     fn colour(&self) -> [u8; 3] {
         [240, 228, 66]
     }
-    fn unit_parameters(&self) -> &'static [&'static str] {
-        &["gamma", "beta"]
+    fn parameter_sizes(&self, layer: &LayerSpec) -> Vec<(&'static str, i64)> {
+        per_unit(layer, &["gamma", "beta"])
     }
     fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
         &[("gamma", "gn.weight"), ("beta", "gn.bias")]

@@ -7,7 +7,7 @@
 //! variance zero, so instance normalization would replace every fc output by β (the
 //! network could not learn). fc1 and fc2 stay vanilla, in the reference too.
 
-use super::{affine, per_model, LayerSpec, Method, MethodLayer, Pass};
+use super::{affine, per_model, per_unit, LayerSpec, Method, MethodLayer, Pass};
 use tch::{nn, Tensor};
 
 const EPS: f64 = 1e-5;
@@ -39,8 +39,8 @@ impl Method for InstanceNorm {
     fn colour(&self) -> [u8; 3] {
         [148, 103, 189]
     }
-    fn unit_parameters(&self) -> &'static [&'static str] {
-        &["gamma", "beta"]
+    fn parameter_sizes(&self, layer: &LayerSpec) -> Vec<(&'static str, i64)> {
+        per_unit(layer, &["gamma", "beta"])
     }
     fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
         &[("gamma", "inorm.weight"), ("beta", "inorm.bias")]

@@ -4,7 +4,7 @@
 //! (conv), ε = 1e-5, one model at a time. Per-example statistics: training and both
 //! evaluation modes compute the same thing.
 
-use super::{affine, per_model, LayerSpec, Method, MethodLayer, Pass};
+use super::{affine, per_model, per_unit, LayerSpec, Method, MethodLayer, Pass};
 use tch::{nn, Tensor};
 
 const EPS: f64 = 1e-5;
@@ -40,8 +40,8 @@ impl Method for LayerNorm {
     fn colour(&self) -> [u8; 3] {
         [86, 180, 233]
     }
-    fn unit_parameters(&self) -> &'static [&'static str] {
-        &["gamma", "beta"]
+    fn parameter_sizes(&self, layer: &LayerSpec) -> Vec<(&'static str, i64)> {
+        per_unit(layer, &["gamma", "beta"])
     }
     fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
         &[("gamma", "ln.weight"), ("beta", "ln.bias")]

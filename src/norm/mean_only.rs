@@ -26,9 +26,6 @@ impl Method for MeanOnly {
     fn colour(&self) -> [u8; 3] {
         [0, 158, 115]
     }
-    fn unit_parameters(&self) -> &'static [&'static str] {
-        &[]
-    }
     fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
         &[("running_mean", "running_mean")]
     }

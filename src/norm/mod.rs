@@ -1,10 +1,16 @@
-//! The normalization methods of the paper (Table 2) and two ablations.
+//! The normalization methods: the paper's (Table 2), two ablations, and the rest of
+//! its Table 1 — the deep-learning column and the neural one.
 //!
-//! A method attaches to one hidden layer and may change two things:
+//! A method attaches to one hidden layer and may change four things:
 //! - the weight the layer applies (weight-norm: c·v/‖v‖; synaptic-scaling and
 //!   scale-only: α·w), through [`MethodLayer::effective_weight`];
 //! - the pre-activation z = w·x + b before the ReLU (batch-norm, mean-only and
-//!   synaptic-scaling subtract the batch mean), through [`MethodLayer::normalize`].
+//!   synaptic-scaling subtract the batch mean), through [`MethodLayer::normalize`];
+//! - the activation (self-norm's SELU, divisive normalization), through
+//!   [`MethodLayer::activate`];
+//! - its own state after each training step, from the activity the step saw, outside
+//!   the optimiser (adaptive thresholds, homeostatic scaling), through
+//!   [`MethodLayer::after_step`].
 //!
 //! Layout: every per-model tensor has the seed batch's models on a leading axis S
 //! (see `model.rs`): per-unit parameters are `[S, U]`, pre-activations `[S, B, U]`
@@ -13,14 +19,18 @@
 //! unit/channel of one model.
 //!
 //! Adding a method: one new file with a type implementing [`Method`] (name,
-//! summary, colour, per-unit parameters, their PyTorch names, its layer part), one
+//! summary, colour, trainable parameters, their PyTorch names, its layer part), one
 //! line in [`METHODS`],
 //! and its branch in `reference/lenet5.py` (the PyTorch reference the parity test
 //! holds it against). `tests/methods.rs::every_registered_method_is_complete`
 //! fails until all of it is there, the README's method table included.
 
+mod adaptive_threshold;
 mod batch_norm;
+mod dendritic_norm;
+mod divisive_norm;
 mod group_norm;
+mod homeostatic_scaling;
 mod instance_norm;
 mod layer_norm;
 mod mean_only;
@@ -33,8 +43,12 @@ mod whitening;
 
 use tch::{nn, Kind, Tensor};
 
+pub use adaptive_threshold::AdaptiveThreshold;
 pub use batch_norm::BatchNorm;
+pub use dendritic_norm::DendriticNorm;
+pub use divisive_norm::DivisiveNorm;
 pub use group_norm::GroupNorm;
+pub use homeostatic_scaling::HomeostaticScaling;
 pub use instance_norm::InstanceNorm;
 pub use layer_norm::LayerNorm;
 pub use mean_only::MeanOnly;
@@ -46,7 +60,8 @@ pub use weight_norm::WeightNorm;
 pub use whitening::Whitening;
 
 /// Every method homeonorm knows, in the order tables and figures list them: the
-/// paper's four, its two ablations, then the rest of Table 1's deep-learning column.
+/// paper's four, its two ablations, the rest of Table 1's deep-learning column, then
+/// its neural column.
 pub static METHODS: &[&dyn Method] = &[
     &Vanilla,
     &BatchNorm,
@@ -59,6 +74,10 @@ pub static METHODS: &[&dyn Method] = &[
     &InstanceNorm,
     &SelfNorm,
     &Whitening,
+    &AdaptiveThreshold,
+    &HomeostaticScaling,
+    &DendriticNorm,
+    &DivisiveNorm,
 ];
 
 /// Momentum of the running statistics kept for `--eval-stats running` (PyTorch's default).
@@ -89,31 +108,54 @@ pub struct LayerSpec {
     pub models: i64,
     /// Output units (channels for a conv layer) of one model.
     pub units: i64,
+    /// Inputs of a unit: input channels of a conv layer, input features of an fc one.
+    pub inputs: i64,
     /// A conv layer (else fully connected).
     pub conv: bool,
     pub options: MethodOptions,
 }
 
 impl LayerSpec {
-    /// An fc layer of `units` units, default options (tests).
-    pub fn fc(models: i64, units: i64) -> LayerSpec {
-        LayerSpec { models, units, conv: false, options: MethodOptions::default() }
+    /// An fc layer of `units` units with `inputs` inputs each, default options (tests).
+    pub fn fc(models: i64, units: i64, inputs: i64) -> LayerSpec {
+        LayerSpec { models, units, inputs, conv: false, options: MethodOptions::default() }
     }
 }
 
-/// The settings some methods take (`TrainSettings` holds them; checked by
-/// [`Method::check`] for every layer before anything runs).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The settings some methods take (`TrainSettings` holds them, checks their ranges,
+/// and [`Method::check`] checks them against every layer before anything runs).
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MethodOptions {
     /// group-norm: groups per layer.
     pub groups: i64,
     /// whitening: units (channels) whitened together; the last group may be smaller.
     pub whitening_group_size: i64,
+    /// adaptive-threshold and homeostatic-scaling: the activation probability p* each
+    /// unit is held at.
+    pub target_rate: f64,
+    /// adaptive-threshold: η of θ ← θ + η (p̂ − p*).
+    pub threshold_rate: f64,
+    /// homeostatic-scaling: η of α ← α (1 + η (p* − p̄)).
+    pub scaling_rate: f64,
+    /// homeostatic-scaling: the steps p̄, the running average of p̂, averages over
+    /// (p̄ ← p̄ + (p̂ − p̄)/window).
+    pub rate_window: i64,
+    /// dendritic-norm: inputs per branch of an fc unit (a conv unit's branch is one
+    /// input channel's kernel).
+    pub branch_size: i64,
 }
 
 impl Default for MethodOptions {
     fn default() -> Self {
-        MethodOptions { groups: DEFAULT_GROUPS, whitening_group_size: DEFAULT_WHITENING_GROUP }
+        MethodOptions {
+            groups: DEFAULT_GROUPS,
+            whitening_group_size: DEFAULT_WHITENING_GROUP,
+            target_rate: DEFAULT_TARGET_RATE,
+            threshold_rate: DEFAULT_THRESHOLD_RATE,
+            scaling_rate: DEFAULT_SCALING_RATE,
+            rate_window: DEFAULT_RATE_WINDOW,
+            branch_size: DEFAULT_BRANCH_SIZE,
+        }
     }
 }
 
@@ -122,6 +164,17 @@ impl Default for MethodOptions {
 pub const DEFAULT_GROUPS: i64 = 2;
 /// Decorrelated batch normalization's group size (Huang et al. 2018): 16.
 pub const DEFAULT_WHITENING_GROUP: i64 = 16;
+/// The target activation probability: 0.5, where a unit's coding entropy is largest.
+pub const DEFAULT_TARGET_RATE: f64 = 0.5;
+/// adaptive-threshold's η (README, "The neural column": the sweep that chose it).
+pub const DEFAULT_THRESHOLD_RATE: f64 = 0.01;
+/// homeostatic-scaling's η (README, "The neural column").
+pub const DEFAULT_SCALING_RATE: f64 = 0.01;
+/// homeostatic-scaling's averaging window, in steps.
+pub const DEFAULT_RATE_WINDOW: i64 = 100;
+/// dendritic-norm's fc branch: 25 inputs, one conv2 channel's 5×5 map in fc1, so that a
+/// branch gathers one presynaptic feature map as a conv unit's branch does.
+pub const DEFAULT_BRANCH_SIZE: i64 = 25;
 
 impl LayerSpec {
     /// The shape of a per-unit vector: `[S, U]`.
@@ -140,9 +193,12 @@ pub trait Method: Sync {
     /// Its colour in every figure (RGB). Each method has its own, far enough from every
     /// other method's to tell apart (checked by a test); [`PALETTE`] has unused ones.
     fn colour(&self) -> [u8; 3];
-    /// The trainable parameters it adds to each hidden layer, one value per unit each
-    /// (`fc1.norm.<name>`), checked against the model a test builds.
-    fn unit_parameters(&self) -> &'static [&'static str];
+    /// The trainable parameters it adds to a hidden layer, with their sizes in one
+    /// model (`fc1.norm.<name>`; most hold one value per unit: [`per_unit`]), checked
+    /// against the model a test builds.
+    fn parameter_sizes(&self, _layer: &LayerSpec) -> Vec<(&'static str, i64)> {
+        Vec::new()
+    }
     /// Its parameters and buffers (`norm.<name>`) as the hidden layer's module in
     /// `reference/lenet5.py` names them in its `state_dict` (`("gamma", "bn.weight")`),
     /// so that weights cross over (`model.safetensors`).
@@ -232,6 +288,24 @@ pub trait MethodLayer: Send {
     fn alpha(&self) -> Option<Tensor> {
         None
     }
+    /// A local rule, run after each training step's optimiser step and outside it
+    /// (no gradient): the layer updates its own state from `output`, its activations
+    /// on that step's batch (`[S, B, U, …]`, after [`activate`](Self::activate)).
+    fn after_step(&self, _output: &Tensor) {}
+}
+
+/// Each named parameter with one value per unit (`[S, U]`).
+pub fn per_unit(layer: &LayerSpec, names: &[&'static str]) -> Vec<(&'static str, i64)> {
+    names.iter().map(|&name| (name, layer.units)).collect()
+}
+
+/// Each unit's activation probability on a batch: the share of its outputs (of the
+/// batch's examples and, in a conv layer, positions) above 0, `[S, B, U, …]` → `[S, U]`,
+/// in the output's float kind. (The count is exact, so the order of the sum is not
+/// a question.)
+pub(crate) fn unit_rates(output: &Tensor) -> Tensor {
+    let kind = output.kind();
+    output.gt(0.0).to_kind(kind).mean_dim(stat_dims(output).as_slice(), false, kind)
 }
 
 /// The method of that name, or an error that lists the valid names.

@@ -1,7 +1,7 @@
 //! Scale-only (ablation): the learned per-neuron α of synaptic scaling without
 //! its mean centring: w̃ = α·w; y = ReLU(w̃·x + b).
 
-use super::{scale_rows, LayerSpec, Method, MethodLayer};
+use super::{per_unit, scale_rows, LayerSpec, Method, MethodLayer};
 use tch::{nn, Tensor};
 
 pub struct ScaleOnly;
@@ -29,8 +29,8 @@ impl Method for ScaleOnly {
     fn colour(&self) -> [u8; 3] {
         [204, 121, 167]
     }
-    fn unit_parameters(&self) -> &'static [&'static str] {
-        &["alpha"]
+    fn parameter_sizes(&self, layer: &LayerSpec) -> Vec<(&'static str, i64)> {
+        per_unit(layer, &["alpha"])
     }
     fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
         &[("alpha", "alpha")]

@@ -28,9 +28,6 @@ impl Method for SelfNorm {
     fn colour(&self) -> [u8; 3] {
         [140, 86, 75]
     }
-    fn unit_parameters(&self) -> &'static [&'static str] {
-        &[]
-    }
     fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
         &[]
     }

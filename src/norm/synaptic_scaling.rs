@@ -3,7 +3,7 @@
 //! pre-activation is centred on the batch mean:
 //! w̃ = α·w; z = w̃·x + b; y = ReLU(z − μ_B).
 
-use super::{scale_rows, LayerSpec, MeanCentering, Method, MethodLayer, Pass};
+use super::{per_unit, scale_rows, LayerSpec, MeanCentering, Method, MethodLayer, Pass};
 use tch::{nn, Tensor};
 
 pub struct SynapticScaling;
@@ -35,8 +35,8 @@ impl Method for SynapticScaling {
     fn colour(&self) -> [u8; 3] {
         [213, 94, 0]
     }
-    fn unit_parameters(&self) -> &'static [&'static str] {
-        &["alpha"]
+    fn parameter_sizes(&self, layer: &LayerSpec) -> Vec<(&'static str, i64)> {
+        per_unit(layer, &["alpha"])
     }
     fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
         &[("alpha", "alpha"), ("running_mean", "running_mean")]

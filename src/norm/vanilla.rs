@@ -18,9 +18,6 @@ impl Method for Vanilla {
     fn colour(&self) -> [u8; 3] {
         [0, 0, 0]
     }
-    fn unit_parameters(&self) -> &'static [&'static str] {
-        &[]
-    }
     fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
         &[]
     }

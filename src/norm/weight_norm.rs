@@ -3,7 +3,7 @@
 //! unit, initialised to ‖v‖ (so the first forward pass equals vanilla's). The
 //! applied weight is `torch._weight_norm(v, g, 0)`, the op the parametrization calls.
 
-use super::{LayerSpec, Method, MethodLayer};
+use super::{per_unit, LayerSpec, Method, MethodLayer};
 use tch::{nn, Tensor};
 
 pub struct WeightNorm;
@@ -39,8 +39,8 @@ impl Method for WeightNorm {
     fn colour(&self) -> [u8; 3] {
         [230, 159, 0]
     }
-    fn unit_parameters(&self) -> &'static [&'static str] {
-        &["g"]
+    fn parameter_sizes(&self, layer: &LayerSpec) -> Vec<(&'static str, i64)> {
+        per_unit(layer, &["g"])
     }
     fn pytorch_weight(&self) -> &'static str {
         "layer.parametrizations.weight.original1"

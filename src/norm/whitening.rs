@@ -7,7 +7,7 @@
 //! Gradients flow through the eigendecomposition (autograd), as in a PyTorch
 //! transcription; `reference/lenet5.py`'s `Whitening` is the same algorithm, op for op.
 
-use super::{affine, per_model, EvalStats, LayerSpec, Method, MethodLayer, Pass, RUNNING_MOMENTUM};
+use super::{affine, per_model, per_unit, EvalStats, LayerSpec, Method, MethodLayer, Pass, RUNNING_MOMENTUM};
 use tch::{nn, Tensor};
 
 const EPS: f64 = 1e-5;
@@ -94,8 +94,8 @@ impl Method for Whitening {
     fn colour(&self) -> [u8; 3] {
         [127, 127, 127]
     }
-    fn unit_parameters(&self) -> &'static [&'static str] {
-        &["gamma", "beta"]
+    fn parameter_sizes(&self, layer: &LayerSpec) -> Vec<(&'static str, i64)> {
+        per_unit(layer, &["gamma", "beta"])
     }
     fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
         &[

@@ -1,0 +1,52 @@
+//! Adaptive firing thresholds (Bienenstock, Cooper & Munro 1982; Turrigiano 2011): a
+//! neuron whose recent activity stays above its target raises its threshold, one
+//! below lowers it. y = ReLU(z − θ) with one θ per unit (starting at 0: vanilla),
+//! not trained by the loss; after each training step θ ← θ + η (p̂ − p*), p̂ the
+//! unit's activation probability on that step's batch, p* the target rate, η the
+//! setting `threshold_rate`. Needs no batch statistics at test time.
+
+use super::{per_unit_like_z, unit_rates, LayerSpec, Method, MethodLayer, Pass};
+use tch::{nn, Tensor};
+
+pub struct AdaptiveThreshold;
+
+struct AdaptiveThresholdLayer {
+    theta: Tensor,
+    rate: f64,
+    target: f64,
+}
+
+impl MethodLayer for AdaptiveThresholdLayer {
+    fn normalize(&self, z: &Tensor, _pass: Pass) -> Tensor {
+        z - per_unit_like_z(&self.theta, z)
+    }
+    fn after_step(&self, output: &Tensor) {
+        let step = (unit_rates(output) - self.target) * self.rate;
+        let _ = self.theta.shallow_clone().g_add_(&step);
+    }
+}
+
+impl Method for AdaptiveThreshold {
+    fn name(&self) -> &'static str {
+        "adaptive-threshold"
+    }
+    fn summary(&self) -> &'static str {
+        "adaptive firing thresholds: y = ReLU(w·x + b − θ); after each step θ ← θ + η(p̂ − p*)"
+    }
+    fn colour(&self) -> [u8; 3] {
+        [0, 0, 128]
+    }
+    fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
+        &[("theta", "theta")]
+    }
+    fn table1_row(&self) -> &'static str {
+        "single neuron: firing thresholds (intrinsic plasticity)"
+    }
+    fn attach(&self, path: &nn::Path, layer: &LayerSpec, _weight: &Tensor) -> Box<dyn MethodLayer> {
+        Box::new(AdaptiveThresholdLayer {
+            theta: path.zeros_no_train("theta", &layer.unit_shape()),
+            rate: layer.options.threshold_rate,
+            target: layer.options.target_rate,
+        })
+    }
+}
