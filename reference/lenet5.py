@@ -31,7 +31,7 @@ METHODS = ["vanilla", "batch-norm", "weight-norm", "synaptic-scaling", "mean-onl
            "layer-norm", "group-norm", "instance-norm", "self-norm", "whitening",
            "adaptive-threshold", "homeostatic-scaling", "dendritic-norm", "divisive-norm"]
 # The method settings and their presets (homeonorm's MethodOptions).
-OPTIONS = dict(groups=2, whitening_group=16, target_rate=0.5, threshold_rate=0.01, scaling_rate=0.01,
+OPTIONS = dict(groups=2, whitening_group=16, target_rate=0.5, threshold_rate=0.03, scaling_rate=0.001,
                rate_window=100, branch_size=25)
 # Their names in config.json, where they differ.
 SETTING_NAMES = dict(whitening_group="whitening_group_size")

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 struct RunNumbers {
     seed: u64,
     final_accuracy: f64,
+    accuracy_batch1: Option<f64>,
     layers: Vec<LayerSummary>,
     curve: Vec<CurveRow>,
 }
@@ -163,6 +164,7 @@ fn numbers_of(r: &RunRecord, left_out: &mut Vec<(PathBuf, String)>) -> Result<Op
     Ok(Some(RunNumbers {
         seed: r.seed,
         final_accuracy: summary.final_accuracy.unwrap_or(f64::NAN),
+        accuracy_batch1: summary.test_accuracy_batch1,
         layers: summary.layers.clone(),
         curve: read_csv(&r.dir)?,
     }))
@@ -216,8 +218,10 @@ pub fn compare(a: &Path, b: &Path) -> Result<Comparison> {
             continue;
         };
         let setting = describe(key);
-        let mut measures: Vec<(String, Getter)> =
-            vec![("final_accuracy".into(), Box::new(|r: &RunNumbers| Some(r.final_accuracy)))];
+        let mut measures: Vec<(String, Getter)> = vec![
+            ("final_accuracy".into(), Box::new(|r: &RunNumbers| Some(r.final_accuracy))),
+            ("test_accuracy_batch1".into(), Box::new(|r: &RunNumbers| r.accuracy_batch1)),
+        ];
         for layer in
             crate::report::layer_names(runs_a.runs.iter().flat_map(|r| r.layers.iter().map(|l| l.layer.as_str())))
         {

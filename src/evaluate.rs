@@ -52,6 +52,7 @@ pub fn evaluate(learner: &Learner, test: &Split, settings: &TrainSettings, with_
     let mut accumulators: Vec<UnitAccumulator> =
         layers.iter().map(|l| UnitAccumulator::new(l.name, models, l.units, device)).collect();
     tch::no_grad(|| {
+        let weights = model.applied_weights();
         let mut correct = Tensor::zeros([models], (Kind::Int64, device));
         let n = test.len() as i64;
         let mut start = 0;
@@ -59,7 +60,7 @@ pub fn evaluate(learner: &Learner, test: &Split, settings: &TrainSettings, with_
             let b = (settings.test_batch_size as i64).min(n - start);
             let images = settings.normalization.apply(&test.images.narrow(0, start, b)).to_kind(learner.float_kind());
             let labels = test.labels.narrow(0, start, b);
-            let out = model.forward(&shared_input(&images, models), Pass::Eval(settings.eval_stats));
+            let out = model.forward_with(&shared_input(&images, models), Pass::Eval(settings.eval_stats), &weights);
             let predicted = out.logits.argmax(-1, false); // [S, b]
             correct += predicted.eq_tensor(&labels.unsqueeze(0)).sum_dim_intlist(1, false, Kind::Int64);
             for (layer, acc) in layers.iter().zip(&mut accumulators) {

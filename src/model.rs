@@ -242,15 +242,26 @@ impl LeNet5 {
     /// Forward pass. `x` is `[S, B, 3, 32, 32]`: each model's own batch, or one batch
     /// for every model ([`shared_input`]).
     pub fn forward(&self, x: &Tensor, pass: Pass) -> Forward {
+        self.forward_with(x, pass, &self.applied_weights())
+    }
+
+    /// The weight each layer applies (its method's [`MethodLayer::effective_weight`]),
+    /// in layer order: computed once for many evaluation batches, where the weights
+    /// do not change (dendritic normalization's takes some sixty small ops).
+    pub fn applied_weights(&self) -> Vec<Tensor> {
+        self.layers.iter().map(|l| l.norm.effective_weight(&l.weight)).collect()
+    }
+
+    /// [`forward`](Self::forward) with the layers' applied weights given.
+    pub fn forward_with(&self, x: &Tensor, pass: Pass, weights: &[Tensor]) -> Forward {
         let s = self.models;
         let per_model = self.layout.per_model(x.device());
         let mut hidden = Vec::with_capacity(4);
         let mut h = x.shallow_clone();
-        for layer in &self.layers {
-            let weight = layer.norm.effective_weight(&layer.weight);
+        for (layer, weight) in self.layers.iter().zip(weights) {
             match layer.shape.kind {
                 LayerKind::Conv => {
-                    let z = convolve(&h, &weight, &layer.bias, per_model);
+                    let z = convolve(&h, weight, &layer.bias, per_model);
                     let y = layer.norm.activate(&layer.norm.normalize(&z, pass));
                     // max_pool2d takes 4-D input: the models' batches one after another.
                     let size = y.size();
@@ -269,7 +280,7 @@ impl LeNet5 {
                         // [S, B, 16, 5, 5] → [S, B, 400], flattening each model's channels as torch.flatten does.
                         h = h.flatten(2, -1);
                     }
-                    let z = linear(&h, &weight, &layer.bias, per_model); // [S, B, U]
+                    let z = linear(&h, weight, &layer.bias, per_model); // [S, B, U]
                     if !layer.shape.hidden {
                         return Forward { logits: z, hidden };
                     }

@@ -140,6 +140,8 @@ pub struct SettingResult {
     /// Seed, folder and why it is not complete.
     pub unfinished: Vec<(u64, PathBuf, String)>,
     pub final_accuracy: Spread,
+    /// Final accuracy with a test batch of one example.
+    pub accuracy_batch1: Spread,
     pub best_accuracy: Spread,
     /// The measured layers, in the order the runs list them.
     pub layers: Vec<(String, LayerRow)>,
@@ -202,6 +204,7 @@ pub fn summarize(records: &[RunRecord]) -> Result<Vec<SettingResult>> {
             .collect();
         let summaries: Vec<&Summary> = complete.iter().map(|r| r.summary.as_ref().unwrap()).collect();
         let final_accuracy = Spread::of(&summaries.iter().filter_map(|s| s.final_accuracy).collect::<Vec<_>>());
+        let accuracy_batch1 = Spread::of(&summaries.iter().filter_map(|s| s.test_accuracy_batch1).collect::<Vec<_>>());
         let best_accuracy = Spread::of(&summaries.iter().filter_map(|s| s.best_accuracy).collect::<Vec<_>>());
         let mut layers = Vec::new();
         for name in layer_names(summaries.iter().flat_map(|s| s.layers.iter().map(|l| l.layer.as_str()))) {
@@ -238,6 +241,7 @@ pub fn summarize(records: &[RunRecord]) -> Result<Vec<SettingResult>> {
             diverged,
             unfinished,
             final_accuracy,
+            accuracy_batch1,
             best_accuracy,
             layers,
             fc_prob_cv: Spread::of(&fc_cvs).mean,
@@ -340,6 +344,8 @@ fn summary_columns(r: &SettingResult, layers: &[String]) -> Vec<(String, String)
         ("unfinished".into(), r.unfinished.len().to_string()),
         ("final_accuracy_mean".into(), num(r.final_accuracy.mean)),
         ("final_accuracy_std".into(), num(r.final_accuracy.std)),
+        ("test_accuracy_batch1_mean".into(), num(r.accuracy_batch1.mean)),
+        ("test_accuracy_batch1_std".into(), num(r.accuracy_batch1.std)),
         ("best_accuracy_mean".into(), num(r.best_accuracy.mean)),
         ("best_accuracy_std".into(), num(r.best_accuracy.std)),
         ("fc_prob_cv".into(), num(r.fc_prob_cv)),
@@ -461,6 +467,7 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
         "diverged",
         "unfinished",
         "final accuracy (%)",
+        "test batch 1 (%)",
         "best accuracy (%)",
         "fc1 activation prob",
         "fc1 prob CV",
@@ -492,6 +499,7 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
             r.diverged.len().to_string(),
             r.unfinished.len().to_string(),
             pct(r.final_accuracy),
+            pct(r.accuracy_batch1),
             pct(r.best_accuracy),
             fmt_pm(fc1.prob_mean, fc1.prob_std, 3),
             fmt(fc1.prob_cv, 3),

@@ -283,10 +283,10 @@ pub struct SettingChanges {
     /// adaptive-threshold, homeostatic-scaling: target activation probability p*, in (0, 1) (preset 0.5).
     #[arg(long, value_name = "P")]
     pub target_rate: Option<f64>,
-    /// adaptive-threshold: η of θ ← θ + η(p̂ − p*) (preset 0.01).
+    /// adaptive-threshold: η of θ ← θ + η(p̂ − p*) (preset 0.03).
     #[arg(long, value_name = "ETA")]
     pub threshold_rate: Option<f64>,
-    /// homeostatic-scaling: η of α ← α(1 + η(p* − p̄)), in (0, 1) (preset 0.01).
+    /// homeostatic-scaling: η of α ← α(1 + η(p* − p̄)), in (0, 1) (preset 0.001).
     #[arg(long, value_name = "ETA")]
     pub scaling_rate: Option<f64>,
     /// homeostatic-scaling: steps the running average p̄ averages over (preset 100).

@@ -67,8 +67,8 @@ fn the_shipped_experiment_files_parse() {
         ("paper-svhn.toml", 60),
         ("lr-sweep-cifar10.toml", 360),
         ("quick.toml", 24),
-        ("table1-cifar10.toml", 110),
-        ("table1-quick.toml", 22),
+        ("table1-cifar10.toml", 150),
+        ("table1-quick.toml", 30),
     ] {
         let e = Experiment::load(&common::repo_root().join("experiments").join(file)).unwrap();
         assert_eq!(e.runs.len(), runs, "{file}");
@@ -121,6 +121,9 @@ fn bad_experiment_files_name_the_file_line_and_key() {
         ),
         (base("[settings]\n\nlr = -0.5\n", "[\"vanilla\"]"), ":7:", "settings.lr"),
         (base("[settings]\ngroups = 4\n", "[\"group-norm\"]"), ":6:", "settings.groups"),
+        (base("[settings]\ntarget_rate = 1.0\n", "[\"adaptive-threshold\"]"), ":6:", "settings.target_rate"),
+        (base("[settings.cifar10]\nthreshold_rate = 0.0\n", "[\"vanilla\"]"), ":6:", "settings.cifar10.threshold_rate"),
+        (base("[settings]\nscaling_rate = -0.1\n", "[\"homeostatic-scaling\"]"), ":6:", "settings.scaling_rate"),
         (base("[settings]\neval_stats = \"mean\"\n", "[\"vanilla\"]"), ":6:", "settings.eval_stats"),
         (
             "name = \"b\"\ndatasets = [\"mnist\"]\nmethods = [\"vanilla\"]\nseeds = 1\n".to_string(),

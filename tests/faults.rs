@@ -341,6 +341,10 @@ fn out_of_range_input_is_refused_before_anything_is_written() {
         ("--threads 0", train(&["--limit", "10", "--threads", "0"], &data), "--threads"),
         ("--seeds-per-batch 0", train(&["--limit", "10", "--seeds-per-batch", "0"], &data), "--seeds-per-batch"),
         ("--seed 0,0", train(&["--limit", "10", "--seed", "0,0"], &data), "seed 0 is given twice"),
+        ("--threshold-rate 0", train(&["--limit", "10", "--threshold-rate", "0"], &data), "threshold_rate"),
+        ("--scaling-rate -0.01", train(&["--limit", "10", "--scaling-rate=-0.01"], &data), "scaling_rate"),
+        ("--target-rate 1", train(&["--limit", "10", "--target-rate", "1"], &data), "target_rate"),
+        ("--target-rate 0", train(&["--limit", "10", "--target-rate", "0"], &data), "target_rate"),
         ("empty training files", train(&["--limit", "10"], &empty), "data_batch_1.bin"),
         (
             "--claim-timeout-minutes 1e300",

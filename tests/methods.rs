@@ -3,7 +3,10 @@
 use homeonorm::learner::Learner;
 use homeonorm::model::LayerShape;
 use homeonorm::model::{model_state, parameter_counts, shared_input};
-use homeonorm::norm::{method_by_name, EvalStats, LayerSpec, Method, MethodOptions, Pass, METHODS};
+use homeonorm::norm::{
+    method_by_name, EvalStats, LayerSpec, Method, MethodOptions, Pass, DEFAULT_SCALING_RATE, DEFAULT_THRESHOLD_RATE,
+    METHODS,
+};
 use tch::{nn, Device, Kind, Tensor};
 
 const VANILLA_PARAMETERS: i64 = 62006;
@@ -248,10 +251,11 @@ fn adaptive_thresholds_move_by_the_rate_times_the_gap_to_the_target() {
     let theta = vs.variables()["theta"].shallow_clone();
     assert_eq!(Vec::<f32>::try_from(theta.view([3])).unwrap(), [0.0; 3], "θ starts at 0: vanilla");
     norm.after_step(&outputs_active_on_4_1_0());
-    // η = 0.01, p* = 0.5: θ += 0.01 (p̂ − 0.5).
-    let expected = [0.005f32, -0.0025, -0.005];
+    // p* = 0.5: θ += η (p̂ − 0.5) for p̂ = 1, 0.25, 0.
+    let eta = DEFAULT_THRESHOLD_RATE;
+    let expected = [0.5 * eta, -0.25 * eta, -0.5 * eta];
     let got = Vec::<f32>::try_from(theta.view([3])).unwrap();
-    assert!(got.iter().zip(expected).all(|(g, e)| (g - e).abs() < 1e-7), "θ after one step: {got:?}");
+    assert!(got.iter().zip(expected).all(|(g, e)| (f64::from(*g) - e).abs() < 1e-7), "θ after one step: {got:?}");
     // The threshold is subtracted from the pre-activation of every example.
     let z = random(&[1, 5, 3]);
     let shifted = norm.normalize(&z, Pass::Train);
@@ -271,9 +275,9 @@ fn homeostatic_scaling_averages_the_rate_then_scales_alpha() {
     for _ in 0..3 {
         norm.after_step(&output);
         for (u, p) in [1.0, 0.25, 0.0].into_iter().enumerate() {
-            // window 100, η 0.01, p* 0.5
+            // window 100, p* 0.5
             average_expected[u] += (p - average_expected[u]) / 100.0;
-            alpha_expected[u] *= 1.0 + 0.01 * (0.5 - average_expected[u]);
+            alpha_expected[u] *= 1.0 + DEFAULT_SCALING_RATE * (0.5 - average_expected[u]);
         }
     }
     for (got, expected) in [(values(&average), average_expected), (values(&alpha), alpha_expected)] {
@@ -342,7 +346,7 @@ fn a_training_step_runs_the_after_step_rule_on_its_own_batch() {
     let theta = learner.vs.variables()["fc1.norm.theta"].shallow_clone();
     // The batch's fc1 rates, from the forward pass the step trained on (θ was 0).
     let rates = forward.hidden[2].gt(0.0).to_kind(Kind::Float).mean_dim([1].as_slice(), false, Kind::Float);
-    let expected = (rates - 0.5) * 0.01;
+    let expected = (rates - 0.5) * DEFAULT_THRESHOLD_RATE;
     assert!(theta.allclose(&expected, 1e-7, 1e-7, false), "θ after one step is η(p̂ − p*)");
     assert!(theta.abs().sum(Kind::Float).double_value(&[]) > 0.0);
 }

@@ -52,6 +52,7 @@ fn write_run(
     let summary = serde_json::json!({
         "outcome": kind, "diverged_at": if diverged { Some(12) } else { None },
         "iterations": 45000, "final_accuracy": if diverged { None } else { Some(accuracy) },
+        "test_accuracy_batch1": if diverged { None } else { Some(accuracy / 2.0) },
         "best_accuracy": if diverged { None } else { Some(accuracy + 0.01) }, "best_iteration": 100,
         "final_train_loss": 1.0, "wall_time_s": 1.0,
         "layers": if diverged { vec![] } else { vec![layer("fc1", prob, 2.0 * prob, None), layer("fc2", 0.5, 1.0, None)] },
@@ -90,6 +91,9 @@ fn report_means_and_sample_stds_by_hand() {
     assert!((num(main, "final_accuracy_mean") - 0.6).abs() < 1e-12);
     assert!((num(main, "final_accuracy_std") - 0.1).abs() < 1e-12);
     assert!((num(main, "best_accuracy_mean") - 0.61).abs() < 1e-12);
+    // with a test batch of one: 0.25, 0.3, 0.35
+    assert!((num(main, "test_accuracy_batch1_mean") - 0.3).abs() < 1e-12);
+    assert!((num(main, "test_accuracy_batch1_std") - 0.05).abs() < 1e-12);
     // fc1 probability means 0.2, 0.3, 0.4 → 0.3; active values 0.4, 0.6, 0.8 → 0.6
     assert!((num(main, "fc1_prob_mean") - 0.3).abs() < 1e-12);
     assert!((num(main, "fc1_active_value_mean") - 0.6).abs() < 1e-12);

@@ -39,6 +39,10 @@ fn a_short_run_learns_and_writes_a_complete_folder_identically_twice() {
     assert!(accuracy > 0.8, "10 classes, chance is 0.1; got {accuracy}");
     assert_eq!(summary.layers.len(), 2);
     assert!(summary.layers.iter().all(|l| l.alpha_mean.is_some()), "synaptic scaling reports α");
+    // With batch statistics, a test batch of one centres each fc unit on the example
+    // itself: every fc output is 0, the prediction is the same class for every input.
+    let batch1 = summary.test_accuracy_batch1.unwrap();
+    assert!(batch1 < 0.3, "synaptic scaling with batch statistics, test batch 1: {batch1}");
 
     let dir = rundir::run_path(&out_a, "cifar10", "synaptic-scaling", 0.003, 3);
     assert_eq!(rundir::state(&dir), RunState::Done(Outcome::Complete));
@@ -126,5 +130,25 @@ fn an_empty_split_is_refused_before_anything_is_written() {
         let err = train_seed_batch(&short("vanilla"), &[0], &data, &out).expect_err("must fail").to_string();
         assert!(err.contains(&format!("{split} split")) && err.contains("has no images"), "{err}");
         assert!(!out.exists(), "nothing is written for an empty {split} split");
+    }
+}
+
+#[test]
+fn a_method_without_batch_statistics_scores_the_same_with_a_test_batch_of_one() {
+    let root = tempfile::tempdir().unwrap();
+    let data = small_data(root.path());
+    for method in ["adaptive-threshold", "divisive-norm"] {
+        let mut settings = short(method);
+        settings.iterations = 120;
+        let summary = &train_seed_batch(&settings, &[1], &data, &root.path().join(method)).unwrap()[0].1;
+        let (whole, one) = (summary.final_accuracy.unwrap(), summary.test_accuracy_batch1.unwrap());
+        assert!(whole > 0.5, "{method} learns: {whole}");
+        // Each example is computed alone either way; a batched convolution may round a
+        // near tie apart: at most one test image.
+        let images = data.test.len() as f64;
+        assert!(
+            (whole - one).abs() * images <= 1.0 + 1e-9,
+            "{method}: {whole} with the whole test batch, {one} one by one"
+        );
     }
 }

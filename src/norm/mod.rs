@@ -167,9 +167,9 @@ pub const DEFAULT_WHITENING_GROUP: i64 = 16;
 /// The target activation probability: 0.5, where a unit's coding entropy is largest.
 pub const DEFAULT_TARGET_RATE: f64 = 0.5;
 /// adaptive-threshold's η (README, "The neural column": the sweep that chose it).
-pub const DEFAULT_THRESHOLD_RATE: f64 = 0.01;
+pub const DEFAULT_THRESHOLD_RATE: f64 = 0.03;
 /// homeostatic-scaling's η (README, "The neural column").
-pub const DEFAULT_SCALING_RATE: f64 = 0.01;
+pub const DEFAULT_SCALING_RATE: f64 = 0.001;
 /// homeostatic-scaling's averaging window, in steps.
 pub const DEFAULT_RATE_WINDOW: i64 = 100;
 /// dendritic-norm's fc branch: 25 inputs, one conv2 channel's 5×5 map in fc1, so that a
