@@ -69,6 +69,7 @@ fn the_shipped_experiment_files_parse() {
         ("quick.toml", 24),
         ("table1-cifar10.toml", 150),
         ("table1-quick.toml", 30),
+        ("neural-column-quick.toml", 12),
     ] {
         let e = Experiment::load(&common::repo_root().join("experiments").join(file)).unwrap();
         assert_eq!(e.runs.len(), runs, "{file}");
