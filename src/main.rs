@@ -37,7 +37,8 @@ enum Command {
     },
     /// Train one setting for one or more seeds (the paper's protocol unless overridden);
     /// writes OUT/<dataset>/<method>/lr<lr>/seed<k>/ per seed.
-    Train(TrainArgs),
+    // (Boxed: every setting's flag makes it by far the largest command.)
+    Train(Box<TrainArgs>),
     /// Run an experiment file's grid: resumable, shardable across workers sharing OUT.
     Sweep {
         experiment: PathBuf,
@@ -245,7 +246,7 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Info { model } => info(model),
-        Command::Train(args) => train_command(args),
+        Command::Train(args) => train_command(*args),
         Command::Sweep {
             experiment,
             out,

@@ -5,7 +5,7 @@
 //! - `heatmap-*`: activation probability of each measured unit every 100th iteration, one seed (B)
 //! - `activation-prob-*`: distribution of fc1 units' activation probabilities, seeds pooled (C)
 //! - `active-value-*`: histogram of fc1 units' mean active values, log axis (D)
-//! - `alpha-*`: distribution of learned α per fc layer (E)
+//! - `alpha-*`: distribution of α per fc layer, learned or set by a rule (E)
 //! - `homeostasis-*`: final accuracy against the CV of fc1's activation
 //!   probabilities, one point per method with error bars over seeds (the paper's
 //!   thesis, that homeostasis goes with accuracy, in one picture)
@@ -38,6 +38,16 @@ const HISTOGRAM_LAYER: &str = "fc1";
 pub const SIZE: (u32, u32) = (1400, 900);
 /// The paper-arranged Figure 2 (`plot --paper`).
 pub const PAPER_SIZE: (u32, u32) = (2400, 1500);
+/// Stacked panels (one per method) a figure of its size holds legibly; past it, the
+/// figure grows taller ([`taller_for`]).
+const PANELS_PER_FIGURE: usize = 11;
+
+/// A figure's size for `panels` stacked panels: taller in proportion past
+/// [`PANELS_PER_FIGURE`], so that each histogram keeps its height.
+fn taller_for(size: (u32, u32), panels: usize) -> (u32, u32) {
+    let panels = panels.max(PANELS_PER_FIGURE) as u32;
+    (size.0, size.1 * panels / PANELS_PER_FIGURE as u32)
+}
 const FONT: &str = "sans-serif";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -339,7 +349,8 @@ fn plot_into(root: &Path, target: Target, paper: bool) -> Result<Vec<PathBuf>> {
         written.push(render!(target, &figure("heatmap"), SIZE, |root| draw_heatmaps(&root, &title, &data.heat))?);
         let title =
             Title::new(format!("{HISTOGRAM_LAYER} activation probability on the test set, seeds pooled"), &detail);
-        written.push(render!(target, &figure("activation-prob"), SIZE, |root| draw_histograms(
+        let stacked = taller_for(SIZE, data.probs.len());
+        written.push(render!(target, &figure("activation-prob"), stacked, |root| draw_histograms(
             &root,
             &title,
             "activation probability",
@@ -347,7 +358,7 @@ fn plot_into(root: &Path, target: Target, paper: bool) -> Result<Vec<PathBuf>> {
             &data.probs
         ))?);
         let title = Title::new(format!("{HISTOGRAM_LAYER} mean active value on the test set, seeds pooled"), &detail);
-        written.push(render!(target, &figure("active-value"), SIZE, |root| draw_histograms(
+        written.push(render!(target, &figure("active-value"), stacked, |root| draw_histograms(
             &root,
             &title,
             "mean active value (log scale)",
@@ -355,7 +366,7 @@ fn plot_into(root: &Path, target: Target, paper: bool) -> Result<Vec<PathBuf>> {
             &data.values
         ))?);
         if !data.alphas.is_empty() {
-            let title = Title::new("Learned α per layer, seeds pooled", &detail);
+            let title = Title::new("α per layer (learned, or set by a homeostatic rule), seeds pooled", &detail);
             written.push(render!(target, &figure("alpha"), SIZE, |root| draw_histograms(
                 &root,
                 &title,
@@ -368,9 +379,9 @@ fn plot_into(root: &Path, target: Target, paper: bool) -> Result<Vec<PathBuf>> {
         written.push(render!(target, &figure("homeostasis"), SIZE, |root| draw_homeostasis(&root, &title, settings))?);
         if paper {
             let title = Title::new("Figure 2: normalization and homeostasis", &detail);
-            written.push(render!(target, &figure("figure2"), PAPER_SIZE, |root| draw_figure2(
-                &root, &title, settings, &data
-            ))?);
+            let size = taller_for(PAPER_SIZE, data.probs.len());
+            written
+                .push(render!(target, &figure("figure2"), size, |root| draw_figure2(&root, &title, settings, &data))?);
         }
     }
 
@@ -416,12 +427,12 @@ fn draw_figure2<DB: DrawingBackend>(
     draw_histograms(&lower[0], &c, "activation probability", Axis::Unit, &data.probs)?;
     let d = Title::new("D  fc1 mean active value", "test set");
     draw_histograms(&lower[1], &d, "mean active value (log scale)", Axis::Log, &data.values)?;
-    let e = Title::new("E  learned α", "methods with α");
+    let e = Title::new("E  α", "learned, or set by a homeostatic rule");
     if data.alphas.is_empty() {
         let area = titled(&lower[2], &e)?;
         let (w, h) = area.dim_in_pixel();
         let centre = TextStyle::from((FONT, 20).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
-        area.draw_text("no method here learns α", &centre, (w as i32 / 2, h as i32 / 2)).map_err(err)?;
+        area.draw_text("no method here has an α", &centre, (w as i32 / 2, h as i32 / 2)).map_err(err)?;
     } else {
         draw_histograms(&lower[2], &e, "α", Axis::Fitted, &data.alphas)?;
     }
