@@ -1,6 +1,7 @@
 """PyTorch side of `homeonorm bench`: RUNS independent training runs of LeNet5 with
 one method, one after another, as a paper's script would (model, Adam,
-loss.backward(), optimizer.step()), on synthetic data in CIFAR-10's shape.
+loss.backward(), optimizer.step(), then the method's own rules), on synthetic data in
+CIFAR-10's shape. `homeonorm bench` also starts several of it side by side.
 Prints one JSON line: {"method", "runs", "iterations", "seconds", "model_iterations_per_s"}."""
 import argparse
 import json
@@ -45,6 +46,7 @@ def main():
             loss = F.cross_entropy(net(x), labels[idx])
             loss.backward()
             opt.step()
+            net.after_step()
 
         for _ in range(a.warmup):
             step()

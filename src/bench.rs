@@ -1,13 +1,17 @@
-//! `homeonorm bench`: training iterations per second, measured in one run on one
-//! machine and the same synthetic data in CIFAR-10's shape, for one model, for S
-//! seeds batched into one model, and for the PyTorch reference
-//! (`reference/bench.py`) doing the same S runs one after another.
+//! `homeonorm bench`: training iterations per second on one machine and the same
+//! synthetic data in CIFAR-10's shape, in each arrangement a user could run S seeds in:
+//! homeonorm's single model, S seeds batched into one model, and N worker processes
+//! of one thread each, every one training S seeds batched (what `sweep` does); the
+//! PyTorch reference (`reference/bench.py`) running the S runs one after another, and
+//! N processes of one thread each sharing them (what a script's user does). With a
+//! busy neighbour ([`Neighbour`]) the same arrangements show what load costs.
 
 use crate::data::{batches::BatchSampler, PixelStandardization, Split};
 use crate::learner::Learner;
 use crate::norm::Method;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use tch::{Device, Kind, Tensor};
 
 #[derive(Clone, Debug)]
@@ -49,28 +53,101 @@ pub fn time_training(method: &'static dyn Method, seeds: usize, split: &Split, o
     Ok((seeds * options.iterations) as f64 / start.elapsed().as_secs_f64())
 }
 
-/// Runs the PyTorch reference; its model-iterations per second.
-pub fn time_pytorch(python: &str, repo: &Path, method: &str, options: &BenchOptions) -> Result<f64> {
-    let device = match options.device {
+fn device_arg(device: Device) -> String {
+    match device {
         Device::Cuda(i) => format!("cuda:{i}"),
         _ => "cpu".into(),
-    };
-    let output = std::process::Command::new(python)
-        .arg(repo.join("reference/bench.py"))
-        .args(["--method", method])
-        .args(["--runs", &options.seeds.to_string()])
-        .args(["--iterations", &options.iterations.to_string()])
-        .args(["--warmup", &options.warmup.to_string()])
-        .args(["--batch-size", &options.batch_size.to_string()])
-        .args(["--threads", &tch::get_num_threads().to_string()])
-        .args(["--device", &device])
-        .output()
-        .with_context(|| format!("cannot run {python} (set --python, or HOMEONORM_PYTHON)"))?;
-    if !output.status.success() {
-        bail!("reference/bench.py failed: {}", String::from_utf8_lossy(&output.stderr));
     }
-    let line = String::from_utf8_lossy(&output.stdout);
-    let value: serde_json::Value =
-        serde_json::from_str(line.trim()).with_context(|| format!("reference/bench.py printed {line}"))?;
-    value["model_iterations_per_s"].as_f64().context("no model_iterations_per_s")
+}
+
+/// Starts `processes` copies of `command(k)` at once and waits for all; the sum of
+/// the model-iterations per second each prints as its JSON line's
+/// `model_iterations_per_s` (their timed sections run side by side).
+fn concurrent_rate(what: &str, processes: usize, command: impl Fn(usize) -> Command) -> Result<f64> {
+    let children = (0..processes)
+        .map(|k| {
+            command(k)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .with_context(|| format!("cannot start {what}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut total = 0.0;
+    for child in children {
+        let output = child.wait_with_output().with_context(|| format!("{what} did not finish"))?;
+        if !output.status.success() {
+            bail!("{what} failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        let text = String::from_utf8_lossy(&output.stdout);
+        let line = text.lines().last().unwrap_or_default();
+        let value: serde_json::Value =
+            serde_json::from_str(line.trim()).with_context(|| format!("{what} printed {text}"))?;
+        total += value["model_iterations_per_s"].as_f64().with_context(|| format!("{what} printed {line}"))?;
+    }
+    Ok(total)
+}
+
+/// The PyTorch reference: `processes` processes of `threads` threads each, each doing
+/// its share of `options.seeds` runs one after another; their model-iterations per
+/// second together.
+pub fn time_pytorch(
+    python: &str,
+    repo: &Path,
+    method: &str,
+    processes: usize,
+    threads: usize,
+    options: &BenchOptions,
+) -> Result<f64> {
+    let runs = options.seeds.div_ceil(processes).to_string();
+    concurrent_rate(&format!("{python} reference/bench.py (set --python, or HOMEONORM_PYTHON)"), processes, |_| {
+        let mut c = Command::new(python);
+        c.arg(repo.join("reference/bench.py"))
+            .args(["--method", method, "--runs", &runs])
+            .args(["--iterations", &options.iterations.to_string()])
+            .args(["--warmup", &options.warmup.to_string()])
+            .args(["--batch-size", &options.batch_size.to_string()])
+            .args(["--threads", &threads.to_string()])
+            .args(["--device", &device_arg(options.device)]);
+        c
+    })
+}
+
+/// homeonorm's workers: `workers` processes of this binary with one thread each, each
+/// training `options.seeds` seeds batched (one sweep worker's seed batch); their
+/// model-iterations per second together.
+pub fn time_workers(method: &str, workers: usize, options: &BenchOptions) -> Result<f64> {
+    let exe = std::env::current_exe().context("cannot find this program's own path")?;
+    concurrent_rate("a bench worker", workers, |_| {
+        let mut c = Command::new(&exe);
+        c.args(["bench", "--worker", "--methods", method, "--threads", "1", "--python", "none"])
+            .args(["--seeds", &options.seeds.to_string()])
+            .args(["--iterations", &options.iterations.to_string()])
+            .args(["--warmup", &options.warmup.to_string()])
+            .args(["--batch-size", &options.batch_size.to_string()])
+            .args(["--device", if options.device.is_cuda() { "cuda" } else { "cpu" }]);
+        c
+    })
+}
+
+/// A busy neighbour: a process spinning on one core until dropped, as another job on
+/// a shared node does.
+pub struct Neighbour(Child);
+
+impl Neighbour {
+    pub fn start() -> Result<Neighbour> {
+        let child = Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .stdout(Stdio::null())
+            .spawn()
+            .context("cannot start a busy process (sh)")?;
+        Ok(Neighbour(child))
+    }
+}
+
+impl Drop for Neighbour {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

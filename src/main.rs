@@ -75,7 +75,7 @@ enum Command {
         /// Methods to time (default: all).
         #[arg(long, value_delimiter = ',')]
         methods: Vec<MethodId>,
-        /// S: seeds batched into one model (and PyTorch runs in sequence).
+        /// S: seeds batched into one model (and PyTorch runs to share out).
         #[arg(long, default_value_t = 10)]
         seeds: usize,
         #[arg(long, default_value_t = 200)]
@@ -86,11 +86,21 @@ enum Command {
         batch_size: usize,
         #[arg(long, value_enum, default_value = "auto")]
         device: DeviceChoice,
+        /// Threads of the in-process and sequential arrangements (default: every usable core).
         #[arg(long, value_parser = clap::value_parser!(i32).range(1..=4096))]
         threads: Option<i32>,
+        /// N: worker processes (and PyTorch processes) side by side (default: sweep's, one per usable core).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        workers: Option<u16>,
+        /// Time every arrangement again beside a busy process, as on a shared node.
+        #[arg(long)]
+        load: bool,
         /// The Python with torch 2.11 for the PyTorch side (default: $HOMEONORM_PYTHON or python3); "none" skips it.
         #[arg(long)]
         python: Option<String>,
+        /// One of `--workers`' processes: time the seed batch, print one JSON line.
+        #[arg(long, hide = true)]
+        worker: bool,
     },
     /// Figures 2 and 3's panels from the complete runs under DIR, into DIR/report/figures/.
     Plot {
@@ -275,14 +285,30 @@ fn run(cli: Cli) -> Result<()> {
             };
             sweep_command(&experiment, &options, dry_run, workers, runtime)
         }
-        Command::Bench { methods, seeds, iterations, warmup, batch_size, device, threads, python } => {
+        Command::Bench {
+            methods,
+            seeds,
+            iterations,
+            warmup,
+            batch_size,
+            device,
+            threads,
+            workers,
+            load,
+            python,
+            worker,
+        } => {
             if let Some(n) = threads {
                 tch::set_num_threads(n);
             }
             let options =
                 homeonorm::bench::BenchOptions { seeds, iterations, warmup, batch_size, device: device.resolve()? };
+            if worker {
+                return bench_worker(&methods, &options);
+            }
             let python = python.or_else(|| std::env::var("HOMEONORM_PYTHON").ok()).unwrap_or_else(|| "python3".into());
-            bench_command(&methods, &options, &python)
+            let workers = workers.map(usize::from);
+            bench_command(&methods, &options, workers, load, &python)
         }
         Command::Plot { dir, format, paper } => {
             let files = homeonorm::plot::plot(&dir, format, paper)?;
@@ -514,7 +540,22 @@ fn sweep_command(
     Ok(())
 }
 
-fn bench_command(methods: &[MethodId], options: &homeonorm::bench::BenchOptions, python: &str) -> Result<()> {
+/// One `bench --workers` process: the batched model's rate as one JSON line.
+fn bench_worker(methods: &[MethodId], options: &homeonorm::bench::BenchOptions) -> Result<()> {
+    let [method] = methods else { anyhow::bail!("a bench worker times exactly one method") };
+    let split = homeonorm::bench::synthetic_split(options.device);
+    let rate = homeonorm::bench::time_training(method.method(), options.seeds, &split, options)?;
+    println!("{}", serde_json::json!({ "model_iterations_per_s": rate }));
+    Ok(())
+}
+
+fn bench_command(
+    methods: &[MethodId],
+    options: &homeonorm::bench::BenchOptions,
+    workers: Option<usize>,
+    load: bool,
+    python: &str,
+) -> Result<()> {
     use homeonorm::bench;
     if options.seeds == 0 || options.iterations == 0 || options.batch_size == 0 {
         anyhow::bail!("--seeds, --iterations and --batch-size must be positive");
@@ -523,38 +564,63 @@ fn bench_command(methods: &[MethodId], options: &homeonorm::bench::BenchOptions,
         if methods.is_empty() { norm::METHODS.to_vec() } else { methods.iter().map(|m| m.method()).collect() };
     let split = bench::synthetic_split(options.device);
     let repo = std::env::current_dir()?;
-    let s = options.seeds;
+    let (s, threads) = (options.seeds, tch::get_num_threads() as usize);
+    // sweep's default: one single-threaded worker per usable core (four per GPU).
+    let n = workers.unwrap_or_else(|| {
+        homeonorm::workers::plan(options.device.is_cuda(), homeonorm::workers::usable_cores(), None, usize::MAX).workers
+    });
     println!(
-        "device {}, {} CPU threads, batch {}, {} timed iterations after {} warm-up; model-iterations per second",
+        "device {}, batch {}, {} timed iterations after {} warm-up; model-iterations per second",
         system::device_name(options.device),
-        tch::get_num_threads(),
         options.batch_size,
         options.iterations,
         options.warmup
     );
     println!(
-        "{:<18} {:>12} {:>14} {:>16} {:>12} {:>14}",
-        "method",
-        "1 model",
-        format!("{s} batched"),
-        format!("PyTorch {s} seq."),
-        "batched/1",
-        "batched/PyTorch"
+        "homeonorm: 1 model and {s} seeds batched in one process of {threads} thread(s); {n} workers × 1 thread, each \
+         training {s} seeds batched (sweep's default). PyTorch (reference/bench.py): {s} runs in sequence on {threads} \
+         thread(s); {n} processes × 1 thread sharing them."
     );
-    for method in methods {
-        let one = bench::time_training(method, 1, &split, options)?;
-        let batched = bench::time_training(method, s, &split, options)?;
-        let torch =
-            if python == "none" { None } else { Some(bench::time_pytorch(python, &repo, method.name(), options)?) };
+    let python = (python != "none").then_some(python);
+    let conditions: &[bool] = if load { &[false, true] } else { &[false] };
+    for &loaded in conditions {
+        let _neighbour = if loaded { Some(bench::Neighbour::start()?) } else { None };
+        println!("\n{}", if loaded { "beside one busy process" } else { "idle" });
         println!(
-            "{:<18} {:>12.1} {:>14.1} {:>16} {:>12.2} {:>14}",
-            method.name(),
-            one,
-            batched,
-            torch.map_or("–".into(), |t| format!("{t:.1}")),
-            batched / one,
-            torch.map_or("–".into(), |t| format!("{:.2}", batched / t))
+            "{:<20} {:>9} {:>11} {:>12} {:>12} {:>12} {:>10} {:>10}",
+            "method",
+            "1 model",
+            format!("{s} batched"),
+            format!("{n} workers"),
+            format!("PT {s} seq."),
+            format!("PT {n} proc."),
+            "÷ best PT",
+            "÷ PT seq."
         );
+        for &method in &methods {
+            let one = bench::time_training(method, 1, &split, options)?;
+            let batched = bench::time_training(method, s, &split, options)?;
+            let spread = bench::time_workers(method.name(), n, options)?;
+            let torch = match python {
+                Some(py) => Some((
+                    bench::time_pytorch(py, &repo, method.name(), 1, threads, options)?,
+                    bench::time_pytorch(py, &repo, method.name(), n, 1, options)?,
+                )),
+                None => None,
+            };
+            let cell = |v: Option<f64>, digits: usize| v.map_or("–".to_string(), |v| format!("{v:.digits$}"));
+            println!(
+                "{:<20} {:>9.1} {:>11.1} {:>12.1} {:>12} {:>12} {:>10} {:>10}",
+                method.name(),
+                one,
+                batched,
+                spread,
+                cell(torch.map(|t| t.0), 1),
+                cell(torch.map(|t| t.1), 1),
+                cell(torch.map(|t| spread / t.0.max(t.1)), 2),
+                cell(torch.map(|t| spread / t.0), 2)
+            );
+        }
     }
     Ok(())
 }

@@ -70,6 +70,8 @@ fn the_shipped_experiment_files_parse() {
         ("table1-cifar10.toml", 150),
         ("table1-quick.toml", 30),
         ("neural-column-quick.toml", 12),
+        ("reproduction-cifar10.toml", 20),
+        ("reproduction-ablations-cifar10.toml", 10),
     ] {
         let e = Experiment::load(&common::repo_root().join("experiments").join(file)).unwrap();
         assert_eq!(e.runs.len(), runs, "{file}");
