@@ -67,6 +67,10 @@ struct Choices {
     instance_norm: &'static str,
     self_norm: &'static str,
     whitening: &'static str,
+    after_step_rules: &'static str,
+    dendritic_norm: &'static str,
+    divisive_norm: &'static str,
+    test_batch1: &'static str,
 }
 
 const CHOICES: Choices = Choices {
@@ -81,6 +85,10 @@ const CHOICES: Choices = Choices {
     instance_norm: "nn.InstanceNorm2d(C, affine=True) on conv layers, no running statistics; fc layers stay vanilla (one value per example: the statistic would zero the unit)",
     self_norm: "SELU on the hidden layers, their weights redrawn N(0, 1/fan_in) and biases 0 after the default initialisation; the output layer keeps its default; active = output > 0",
     whitening: "ZCA whitening per group of whitening_group_size units (a layer's last group smaller), Sigma = Xc Xc^T/m + 1e-5 I, gradients through eigh; running mean and whitening matrix with momentum 0.1 for eval_stats running; with eval_stats batch a test batch whitens itself (a single fc example: Sigma = 1e-5 I)",
+    after_step_rules: "adaptive-threshold and homeostatic-scaling update theta, and p-bar then alpha, under no_grad after each optimiser step, from the activation probability of the batch that step trained on (share of outputs > 0, x positions in a conv layer); theta starts at 0, alpha at 1, p-bar at the target rate; none of them is a parameter",
+    dendritic_norm: "branches: a conv unit's input channels (one k x k kernel each); an fc unit's inputs in contiguous groups of branch_size (the last smaller); c_b starts at |v_b|",
+    divisive_norm: "y_i = relu(z_i) / (exp(s) + mean_j relu(z_j)) per example, the pool the layer's units (conv: the channels at each position), exponent 1, s learned per layer from 0",
+    test_batch1: "test_accuracy_batch1: the final evaluation again with test batches of one example and the run's eval_stats",
 };
 
 /// What one model of a seed batch has gathered so far.
