@@ -5,7 +5,8 @@
 # and prints, section by section (each bounded in time, a failing one does not stop
 # the rest):
 #   1. the machine and `homeonorm info` (is CUDA seen?);
-#   2. the training benchmark on CUDA, every method: 1 model, 10 seeds batched, and the
+#   2. the training benchmark on CUDA, four methods, every arrangement: 1 model, 10
+#      seeds batched, sweep's workers, the PyTorch reference in sequence and in processes,
 #      PyTorch reference's 10 runs in sequence;
 #   3. GPU sharing: K processes at once (homeonorm 10-seed models, PyTorch scripts);
 #      the seed-batch width (S = 10, 30, 60) and SVHN's batch of 256;
@@ -43,12 +44,13 @@ nproc
 bounded 60 "$bin" info
 
 section "benchmark on CUDA, batch 32 (model-iterations per second)"
-bounded 240 "$bin" bench --device cuda --seeds 10 --iterations 200 --warmup 20
+bounded 300 "$bin" bench --device cuda --methods vanilla,batch-norm,synaptic-scaling,adaptive-threshold \
+    --seeds 10 --iterations 200 --warmup 20
 
 section "GPU shared by K processes: batch-norm, batch 32, total model-iterations per second"
 for k in 1 2 4; do
     for i in $(seq "$k"); do
-        "$bin" bench --device cuda --methods batch-norm --seeds 10 --iterations 200 --warmup 20 --python none \
+        "$bin" bench --device cuda --methods batch-norm --seeds 10 --iterations 200 --warmup 20 --in-process \
             >"$tmp/hn-$k-$i.txt" 2>&1 &
     done
     wait
@@ -64,9 +66,9 @@ for k in 1 2 4; do
 done
 
 section "seed-batch width and SVHN's batch (homeonorm only)"
-bounded 120 "$bin" bench --device cuda --methods batch-norm,synaptic-scaling --seeds 30 --iterations 200 --warmup 20 --python none
-bounded 120 "$bin" bench --device cuda --methods batch-norm --seeds 60 --iterations 200 --warmup 20 --python none
-bounded 120 "$bin" bench --device cuda --methods batch-norm,synaptic-scaling --seeds 10 --iterations 200 --warmup 20 --batch-size 256 --python none
+bounded 120 "$bin" bench --device cuda --methods batch-norm,synaptic-scaling --seeds 30 --iterations 200 --warmup 20 --in-process
+bounded 120 "$bin" bench --device cuda --methods batch-norm --seeds 60 --iterations 200 --warmup 20 --in-process
+bounded 120 "$bin" bench --device cuda --methods batch-norm,synaptic-scaling --seeds 10 --iterations 200 --warmup 20 --batch-size 256 --in-process
 
 section "CUDA correctness: 3 seeds x 400 iterations on 5,000 CIFAR-10-format images"
 "$python" - "$tmp/data/cifar-10-batches-bin" <<'PY'

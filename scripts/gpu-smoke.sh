@@ -44,4 +44,4 @@ for s in (0, 1):
 PY
 done
 echo "== benchmark on CUDA, batch 32, model-iterations per second"
-timeout 300 "$bin" bench --device cuda --seeds 10 --iterations 100 --warmup 10 --python none
+timeout 300 "$bin" bench --device cuda --seeds 10 --iterations 100 --warmup 10 --in-process

@@ -14,6 +14,17 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use tch::{Device, Kind, Tensor};
 
+/// Which arrangements besides the in-process ones `bench` times.
+#[derive(Clone, Debug)]
+pub struct Arrangements {
+    /// N single-threaded workers side by side (and N PyTorch processes); `None`: not timed.
+    pub workers: Option<usize>,
+    /// The Python that runs `reference/bench.py`; `None`: PyTorch is not timed.
+    pub python: Option<String>,
+    /// Everything again beside a busy process.
+    pub load: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct BenchOptions {
     pub seeds: usize,

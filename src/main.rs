@@ -95,6 +95,9 @@ enum Command {
         /// Time every arrangement again beside a busy process, as on a shared node.
         #[arg(long)]
         load: bool,
+        /// Time only the in-process arrangements (1 model, S batched): no workers, no PyTorch.
+        #[arg(long)]
+        in_process: bool,
         /// The Python with torch 2.11 for the PyTorch side (default: $HOMEONORM_PYTHON or python3); "none" skips it.
         #[arg(long)]
         python: Option<String>,
@@ -295,6 +298,7 @@ fn run(cli: Cli) -> Result<()> {
             threads,
             workers,
             load,
+            in_process,
             python,
             worker,
         } => {
@@ -307,8 +311,17 @@ fn run(cli: Cli) -> Result<()> {
                 return bench_worker(&methods, &options);
             }
             let python = python.or_else(|| std::env::var("HOMEONORM_PYTHON").ok()).unwrap_or_else(|| "python3".into());
-            let workers = workers.map(usize::from);
-            bench_command(&methods, &options, workers, load, &python)
+            // sweep's default: one single-threaded worker per usable core (four per GPU).
+            let sweep_default = || {
+                let cores = homeonorm::workers::usable_cores();
+                homeonorm::workers::plan(options.device.is_cuda(), cores, None, usize::MAX).workers
+            };
+            let arrangements = homeonorm::bench::Arrangements {
+                workers: (!in_process).then(|| workers.map_or_else(sweep_default, usize::from)),
+                python: (!in_process && python != "none").then_some(python),
+                load,
+            };
+            bench_command(&methods, &options, &arrangements)
         }
         Command::Plot { dir, format, paper } => {
             let files = homeonorm::plot::plot(&dir, format, paper)?;
@@ -552,9 +565,7 @@ fn bench_worker(methods: &[MethodId], options: &homeonorm::bench::BenchOptions) 
 fn bench_command(
     methods: &[MethodId],
     options: &homeonorm::bench::BenchOptions,
-    workers: Option<usize>,
-    load: bool,
-    python: &str,
+    arrangements: &homeonorm::bench::Arrangements,
 ) -> Result<()> {
     use homeonorm::bench;
     if options.seeds == 0 || options.iterations == 0 || options.batch_size == 0 {
@@ -565,10 +576,7 @@ fn bench_command(
     let split = bench::synthetic_split(options.device);
     let repo = std::env::current_dir()?;
     let (s, threads) = (options.seeds, tch::get_num_threads() as usize);
-    // sweep's default: one single-threaded worker per usable core (four per GPU).
-    let n = workers.unwrap_or_else(|| {
-        homeonorm::workers::plan(options.device.is_cuda(), homeonorm::workers::usable_cores(), None, usize::MAX).workers
-    });
+    let n = arrangements.workers;
     println!(
         "device {}, batch {}, {} timed iterations after {} warm-up; model-iterations per second",
         system::device_name(options.device),
@@ -576,49 +584,57 @@ fn bench_command(
         options.iterations,
         options.warmup
     );
+    let workers_text = n.map_or(String::new(), |n| {
+        format!("; {n} workers × 1 thread, each training {s} seeds batched (sweep's default)")
+    });
+    let python_text = match (&arrangements.python, n) {
+        (Some(_), Some(n)) => format!(
+            " PyTorch (reference/bench.py): {s} runs in sequence on {threads} thread(s); {n} processes × 1 thread sharing them."
+        ),
+        _ => String::new(),
+    };
     println!(
-        "homeonorm: 1 model and {s} seeds batched in one process of {threads} thread(s); {n} workers × 1 thread, each \
-         training {s} seeds batched (sweep's default). PyTorch (reference/bench.py): {s} runs in sequence on {threads} \
-         thread(s); {n} processes × 1 thread sharing them."
+        "homeonorm: 1 model and {s} seeds batched in one process of {threads} thread(s){workers_text}.{python_text}"
     );
-    let python = (python != "none").then_some(python);
-    let conditions: &[bool] = if load { &[false, true] } else { &[false] };
+    let conditions: &[bool] = if arrangements.load { &[false, true] } else { &[false] };
+    let cell = |v: Option<f64>, digits: usize| v.map_or("–".to_string(), |v| format!("{v:.digits$}"));
     for &loaded in conditions {
         let _neighbour = if loaded { Some(bench::Neighbour::start()?) } else { None };
         println!("\n{}", if loaded { "beside one busy process" } else { "idle" });
+        let n_text = n.map_or("–".to_string(), |n| n.to_string());
         println!(
             "{:<20} {:>9} {:>11} {:>12} {:>12} {:>12} {:>10} {:>10}",
             "method",
             "1 model",
             format!("{s} batched"),
-            format!("{n} workers"),
+            format!("{n_text} workers"),
             format!("PT {s} seq."),
-            format!("PT {n} proc."),
+            format!("PT {n_text} proc."),
             "÷ best PT",
             "÷ PT seq."
         );
         for &method in &methods {
             let one = bench::time_training(method, 1, &split, options)?;
             let batched = bench::time_training(method, s, &split, options)?;
-            let spread = bench::time_workers(method.name(), n, options)?;
-            let torch = match python {
-                Some(py) => Some((
+            let spread = n.map(|n| bench::time_workers(method.name(), n, options)).transpose()?;
+            let torch = match (&arrangements.python, n) {
+                (Some(py), Some(n)) => Some((
                     bench::time_pytorch(py, &repo, method.name(), 1, threads, options)?,
                     bench::time_pytorch(py, &repo, method.name(), n, 1, options)?,
                 )),
-                None => None,
+                _ => None,
             };
-            let cell = |v: Option<f64>, digits: usize| v.map_or("–".to_string(), |v| format!("{v:.digits$}"));
+            let ratio = |f: fn((f64, f64)) -> f64| spread.zip(torch).map(|(w, t)| w / f(t));
             println!(
-                "{:<20} {:>9.1} {:>11.1} {:>12.1} {:>12} {:>12} {:>10} {:>10}",
+                "{:<20} {:>9.1} {:>11.1} {:>12} {:>12} {:>12} {:>10} {:>10}",
                 method.name(),
                 one,
                 batched,
-                spread,
+                cell(spread, 1),
                 cell(torch.map(|t| t.0), 1),
                 cell(torch.map(|t| t.1), 1),
-                cell(torch.map(|t| spread / t.0.max(t.1)), 2),
-                cell(torch.map(|t| spread / t.0), 2)
+                cell(ratio(|t| t.0.max(t.1)), 2),
+                cell(ratio(|t| t.0), 2)
             );
         }
     }
