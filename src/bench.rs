@@ -71,13 +71,13 @@ fn device_arg(device: Device) -> String {
     }
 }
 
-/// Starts `processes` copies of `command(k)` at once and waits for all; the sum of
+/// Starts `processes` copies of `command()` at once and waits for all; the sum of
 /// the model-iterations per second each prints as its JSON line's
 /// `model_iterations_per_s` (their timed sections run side by side).
-fn concurrent_rate(what: &str, processes: usize, command: impl Fn(usize) -> Command) -> Result<f64> {
+fn concurrent_rate(what: &str, processes: usize, command: impl Fn() -> Command) -> Result<f64> {
     let children = (0..processes)
-        .map(|k| {
-            command(k)
+        .map(|_| {
+            command()
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -111,7 +111,7 @@ pub fn time_pytorch(
     options: &BenchOptions,
 ) -> Result<f64> {
     let runs = options.seeds.div_ceil(processes).to_string();
-    concurrent_rate(&format!("{python} reference/bench.py (set --python, or HOMEONORM_PYTHON)"), processes, |_| {
+    concurrent_rate(&format!("{python} reference/bench.py (set --python, or HOMEONORM_PYTHON)"), processes, || {
         let mut c = Command::new(python);
         c.arg(repo.join("reference/bench.py"))
             .args(["--method", method, "--runs", &runs])
@@ -129,7 +129,7 @@ pub fn time_pytorch(
 /// model-iterations per second together.
 pub fn time_workers(method: &str, workers: usize, options: &BenchOptions) -> Result<f64> {
     let exe = std::env::current_exe().context("cannot find this program's own path")?;
-    concurrent_rate("a bench worker", workers, |_| {
+    concurrent_rate("a bench worker", workers, || {
         let mut c = Command::new(&exe);
         c.args(["bench", "--worker", "--methods", method, "--threads", "1", "--python", "none"])
             .args(["--seeds", &options.seeds.to_string()])

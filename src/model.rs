@@ -298,7 +298,7 @@ impl LeNet5 {
     pub fn after_step(&self, forward: &Forward) {
         tch::no_grad(|| {
             for (layer, output) in self.layers.iter().filter(|l| l.shape.hidden).zip(&forward.hidden) {
-                layer.norm.after_step(&output.detach());
+                layer.norm.after_step(output);
             }
         });
     }

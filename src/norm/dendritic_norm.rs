@@ -32,18 +32,25 @@ fn branches(layer: &LayerSpec, kernel_area: i64) -> (i64, i64) {
     }
 }
 
-/// One model's applied weight: each branch of each row of `v` (`[U, …]`, flattened to
-/// rows) rescaled to norm `gain[u, b]`, as `reference/lenet5.py` computes it.
-fn branch_normalized(v: &Tensor, gain: &Tensor, branch: i64) -> Tensor {
-    let rows = v.reshape([v.size()[0], -1]);
-    let parts: Vec<Tensor> = rows
+/// Each branch of each row of one model's weight `v` (`[U, …]`, flattened to rows
+/// `[U, in]`) with its norm `[U, 1]`, as `reference/lenet5.py` takes them.
+fn branches_with_norms(v: &Tensor, branch: i64) -> Vec<(Tensor, Tensor)> {
+    v.reshape([v.size()[0], -1])
         .split(branch, 1)
+        .into_iter()
+        .map(|part| {
+            let norm = part.norm_scalaropt_dim(2, [1].as_slice(), true);
+            (part, norm)
+        })
+        .collect()
+}
+
+/// One model's applied weight: each branch rescaled to norm `gain[u, b]`.
+fn branch_normalized(v: &Tensor, gain: &Tensor, branch: i64) -> Tensor {
+    let parts: Vec<Tensor> = branches_with_norms(v, branch)
         .iter()
         .enumerate()
-        .map(|(b, part)| {
-            let norm = part.norm_scalaropt_dim(2, [1].as_slice(), true);
-            part * (gain.narrow(1, b as i64, 1) / norm)
-        })
+        .map(|(b, (part, norm))| part * (gain.narrow(1, b as i64, 1) / norm))
         .collect();
     Tensor::cat(&parts, 1).view(v.size().as_slice())
 }
@@ -80,9 +87,7 @@ impl Method for DendriticNorm {
         // c starts at each branch's norm: the applied weight starts as v itself.
         let initial = tch::no_grad(|| {
             per_model(layer.models, |s| {
-                let rows = weight.get(s).reshape([layer.units, -1]);
-                let norms: Vec<Tensor> =
-                    rows.split(branch, 1).iter().map(|p| p.norm_scalaropt_dim(2, [1].as_slice(), true)).collect();
+                let norms: Vec<Tensor> = branches_with_norms(&weight.get(s), branch).into_iter().map(|p| p.1).collect();
                 Tensor::cat(&norms, 1)
             })
         });
