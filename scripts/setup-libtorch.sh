@@ -11,12 +11,18 @@
 set -euo pipefail
 
 TORCH_VERSION=2.11.0
+# What decodes ../shared/data's JPEG copy of CIFAR-10 (cifar10-jpeg-to-bin.py): pinned,
+# because another Pillow (its libjpeg-turbo) decodes other pixels, and runs on other
+# bytes are another experiment. With these, the binary files' content sha256 is the one
+# docs/reproduction/README.md states.
+NUMPY_VERSION=2.4.6
+PILLOW_VERSION=13.0.0
 venv="${HOMEONORM_TORCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/homeonorm/torch-$TORCH_VERSION}"
 python="${HOMEONORM_PYTHON:-python3}"
 
 torch_ok() {
     [ -x "$venv/bin/python" ] &&
-        "$venv/bin/python" -c "import torch, numpy, PIL, sys; sys.exit(0 if torch.__version__.split('+')[0] == '$TORCH_VERSION' else 1)" 2>/dev/null
+        "$venv/bin/python" -c "import torch, numpy, PIL, sys; sys.exit(0 if (torch.__version__.split('+')[0], numpy.__version__, PIL.__version__) == ('$TORCH_VERSION', '$NUMPY_VERSION', '$PILLOW_VERSION') else 1)" 2>/dev/null
 }
 
 if torch_ok; then
@@ -28,12 +34,12 @@ echo "setup-libtorch: installing torch==$TORCH_VERSION into $venv (about 5 GB, a
 mkdir -p "$(dirname "$venv")"
 "$python" -m venv "$venv" >&2
 # numpy and pillow: for ../shared/data/cifar10-jpeg-to-bin.py (real CIFAR-10 images as the official binary files).
-if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "torch==$TORCH_VERSION" numpy pillow >&2; then
+if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "torch==$TORCH_VERSION" "numpy==$NUMPY_VERSION" "pillow==$PILLOW_VERSION" >&2; then
     echo "setup-libtorch: pip could not install torch==$TORCH_VERSION into $venv; check that PyPI is reachable and that the disk has about 5 GB free." >&2
     exit 1
 fi
 if ! torch_ok; then
-    echo "setup-libtorch: torch was installed into $venv but does not import as version $TORCH_VERSION." >&2
+    echo "setup-libtorch: $venv does not import torch $TORCH_VERSION, numpy $NUMPY_VERSION and pillow $PILLOW_VERSION after installing them." >&2
     exit 1
 fi
 echo "$venv"

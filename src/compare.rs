@@ -25,6 +25,7 @@ struct RunNumbers {
     accuracy_batch1: Option<f64>,
     layers: Vec<LayerSummary>,
     curve: Vec<CurveRow>,
+    data_sha256: Option<String>,
 }
 
 /// One side's runs of one setting.
@@ -70,6 +71,9 @@ pub struct Comparison {
     pub only_b: Vec<String>,
     /// Runs left out (unfinished or unreadable), with why.
     pub left_out: Vec<(PathBuf, String)>,
+    /// Seeds on both sides that trained on different data (by content hash): never
+    /// the same run, whatever their numbers.
+    pub data_differs: Vec<String>,
 }
 
 impl Comparison {
@@ -83,6 +87,7 @@ impl Comparison {
                 }
             }
         }
+        out.extend(self.data_differs.iter().cloned());
         for c in &self.curves {
             let largest = c.largest_accuracy_difference.max(c.largest_loss_difference);
             if largest > tolerance || largest.is_nan() {
@@ -167,6 +172,7 @@ fn numbers_of(r: &RunRecord, left_out: &mut Vec<(PathBuf, String)>) -> Result<Op
         accuracy_batch1: summary.test_accuracy_batch1,
         layers: summary.layers.clone(),
         curve: read_csv(&r.dir)?,
+        data_sha256: r.data_sha256.clone(),
     }))
 }
 
@@ -207,8 +213,14 @@ pub fn compare(a: &Path, b: &Path) -> Result<Comparison> {
         let empty = if side_a.is_empty() { a } else { b };
         bail!("{}: no complete run to compare (every run folder there is unfinished or unreadable)", empty.display());
     }
-    let mut comparison =
-        Comparison { measures: Vec::new(), curves: Vec::new(), only_a: Vec::new(), only_b: Vec::new(), left_out };
+    let mut comparison = Comparison {
+        measures: Vec::new(),
+        curves: Vec::new(),
+        only_a: Vec::new(),
+        only_b: Vec::new(),
+        left_out,
+        data_differs: Vec::new(),
+    };
     for (key, _) in side_b.iter().filter(|(k, _)| !side_a.iter().any(|(ka, _)| ka == k)) {
         comparison.only_b.push(describe(key));
     }
@@ -240,6 +252,7 @@ pub fn compare(a: &Path, b: &Path) -> Result<Comparison> {
             }
         }
         comparison.curves.extend(curve_agreement(&setting, runs_a, runs_b));
+        comparison.data_differs.extend(data_differences(&setting, runs_a, runs_b));
     }
     comparison.left_out.sort();
     Ok(comparison)
@@ -297,6 +310,20 @@ fn measure_row(
         paired_seeds: paired.len(),
         largest_paired_difference: paired.iter().copied().reduce(f64::max),
     }
+}
+
+/// The seeds on both sides whose recorded data content differs.
+fn data_differences(setting: &str, a: &Side, b: &Side) -> Vec<String> {
+    a.runs
+        .iter()
+        .filter_map(|ra| {
+            let rb = b.runs.iter().find(|r| r.seed == ra.seed)?;
+            let (x, y) = (ra.data_sha256.as_deref()?, rb.data_sha256.as_deref()?);
+            (x != y).then(|| {
+                format!("{setting}: seed {}: trained on other data (content sha256 {x} in A, {y} in B)", ra.seed)
+            })
+        })
+        .collect()
 }
 
 fn curve_agreement(setting: &str, a: &Side, b: &Side) -> Option<CurveAgreement> {
@@ -382,7 +409,11 @@ pub fn markdown(c: &Comparison, a: &Path, b: &Path) -> String {
             m.largest_paired_difference.map_or("–".into(), |d| format!("{d:e}")),
         );
     }
-    for (title, list) in [("Settings in A only", &c.only_a), ("Settings in B only", &c.only_b)] {
+    for (title, list) in [
+        ("Seeds trained on other data", &c.data_differs),
+        ("Settings in A only", &c.only_a),
+        ("Settings in B only", &c.only_b),
+    ] {
         let _ = writeln!(md, "\n## {title}\n");
         if list.is_empty() {
             let _ = writeln!(md, "None.");

@@ -214,6 +214,12 @@ impl RuntimeArgs {
         Limit { train: self.limit, test: self.limit }
     }
 
+    /// The dataset's files and their hashes as they are now, where they can be read
+    /// (a missing dataset is reported by the load that needs it).
+    fn data_files(&self, kind: DatasetKind) -> Option<Vec<data::DataFile>> {
+        data::identify(kind, &kind.default_dir(&self.data_dir)).ok()
+    }
+
     fn load(&self, kind: DatasetKind, device: tch::Device) -> Result<RunData> {
         let dir = kind.default_dir(&self.data_dir);
         let limit = self.limit();
@@ -285,6 +291,14 @@ fn run(cli: Cli) -> Result<()> {
                 claim_timeout: claim_timeout(claim_timeout_minutes)?,
                 data_limit: runtime.limit(),
                 retrain_changed,
+                data_files: experiment
+                    .runs
+                    .iter()
+                    .map(|r| r.settings.dataset)
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .filter_map(|kind| Some((kind, runtime.data_files(kind)?)))
+                    .collect(),
             };
             sweep_command(&experiment, &options, dry_run, workers, runtime)
         }
@@ -353,6 +367,9 @@ fn run(cli: Cli) -> Result<()> {
                 let verdict = curve.first_parting.map_or("identical".into(), |i| format!("part at iteration {i}"));
                 println!("{}: {} seed(s) on both sides, curves {verdict}", curve.setting, curve.seeds);
             }
+            for line in &comparison.data_differs {
+                println!("{line}");
+            }
             for (dir, why) in &comparison.left_out {
                 log::warn!("left out {}: {why}", dir.display());
             }
@@ -414,8 +431,16 @@ fn info(method: Option<MethodId>) -> Result<()> {
 fn data_check(kind: DatasetKind, dir: &std::path::Path, limit: Limit) -> Result<()> {
     let ds = data::load(kind, dir, limit)?;
     println!("{kind} in {}", dir.display());
-    for (path, size) in &ds.files {
-        println!("  file {} ({size} bytes)", path.display());
+    for file in &ds.files {
+        println!(
+            "  file {} ({} bytes, sha256 {})",
+            file.path.display(),
+            file.bytes,
+            file.sha256.as_deref().unwrap_or("-")
+        );
+    }
+    if let Some(hash) = data::content_sha256(&ds.files) {
+        println!("  content sha256 {hash}");
     }
     println!("  {:<12} {:>8} {:>8}", "class", "train", "test");
     let (train, test) = (ds.train.class_counts(), ds.test.class_counts());
@@ -434,11 +459,12 @@ fn train_command(args: TrainArgs) -> Result<()> {
     }
     // A complete run with other settings in the way is another experiment's result.
     let identity = settings.identity(args.runtime.limit());
+    let data_now = args.runtime.data_files(args.dataset);
     for &seed in &args.seed {
         let dir =
             homeonorm::rundir::run_path(&args.out, args.dataset.name(), settings.method.name(), settings.lr, seed);
         if let homeonorm::rundir::RunState::Done(_) = homeonorm::rundir::state(&dir) {
-            let changed = homeonorm::rundir::differences(&dir, &identity)?;
+            let changed = homeonorm::rundir::differences(&dir, &identity, data_now.as_deref())?;
             if !changed.is_empty() && !args.replace {
                 anyhow::bail!(
                     "{} holds a complete run with other settings ({}); pass --replace to replace it, or use another --out",

@@ -26,6 +26,8 @@ pub struct RunRecord {
     pub dir: PathBuf,
     pub key: GroupKey,
     pub seed: u64,
+    /// The content hash of the data it trained on (`None`: not recorded).
+    pub data_sha256: Option<String>,
     /// None: unfinished, for the reason in `problem`.
     pub summary: Option<Summary>,
     pub problem: Option<String>,
@@ -43,6 +45,9 @@ fn looks_like_run(dir: &Path) -> bool {
     rundir::FILES.iter().any(|f| dir.join(f).exists() || dir.join(format!(".{f}.tmp")).exists())
         || dir.join(crate::sweep::CLAIM).exists()
 }
+
+/// What the report says of data whose hash a run folder does not record.
+pub const NOT_RECORDED: &str = "not recorded";
 
 /// Every run folder under `root`, complete or not.
 pub fn collect(root: &Path) -> Result<Found> {
@@ -67,7 +72,8 @@ pub fn collect(root: &Path) -> Result<Found> {
                     Err(e) => (None, Some(format!("{e:#}"))),
                 };
                 let key = GroupKey::of(&config.settings, config.data_limit);
-                found.runs.push(RunRecord { dir, key, seed: config.seed, summary, problem });
+                let data_sha256 = crate::data::content_sha256(&config.data_files);
+                found.runs.push(RunRecord { dir, key, seed: config.seed, data_sha256, summary, problem });
             }
         }
     }
@@ -148,6 +154,8 @@ pub struct SettingResult {
     /// CV of activation probability across all fc units (fc1 and fc2 pooled), mean over seeds.
     pub fc_prob_cv: Option<f64>,
     pub curve: Vec<CurvePoint>,
+    /// The data content hashes of its complete runs ("not recorded" for older folders), with their counts.
+    pub data: BTreeMap<String, usize>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -246,6 +254,10 @@ pub fn summarize(records: &[RunRecord]) -> Result<Vec<SettingResult>> {
             layers,
             fc_prob_cv: Spread::of(&fc_cvs).mean,
             curve,
+            data: complete.iter().fold(BTreeMap::new(), |mut data, r| {
+                *data.entry(r.data_sha256.clone().unwrap_or_else(|| NOT_RECORDED.into())).or_default() += 1;
+                data
+            }),
         });
     }
     Ok(results)
@@ -299,6 +311,17 @@ impl Measure {
     }
 }
 
+/// Whether `settings` are the paper's protocol for `dataset` at some learning rate (its
+/// numbers are comparable): the preset in every setting that changes the experiment but lr.
+pub fn is_paper_protocol(settings: &crate::settings::TrainSettings, dataset: &str) -> bool {
+    let preset = crate::settings::TrainSettings {
+        lr: settings.lr,
+        ..crate::settings::TrainSettings::preset(settings.dataset, settings.method)
+    };
+    settings.dataset.name() == dataset
+        && GroupKey::of(settings, Default::default()) == GroupKey::of(&preset, Default::default())
+}
+
 /// The paper's published numbers (sections 4.3, 4.4 and 5; CIFAR-10, 10 seeds, 45,000 iterations).
 pub fn paper_numbers() -> Vec<PaperNumber> {
     use Measure::*;
@@ -349,6 +372,7 @@ fn summary_columns(r: &SettingResult, layers: &[String]) -> Vec<(String, String)
         ("best_accuracy_mean".into(), num(r.best_accuracy.mean)),
         ("best_accuracy_std".into(), num(r.best_accuracy.std)),
         ("fc_prob_cv".into(), num(r.fc_prob_cv)),
+        ("data_sha256".into(), r.data.keys().cloned().collect::<Vec<_>>().join(" ")),
     ]);
     for layer in layers {
         let row = r.layer(layer).cloned().unwrap_or_default();
@@ -575,6 +599,22 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
     }
     for n in names {
         let _ = writeln!(md, "![{n}]({FIGURES_DIR}/{n})");
+    }
+    let _ = writeln!(md, "\n## Data\n");
+    let _ = writeln!(
+        md,
+        "The content sha256 of each dataset's files as the complete runs recorded them \
+         (`cd DIR && sha256sum *.bin | sha256sum` for CIFAR-10's binary files).\n"
+    );
+    let _ = writeln!(md, "| dataset | content sha256 | runs |\n|---|---|---|");
+    let mut data: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for r in results {
+        for (hash, n) in &r.data {
+            *data.entry((r.key.settings.dataset.name(), hash)).or_default() += n;
+        }
+    }
+    for ((dataset, hash), n) in data {
+        let _ = writeln!(md, "| {dataset} | {hash} | {n} |");
     }
     let _ = writeln!(md, "\n## Runs left out\n");
     if problems.is_empty() {

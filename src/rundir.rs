@@ -9,6 +9,7 @@
 //! crashed, truncated, hand-edited) is unfinished, redone by `sweep` and left out,
 //! with the reason, by `report` and `plot`.
 
+pub use crate::data::DataFile;
 use crate::data::Limit;
 use crate::metrics::LayerSummary;
 use crate::settings::TrainSettings;
@@ -58,7 +59,7 @@ pub struct RunConfig {
     pub test_images: usize,
     #[serde(default)]
     pub data_dir: PathBuf,
-    /// Each data file read and its size in bytes.
+    /// Each data file read: its path, size in bytes and SHA-256.
     #[serde(default)]
     pub data_files: Vec<DataFile>,
     /// `cpu`, `cuda:0`, …
@@ -74,12 +75,6 @@ pub struct RunConfig {
 
 fn first_version() -> u32 {
     1
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct DataFile {
-    pub path: PathBuf,
-    pub bytes: u64,
 }
 
 /// A CSV file of a run folder: its name, its columns (the header, written even when
@@ -224,18 +219,25 @@ pub fn read_config(dir: &Path) -> Result<RunConfig> {
 }
 
 /// The settings recorded in a run folder's `config.json` that differ from `expected`
-/// (see [`TrainSettings::identity`]), each as "key: recorded X, now Y".
-pub fn differences(dir: &Path, expected: &serde_json::Map<String, serde_json::Value>) -> Result<Vec<String>> {
+/// (see [`TrainSettings::identity`]), each as "key: recorded X, now Y", and the data's
+/// content where `data_now` and the folder both record its hashes.
+pub fn differences(
+    dir: &Path,
+    expected: &serde_json::Map<String, serde_json::Value>,
+    data_now: Option<&[DataFile]>,
+) -> Result<Vec<String>> {
     let config = read_config(dir)?;
     let recorded = config.settings.identity(config.data_limit);
-    Ok(expected
+    let mut changed: Vec<String> = expected
         .iter()
         .filter(|(key, value)| recorded.get(*key) != Some(value))
         .map(|(key, value)| {
             let was = recorded.get(key).map_or("absent".to_string(), |v| v.to_string());
             format!("{key}: recorded {was}, now {value}")
         })
-        .collect())
+        .collect();
+    changed.extend(data_now.and_then(|now| crate::data::data_difference(&config.data_files, now)));
+    Ok(changed)
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {

@@ -17,7 +17,7 @@
 //!   the runs in progress stay unfinished.
 //! - Pending seeds of one setting train together as a seed batch (`--seeds-per-batch`).
 
-use crate::data::{DatasetKind, Limit};
+use crate::data::{DataFile, DatasetKind, Limit};
 use crate::experiment::{Experiment, RunSpec};
 use crate::progress::Progress;
 use crate::rundir::{self, Outcome, RunState};
@@ -25,6 +25,7 @@ use crate::settings::TrainSettings;
 use crate::train::{train_seed_batch_supervised, RunData, TakenOver};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -73,6 +74,9 @@ pub struct SweepOptions {
     pub data_limit: Limit,
     /// Retrain complete runs whose recorded settings differ from the grid's, instead of stopping.
     pub retrain_changed: bool,
+    /// The data files each dataset now has (with their hashes), where they could be read:
+    /// a complete run recorded on other bytes is a changed run.
+    pub data_files: BTreeMap<DatasetKind, Vec<DataFile>>,
 }
 
 /// One run of the grid with its folder and state.
@@ -156,7 +160,8 @@ pub fn seed_batches<'a>(pending: Vec<&'a PlannedRun>, options: &SweepOptions) ->
 
 /// The settings (and data subset) recorded in a run folder that differ from `settings`.
 fn changed_settings(dir: &Path, settings: &TrainSettings, options: &SweepOptions) -> Result<Vec<String>> {
-    rundir::differences(dir, &settings.identity(options.data_limit))
+    let data_now = options.data_files.get(&settings.dataset).map(Vec::as_slice);
+    rundir::differences(dir, &settings.identity(options.data_limit), data_now)
 }
 
 /// Whether a planned run's folder now holds a complete run of the settings it asks for.

@@ -8,7 +8,7 @@ use crate::evaluate::{evaluate, measured_layers, LayerUnits};
 use crate::learner::Learner;
 use crate::metrics::{ActivityRecord, LayerSummary};
 use crate::progress::Progress;
-use crate::rundir::{self, ActivationRow, CurveRow, DataFile, Outcome, RunConfig, Summary, UnitRow};
+use crate::rundir::{self, ActivationRow, CurveRow, Outcome, RunConfig, Summary, UnitRow};
 use crate::settings::TrainSettings;
 use crate::system::{device_name, SystemInfo};
 use anyhow::{bail, Result};
@@ -22,7 +22,7 @@ pub struct RunData {
     pub train: Split,
     pub test: Split,
     pub dir: PathBuf,
-    pub files: Vec<(PathBuf, u64)>,
+    pub files: Vec<crate::data::DataFile>,
     pub limit: Limit,
 }
 
@@ -271,7 +271,7 @@ fn write_configs(settings: &TrainSettings, seeds: &[u64], data: &RunData, dirs: 
             train_images: data.train.len(),
             test_images: data.test.len(),
             data_dir: data.dir.clone(),
-            data_files: data.files.iter().map(|(path, bytes)| DataFile { path: path.clone(), bytes: *bytes }).collect(),
+            data_files: data.files.clone(),
             device: device_name(device),
             system: system.clone(),
             choices: choices.clone(),

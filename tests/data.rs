@@ -54,6 +54,46 @@ fn cifar10_reads_the_published_archive() {
     assert_eq!((ds.train.len(), ds.test.len()), (100, 20));
     assert_eq!(ds.test.images.int64_value(&[3, 2, 9, 4]), cifar_pixel(5, 3, 2, 9, 4) as i64);
     assert_eq!(ds.files.len(), 1);
+    assert_eq!(ds.files[0], data::DataFile::of_file(&archive).unwrap(), "the archive itself is what is hashed");
+}
+
+#[test]
+fn every_data_file_is_recorded_with_its_sha256_and_the_content_hash_is_sha256sums() {
+    let dir = tempfile::tempdir().unwrap();
+    write_cifar_dir(dir.path(), 20);
+    let ds = data::load(DatasetKind::Cifar10, dir.path(), SUBSET).unwrap();
+    let sha256sum = |args: &str| {
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("cd '{}' && {args}", dir.path().display()))
+            .output()
+            .expect("sh and coreutils' sha256sum");
+        assert!(o.status.success());
+        String::from_utf8(o.stdout).unwrap()
+    };
+    assert_eq!(ds.files.len(), 6);
+    for file in &ds.files {
+        let name = file.path.file_name().unwrap().to_str().unwrap();
+        let line = sha256sum(&format!("sha256sum {name}"));
+        assert_eq!(file.sha256.as_deref(), line.split_whitespace().next(), "{name}");
+        assert_eq!(file.bytes, 20 * 3073);
+    }
+    let content = data::content_sha256(&ds.files).unwrap();
+    assert_eq!(Some(content.as_str()), sha256sum("sha256sum *.bin | sha256sum").split_whitespace().next());
+    assert_eq!(data::identify(DatasetKind::Cifar10, dir.path()).unwrap(), ds.files, "identify hashes what load reads");
+
+    // One pixel changed: another content hash, and the difference is named; a side
+    // that recorded no hash (an older folder) differs from nothing.
+    let mut test = std::fs::read(dir.path().join("test_batch.bin")).unwrap();
+    test[1] ^= 1;
+    std::fs::write(dir.path().join("test_batch.bin"), test).unwrap();
+    let now = data::identify(DatasetKind::Cifar10, dir.path()).unwrap();
+    assert_ne!(data::content_sha256(&now).unwrap(), content);
+    let said = data::data_difference(&ds.files, &now).expect("the bytes differ");
+    assert!(said.contains(&content) && said.contains("recorded"), "{said}");
+    let older: Vec<data::DataFile> = ds.files.iter().map(|f| data::DataFile { sha256: None, ..f.clone() }).collect();
+    assert_eq!(data::content_sha256(&older), None);
+    assert_eq!(data::data_difference(&older, &now), None);
 }
 
 #[test]

@@ -22,6 +22,7 @@ fn options(out: &Path, shard: Shard) -> SweepOptions {
         claim_timeout: Duration::from_secs(600),
         data_limit: homeonorm::data::Limit { train: Some(usize::MAX), test: Some(usize::MAX) },
         retrain_changed: false,
+        data_files: Default::default(),
     }
 }
 

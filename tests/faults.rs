@@ -174,6 +174,38 @@ fn a_sweep_whose_settings_changed_stops_naming_the_run_and_the_setting() {
 }
 
 #[test]
+fn runs_on_other_data_bytes_stop_a_sweep_and_never_compare_identical() {
+    let _turn = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let exp = experiment(tmp.path(), 40);
+    let o = run(&sweep_args(s(&exp), s(&a), s(&data), &[]));
+    assert!(o.status.success(), "{}", text(&o));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(the_run(&a).join("config.json")).unwrap()).unwrap();
+    let files = config["data_files"].as_array().unwrap();
+    assert_eq!(files.len(), 6);
+    assert!(files.iter().all(|f| f["sha256"].as_str().is_some_and(|h| h.len() == 64)), "{files:?}");
+
+    // One test pixel changed: the data is other bytes of the same size.
+    let test_file = data.join("cifar-10-batches-bin/test_batch.bin");
+    let mut bytes = std::fs::read(&test_file).unwrap();
+    bytes[100] = bytes[100].wrapping_add(1);
+    std::fs::write(&test_file, bytes).unwrap();
+    let o = run(&sweep_args(s(&exp), s(&a), s(&data), &[]));
+    assert!(!o.status.success(), "a run on other data must not pass for done");
+    assert!(text(&o).contains(s(&the_run(&a))) && text(&o).contains("data content sha256"), "{}", text(&o));
+
+    // The same run on the new bytes elsewhere: compare names the seed, at any tolerance.
+    let o = run(&sweep_args(s(&exp), s(&b), s(&data), &[]));
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["compare", s(&a), s(&b), "--out", s(&tmp.path().join("cmp")), "--tolerance", "1"]);
+    assert!(!o.status.success(), "runs on other data are never the same run: {}", text(&o));
+    assert!(text(&o).contains("seed 0: trained on other data"), "{}", text(&o));
+}
+
+#[test]
 fn kill_9_then_a_rerun_takes_over_the_dead_workers_claim() {
     let _turn = serial();
     let tmp = tempfile::tempdir().unwrap();

@@ -3,7 +3,7 @@
 //! green and blue planes (row-major 32×32). Also reads the
 //! `cifar-10-binary.tar.gz` archive as published.
 
-use super::{io_error, DataError, Dataset, DatasetKind, Split, RECORD_PIXELS};
+use super::{io_error, DataError, DataFile, Dataset, DatasetKind, Split, RECORD_PIXELS};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
@@ -20,12 +20,20 @@ const MAX_RECORDS_PER_FILE: usize = 10_000;
 /// Reads from `dir` the six `.bin` files, or, where they are not there,
 /// `dir/cifar-10-binary.tar.gz` (or the archive in `dir`'s parent).
 pub fn load(dir: &Path) -> Result<Dataset, DataError> {
+    match source_files(dir)?.as_slice() {
+        [archive] => load_archive(archive),
+        _ => load_files(dir),
+    }
+}
+
+/// The files [`load`] reads from `dir`: the six `.bin` files, or the one archive.
+pub fn source_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     if dir.join(TEST_FILE).exists() || dir.join(TRAIN_FILES[0]).exists() {
-        return load_files(dir);
+        return Ok(TRAIN_FILES.iter().chain([&TEST_FILE]).map(|n| dir.join(n)).collect());
     }
     let archives = [dir.join(ARCHIVE), dir.parent().map(|p| p.join(ARCHIVE)).unwrap_or_default()];
     if let Some(archive) = archives.iter().find(|a| a.is_file()) {
-        return load_archive(archive);
+        return Ok(vec![archive.clone()]);
     }
     let looked_for = format!("{} and {}", dir.join("data_batch_1.bin").display(), archives[0].display());
     Err(DataError::missing(DatasetKind::Cifar10, looked_for, dir, URL))
@@ -39,7 +47,7 @@ fn load_files(dir: &Path) -> Result<Dataset, DataError> {
             return Err(DataError::missing(DatasetKind::Cifar10, path.display().to_string(), dir, URL));
         }
         let bytes = std::fs::read(&path).map_err(io_error(&path))?;
-        files.push((path, bytes.len() as u64));
+        files.push(DataFile::of_content(&path, &bytes));
         Ok(bytes)
     };
     let mut train = Vec::new();
@@ -51,8 +59,8 @@ fn load_files(dir: &Path) -> Result<Dataset, DataError> {
 }
 
 fn load_archive(archive: &Path) -> Result<Dataset, DataError> {
+    let record = DataFile::of_file(archive)?;
     let file = std::fs::File::open(archive).map_err(io_error(archive))?;
-    let size = file.metadata().map_err(io_error(archive))?.len();
     let mut members: Vec<(String, Vec<u8>)> = Vec::new();
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
     let bad = |e: std::io::Error| DataError::BadFormat {
@@ -94,7 +102,7 @@ fn load_archive(archive: &Path) -> Result<Dataset, DataError> {
         kind: DatasetKind::Cifar10,
         train: parse_records(&train)?,
         test: parse_records(&test)?,
-        files: vec![(archive.to_path_buf(), size)],
+        files: vec![record],
     })
 }
 

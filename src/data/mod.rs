@@ -9,6 +9,7 @@ pub mod download;
 pub mod svhn;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
@@ -155,8 +156,69 @@ pub struct Dataset {
     pub kind: DatasetKind,
     pub train: Split,
     pub test: Split,
-    /// The files read, with their sizes in bytes (recorded in each run's config).
-    pub files: Vec<(PathBuf, u64)>,
+    /// The files read (recorded in each run's config).
+    pub files: Vec<DataFile>,
+}
+
+/// A file a dataset was read from: what each run's `config.json` records of its data,
+/// so that runs on different bytes are never taken for the same experiment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataFile {
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// SHA-256 of the content, hex (absent in folders written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+impl DataFile {
+    /// The record of a file whose whole content is in memory.
+    pub fn of_content(path: &Path, content: &[u8]) -> DataFile {
+        DataFile { path: path.to_path_buf(), bytes: content.len() as u64, sha256: Some(hex(&Sha256::digest(content))) }
+    }
+
+    /// The record of a file on disk, read in pieces.
+    pub fn of_file(path: &Path) -> Result<DataFile, DataError> {
+        let mut file = std::fs::File::open(path).map_err(io_error(path))?;
+        let mut hasher = Sha256::new();
+        let bytes = std::io::copy(&mut file, &mut hasher).map_err(io_error(path))?;
+        Ok(DataFile { path: path.to_path_buf(), bytes, sha256: Some(hex(&hasher.finalize())) })
+    }
+
+    fn name(&self) -> String {
+        self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    }
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One hash for a dataset's content: the SHA-256 of `sha256sum`'s lines for its files
+/// in name order, so `cd DIR && sha256sum *.bin | sha256sum` gives it for CIFAR-10's
+/// binary files. `None` when a file's hash was not recorded.
+pub fn content_sha256(files: &[DataFile]) -> Option<String> {
+    let mut lines: Vec<(String, &str)> =
+        files.iter().map(|f| f.sha256.as_deref().map(|h| (f.name(), h))).collect::<Option<_>>()?;
+    lines.sort();
+    let text: String = lines.iter().map(|(name, hash)| format!("{hash}  {name}\n")).collect();
+    Some(hex(&Sha256::digest(text.as_bytes())))
+}
+
+/// How the data recorded for a run differs from `now` (by file name and content), or
+/// `None` where they agree or either side recorded no hash (older folders).
+pub fn data_difference(recorded: &[DataFile], now: &[DataFile]) -> Option<String> {
+    let (a, b) = (content_sha256(recorded)?, content_sha256(now)?);
+    (a != b).then(|| format!("data content sha256 {a} recorded, {b} now"))
+}
+
+/// The files `load` would read for `kind` in `dir`, with their hashes, without parsing them.
+pub fn identify(kind: DatasetKind, dir: &Path) -> Result<Vec<DataFile>, DataError> {
+    let paths = match kind {
+        DatasetKind::Cifar10 => cifar10::source_files(dir)?,
+        DatasetKind::Svhn => svhn::source_files(dir)?,
+    };
+    paths.iter().map(|p| DataFile::of_file(p)).collect()
 }
 
 /// How many records to keep of each split; `None` means the official set, whose

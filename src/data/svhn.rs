@@ -3,25 +3,30 @@
 //! 1–10, where 10 stands for the digit 0). Read with the `matfile` crate, which
 //! handles the uncompressed and the zlib-compressed elements.
 
-use super::{io_error, DataError, Dataset, DatasetKind, Split};
+use super::{io_error, DataError, DataFile, Dataset, DatasetKind, Split};
 use matfile::{MatFile, NumericData};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tch::Tensor;
 
 pub const TRAIN_FILE: &str = "train_32x32.mat";
 pub const TEST_FILE: &str = "test_32x32.mat";
 pub const URL: &str = "http://ufldl.stanford.edu/housenumbers/";
 
+/// The files [`load`] reads from `dir`: the train and test `.mat` files.
+pub fn source_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+    let paths = vec![dir.join(TRAIN_FILE), dir.join(TEST_FILE)];
+    match paths.iter().find(|p| !p.is_file()) {
+        Some(missing) => Err(DataError::missing(DatasetKind::Svhn, missing.display().to_string(), dir, URL)),
+        None => Ok(paths),
+    }
+}
+
 pub fn load(dir: &Path) -> Result<Dataset, DataError> {
     let mut files = Vec::new();
     let mut splits = Vec::new();
-    for name in [TRAIN_FILE, TEST_FILE] {
-        let path = dir.join(name);
-        if !path.is_file() {
-            return Err(DataError::missing(DatasetKind::Svhn, path.display().to_string(), dir, URL));
-        }
+    for path in source_files(dir)? {
         let bytes = std::fs::read(&path).map_err(io_error(&path))?;
-        files.push((path.clone(), bytes.len() as u64));
+        files.push(DataFile::of_content(&path, &bytes));
         splits.push(parse_mat(&path, &bytes)?);
     }
     let test = splits.pop().unwrap();
