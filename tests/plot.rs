@@ -50,11 +50,14 @@ fn every_figure_is_drawn_at_its_size_in_the_method_colours() {
     assert_eq!(files.len(), 2 * 6 + 1, "six figures per learning rate and one sweep: {names:?}");
     let (vanilla, synaptic) =
         (method_colour("vanilla".parse().unwrap()), method_colour("synaptic-scaling".parse().unwrap()));
+    // Heat maps name each panel in the method's text colour (darkened where it is light).
+    let synaptic_text = plot::method_text_colour("synaptic-scaling".parse().unwrap());
     for file in &files {
-        let (w, h, synaptic_pixels) = png_pixels(file, (synaptic.0, synaptic.1, synaptic.2));
+        let name = file.file_name().unwrap().to_string_lossy();
+        let colour = if name.starts_with("heatmap-") { synaptic_text } else { synaptic };
+        let (w, h, synaptic_pixels) = png_pixels(file, (colour.0, colour.1, colour.2));
         assert_eq!((w, h), plot::SIZE, "{}", file.display());
         assert!(synaptic_pixels > 20, "{}: synaptic-scaling's colour is missing", file.display());
-        let name = file.file_name().unwrap().to_string_lossy();
         if name.starts_with("accuracy-") || name.starts_with("lr-sweep-") || name.starts_with("homeostasis-") {
             let (_, _, vanilla_pixels) = png_pixels(file, (vanilla.0, vanilla.1, vanilla.2));
             assert!(vanilla_pixels > 100, "{name}: vanilla's line is missing");
@@ -64,6 +67,22 @@ fn every_figure_is_drawn_at_its_size_in_the_method_colours() {
     let text =
         std::fs::read_to_string(svg.iter().find(|f| f.to_string_lossy().contains("accuracy-")).unwrap()).unwrap();
     assert!(text.contains("<svg") && text.to_uppercase().contains("#D55E00"), "SVG lacks synaptic-scaling's colour");
+}
+
+#[test]
+fn every_methods_text_colour_reads_on_white() {
+    use homeonorm::plot::{contrast_with_white, method_text_colour};
+    for method in homeonorm::norm::method_names() {
+        let id = method.parse().unwrap();
+        let (colour, text) = (method_colour(id), method_text_colour(id));
+        assert!(contrast_with_white(text) >= 4.5, "{method}: {text:?} on white");
+        if contrast_with_white(colour) >= 4.5 {
+            assert_eq!(text, colour, "{method}: a colour that reads already is kept");
+        }
+    }
+    // Black and white are the bounds of the ratio.
+    assert!((contrast_with_white(plotters::style::RGBColor(0, 0, 0)) - 21.0).abs() < 1e-9);
+    assert!((contrast_with_white(plotters::style::RGBColor(255, 255, 255)) - 1.0).abs() < 1e-9);
 }
 
 #[test]
@@ -106,9 +125,87 @@ fn no_text_leaves_the_canvas_or_runs_into_other_text_with_every_method() {
 fn the_layout_check_fails_on_overlapping_or_clipped_text() {
     use homeonorm::plot::layout::{FigureLayout, TextBox};
     let text = |x0, y0, x1, y1| TextBox { text: "t".into(), x0, y0, x1, y1 };
-    let figure = |texts| FigureLayout { name: "f".into(), size: (100, 50), texts };
+    let figure = |texts| FigureLayout { name: "f".into(), size: (100, 50), texts, ink: Vec::new() };
     assert!(figure(vec![text(0, 0, 10, 10), text(10, 0, 20, 10)]).problems(4).is_empty(), "touching is fine");
     assert_eq!(figure(vec![text(0, 0, 10, 10), text(5, 5, 15, 15)]).problems(4).len(), 1, "25 px² overlap");
     assert_eq!(figure(vec![text(95, 0, 110, 10)]).problems(4).len(), 1, "off the right edge");
     assert_eq!(figure(vec![text(-1, 0, 10, 10)]).problems(4).len(), 1, "off the left edge");
+    // A label over a colour bar or heat map (filled coloured rectangles) is a problem, by a
+    // single pixel; beside it, not.
+    let over_ink = |x0| FigureLayout {
+        ink: vec![text(50, 0, 60, 50), text(60, 0, 70, 50)],
+        ..figure(vec![text(x0, 5, x0 + 12, 15)])
+    };
+    assert_eq!(over_ink(55).problems(4).len(), 1, "a tick label drawn over the bar");
+    assert_eq!(over_ink(39).problems(4).len(), 1, "a tick label one pixel into the bar");
+    assert!(over_ink(70).problems(4).is_empty(), "a tick label right of the bar");
+    assert!(over_ink(38).problems(4).is_empty(), "a tick label touching the bar from the left");
+}
+
+#[test]
+fn a_colour_bar_label_over_the_bar_is_caught_by_the_recorder() {
+    use homeonorm::plot::layout::TextRecorder;
+    use plotters::prelude::*;
+    homeonorm::plot::register_font();
+    let recorder = TextRecorder::new((200, 100));
+    let (texts, ink) = (recorder.texts.clone(), recorder.ink.clone());
+    let root = recorder.into_drawing_area();
+    root.fill(&WHITE).unwrap();
+    root.draw(&Rectangle::new([(100, 10), (120, 90)], ViridisRGB::get_color(0.5).filled())).unwrap();
+    root.draw(&Text::new("1.0", (95, 10), ("sans-serif", 16))).unwrap();
+    let figure = homeonorm::plot::layout::FigureLayout {
+        name: "bar".into(),
+        size: (200, 100),
+        texts: texts.take(),
+        ink: ink.take(),
+    };
+    assert_eq!(figure.ink.len(), 1, "the white canvas is not ink, the bar is: {:?}", figure.ink);
+    assert_eq!(figure.problems(4).len(), 1, "{:?}", figure.problems(4));
+}
+
+#[test]
+fn the_recorders_text_boxes_hold_every_pixel_the_png_backend_draws() {
+    use homeonorm::plot::layout::TextRecorder;
+    use plotters::prelude::*;
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+    homeonorm::plot::register_font();
+    let (w, h) = (400u32, 200u32);
+    let mut failures: Vec<String> = Vec::new();
+    for (text, size, h_pos, v_pos) in [
+        ("0.8", 16, HPos::Right, VPos::Center),
+        ("0.8", 16, HPos::Right, VPos::Center),
+        ("1.0", 16, HPos::Left, VPos::Center),
+        ("iteration", 15, HPos::Center, VPos::Top),
+        ("synaptic-scaling (seed 0)", 18, HPos::Left, VPos::Bottom),
+    ] {
+        let style = TextStyle::from(("sans-serif", size).into_font()).pos(Pos::new(h_pos, v_pos));
+        let at = (200, 100);
+        let mut pixels = vec![255u8; (w * h * 3) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area();
+            root.draw_text(text, &style, at).unwrap();
+            root.present().unwrap();
+        }
+        let recorder = TextRecorder::new((w, h));
+        let texts = recorder.texts.clone();
+        recorder.into_drawing_area().draw_text(text, &style, at).unwrap();
+        let recorded = texts.take().pop().unwrap();
+        let inked: Vec<(i32, i32)> = (0..h as i32)
+            .flat_map(|y| (0..w as i32).map(move |x| (x, y)))
+            .filter(|&(x, y)| pixels[((y * w as i32 + x) * 3) as usize] < 200)
+            .collect();
+        assert!(!inked.is_empty(), "{text}: nothing drawn");
+        let outside: Vec<&(i32, i32)> = inked
+            .iter()
+            .filter(|(x, y)| *x < recorded.x0 || *x >= recorded.x1 || *y < recorded.y0 || *y >= recorded.y1)
+            .collect();
+        if !outside.is_empty() {
+            let span = |f: fn(&(i32, i32)) -> i32| {
+                (inked.iter().map(f).min().unwrap(), inked.iter().map(f).max().unwrap() + 1)
+            };
+            let (xs, ys) = (span(|p| p.0), span(|p| p.1));
+            failures.push(format!("{text}: drawn in x {xs:?}, y {ys:?}, outside the recorded {recorded:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

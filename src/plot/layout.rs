@@ -1,12 +1,14 @@
 //! A drawing backend that draws nothing and records where every piece of text
 //! would land, from the font's own metrics (the ones the PNG and SVG backends use),
-//! so that a test can fail when a label leaves the canvas or runs into another.
+//! and every filled coloured rectangle (heat-map cells, colour bars, histogram
+//! bars), so that a test can fail when a label leaves the canvas, runs into
+//! another, or is drawn over a plot's ink.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use plotters_backend::text_anchor::{HPos, VPos};
-use plotters_backend::{BackendColor, BackendCoord, BackendTextStyle, DrawingBackend, DrawingErrorKind};
+use plotters_backend::{BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingBackend, DrawingErrorKind};
 
 /// Where one piece of text lands, in pixels: `[x0, x1) × [y0, y1)`.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,17 +28,29 @@ impl TextBox {
         w * h
     }
 
+    /// The box with `margin` pixels more on every side.
+    pub fn grown(&self, margin: i32) -> TextBox {
+        TextBox {
+            x0: self.x0 - margin,
+            y0: self.y0 - margin,
+            x1: self.x1 + margin,
+            y1: self.y1 + margin,
+            ..self.clone()
+        }
+    }
+
     pub fn inside(&self, (width, height): (u32, u32)) -> bool {
         self.x0 >= 0 && self.y0 >= 0 && self.x1 <= width as i32 && self.y1 <= height as i32
     }
 }
 
-/// Every text box of one figure.
+/// Every text box of one figure, and the filled coloured areas text must stay off.
 #[derive(Clone, Debug)]
 pub struct FigureLayout {
     pub name: String,
     pub size: (u32, u32),
     pub texts: Vec<TextBox>,
+    pub ink: Vec<TextBox>,
 }
 
 impl FigureLayout {
@@ -56,21 +70,33 @@ impl FigureLayout {
                     problems.push(format!("{}: {a:?} overlaps {b:?}", self.name));
                 }
             }
+            // Over a plot's ink (a filled coloured rectangle): both boxes are exact pixels, so any
+            // shared pixel is a glyph drawn on (or under) a bar, cell or colour bar.
+            if let Some(ink) = self.ink.iter().find(|ink| a.overlap(ink) > 0) {
+                problems.push(format!("{}: {a:?} is drawn over {ink:?}", self.name));
+            }
         }
         problems
     }
 }
 
-/// The recording backend. `texts` is shared: the drawing area takes the backend.
+/// The recording backend. `texts` and `ink` are shared: the drawing area takes the backend.
 pub struct TextRecorder {
     size: (u32, u32),
     pub texts: Rc<RefCell<Vec<TextBox>>>,
+    pub ink: Rc<RefCell<Vec<TextBox>>>,
 }
 
 impl TextRecorder {
     pub fn new(size: (u32, u32)) -> TextRecorder {
-        TextRecorder { size, texts: Rc::default() }
+        TextRecorder { size, texts: Rc::default(), ink: Rc::default() }
     }
+}
+
+/// White and near-white fills (the canvas, a legend's background) carry no data: text may lie on them.
+fn is_ink(colour: BackendColor) -> bool {
+    let (r, g, b) = colour.rgb;
+    colour.alpha > 0.0 && (r as u16 + g as u16 + b as u16) < 3 * 235
 }
 
 impl DrawingBackend for TextRecorder {
@@ -92,8 +118,23 @@ impl DrawingBackend for TextRecorder {
         Ok(())
     }
 
-    /// The box plotters' own `draw_text` fills: the layout box moved by the anchor,
-    /// then rotated by the style's transform about the text's position.
+    fn draw_rect<S: BackendStyle>(
+        &mut self,
+        upper_left: BackendCoord,
+        bottom_right: BackendCoord,
+        style: &S,
+        fill: bool,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        if fill && is_ink(style.color()) {
+            let (x0, x1) = (upper_left.0.min(bottom_right.0), upper_left.0.max(bottom_right.0));
+            let (y0, y1) = (upper_left.1.min(bottom_right.1), upper_left.1.max(bottom_right.1));
+            self.ink.borrow_mut().push(TextBox { text: "a filled rectangle".into(), x0, y0, x1: x1 + 1, y1: y1 + 1 });
+        }
+        Ok(())
+    }
+
+    /// The pixels plotters' own `draw_text` (the PNG backend's) would colour: the font's
+    /// glyphs placed as it places them, and the box around every pixel with any coverage.
     fn draw_text<TStyle: BackendTextStyle>(
         &mut self,
         text: &str,
@@ -103,8 +144,8 @@ impl DrawingBackend for TextRecorder {
         if text.trim().is_empty() || style.color().alpha == 0.0 {
             return Ok(());
         }
-        let ((min_x, min_y), (max_x, max_y)) =
-            style.layout_box(text).map_err(|e| DrawingErrorKind::FontError(Box::new(e)))?;
+        let font_error = |e| DrawingErrorKind::FontError(Box::new(e));
+        let ((min_x, min_y), (max_x, max_y)) = style.layout_box(text).map_err(font_error)?;
         let (width, height) = (max_x - min_x, max_y - min_y);
         let dx = match style.anchor().h_pos {
             HPos::Left => 0,
@@ -117,17 +158,20 @@ impl DrawingBackend for TextRecorder {
             VPos::Bottom => -height,
         };
         let transform = style.transform();
-        let corners = [(dx, dy), (dx + width, dy), (dx, dy + height), (dx + width, dy + height)]
-            .map(|(x, y)| transform.transform(x, y));
-        let xs = corners.map(|c| c.0);
-        let ys = corners.map(|c| c.1);
-        self.texts.borrow_mut().push(TextBox {
-            text: text.to_string(),
-            x0: pos.0 + xs.iter().min().unwrap(),
-            y0: pos.1 + ys.iter().min().unwrap(),
-            x1: pos.0 + xs.iter().max().unwrap(),
-            y1: pos.1 + ys.iter().max().unwrap(),
-        });
+        let mut drawn: Option<TextBox> = None;
+        style
+            .draw(text, (0, 0), |x, y, colour| {
+                if colour.alpha > 0.0 {
+                    let (x, y) = transform.transform(x + dx - min_x, y + dy - min_y);
+                    let (x, y) = (pos.0 + x, pos.1 + y);
+                    let b = drawn.get_or_insert(TextBox { text: text.to_string(), x0: x, y0: y, x1: x + 1, y1: y + 1 });
+                    (b.x0, b.y0, b.x1, b.y1) = (b.x0.min(x), b.y0.min(y), b.x1.max(x + 1), b.y1.max(y + 1));
+                }
+                Ok::<(), std::convert::Infallible>(())
+            })
+            .map_err(font_error)?
+            .ok();
+        self.texts.borrow_mut().extend(drawn);
         Ok(())
     }
 }

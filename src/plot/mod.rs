@@ -71,7 +71,36 @@ pub fn method_colour(method: MethodId) -> RGBColor {
     RGBColor(r, g, b)
 }
 
-fn register_font() {
+/// A method's colour for text on white: its colour darkened, where it is light, until it
+/// reads as body text does (WCAG's contrast ratio of at least 4.5 against white).
+pub fn method_text_colour(method: MethodId) -> RGBColor {
+    let RGBColor(r, g, b) = method_colour(method);
+    let mut scale = 1.0;
+    loop {
+        let c = RGBColor((r as f64 * scale) as u8, (g as f64 * scale) as u8, (b as f64 * scale) as u8);
+        if contrast_with_white(c) >= 4.5 {
+            return c;
+        }
+        scale *= 0.95;
+    }
+}
+
+/// WCAG 2's contrast ratio of a colour against white: (1 + 0.05) / (L + 0.05).
+pub fn contrast_with_white(RGBColor(r, g, b): RGBColor) -> f64 {
+    let linear = |c: u8| {
+        let c = c as f64 / 255.0;
+        if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let luminance = 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+    1.05 / (luminance + 0.05)
+}
+
+/// The bundled font under the name the figures use (the tests' drawings use it too).
+pub fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let bytes: &'static [u8] = include_bytes!("../../assets/DejaVuSans.ttf");
@@ -116,11 +145,11 @@ macro_rules! render {
                 }
                 Target::Layout(layouts) => {
                     let recorder = TextRecorder::new(size);
-                    let texts = recorder.texts.clone();
+                    let (texts, ink) = (recorder.texts.clone(), recorder.ink.clone());
                     let $root = recorder.into_drawing_area();
                     $body?;
-                    let texts = texts.borrow().clone();
-                    layouts.borrow_mut().push(FigureLayout { name: name.to_string(), size, texts });
+                    let (texts, ink) = (texts.take(), ink.take());
+                    layouts.borrow_mut().push(FigureLayout { name: name.to_string(), size, texts, ink });
                     return Ok(());
                 }
             }
@@ -398,7 +427,7 @@ fn plot_into(root: &Path, target: Target, paper: bool) -> Result<Vec<PathBuf>> {
         }
         let seeds = settings.iter().map(|r| r.complete.len() + r.diverged.len()).max().unwrap_or(0);
         let title = Title::new(
-            "Final test accuracy against learning rate (mean ± 1 std; × marks a setting with diverged runs)",
+            "Final test accuracy against learning rate (mean ± 1 std; × marks a setting with diverged runs; □ the paper's)",
             format!("{detail}, up to {seeds} seed(s)"),
         );
         let path = dir.join(format!("lr-sweep-{slug}.{ext}"));
@@ -552,7 +581,7 @@ fn draw_heatmaps<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &Titl
         let units = cells.first().map_or(1, |c| c.len()).max(1);
         let last_iteration = data.last().map_or(0, |d| d.0);
         let mut chart = ChartBuilder::on(area)
-            .caption(format!("{method} (seed {seed})"), (FONT, 18).into_font().color(&method_colour(*method)))
+            .caption(format!("{method} (seed {seed})"), (FONT, 18).into_font().color(&method_text_colour(*method)))
             .margin(8)
             .margin_right(16)
             .x_label_area_size(40)
@@ -585,21 +614,32 @@ fn draw_heatmaps<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &Titl
             }))
             .map_err(err)?;
     }
-    // Colour bar 0–1.
-    let mut chart = ChartBuilder::on(&bar)
-        .margin_top(40)
-        .margin_bottom(40)
-        .margin_right(16)
-        .y_label_area_size(54)
-        .build_cartesian_2d(0f64..1f64, 0f64..1f64)
-        .map_err(err)?;
-    chart.configure_mesh().disable_mesh().disable_x_axis().y_labels(6).label_style((FONT, 16)).draw().map_err(err)?;
-    chart
-        .draw_series((0..100).map(|i| {
-            let v = i as f64 / 100.0;
-            Rectangle::new([(0.0, v), (1.0, v + 0.01)], ViridisRGB::get_color(v + 0.005).filled())
-        }))
-        .map_err(err)?;
+    draw_colour_bar(&bar, "activation probability")?;
+    Ok(())
+}
+
+/// A vertical viridis bar for 0–1 at the left of `area`, its tick labels right of it and,
+/// right of those, `label` (what the colour means) turned upright.
+fn draw_colour_bar<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, label: &str) -> Result<()> {
+    let (_, height) = area.dim_in_pixel();
+    let (top, bottom) = (40, height as i32 - 40);
+    let (left, right) = (8, 30);
+    let y_of = |v: f64| bottom - (v * (bottom - top) as f64).round() as i32;
+    for i in 0..100 {
+        let v = i as f64 / 100.0;
+        let colour = ViridisRGB::get_color(v + 0.005);
+        area.draw(&Rectangle::new([(left, y_of(v + 0.01)), (right, y_of(v))], colour.filled())).map_err(err)?;
+    }
+    area.draw(&Rectangle::new([(left, top), (right, bottom)], BLACK.stroke_width(1))).map_err(err)?;
+    let tick = TextStyle::from((FONT, 16).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    for k in 0..=5 {
+        let (v, y) = (k as f64 / 5.0, y_of(k as f64 / 5.0));
+        area.draw(&PathElement::new(vec![(right, y), (right + 4, y)], BLACK.stroke_width(1))).map_err(err)?;
+        area.draw_text(&format!("{v:.1}"), &tick, (right + 7, y)).map_err(err)?;
+    }
+    let upright = TextStyle::from((FONT, 16).into_font().transform(FontTransform::Rotate270))
+        .pos(Pos::new(HPos::Center, VPos::Center));
+    area.draw_text(label, &upright, (right + 55, (top + bottom) / 2)).map_err(err)?;
     Ok(())
 }
 
@@ -664,7 +704,8 @@ fn draw_histograms<DB: DrawingBackend>(
         let colour = method_colour(panel.method);
         let last = i + 1 == panels.len();
         // The panel's label sits in its own strip above the plot, clear of the bars.
-        let label = TextStyle::from((FONT, 16).into_font()).color(&colour).pos(Pos::new(HPos::Left, VPos::Top));
+        let text_colour = method_text_colour(panel.method);
+        let label = TextStyle::from((FONT, 16).into_font()).color(&text_colour).pos(Pos::new(HPos::Left, VPos::Top));
         area.draw_text(&panel.label, &label, (Y_LABELS + 6, 4)).map_err(err)?;
         let mut chart = ChartBuilder::on(area)
             .margin_top(24)
@@ -831,6 +872,28 @@ fn draw_lr_sweep<DB: DrawingBackend>(
                     .map(|r| Cross::new((r.key.settings.lr, 3.0), 10, colour.stroke_width(3))),
             )
             .map_err(err)?;
+        // The paper's numbers for this method in this protocol: open squares, ± its std.
+        let paper: Vec<(f64, f64, Option<f64>)> = report::paper_numbers()
+            .into_iter()
+            .filter(|p| p.measure == report::Measure::Accuracy && p.method == method.name())
+            .filter(|p| points.iter().any(|r| report::is_paper_protocol(&r.key.settings, p.dataset)))
+            .map(|p| (p.lr, p.value, p.std))
+            .collect();
+        let square = move |(x, y): (i32, i32)| Rectangle::new([(x - 7, y - 7), (x + 7, y + 7)], colour.stroke_width(2));
+        chart.draw_series(paper.iter().map(|&(lr, v, _)| EmptyElement::at((lr, v)) + square((0, 0)))).map_err(err)?;
+        chart
+            .draw_series(paper.iter().filter_map(|&(lr, v, std)| {
+                let s = std?;
+                Some(PathElement::new(vec![(lr, v - s), (lr, v + s)], colour.stroke_width(1)))
+            }))
+            .map_err(err)?;
+        if !paper.is_empty() {
+            chart
+                .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+                .map_err(err)?
+                .label(format!("{}, the paper", method.name()))
+                .legend(move |(x, y)| square((x + 15, y)));
+        }
     }
     draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     Ok(())
