@@ -4,7 +4,10 @@ EXPERIMENT ?= experiments/quick.toml
 DATA_DIR ?= data
 OUT ?= outputs
 
-.PHONY: setup build test lint reproduce docker-test clean-venv
+# The homeonorm binary cluster-test submits (built first when it is the release one).
+BINARY ?= target/release/homeonorm
+
+.PHONY: setup build test lint reproduce docker-test cluster-test clean-venv
 
 setup:
 	@$(WITH_TORCH) true
@@ -19,6 +22,13 @@ test:
 lint:
 	cargo fmt --check
 	$(WITH_TORCH) cargo clippy --all-targets -- -D warnings
+
+# The shipped Slurm array job on a throwaway single-node Slurm cluster: submitted, requeued,
+# signalled, resubmitted and compared with a local sweep (root; installs Debian's Slurm
+# and munge when missing; a few minutes).
+cluster-test:
+	@if [ "$(BINARY)" = target/release/homeonorm ]; then $(MAKE) --no-print-directory build; fi
+	$(WITH_TORCH) scripts/cluster-test.sh "$(BINARY)"
 
 # Builds the Docker image and runs it as a cluster job would (root, minutes; not part of make test).
 docker-test:
