@@ -62,6 +62,8 @@ pub struct CurveAgreement {
     pub largest_loss_difference: f64,
     /// The first iteration at which any seed's curves differ; `None`: identical.
     pub first_parting: Option<usize>,
+    /// Curve rows (iterations) present on one side only, over all seeds.
+    pub one_sided_rows: usize,
 }
 
 pub struct Comparison {
@@ -74,10 +76,15 @@ pub struct Comparison {
     /// Seeds on both sides that trained on different data (by content hash): never
     /// the same run, whatever their numbers.
     pub data_differs: Vec<String>,
+    /// Seeds of a setting on both sides that only one side ran.
+    pub one_sided_seeds: Vec<String>,
 }
 
 impl Comparison {
-    /// The differences that exceed `tolerance`, described.
+    /// What keeps the two sides from being the same results within `tolerance`,
+    /// described: differences beyond it (a NaN is beyond any), curves with rows on one
+    /// side only, runs on other data, and anything on one side only or left out
+    /// (unfinished, diverged, unreadable) — a gate never passes on what it did not compare.
     pub fn beyond(&self, tolerance: f64) -> Vec<String> {
         let mut out = Vec::new();
         for m in &self.measures {
@@ -89,11 +96,23 @@ impl Comparison {
         }
         out.extend(self.data_differs.iter().cloned());
         for c in &self.curves {
-            let largest = c.largest_accuracy_difference.max(c.largest_loss_difference);
-            if largest > tolerance || largest.is_nan() {
-                out.push(format!("{}: curves differ by up to {largest:e}", c.setting));
+            for (what, d) in
+                [("test accuracy", c.largest_accuracy_difference), ("training loss", c.largest_loss_difference)]
+            {
+                if d > tolerance || d.is_nan() {
+                    out.push(format!("{}: {what} curves differ by up to {d:e}", c.setting));
+                }
+            }
+            if c.one_sided_rows > 0 {
+                out.push(format!("{}: {} curve row(s) on one side only", c.setting, c.one_sided_rows));
             }
         }
+        out.extend(self.one_sided_seeds.iter().cloned());
+        out.extend(self.only_a.iter().map(|s| format!("{s}: in A only")));
+        out.extend(self.only_b.iter().map(|s| format!("{s}: in B only")));
+        out.extend(
+            self.left_out.iter().map(|(dir, why)| format!("{}: left out: {}", dir.display(), crate::text::escape(why))),
+        );
         out
     }
 }
@@ -220,6 +239,7 @@ pub fn compare(a: &Path, b: &Path) -> Result<Comparison> {
         only_b: Vec::new(),
         left_out,
         data_differs: Vec::new(),
+        one_sided_seeds: Vec::new(),
     };
     for (key, _) in side_b.iter().filter(|(k, _)| !side_a.iter().any(|(ka, _)| ka == k)) {
         comparison.only_b.push(describe(key));
@@ -253,6 +273,11 @@ pub fn compare(a: &Path, b: &Path) -> Result<Comparison> {
         }
         comparison.curves.extend(curve_agreement(&setting, runs_a, runs_b));
         comparison.data_differs.extend(data_differences(&setting, runs_a, runs_b));
+        for (side, these, other) in [("A", runs_a, runs_b), ("B", runs_b, runs_a)] {
+            for r in these.runs.iter().filter(|r| !other.runs.iter().any(|o| o.seed == r.seed)) {
+                comparison.one_sided_seeds.push(format!("{setting}: seed {} in {side} only", r.seed));
+            }
+        }
     }
     comparison.left_out.sort();
     Ok(comparison)
@@ -308,7 +333,7 @@ fn measure_row(
         difference: mean_a.zip(mean_b).map(|(x, y)| y - x),
         welch_p: welch_p(&va, &vb),
         paired_seeds: paired.len(),
-        largest_paired_difference: paired.iter().copied().reduce(f64::max),
+        largest_paired_difference: paired.iter().copied().reduce(nan_max),
     }
 }
 
@@ -326,6 +351,16 @@ fn data_differences(setting: &str, a: &Side, b: &Side) -> Vec<String> {
         .collect()
 }
 
+/// The larger of two differences, NaN if either is (`f64::max` drops a NaN, and a gate
+/// must not pass on a NaN).
+fn nan_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
 fn curve_agreement(setting: &str, a: &Side, b: &Side) -> Option<CurveAgreement> {
     let mut agreement = CurveAgreement {
         setting: setting.to_string(),
@@ -333,6 +368,7 @@ fn curve_agreement(setting: &str, a: &Side, b: &Side) -> Option<CurveAgreement> 
         largest_accuracy_difference: 0.0,
         largest_loss_difference: 0.0,
         first_parting: None,
+        one_sided_rows: 0,
     };
     for ra in &a.runs {
         let Some(rb) = b.runs.iter().find(|r| r.seed == ra.seed) else { continue };
@@ -342,12 +378,15 @@ fn curve_agreement(setting: &str, a: &Side, b: &Side) -> Option<CurveAgreement> 
         };
         for row in &ra.curve {
             match rb.curve.iter().find(|r| r.iteration == row.iteration) {
-                None => parting(row.iteration, &mut agreement.first_parting),
+                None => {
+                    agreement.one_sided_rows += 1;
+                    parting(row.iteration, &mut agreement.first_parting);
+                }
                 Some(other) => {
                     let da = (other.test_accuracy - row.test_accuracy).abs();
                     let dl = (other.train_loss - row.train_loss).abs();
-                    agreement.largest_accuracy_difference = agreement.largest_accuracy_difference.max(da);
-                    agreement.largest_loss_difference = agreement.largest_loss_difference.max(dl);
+                    agreement.largest_accuracy_difference = nan_max(agreement.largest_accuracy_difference, da);
+                    agreement.largest_loss_difference = nan_max(agreement.largest_loss_difference, dl);
                     if other != row {
                         parting(row.iteration, &mut agreement.first_parting);
                     }
@@ -355,6 +394,7 @@ fn curve_agreement(setting: &str, a: &Side, b: &Side) -> Option<CurveAgreement> 
             }
         }
         for row in rb.curve.iter().filter(|r| !ra.curve.iter().any(|x| x.iteration == r.iteration)) {
+            agreement.one_sided_rows += 1;
             parting(row.iteration, &mut agreement.first_parting);
         }
     }
@@ -411,6 +451,7 @@ pub fn markdown(c: &Comparison, a: &Path, b: &Path) -> String {
     }
     for (title, list) in [
         ("Seeds trained on other data", &c.data_differs),
+        ("Seeds of a shared setting on one side only", &c.one_sided_seeds),
         ("Settings in A only", &c.only_a),
         ("Settings in B only", &c.only_b),
     ] {

@@ -103,6 +103,11 @@ impl Experiment {
         {
             return Err(err(Some(file.name.span()), "name", "must be a plain folder name".into()));
         }
+        if name == crate::report::REPORT_DIR {
+            // `report` writes a results folder's tables into that folder, and leaves it out of the runs.
+            let message = format!("`{name}` is the report's own folder in a results folder; choose another name");
+            return Err(err(Some(file.name.span()), "name", message));
+        }
         let mut datasets = Vec::new();
         for d in file.datasets.get_ref() {
             datasets.push(d.get_ref().parse::<DatasetKind>().map_err(|m| err(Some(d.span()), "datasets", m))?);

@@ -169,7 +169,8 @@ struct TrainArgs {
     /// Where run folders go.
     #[arg(long, default_value = "outputs/train")]
     out: PathBuf,
-    /// Replace complete runs in OUT that were trained with other settings (by default: an error).
+    /// Train seeds whose run in OUT is complete again: with these settings (by default: kept,
+    /// not trained), or with other settings (by default: an error).
     #[arg(long)]
     replace: bool,
 }
@@ -254,6 +255,12 @@ fn version_line() -> &'static str {
 }
 
 fn main() {
+    // Output into a closed pipe (`homeonorm info | head -1`) ends the program quietly, as
+    // it does other command-line tools, instead of a panic in `println!`.
+    // SAFETY: called before any thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     if let Err(err) = run(Cli::parse()) {
         eprintln!("error: {}", homeonorm::text::escape(&format!("{err:#}")));
@@ -361,6 +368,9 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Compare { a, b, out, tolerance } => {
+            if let Some(t) = tolerance.filter(|t| !(t.is_finite() && *t >= 0.0)) {
+                anyhow::bail!("--tolerance must be a finite number ≥ 0, got {t}");
+            }
             let comparison = homeonorm::compare::compare(&a, &b)?;
             homeonorm::compare::write(&comparison, &a, &b, &out)?;
             for curve in &comparison.curves {
@@ -457,28 +467,40 @@ fn train_command(args: TrainArgs) -> Result<()> {
     if let Some(seed) = args.seed.iter().find(|s| !seen.insert(**s)) {
         anyhow::bail!("--seed: seed {seed} is given twice");
     }
-    // A complete run with other settings in the way is another experiment's result.
+    // A complete run in the way is kept: one with other settings is another experiment's
+    // result (an error), one with these settings is this run, done (skipped); --replace
+    // retrains either.
     let identity = settings.identity(args.runtime.limit());
     let data_now = args.runtime.data_files(args.dataset);
+    let mut to_train = Vec::new();
     for &seed in &args.seed {
         let dir =
             homeonorm::rundir::run_path(&args.out, args.dataset.name(), settings.method.name(), settings.lr, seed);
-        if let homeonorm::rundir::RunState::Done(_) = homeonorm::rundir::state(&dir) {
+        if let (homeonorm::rundir::RunState::Done(_), false) = (homeonorm::rundir::state(&dir), args.replace) {
             let changed = homeonorm::rundir::differences(&dir, &identity, data_now.as_deref())?;
-            if !changed.is_empty() && !args.replace {
+            if !changed.is_empty() {
                 anyhow::bail!(
                     "{} holds a complete run with other settings ({}); pass --replace to replace it, or use another --out",
                     dir.display(),
                     changed.join("; ")
                 );
             }
+            println!(
+                "seed {seed}: {} is complete with these settings already; kept (--replace trains it again)",
+                dir.display()
+            );
+            continue;
         }
+        to_train.push(seed);
+    }
+    if to_train.is_empty() {
+        return Ok(());
     }
     homeonorm::interrupt::install()?;
     let device = args.runtime.device()?;
     let data = args.runtime.load(args.dataset, device)?;
     let mut diverged = 0;
-    for seeds in args.seed.chunks(settings.seeds_per_batch(args.runtime.seeds_per_batch)) {
+    for seeds in to_train.chunks(settings.seeds_per_batch(args.runtime.seeds_per_batch)) {
         for (seed, summary) in train::train_seed_batch(&settings, seeds, &data, &args.out)? {
             match summary.final_accuracy {
                 Some(acc) => println!("seed {seed}: test accuracy {:.2} %", 100.0 * acc),
@@ -495,11 +517,15 @@ fn train_command(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// `--claim-timeout-minutes` checked: a positive number of minutes up to a week.
+/// `--claim-timeout-minutes` checked: from 3 seconds (a claim is refreshed every quarter
+/// of it, so a shorter one is taken over from live workers) up to a week.
 fn claim_timeout(minutes: f64) -> Result<std::time::Duration> {
     const WEEK: f64 = 7.0 * 24.0 * 60.0;
-    if !(minutes.is_finite() && minutes > 0.0 && minutes <= WEEK) {
-        anyhow::bail!("--claim-timeout-minutes must be more than 0 and at most {WEEK} (a week), got {minutes}");
+    const SHORTEST: f64 = 0.05;
+    if !(minutes.is_finite() && (SHORTEST..=WEEK).contains(&minutes)) {
+        anyhow::bail!(
+            "--claim-timeout-minutes must be at least {SHORTEST} (3 seconds) and at most {WEEK} (a week), got {minutes}"
+        );
     }
     Ok(std::time::Duration::from_secs_f64(minutes * 60.0))
 }

@@ -56,9 +56,11 @@ pub fn collect(root: &Path) -> Result<Found> {
     while let Some(dir) = stack.pop() {
         let entries = std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?;
         for entry in entries {
-            let path = entry.with_context(|| format!("cannot read {}", dir.display()))?.path();
-            if path.is_dir() && path.file_name().is_some_and(|n| n != REPORT_DIR) {
-                stack.push(path);
+            let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
+            // Real folders only: a symlink to a folder would count its runs again, or loop.
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if is_dir && entry.file_name() != REPORT_DIR {
+                stack.push(entry.path());
             }
         }
         if !looks_like_run(&dir) {

@@ -257,14 +257,23 @@ pub fn read_csv<T: CsvFile>(dir: &Path) -> Result<Vec<T>> {
 /// sweep's claim) stay.
 pub fn prepare(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    for name in [SUMMARY, CONFIG, CURVE, ACTIVATION_PROB, UNIT_STATS, MODEL] {
-        for path in [dir.join(name), dir.join(format!(".{name}.tmp"))] {
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(e).with_context(|| format!("cannot remove {}", path.display()))
-                }
-                _ => {}
+    // `homeonorm eval`'s files beside a run describe its old weights: they go too.
+    let evaluations: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("eval-") && n.ends_with(".json"))
+        })
+        .collect();
+    let outputs = [SUMMARY, CONFIG, CURVE, ACTIVATION_PROB, UNIT_STATS, MODEL]
+        .into_iter()
+        .flat_map(|name| [dir.join(name), dir.join(format!(".{name}.tmp"))]);
+    for path in outputs.chain(evaluations) {
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("cannot remove {}", path.display()))
             }
+            _ => {}
         }
     }
     Ok(())

@@ -103,6 +103,10 @@ pub const BOOKKEEPING: [&str; 2] = ["record_every", "conv_measures"];
 
 /// The preset test batch size, for both datasets.
 pub const PRESET_TEST_BATCH: usize = 1_000;
+/// The largest batch, group or window size a setting may have (2^31 − 1).
+pub const MAX_SIZE: usize = i32::MAX as usize;
+/// The most iterations a run may have: 10^8, some 2,000 times the paper's CIFAR-10 protocol.
+pub const MAX_ITERATIONS: usize = 100_000_000;
 
 /// A setting that cannot be used, named by its key in files (`batch_size`).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -169,6 +173,12 @@ impl TrainSettings {
             if v == 0 {
                 return Err(SettingError { key, message: format!("{name} must be positive, got 0") });
             }
+            // Sizes reach torch as i64 and iterations are planned ahead: bounded where
+            // they are checked, not wrapped or exhausted later.
+            let most = if key == "iterations" { MAX_ITERATIONS } else { MAX_SIZE };
+            if v > most {
+                return Err(SettingError { key, message: format!("{name} must be at most {most}, got {v}") });
+            }
         }
         // (low, high, what): each rate must lie strictly between its bounds.
         for (key, value, low, high, what) in [
@@ -186,11 +196,17 @@ impl TrainSettings {
                 return Err(SettingError { key, message: format!("{what}, got {value}") });
             }
         }
-        let std = self.normalization.std;
+        let (mean, std) = (self.normalization.mean, self.normalization.std);
         if std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
             return Err(SettingError {
                 key: "normalization",
-                message: format!("pixel standardization std must be positive, got {std:?}"),
+                message: format!("pixel standardization std must be positive and finite, got {std:?}"),
+            });
+        }
+        if mean.iter().any(|m| !m.is_finite()) {
+            return Err(SettingError {
+                key: "normalization",
+                message: format!("pixel standardization mean must be finite, got {mean:?}"),
             });
         }
         crate::model::check_method(self.method.method(), &self.model_options())
@@ -444,6 +460,25 @@ mod tests {
 
     fn preset() -> TrainSettings {
         TrainSettings::preset(DatasetKind::Cifar10, "batch-norm".parse().unwrap())
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_naming_the_setting() {
+        assert!(preset().validate().is_ok());
+        let refused = |change: fn(&mut TrainSettings)| {
+            let mut s = preset();
+            change(&mut s);
+            s.validate().expect_err("refused").key
+        };
+        assert_eq!(refused(|s| s.normalization.mean = [f64::NAN, 0.5, 0.5]), "normalization");
+        assert_eq!(refused(|s| s.normalization.mean = [0.5, f64::INFINITY, 0.5]), "normalization");
+        assert_eq!(refused(|s| s.normalization.std = [0.5, 0.5, f64::INFINITY]), "normalization");
+        assert_eq!(refused(|s| s.batch_size = MAX_SIZE + 1), "batch_size");
+        assert_eq!(refused(|s| s.branch_size = usize::MAX), "branch_size");
+        assert_eq!(refused(|s| s.iterations = MAX_ITERATIONS + 1), "iterations");
+        let mut s = preset();
+        (s.iterations, s.batch_size) = (MAX_ITERATIONS, MAX_SIZE);
+        assert!(s.validate().is_ok(), "the bounds themselves are allowed");
     }
 
     #[test]

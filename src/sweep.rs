@@ -239,6 +239,21 @@ pub fn run_planned(
                     result.already_done += 1;
                 } else if let Some(claim) = try_claim(&run.dir, options.claim_timeout)? {
                     held.lock().unwrap().push(claim.clone());
+                    // Under the claim, what the folder holds now: another sweep (of other
+                    // settings, into the same folder) may have completed it since the plan.
+                    if let RunState::Done(_) = rundir::state(&run.dir) {
+                        let changed = changed_settings(&run.dir, &run.spec.settings, options)?;
+                        if changed.is_empty() {
+                            held.lock().unwrap().retain(|c| *c != claim);
+                            claim.release();
+                            result.already_done += 1;
+                            continue;
+                        }
+                        if !options.retrain_changed {
+                            let run = PlannedRun { changed, ..(*run).clone() };
+                            return Err(changed_error(&[&run]));
+                        }
+                    }
                     claims.push(claim);
                     mine.push(*run);
                 } else {
@@ -420,15 +435,22 @@ pub fn try_claim(dir: &Path, timeout: Duration) -> Result<Option<Claim>> {
     Ok(None)
 }
 
-/// A claim is stale when its process is gone (same host) or it was not refreshed within `timeout`.
+/// How long a claim file may stay empty or unreadable: a worker writes its record right
+/// after creating the file, so one older than this is a worker that died in between.
+const UNWRITTEN_CLAIM_GRACE: Duration = Duration::from_secs(5);
+
+/// A claim is stale when its process is gone (same host), it was not refreshed within
+/// `timeout`, or it never got its record.
 fn is_stale(claim: &Path, timeout: Duration) -> bool {
-    if read_claim(claim).is_some_and(|r| claimant_is_gone(&r)) {
+    let record = read_claim(claim);
+    if record.as_ref().is_some_and(claimant_is_gone) {
         return true;
     }
     let age = std::fs::metadata(claim)
         .and_then(|m| m.modified())
         .map(|t| SystemTime::now().duration_since(t).unwrap_or_default());
-    matches!(age, Ok(a) if a > timeout)
+    let limit = if record.is_some() { timeout } else { UNWRITTEN_CLAIM_GRACE.min(timeout) };
+    matches!(age, Ok(a) if a > limit)
 }
 
 /// Refreshes the modification time of every held claim every `period`.

@@ -21,46 +21,87 @@ fn results(data: &homeonorm::train::RunData, out: &Path, other_lr: bool) -> Path
     out.to_path_buf()
 }
 
+/// Rewrites a run's `curve.csv` through `edit` (rows without the header) and the size
+/// `summary.json` records of it, so the run stays complete.
+fn edit_curve(run: &Path, edit: impl FnOnce(&mut Vec<String>)) {
+    let curve = std::fs::read_to_string(run.join("curve.csv")).unwrap();
+    let mut lines: Vec<String> = curve.lines().map(String::from).collect();
+    let mut rows = lines.split_off(1);
+    edit(&mut rows);
+    lines.extend(rows);
+    std::fs::write(run.join("curve.csv"), lines.join("\n") + "\n").unwrap();
+    let mut summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    summary["files"]["curve.csv"] = std::fs::metadata(run.join("curve.csv")).unwrap().len().into();
+    std::fs::write(run.join("summary.json"), summary.to_string()).unwrap();
+}
+
 #[test]
 fn identical_folders_compare_identical_and_differences_are_found() {
     let tmp = tempfile::tempdir().unwrap();
     let data = common::small_cifar(tmp.path());
     let a = results(&data, &tmp.path().join("a"), false);
     let b = results(&data, &tmp.path().join("b"), true);
+    let in_b_only =
+        |beyond: &[String]| beyond.iter().filter(|l| l.contains("lr 0.01") && l.ends_with("in B only")).count();
 
     let c = compare(&a, &b).unwrap();
     assert_eq!(c.curves.len(), 1);
-    assert_eq!((c.curves[0].seeds, c.curves[0].first_parting), (2, None), "the same runs twice");
-    assert!(c.beyond(0.0).is_empty(), "{:?}", c.beyond(0.0));
+    assert_eq!(
+        (c.curves[0].seeds, c.curves[0].first_parting, c.curves[0].one_sided_rows),
+        (2, None, 0),
+        "the same runs twice"
+    );
+    assert_eq!((c.curves[0].largest_accuracy_difference, c.curves[0].largest_loss_difference), (0.0, 0.0));
     let accuracy = c.measures.iter().find(|m| m.measure == "final_accuracy").unwrap();
     assert_eq!((accuracy.runs_a, accuracy.runs_b, accuracy.difference), (2, 2, Some(0.0)));
     assert_eq!(accuracy.largest_paired_difference, Some(0.0));
     assert!(c.measures.iter().any(|m| m.measure == "fc1_activation_prob_mean"));
     assert!(c.only_a.is_empty() && c.only_b.len() == 1 && c.only_b[0].contains("lr 0.01"), "{:?}", c.only_b);
+    // The one thing between them is the setting B alone has: a gate does not pass it.
+    let beyond = c.beyond(0.0);
+    assert_eq!((beyond.len(), in_b_only(&beyond)), (1, 1), "{beyond:?}");
+    assert!(compare(&a, &a).unwrap().beyond(0.0).is_empty(), "a folder against itself");
 
-    // A curve changed by hand: the curves part there, and a tolerance notices.
+    // A curve changed by hand: the curves part there, by exactly the change.
     let run = homeonorm::rundir::run_path(&b, "cifar10", "vanilla", 0.003, 1);
-    let curve = std::fs::read_to_string(run.join("curve.csv")).unwrap();
-    let last = curve.lines().last().unwrap().to_string();
-    let mut fields: Vec<String> = last.split(',').map(String::from).collect();
-    fields[2] = "0.125".into();
-    std::fs::write(run.join("curve.csv"), curve.replace(&last, &fields.join(","))).unwrap();
-    // (its recorded size no longer matches: rewrite summary.json's record of it)
-    let mut summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
-    summary["files"]["curve.csv"] = std::fs::metadata(run.join("curve.csv")).unwrap().len().into();
-    std::fs::write(run.join("summary.json"), summary.to_string()).unwrap();
+    let mut was = 0.0;
+    edit_curve(&run, |rows| {
+        let mut fields: Vec<String> = rows.last().unwrap().split(',').map(String::from).collect();
+        was = fields[2].parse().unwrap();
+        fields[2] = "0.125".into();
+        *rows.last_mut().unwrap() = fields.join(",");
+    });
     let c = compare(&a, &b).unwrap();
     assert_eq!(c.curves[0].first_parting, Some(40), "{:?}", c.curves[0]);
-    assert!(!c.beyond(1e-9).is_empty());
-    assert!(c.beyond(1.0).is_empty());
+    assert_eq!(c.curves[0].largest_accuracy_difference, (was - 0.125f64).abs());
+    let beyond = c.beyond((was - 0.125f64).abs() / 2.0);
+    assert!(beyond.iter().any(|l| l.contains("test accuracy curves differ")), "{beyond:?}");
+    assert_eq!(c.beyond(1.0).len(), 1, "below 1.0 only the one-sided setting is left: {:?}", c.beyond(1.0));
 
-    // An unfinished run is named and left out, never averaged in.
+    // A NaN in one curve, and a row on one side only: beyond any tolerance.
+    edit_curve(&run, |rows| {
+        let mut fields: Vec<String> = rows[0].split(',').map(String::from).collect();
+        fields[1] = "NaN".into();
+        rows[0] = fields.join(",");
+        rows.remove(1);
+    });
+    let c = compare(&a, &b).unwrap();
+    assert!(c.curves[0].largest_loss_difference.is_nan(), "{:?}", c.curves[0]);
+    assert_eq!(c.curves[0].one_sided_rows, 1);
+    let beyond = c.beyond(1.0);
+    assert!(beyond.iter().any(|l| l.contains("training loss curves differ by up to NaN")), "{beyond:?}");
+    assert!(beyond.iter().any(|l| l.contains("1 curve row(s) on one side only")), "{beyond:?}");
+
+    // An unfinished run is named and left out, never averaged in, and a gate does not pass it.
     std::fs::remove_file(run.join("summary.json")).unwrap();
     let c = compare(&a, &b).unwrap();
     assert!(c.left_out.iter().any(|(d, _)| *d == run), "{:?}", c.left_out);
     let accuracy = c.measures.iter().find(|m| m.measure == "final_accuracy").unwrap();
     assert_eq!((accuracy.runs_a, accuracy.runs_b), (2, 1));
+    let beyond = c.beyond(1.0);
+    assert!(beyond.iter().any(|l| l.contains(&run.display().to_string()) && l.contains("left out")), "{beyond:?}");
+    assert!(beyond.iter().any(|l| l.contains("seed 1 in A only")), "{beyond:?}");
     let md = homeonorm::compare::markdown(&c, &a, &b);
     assert!(md.contains(&run.display().to_string()), "{md}");
 }

@@ -136,6 +136,11 @@ fn bad_experiment_files_name_the_file_line_and_key() {
         ),
         ("name = \"b\"\ndatasets = [\"cifar10\"]\nmethods = [\"vanilla\"]\nseeds = 0\n".to_string(), ":4:", "seeds"),
         ("name = \"b\"\ndatasets = [\"cifar10\"]\nseeds = 1\n".to_string(), "test.toml", "methods"),
+        (
+            "name = \"report\"\ndatasets = [\"cifar10\"]\nmethods = [\"vanilla\"]\nseeds = 1\n".to_string(),
+            ":1:",
+            "the report's own folder",
+        ),
     ];
     for (text, line, key) in cases {
         let err = parse(&text).err().unwrap_or_else(|| panic!("accepted:\n{text}"));
@@ -188,6 +193,45 @@ fn a_sweep_resumes_redoing_only_the_half_written_run() {
         }
     }
     assert!(!half.join(sweep::CLAIM).exists(), "claims are released");
+}
+
+#[test]
+fn a_run_completed_with_other_settings_after_the_plan_is_not_retrained() {
+    // Two sweeps of one experiment name into one folder, 30 and 60 iterations: the second
+    // planned while the first still trained, so its plan saw no complete run.
+    let root = tempfile::tempdir().unwrap();
+    let data = common::small_cifar(root.path());
+    let out = root.path().join("out");
+    let (first, second) = (tiny_experiment("same", "1"), tiny_experiment("same", "1"));
+    let mut second = second;
+    second.runs.iter_mut().for_each(|r| r.settings.iterations = 60);
+    let opts = options(&out, Shard::default());
+    let planned = sweep::plan(&second, &opts);
+    assert!(planned.iter().all(|r| r.state == RunState::Missing && r.changed.is_empty()));
+    sweep::run(&first, &opts, |_| Ok(data.shallow_clone())).unwrap();
+    let summaries: Vec<_> = planned.iter().map(|r| mtime(&r.dir.join(rundir::SUMMARY))).collect();
+
+    let err = sweep::run_planned(&second, &opts, &planned, |_| Ok(data.shallow_clone())).unwrap_err().to_string();
+    assert!(
+        err.contains("iterations: recorded 30, now 60") && err.contains(&planned[0].dir.display().to_string()),
+        "{err}"
+    );
+    for (r, t) in planned.iter().zip(summaries) {
+        assert_eq!(mtime(&r.dir.join(rundir::SUMMARY)), t, "{} was retrained", r.dir.display());
+        assert!(!r.dir.join(sweep::CLAIM).exists(), "claims are released");
+    }
+    // The same race with the same settings: the run is simply done.
+    let planned = sweep::plan(&first, &opts);
+    let again = sweep::run_planned(&first, &opts, &planned, |_| Ok(data.shallow_clone())).unwrap();
+    assert_eq!((again.trained.len(), again.already_done), (0, 2));
+    // Asked to retrain changed runs, the second sweep does.
+    let retrain = SweepOptions { retrain_changed: true, ..options(&out, Shard::default()) };
+    let planned = sweep::plan(&second, &opts)
+        .into_iter()
+        .map(|r| sweep::PlannedRun { changed: Vec::new(), state: RunState::Missing, ..r })
+        .collect::<Vec<_>>();
+    let done = sweep::run_planned(&second, &retrain, &planned, |_| Ok(data.shallow_clone())).unwrap();
+    assert_eq!(done.trained.len(), 2);
 }
 
 #[test]
@@ -244,4 +288,18 @@ fn a_claim_whose_process_is_gone_from_this_host_is_taken_over_at_once() {
     let me = std::fs::read_to_string(run.join(sweep::CLAIM)).unwrap();
     assert!(me.contains(&format!("\"pid\":{}", std::process::id())), "{me}");
     assert!(sweep::try_claim(&run, Duration::from_secs(86_400)).unwrap().is_none());
+}
+
+#[test]
+fn an_empty_claim_left_by_a_crash_is_taken_over_after_seconds_not_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join(sweep::CLAIM), "").unwrap();
+    let day = Duration::from_secs(86_400);
+    assert!(sweep::try_claim(&run, day).unwrap().is_none(), "a claim being written is respected");
+    let old = std::time::SystemTime::now() - Duration::from_secs(10);
+    std::fs::OpenOptions::new().write(true).open(run.join(sweep::CLAIM)).unwrap().set_modified(old).unwrap();
+    let claim = sweep::try_claim(&run, day).unwrap().expect("an empty claim 10 s old is a crashed worker's");
+    assert!(claim.is_ours());
 }

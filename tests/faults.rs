@@ -171,6 +171,19 @@ fn a_sweep_whose_settings_changed_stops_naming_the_run_and_the_setting() {
     assert!(std::fs::read_to_string(the_run(&out).join("config.json")).unwrap().contains("\"iterations\": 60"));
     let o = again(&["--replace"]);
     assert!(o.status.success(), "{}", text(&o));
+
+    // With the same settings the complete run is kept, not deleted and trained again (a
+    // SIGTERM early in a retraining used to leave only config.json of a finished run).
+    let summary = std::fs::read(the_run(&out).join("summary.json")).unwrap();
+    std::fs::write(the_run(&out).join("eval-batch-tb1000.json"), "{}").unwrap();
+    let o = again(&[]);
+    assert!(o.status.success() && text(&o).contains("complete with these settings already; kept"), "{}", text(&o));
+    assert_eq!(std::fs::read(the_run(&out).join("summary.json")).unwrap(), summary, "the run was not touched");
+    assert!(the_run(&out).join("eval-batch-tb1000.json").exists());
+    // --replace trains it again, and an evaluation of the old weights goes with them.
+    let o = again(&["--replace"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!the_run(&out).join("eval-batch-tb1000.json").exists(), "eval files of the replaced weights are removed");
 }
 
 #[test]
@@ -203,6 +216,34 @@ fn runs_on_other_data_bytes_stop_a_sweep_and_never_compare_identical() {
     let o = run(&["compare", s(&a), s(&b), "--out", s(&tmp.path().join("cmp")), "--tolerance", "1"]);
     assert!(!o.status.success(), "runs on other data are never the same run: {}", text(&o));
     assert!(text(&o).contains("seed 0: trained on other data"), "{}", text(&o));
+    // A tolerance that could let anything through is refused.
+    for bad in ["NaN", "-1", "inf"] {
+        let o = run(&["compare", s(&a), s(&a), "--out", s(&tmp.path().join("cmp")), &format!("--tolerance={bad}")]);
+        assert!(
+            !o.status.success() && text(&o).contains("--tolerance must be a finite number ≥ 0"),
+            "{bad}: {}",
+            text(&o)
+        );
+    }
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    for args in [&["info"][..], &["sweep", "experiments/paper-cifar10.toml", "--dry-run", "--out", "/nonexistent"]] {
+        let mut child = homeonorm()
+            .args(args)
+            .current_dir(common::repo_root())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader is gone before the first line is written
+        let o = child.wait_with_output().unwrap();
+        let said = text(&o);
+        assert!(!said.contains("panicked") && !said.contains("Broken pipe"), "{args:?}: {said}");
+        assert!(o.status.success() || o.status.signal() == Some(libc::SIGPIPE), "{args:?}: {:?}", o.status);
+    }
 }
 
 #[test]
@@ -378,6 +419,23 @@ fn out_of_range_input_is_refused_before_anything_is_written() {
         ("--target-rate 1", train(&["--limit", "10", "--target-rate", "1"], &data), "target_rate"),
         ("--target-rate 0", train(&["--limit", "10", "--target-rate", "0"], &data), "target_rate"),
         ("empty training files", train(&["--limit", "10"], &empty), "data_batch_1.bin"),
+        ("--batch-size 2^63", train(&["--limit", "10", "--batch-size", "9223372036854775808"], &data), "batch_size"),
+        ("--iterations 2^63", train(&["--limit", "10", "--iterations", "9223372036854775808"], &data), "iterations"),
+        (
+            "--test-batch-size 2^64-1",
+            train(&["--limit", "10", "--test-batch-size", "18446744073709551615"], &data),
+            "test_batch_size",
+        ),
+        (
+            "--rate-window 2^64-1",
+            train(&["--limit", "10", "--rate-window", "18446744073709551615"], &data),
+            "rate_window",
+        ),
+        (
+            "--claim-timeout-minutes 1e-300",
+            run(&["sweep", s(&exp), "--out", s(&out), "--claim-timeout-minutes", "1e-300"]),
+            "--claim-timeout-minutes",
+        ),
         (
             "--claim-timeout-minutes 1e300",
             run(&["sweep", s(&exp), "--out", s(&out), "--claim-timeout-minutes", "1e300"]),

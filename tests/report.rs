@@ -224,3 +224,20 @@ fn a_run_whose_layer_went_dead_is_complete_reported_and_drawn() {
     let files = homeonorm::plot::plot(root, homeonorm::plot::Format::Png, false).unwrap();
     assert!(!files.is_empty());
 }
+
+#[test]
+fn symlinked_folders_are_not_followed_so_runs_count_once_and_loops_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("results");
+    let curve = vec![(100usize, 0.5)];
+    for seed in 0..2 {
+        write_run(&root, "vanilla", 0.003, seed, Some(("complete", 0.5, 0.2)), [0.1, 0.3], &curve);
+    }
+    std::os::unix::fs::symlink(".", root.join("self")).unwrap();
+    std::os::unix::fs::symlink(&root, root.join("cifar10").join("back-to-the-top")).unwrap();
+    std::os::unix::fs::symlink(tmp.path(), root.join("parent")).unwrap();
+    let found = homeonorm::report::collect(&root).unwrap();
+    assert_eq!(found.runs.len(), 2, "{:?}", found.runs.iter().map(|r| &r.dir).collect::<Vec<_>>());
+    let results = homeonorm::report::write(&root).unwrap();
+    assert_eq!(results[0].complete, vec![0, 1]);
+}
