@@ -476,7 +476,13 @@ fn train_command(args: TrainArgs) -> Result<()> {
     for &seed in &args.seed {
         let dir =
             homeonorm::rundir::run_path(&args.out, args.dataset.name(), settings.method.name(), settings.lr, seed);
-        if let (homeonorm::rundir::RunState::Done(_), false) = (homeonorm::rundir::state(&dir), args.replace) {
+        let state = homeonorm::rundir::state(&dir);
+        if let homeonorm::rundir::RunState::Foreign(why) = &state {
+            anyhow::bail!(
+                "{why}: another writer's run is never trained over (--replace or not); move it, or use another --out"
+            );
+        }
+        if let (homeonorm::rundir::RunState::Done(_), false) = (state, args.replace) {
             let changed = homeonorm::rundir::differences(&dir, &identity, data_now.as_deref())?;
             if !changed.is_empty() {
                 anyhow::bail!(
@@ -557,6 +563,10 @@ fn sweep_command(
                     pending += 1;
                     format!("unfinished ({}): will be redone", homeonorm::text::escape(why))
                 }
+                RunState::Foreign(why) => format!(
+                    "not read by this homeonorm, never trained over ({}): the sweep stops on it",
+                    homeonorm::text::escape(why)
+                ),
                 RunState::Missing => {
                     pending += 1;
                     "to run".to_string()

@@ -162,6 +162,9 @@ pub enum RunState {
     /// Why the folder is not a complete run.
     Unfinished(String),
     Done(Outcome),
+    /// A whole `config.json` this homeonorm does not read (a newer format, or keys or
+    /// values it does not know), and why: another writer's result, never deleted or redone.
+    Foreign(String),
 }
 
 /// Whether a run folder holds a finished run: every file present and readable.
@@ -169,10 +172,36 @@ pub fn state(dir: &Path) -> RunState {
     if !dir.exists() {
         return RunState::Missing;
     }
+    if let Some(why) = foreign(dir) {
+        return RunState::Foreign(why);
+    }
     match check_complete(dir) {
         Ok(summary) => RunState::Done(summary.outcome),
         Err(e) => RunState::Unfinished(format!("{e:#}")),
     }
+}
+
+/// Why a folder's `config.json` is whole JSON that this homeonorm does not read, if it is.
+/// `config.json` is written whole (a rename), so JSON that parses was written so, by a
+/// newer homeonorm or another program; a cut-short file does not parse, and is unfinished.
+fn foreign(dir: &Path) -> Option<String> {
+    let path = dir.join(CONFIG);
+    let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).ok()?).ok()?;
+    let version = value.get("format_version").and_then(|v| v.as_u64()).unwrap_or(1);
+    if version > u64::from(FORMAT_VERSION) {
+        return Some(format!(
+            "{}: run-folder format {version}, newer than this homeonorm's {FORMAT_VERSION}",
+            path.display()
+        ));
+    }
+    let config = match serde_json::from_value::<RunConfig>(value.clone()) {
+        Ok(config) => config,
+        Err(e) => return Some(format!("{}: not a configuration this homeonorm reads: {e}", path.display())),
+    };
+    // (serde ignores unknown keys beside a flattened struct: they are found by writing it back)
+    let known = serde_json::to_value(&config).ok()?;
+    let unknown: Vec<&String> = value.as_object()?.keys().filter(|k| known.get(k.as_str()).is_none()).collect();
+    (!unknown.is_empty()).then(|| format!("{}: unknown field(s) {unknown:?}", path.display()))
 }
 
 /// Reads every file of a run folder; the summary if all read back, else what is wrong.

@@ -93,7 +93,11 @@ pub struct PlannedRun {
 impl PlannedRun {
     /// Whether the run is to be trained (again) by a sweep with these options.
     pub fn pending(&self, options: &SweepOptions) -> bool {
-        !matches!(self.state, RunState::Done(_)) || (!self.changed.is_empty() && options.retrain_changed)
+        match self.state {
+            RunState::Done(_) => !self.changed.is_empty() && options.retrain_changed,
+            RunState::Foreign(_) => false,
+            RunState::Missing | RunState::Unfinished(_) => true,
+        }
     }
 }
 
@@ -134,6 +138,13 @@ pub struct SweepResult {
 /// Stops a sweep on complete runs whose settings differ from the grid's, unless
 /// `retrain_changed` asks for them to be retrained.
 pub fn check_changed(planned: &[PlannedRun], options: &SweepOptions) -> Result<()> {
+    let foreign: Vec<&str> = planned
+        .iter()
+        .filter_map(|r| if let RunState::Foreign(why) = &r.state { Some(why.as_str()) } else { None })
+        .collect();
+    if let Some(first) = foreign.first() {
+        return Err(foreign_error(foreign.len(), first));
+    }
     let changed: Vec<&PlannedRun> = planned.iter().filter(|r| !r.changed.is_empty()).collect();
     if !changed.is_empty() && !options.retrain_changed {
         return Err(changed_error(&changed));
@@ -168,6 +179,16 @@ fn changed_settings(dir: &Path, settings: &TrainSettings, options: &SweepOptions
 fn done_as_asked(run: &PlannedRun, options: &SweepOptions) -> bool {
     matches!(rundir::state(&run.dir), RunState::Done(_))
         && changed_settings(&run.dir, &run.spec.settings, options).is_ok_and(|d| d.is_empty())
+}
+
+/// The error for run folders this homeonorm does not read: never deleted, never redone.
+fn foreign_error(count: usize, first: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{count} run folder(s) in the results folder hold a configuration this homeonorm does not read \
+         (a newer homeonorm's, or another program's); they are never deleted or trained over: \
+         move them, or use another --out. The first: {}",
+        crate::text::escape(first)
+    )
 }
 
 /// The error for complete runs whose settings differ from the grid's.
@@ -241,7 +262,11 @@ pub fn run_planned(
                     held.lock().unwrap().push(claim.clone());
                     // Under the claim, what the folder holds now: another sweep (of other
                     // settings, into the same folder) may have completed it since the plan.
-                    if let RunState::Done(_) = rundir::state(&run.dir) {
+                    let state = rundir::state(&run.dir);
+                    if let RunState::Foreign(why) = &state {
+                        return Err(foreign_error(1, why));
+                    }
+                    if let RunState::Done(_) = state {
                         let changed = changed_settings(&run.dir, &run.spec.settings, options)?;
                         if changed.is_empty() {
                             held.lock().unwrap().retain(|c| *c != claim);

@@ -228,6 +228,48 @@ fn runs_on_other_data_bytes_stop_a_sweep_and_never_compare_identical() {
 }
 
 #[test]
+fn a_run_of_a_newer_format_or_with_unknown_keys_is_never_deleted_or_trained_over() {
+    let _turn = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    let out = tmp.path().join("out");
+    let exp = experiment(tmp.path(), 40);
+    assert!(run(&sweep_args(s(&exp), s(&out), s(&data), &[])).status.success());
+    let config_path = the_run(&out).join("config.json");
+    let original: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    let mut newer = original.clone();
+    newer["format_version"] = 99.into();
+    let mut unknown = original.clone();
+    unknown["model"] = "resnet20".into();
+    for (what, config, says) in
+        [("newer", newer, "run-folder format 99"), ("unknown key", unknown, "unknown field(s) [\"model\"]")]
+    {
+        std::fs::write(&config_path, config.to_string()).unwrap();
+        let files = |dir: &Path| -> Vec<(String, Vec<u8>)> {
+            let mut f: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap())
+                .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+                .collect();
+            f.sort();
+            f
+        };
+        let before = files(&the_run(&out));
+        let o = run(&sweep_args(s(&exp), s(&out), s(&data), &["--dry-run"]));
+        assert!(text(&o).contains("not read by this homeonorm") && text(&o).contains(says), "{what}: {}", text(&o));
+        for extra in [&[][..], &["--retrain-changed"]] {
+            let o = run(&sweep_args(s(&exp), s(&out), s(&data), extra));
+            assert!(!o.status.success() && text(&o).contains("never deleted or trained over"), "{what}: {}", text(&o));
+        }
+        let mut args = vec!["--method", "batch-norm", "--iterations", "40", "--replace"];
+        args.extend(SMALL);
+        let o = train(&data, &out.join("faults"), &args);
+        assert!(!o.status.success() && text(&o).contains("never trained over"), "{what}: {}", text(&o));
+        assert_eq!(files(&the_run(&out)), before, "{what}: the folder was changed");
+    }
+}
+
+#[test]
 fn output_into_a_closed_pipe_ends_quietly() {
     use std::os::unix::process::ExitStatusExt;
     for args in [&["info"][..], &["sweep", "experiments/paper-cifar10.toml", "--dry-run", "--out", "/nonexistent"]] {
