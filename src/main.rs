@@ -547,34 +547,31 @@ fn sweep_command(
     homeonorm::interrupt::install()?;
     if dry_run {
         let planned = sweep::plan(experiment, options);
-        let mut pending = 0;
+        let (mut done, mut pending, mut stops) = (0, 0, 0);
         for run in &planned {
             let state = match &run.state {
-                RunState::Done(_) if !run.changed.is_empty() => {
-                    pending += usize::from(options.retrain_changed);
-                    format!(
-                        "complete, with other settings ({}): {}",
-                        run.changed.join("; "),
-                        if options.retrain_changed { "will be retrained" } else { "the sweep stops on it" }
-                    )
-                }
+                RunState::Done(_) if !run.changed.is_empty() => format!(
+                    "complete, with other settings ({}): {}",
+                    run.changed.join("; "),
+                    if options.retrain_changed { "will be retrained" } else { "the sweep stops on it" }
+                ),
                 RunState::Done(outcome) => format!("{outcome:?}").to_lowercase(),
-                RunState::Unfinished(why) => {
-                    pending += 1;
-                    format!("unfinished ({}): will be redone", homeonorm::text::escape(why))
-                }
+                RunState::Unfinished(why) => format!("unfinished ({}): will be redone", homeonorm::text::escape(why)),
                 RunState::Foreign(why) => format!(
                     "not read by this homeonorm, never trained over ({}): the sweep stops on it",
                     homeonorm::text::escape(why)
                 ),
-                RunState::Missing => {
-                    pending += 1;
-                    "to run".to_string()
-                }
+                RunState::Missing => "to run".to_string(),
             };
+            match (&run.state, run.pending(options)) {
+                (_, true) => pending += 1,
+                (RunState::Done(_), false) if run.changed.is_empty() => done += 1,
+                _ => stops += 1,
+            }
             println!("{:>5}  {}  {state}", run.index, run.dir.display());
         }
-        println!("{} runs in this shard: {} done, {pending} to run", planned.len(), planned.len() - pending);
+        let stopping = if stops > 0 { format!(", {stops} the sweep stops on (see above)") } else { String::new() };
+        println!("{} runs in this shard: {done} done, {pending} to run{stopping}", planned.len());
         return Ok(());
     }
     let device = runtime.device.resolve()?;

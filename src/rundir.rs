@@ -230,7 +230,29 @@ pub fn check_complete(dir: &Path) -> Result<Summary> {
 }
 
 pub fn read_summary(dir: &Path) -> Result<Summary> {
-    read_json(&dir.join(SUMMARY))
+    let path = dir.join(SUMMARY);
+    let summary: Summary = read_json(&path)?;
+    summary.check().map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok(summary)
+}
+
+impl Summary {
+    /// What no run can have written: an accuracy outside [0, 1], none for a complete run.
+    fn check(&self) -> Result<()> {
+        if self.outcome == Outcome::Complete && self.final_accuracy.is_none() {
+            bail!("final_accuracy is null on a complete run");
+        }
+        for (name, value) in [
+            ("final_accuracy", self.final_accuracy),
+            ("best_accuracy", self.best_accuracy),
+            ("test_accuracy_batch1", self.test_accuracy_batch1),
+        ] {
+            if let Some(v) = value.filter(|v| !(0.0..=1.0).contains(v)) {
+                bail!("{name} {v} is not an accuracy (0 to 1)");
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `config.json`, checked: a folder of a newer format is refused by name.

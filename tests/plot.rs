@@ -209,3 +209,42 @@ fn the_recorders_text_boxes_hold_every_pixel_the_png_backend_draws() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Rewrites one file of a run through `edit` and the size `summary.json` records of it.
+fn edit_run_file(run: &Path, name: &str, edit: impl FnOnce(String) -> String) {
+    let text = edit(std::fs::read_to_string(run.join(name)).unwrap());
+    std::fs::write(run.join(name), text).unwrap();
+    let mut summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    summary["files"][name] = std::fs::metadata(run.join(name)).unwrap().len().into();
+    std::fs::write(run.join("summary.json"), summary.to_string()).unwrap();
+}
+
+#[test]
+fn an_alpha_near_the_largest_float_and_a_nan_probability_are_drawn_not_hung_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = results(tmp.path());
+    let run = homeonorm::rundir::run_path(&out, "cifar10", "synaptic-scaling", 0.003, 0);
+    edit_run_file(&run, "unit_stats.csv", |text| {
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        let mut fields: Vec<String> = lines[1].split(',').map(String::from).collect();
+        fields[5] = "1e308".into(); // α of fc1's first unit
+        lines[1] = fields.join(",");
+        lines.join("\n") + "\n"
+    });
+    edit_run_file(&run, "activation_prob.csv", |text| {
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        let mut fields: Vec<String> = lines[1].split(',').map(String::from).collect();
+        fields[3] = "NaN".into();
+        lines[1] = fields.join(",");
+        lines.join("\n") + "\n"
+    });
+    assert_eq!(homeonorm::rundir::state(&run), homeonorm::rundir::RunState::Done(homeonorm::rundir::Outcome::Complete));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let root = out.clone();
+    std::thread::spawn(move || {
+        tx.send(plot::plot(&root, Format::Png, false).map(|f| f.len()).map_err(|e| e.to_string()))
+    });
+    let drawn = rx.recv_timeout(std::time::Duration::from_secs(300)).expect("plot finished within 5 minutes");
+    assert_eq!(drawn, Ok(13), "every figure drawn");
+}

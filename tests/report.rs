@@ -241,3 +241,30 @@ fn symlinked_folders_are_not_followed_so_runs_count_once_and_loops_end() {
     let results = homeonorm::report::write(&root).unwrap();
     assert_eq!(results[0].complete, vec![0, 1]);
 }
+
+#[test]
+fn a_summary_with_values_no_run_writes_makes_the_run_unfinished() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    for (seed, (key, value)) in [
+        ("final_accuracy", serde_json::json!(-5.0)),
+        ("final_accuracy", serde_json::json!(1e308)),
+        ("final_accuracy", serde_json::Value::Null),
+        ("best_accuracy", serde_json::json!(1.5)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        write_run(root, "vanilla", 0.003, seed as u64, Some(("complete", 0.5, 0.2)), [0.1, 0.3], &[(100, 0.5)]);
+        edit_json(&run_dir(root, seed as u64), "summary.json", key, value.clone());
+        let state = homeonorm::rundir::state(&run_dir(root, seed as u64));
+        assert!(
+            matches!(&state, homeonorm::rundir::RunState::Unfinished(why) if why.contains(key)),
+            "{key} {value}: {state:?}"
+        );
+    }
+    write_run(root, "vanilla", 0.003, 9, Some(("complete", 0.5, 0.2)), [0.1, 0.3], &[(100, 0.5)]);
+    let results = homeonorm::report::write(root).unwrap();
+    assert_eq!((results[0].complete.clone(), results[0].unfinished.len()), (vec![9], 4));
+    assert_eq!(results[0].final_accuracy.mean, Some(0.5), "only the sound run is averaged");
+}

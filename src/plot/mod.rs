@@ -606,16 +606,31 @@ fn draw_heatmaps<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &Titl
             .draw_series(cells.iter().enumerate().flat_map(|(r, row)| {
                 row.iter().enumerate().map(move |(u, &p)| {
                     let y0 = r as f64 * row_height;
-                    Rectangle::new(
-                        [(u as f64, y0), (u as f64 + 1.0, y0 + row_height)],
-                        ViridisRGB::get_color(p.clamp(0.0, 1.0)).filled(),
-                    )
+                    Rectangle::new([(u as f64, y0), (u as f64 + 1.0, y0 + row_height)], probability_colour(p).filled())
                 })
             }))
             .map_err(err)?;
     }
     draw_colour_bar(&bar, "activation probability")?;
     Ok(())
+}
+
+/// `x` rounded to tenths by `round` where that cannot overflow (|x| near f64::MAX stays as it is).
+fn tenths(x: f64, round: fn(f64) -> f64) -> f64 {
+    if x.abs() < f64::MAX / 10.0 {
+        round(x * 10.0) / 10.0
+    } else {
+        x
+    }
+}
+
+/// The heat maps' colour of an activation probability; grey for a value that is not one (NaN).
+fn probability_colour(p: f64) -> RGBColor {
+    if p.is_finite() {
+        ViridisRGB::get_color(p.clamp(0.0, 1.0))
+    } else {
+        RGBColor(128, 128, 128)
+    }
 }
 
 /// A vertical viridis bar for 0–1 at the left of `area`, its tick labels right of it and,
@@ -671,8 +686,11 @@ fn draw_histograms<DB: DrawingBackend>(
         Axis::Log => (min.max(1e-6).log10().floor(), max.max(min * 10.0).log10().ceil()),
         // α: its own units, with 0 and 1 always in view (the paper reads α against them).
         Axis::Fitted if !min.is_finite() => (0.0, 1.0),
-        Axis::Fitted => (((min.min(0.0)) * 10.0).floor() / 10.0, (max.max(1.0) * 10.0).ceil() / 10.0),
+        Axis::Fitted => (tenths(min.min(0.0), f64::floor), tenths(max.max(1.0), f64::ceil)),
     };
+    if !(hi - lo).is_finite() {
+        bail!("{}: values from {min:e} to {max:e} span more than a number can hold", title.main);
+    }
     let log = matches!(axis, Axis::Log);
     const BINS: usize = 40;
     let width = (hi - lo) / BINS as f64;
