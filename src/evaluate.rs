@@ -8,7 +8,7 @@ use crate::model::{shared_input, LayerKind, LeNet5};
 use crate::norm::{EvalStats, Pass};
 use crate::rundir;
 use crate::settings::TrainSettings;
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
@@ -109,7 +109,10 @@ pub fn reevaluate(
     data_dir: Option<&Path>,
     device: Device,
 ) -> Result<(PathBuf, Reevaluation)> {
-    rundir::check_complete(dir).map_err(|e| anyhow!("{}: not a finished run: {e:#}", dir.display()))?;
+    let summary = rundir::check_complete(dir).map_err(|e| anyhow!("{}: not a finished run: {e:#}", dir.display()))?;
+    if summary.outcome == rundir::Outcome::Diverged {
+        bail!("{}: the run diverged; its weights are not a model to evaluate", dir.display());
+    }
     let config = rundir::read_config(dir)?;
     let mut settings = config.settings.clone();
     settings.test_batch_size = test_batch_size.unwrap_or(settings.test_batch_size);
@@ -129,6 +132,9 @@ pub fn reevaluate(
         .map_err(|e| anyhow!("{}: {e}", dir.join(rundir::MODEL).display()))?;
     let data_dir = data_dir.map_or(config.data_dir.clone(), Path::to_path_buf);
     let dataset = crate::data::load(settings.dataset, &data_dir, config.data_limit)?;
+    if dataset.test.is_empty() {
+        bail!("{}: the test split has no images to evaluate on", data_dir.display());
+    }
     let test = dataset.test.to_device(device);
     let evaluation = evaluate(&learner, &test, &settings, true);
     let layers = evaluation.units.expect("asked for units").remove(0);

@@ -405,7 +405,15 @@ impl LeNet5 {
             if value.size() != slot.size() {
                 return Err(format!("`{theirs}` has shape {:?}, the model's is {:?}", value.size(), slot.size()));
             }
-            tch::no_grad(|| slot.shallow_clone().copy_(&value.to_kind(slot.kind()).to_device(slot.device())));
+            // What PyTorch's strict load would not turn into these weights: another dtype
+            // (I32 weights cast to floats are another model), or values that are not numbers.
+            if value.kind() != slot.kind() {
+                return Err(format!("`{theirs}` is {:?}, the model's is {:?}", value.kind(), slot.kind()));
+            }
+            if !bool::try_from(value.isfinite().all()).unwrap_or(false) {
+                return Err(format!("`{theirs}` holds NaN or infinite values"));
+            }
+            tch::no_grad(|| slot.shallow_clone().copy_(&value.to_device(slot.device())));
             expected.push(theirs);
         }
         for layer in self.layers.iter().filter(|l| l.shape.hidden) {

@@ -7,7 +7,7 @@ use homeonorm::experiment::Experiment;
 use homeonorm::rundir::{self, Outcome, RunState};
 use homeonorm::sweep::{self, Shard, SweepOptions};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 fn parse(text: &str) -> Result<Experiment, String> {
@@ -232,28 +232,6 @@ fn a_run_completed_with_other_settings_after_the_plan_is_not_retrained() {
         .collect::<Vec<_>>();
     let done = sweep::run_planned(&second, &retrain, &planned, |_| Ok(data.shallow_clone())).unwrap();
     assert_eq!(done.trained.len(), 2);
-}
-
-#[test]
-fn two_concurrent_sweeps_never_run_a_run_twice() {
-    let root = tempfile::tempdir().unwrap();
-    drop(common::small_cifar(root.path()));
-    let out = root.path().join("out");
-    let e = tiny_experiment("concurrent", "3");
-    let mut opts = options(&out, Shard::default());
-    opts.seeds_per_batch = 1; // many claim points
-    let results: Vec<Vec<PathBuf>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                scope.spawn(|| sweep::run(&e, &opts, |_| Ok(common::load_small_cifar(root.path()))).unwrap().trained)
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().unwrap()).collect()
-    });
-    let (a, b): (BTreeSet<_>, BTreeSet<_>) = (results[0].iter().collect(), results[1].iter().collect());
-    assert!(a.is_disjoint(&b), "both trained {:?}", a.intersection(&b).collect::<Vec<_>>());
-    assert_eq!(a.len() + b.len(), 6, "together they ran the whole grid: {a:?} {b:?}");
-    assert!(sweep::plan(&e, &opts).iter().all(|r| r.state == RunState::Done(Outcome::Complete)));
 }
 
 #[test]

@@ -27,7 +27,19 @@ use tch::{Device, Kind};
 
 const SEEDS: [u64; 3] = [11, 12, 13];
 const STEPS: usize = 50;
-const TOLERANCE: f64 = 1e-4;
+/// f64 rounding carried through 50 Adam steps (grouped convolutions sum in another order):
+/// orders of magnitude below any difference in the computation itself.
+const TOLERANCE: f64 = 1e-9;
+
+/// The worse of two errors, NaN if either is (`f64::max` would drop a NaN: a NaN loss or
+/// parameter on either side must fail, not pass).
+fn worse(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
 
 #[test]
 fn three_seeds_batched_equal_three_runs_one_by_one() {
@@ -66,28 +78,33 @@ fn three_seeds_batched_equal_three_runs_one_by_one() {
             for t in 0..STEPS {
                 let (images, labels) = sampler.next_batch(&data.train);
                 let (losses, fwd) = alone.step(&normalization.apply(&images).to_kind(Kind::Double), &labels);
-                worst_loss = worst_loss.max(relative_error(&losses.get(0), &batched_losses[t].get(s as i64)));
+                worst_loss = worse(worst_loss, relative_error(&losses.get(0), &batched_losses[t].get(s as i64)));
                 let probs = fwd.hidden[2].get(0).gt(0.0).to_kind(Kind::Float).mean_dim(0, false, Kind::Float);
-                worst_measure = worst_measure.max(relative_error(&probs, &batched_probs[t].get(s as i64)));
+                worst_measure = worse(worst_measure, relative_error(&probs, &batched_probs[t].get(s as i64)));
             }
             let ours = model_state(&alone.vs, 0);
             let theirs = model_state(&batched.vs, s as i64);
+            assert_eq!(ours.len(), theirs.len(), "{}: parameter lists differ", method.name());
             for ((name_a, a), (name_b, b)) in ours.iter().zip(&theirs) {
                 assert_eq!(name_a, name_b);
-                worst_param = worst_param.max(relative_error(a, b));
+                worst_param = worse(worst_param, relative_error(a, b));
             }
             let eval = evaluate(&alone, &data.test, &settings, true);
-            worst_acc = worst_acc.max((eval.accuracy[0] - batched_eval.accuracy[s]).abs());
+            worst_acc = worse(worst_acc, (eval.accuracy[0] - batched_eval.accuracy[s]).abs());
             let (alone_units, batched_units) =
                 (&eval.units.as_ref().unwrap()[0], &batched_eval.units.as_ref().unwrap()[s]);
+            assert_eq!(alone_units.len(), batched_units.len(), "{}: measured layers differ", method.name());
             for ((_, a), (_, b)) in alone_units.iter().zip(batched_units) {
+                assert_eq!(a.len(), b.len(), "{}: unit counts differ", method.name());
                 for (ua, ub) in a.iter().zip(b) {
-                    worst_measure = worst_measure.max((ua.activation_prob - ub.activation_prob).abs());
+                    worst_measure = worse(worst_measure, (ua.activation_prob - ub.activation_prob).abs());
+                    assert_eq!(ua.mean_active_value.is_some(), ub.mean_active_value.is_some(), "{}", method.name());
                     if let (Some(va), Some(vb)) = (ua.mean_active_value, ub.mean_active_value) {
-                        worst_measure = worst_measure.max((va - vb).abs() / va.abs().max(1e-12));
+                        worst_measure = worse(worst_measure, (va - vb).abs() / va.abs().max(1e-12));
                     }
+                    assert_eq!(ua.alpha.is_some(), ub.alpha.is_some(), "{}", method.name());
                     if let (Some(x), Some(y)) = (ua.alpha, ub.alpha) {
-                        worst_measure = worst_measure.max((x - y).abs() / x.abs());
+                        worst_measure = worse(worst_measure, (x - y).abs() / x.abs());
                     }
                 }
             }
@@ -103,7 +120,7 @@ fn three_seeds_batched_equal_three_runs_one_by_one() {
         for (what, e) in
             [("loss", worst_loss), ("parameter", worst_param), ("accuracy", worst_acc), ("measure", worst_measure)]
         {
-            if e > TOLERANCE {
+            if e.is_nan() || e > TOLERANCE {
                 failures.push(format!("{} ({layout:?} convolutions): {what} differs by {e:.2e}", method.name()));
             }
         }
@@ -124,7 +141,7 @@ fn on_the_cpu_a_seed_batch_is_bit_identical_to_its_runs_alone_in_float32() {
     let mut failures = Vec::new();
     for method in METHODS {
         if !method.exact_in_a_seed_batch() {
-            // Trained one seed at a time instead (the first test holds its batch to 1e-4).
+            // Trained one seed at a time instead (the first test holds its batch to TOLERANCE).
             let settings = TrainSettings::preset(homeonorm::data::DatasetKind::Cifar10, method.name().parse().unwrap());
             assert_eq!(settings.seeds_per_batch(10), 1, "{}", method.name());
             continue;

@@ -59,20 +59,25 @@ pub fn dataloader_epoch_seeds(seed: u64, n: usize, batch_size: usize, schedule: 
     crate::torch_rng::seeded(seed, || {
         let _ = crate::model::draw_initial_parameters(schedule.method, &schedule.model);
         let draw = crate::torch_rng::draw_int64;
+        let (iterations, every) = (schedule.iterations, schedule.eval_every);
         let mut epoch_seeds = Vec::new();
         let mut iteration = 0;
-        while iteration < schedule.iterations {
+        while iteration < iterations {
+            // A long schedule takes seconds to replay: a stop asked for meanwhile is honoured
+            // (training then stops before its first step).
+            if epoch_seeds.len() % 4096 == 0 && crate::interrupt::requested() {
+                break;
+            }
             let _training_iterator_base_seed = draw();
             epoch_seeds.push(draw() as u64);
-            for _ in 0..batches_per_epoch {
-                iteration += 1;
-                if iteration % schedule.eval_every == 0 || iteration == schedule.iterations {
-                    let _test_iterator_base_seed = draw();
-                }
-                if iteration == schedule.iterations {
-                    break;
-                }
+            // This epoch's evaluations, each a test loader's draw: at every multiple of
+            // `every` among its iterations, and at the last iteration of the run.
+            let end = (iteration + batches_per_epoch).min(iterations);
+            let evaluations = end / every - iteration / every + usize::from(end == iterations && end % every != 0);
+            for _ in 0..evaluations {
+                let _test_iterator_base_seed = draw();
             }
+            iteration = end;
         }
         epoch_seeds
     })
