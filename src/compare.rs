@@ -13,7 +13,7 @@ use crate::metrics::{mean_sample_std, LayerSummary};
 use crate::report::{collect, RunRecord};
 use crate::rundir::{read_csv, CurveRow, Outcome};
 use crate::settings::GroupKey;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -111,7 +111,9 @@ impl Comparison {
         out.extend(self.only_a.iter().map(|s| format!("{s}: in A only")));
         out.extend(self.only_b.iter().map(|s| format!("{s}: in B only")));
         out.extend(
-            self.left_out.iter().map(|(dir, why)| format!("{}: left out: {}", dir.display(), crate::text::escape(why))),
+            self.left_out
+                .iter()
+                .map(|(dir, why)| format!("{}: left out: {}", crate::text::path(dir), crate::text::escape(why))),
         );
         out
     }
@@ -403,7 +405,7 @@ fn curve_agreement(setting: &str, a: &Side, b: &Side) -> Option<CurveAgreement> 
 
 /// Writes `compare.csv` (one row per setting and measure) and `compare.md` into `out`.
 pub fn write(comparison: &Comparison, a: &Path, b: &Path, out: &Path) -> Result<()> {
-    std::fs::create_dir_all(out)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut csv = csv::Writer::from_writer(Vec::new());
     for m in &comparison.measures {
         csv.serialize(m)?;
@@ -415,7 +417,7 @@ pub fn write(comparison: &Comparison, a: &Path, b: &Path, out: &Path) -> Result<
 
 pub fn markdown(c: &Comparison, a: &Path, b: &Path) -> String {
     let mut md = String::new();
-    let _ = writeln!(md, "# homeonorm compare\n\nA: {}\nB: {}\n", a.display(), b.display());
+    let _ = writeln!(md, "# homeonorm compare\n\nA: {}\nB: {}\n", crate::text::path(a), crate::text::path(b));
     let _ = writeln!(md, "## Curves of the seeds on both sides\n");
     let _ = writeln!(md, "| setting | seeds | curves | largest accuracy difference | largest loss difference |");
     let _ = writeln!(md, "|---|---|---|---|---|");
@@ -468,7 +470,7 @@ pub fn markdown(c: &Comparison, a: &Path, b: &Path) -> String {
         let _ = writeln!(md, "None.");
     }
     for (dir, why) in &c.left_out {
-        let _ = writeln!(md, "- {}: {}", dir.display(), crate::text::escape(why));
+        let _ = writeln!(md, "- {}: {}", crate::text::path(dir), crate::text::escape(why));
     }
     md
 }

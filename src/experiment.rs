@@ -29,14 +29,29 @@ use toml::Spanned;
 pub const MAX_SEEDS: usize = 100_000;
 pub const MAX_RUNS: usize = 1_000_000;
 
-#[derive(Debug, thiserror::Error)]
-#[error("{path}:{line}: {key}: {message}")]
+/// `path:line: key: message`; without the line (0) or the key (empty) where there is none.
+#[derive(Debug)]
 pub struct ExperimentError {
     pub path: PathBuf,
     pub line: usize,
     pub key: String,
     pub message: String,
 }
+
+impl std::fmt::Display for ExperimentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ExperimentError {}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -80,7 +95,7 @@ impl Experiment {
         let text = std::fs::read_to_string(path).map_err(|e| ExperimentError {
             path: path.to_path_buf(),
             line: 0,
-            key: "-".into(),
+            key: String::new(),
             message: format!("cannot read: {e}"),
         })?;
         Self::parse(path, &text)
@@ -94,7 +109,15 @@ impl Experiment {
             message,
         };
         let file: ExperimentFile = toml::from_str(text).map_err(|e| {
-            let key = e.message().split('`').nth(1).unwrap_or("-").to_string();
+            // The key the message names, else the one on the line it points at.
+            let on_line = e.span().and_then(|span| {
+                let line = text[..span.start.min(text.len())].rsplit('\n').next().unwrap_or("").to_string()
+                    + text[span.start.min(text.len())..].split('\n').next().unwrap_or("");
+                let key = line.split('=').next()?.trim().trim_matches(['[', ']']).trim().to_string();
+                (!key.is_empty()).then_some(key)
+            });
+            let named = ["field `", "key `"].iter().find_map(|p| e.message().split(p).nth(1)?.split('`').next());
+            let key = named.map(String::from).or(on_line).unwrap_or_default();
             err(e.span(), &key, e.message().trim().to_string())
         })?;
 

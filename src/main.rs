@@ -263,7 +263,9 @@ fn main() {
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     if let Err(err) = run(Cli::parse()) {
-        eprintln!("error: {}", homeonorm::text::escape(&format!("{err:#}")));
+        // Each line escaped, the line breaks kept: a multi-line error reads as lines.
+        let message: Vec<String> = format!("{err:#}").lines().map(homeonorm::text::escape).collect();
+        eprintln!("error: {}", message.join("\n"));
         let interrupted = err.is::<homeonorm::interrupt::Interrupted>();
         std::process::exit(if interrupted { 130 } else { 1 });
     }
@@ -347,7 +349,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Plot { dir, format, paper } => {
             let files = homeonorm::plot::plot(&dir, format, paper)?;
             for f in &files {
-                println!("{}", f.display());
+                println!("{}", homeonorm::text::path(f));
             }
             // report.md links the figures that exist.
             homeonorm::report::write(&dir)?;
@@ -364,7 +366,7 @@ fn run(cli: Cli) -> Result<()> {
                 data_dir.as_deref(),
                 device.resolve()?,
             )?;
-            println!("test accuracy {:.2} % → {}", 100.0 * result.accuracy, path.display());
+            println!("test accuracy {:.2} % → {}", 100.0 * result.accuracy, homeonorm::text::path(&path));
             Ok(())
         }
         Command::Compare { a, b, out, tolerance } => {
@@ -381,9 +383,9 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{line}");
             }
             for (dir, why) in &comparison.left_out {
-                log::warn!("left out {}: {why}", dir.display());
+                log::warn!("left out {}: {}", homeonorm::text::path(dir), homeonorm::text::escape(why));
             }
-            println!("wrote {} and compare.md", out.join("compare.csv").display());
+            println!("wrote {} and compare.md", homeonorm::text::path(&out.join("compare.csv")));
             if let Some(tolerance) = tolerance {
                 let beyond = comparison.beyond(tolerance);
                 if !beyond.is_empty() {
@@ -397,14 +399,18 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Report { dir } => {
             let results = homeonorm::report::write(&dir)?;
-            println!("{} settings; wrote {}", results.len(), dir.join(homeonorm::report::REPORT_DIR).display());
+            println!(
+                "{} settings; wrote {}",
+                results.len(),
+                homeonorm::text::path(&dir.join(homeonorm::report::REPORT_DIR))
+            );
             Ok(())
         }
         Command::Download { dataset, dir, base_url } => {
             let target = data::download::target_dir(dataset, &dir);
             let files = data::download::download(dataset, &target, base_url.as_deref())?;
             for f in files {
-                println!("{}", f.display());
+                println!("{}", homeonorm::text::path(&f));
             }
             Ok(())
         }
@@ -440,7 +446,7 @@ fn info(method: Option<MethodId>) -> Result<()> {
 
 fn data_check(kind: DatasetKind, dir: &std::path::Path, limit: Limit) -> Result<()> {
     let ds = data::load(kind, dir, limit)?;
-    println!("{kind} in {}", dir.display());
+    println!("{kind} in {}", homeonorm::text::path(dir));
     for file in &ds.files {
         println!(
             "  file {} ({} bytes, sha256 {})",
@@ -568,7 +574,7 @@ fn sweep_command(
                 (RunState::Done(_), false) if run.changed.is_empty() => done += 1,
                 _ => stops += 1,
             }
-            println!("{:>5}  {}  {state}", run.index, run.dir.display());
+            println!("{:>5}  {}  {state}", run.index, homeonorm::text::path(&run.dir));
         }
         let stopping = if stops > 0 { format!(", {stops} the sweep stops on (see above)") } else { String::new() };
         println!("{} runs in this shard: {done} done, {pending} to run{stopping}", planned.len());

@@ -430,7 +430,7 @@ pub fn write(root: &Path) -> Result<Vec<SettingResult>> {
     }
     let results = summarize(&found.runs)?;
     let out = root.join(REPORT_DIR);
-    std::fs::create_dir_all(&out)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
 
     let layers = layer_names(results.iter().flat_map(|r| r.layers.iter().map(|(n, _)| n.as_str())));
     let mut summary = csv::Writer::from_writer(Vec::new());
@@ -468,7 +468,7 @@ pub fn write(root: &Path) -> Result<Vec<SettingResult>> {
 
 fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, String)]) -> String {
     let mut md = String::new();
-    let _ = writeln!(md, "# homeonorm report: {}\n", root.display());
+    let _ = writeln!(md, "# homeonorm report: {}\n", crate::text::path(root));
     let _ = writeln!(
         md,
         "Accuracy: mean ± sample std (n − 1) over seeds. Layer measures: per run, the mean over units and the std across \
@@ -581,13 +581,23 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
     let problems: Vec<String> = results
         .iter()
         .flat_map(|r| {
-            r.diverged.iter().map(|(s, d)| format!("- diverged: {} seed {s} ({})", r.key.label(), d.display())).chain(
-                r.unfinished.iter().map(|(s, d, why)| {
-                    format!("- unfinished: {} seed {s} ({}): {}", r.key.label(), d.display(), crate::text::escape(why))
-                }),
-            )
+            r.diverged
+                .iter()
+                .map(|(s, d)| format!("- diverged: {} seed {s} ({})", r.key.label(), crate::text::path(d)))
+                .chain(r.unfinished.iter().map(|(s, d, why)| {
+                    format!(
+                        "- unfinished: {} seed {s} ({}): {}",
+                        r.key.label(),
+                        crate::text::path(d),
+                        crate::text::escape(why)
+                    )
+                }))
         })
-        .chain(unreadable.iter().map(|(d, why)| format!("- unreadable: {}: {}", d.display(), crate::text::escape(why))))
+        .chain(
+            unreadable
+                .iter()
+                .map(|(d, why)| format!("- unreadable: {}: {}", crate::text::path(d), crate::text::escape(why))),
+        )
         .collect();
     let figures = root.join(REPORT_DIR).join(FIGURES_DIR);
     let mut names: Vec<String> = std::fs::read_dir(&figures)
@@ -597,7 +607,7 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
     names.sort();
     let _ = writeln!(md, "\n## Figures\n");
     if names.is_empty() {
-        let _ = writeln!(md, "None yet: `homeonorm plot {}` draws them.", root.display());
+        let _ = writeln!(md, "None yet: `homeonorm plot {}` draws them.", crate::text::path(root));
     }
     for n in names {
         let _ = writeln!(md, "![{n}]({FIGURES_DIR}/{n})");

@@ -7,10 +7,16 @@ pub fn escape(s: &str) -> String {
     s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
+/// A path for a terminal or a Markdown report: as [`escape`] writes its text.
+pub fn path(p: &std::path::Path) -> String {
+    escape(&p.display().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn control_characters_are_escaped_and_the_rest_kept() {
         assert_eq!(super::escape("run\u{1b}[31m red\r\nα"), "run\\u{1b}[31m red\\r\\nα");
+        assert_eq!(super::path(std::path::Path::new("out\u{1b}[2J/seed0")), "out\\u{1b}[2J/seed0");
     }
 }

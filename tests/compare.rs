@@ -151,3 +151,28 @@ fn welch_p_of_a_textbook_case() {
     assert_eq!(welch_p(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0]), Some(1.0));
     assert_eq!(welch_p(&[1.0], &[1.0, 2.0]), None, "one value gives no spread");
 }
+
+#[test]
+fn paths_with_control_characters_are_escaped_in_reports_and_a_file_in_the_way_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = common::small_cifar(tmp.path());
+    let a = results(&data, &tmp.path().join("a\u{1b}[31m"), false);
+    let unfinished = homeonorm::rundir::run_path(&a, "cifar10", "vanilla", 0.003, 1);
+    std::fs::remove_file(unfinished.join("summary.json")).unwrap();
+    let c = compare(&a, &a).unwrap();
+    let md = homeonorm::compare::markdown(&c, &a, &a);
+    assert!(!md.contains('\u{1b}') && md.contains("a\\u{1b}[31m"), "{md}");
+    assert!(c.beyond(0.0).iter().all(|l| !l.contains('\u{1b}')), "{:?}", c.beyond(0.0));
+    homeonorm::report::write(&a).unwrap();
+    let report = std::fs::read_to_string(a.join("report/report.md")).unwrap();
+    assert!(!report.contains('\u{1b}') && report.contains("a\\u{1b}[31m"), "{report}");
+    // `report/` or compare's output folder taken by a file: the error names it.
+    std::fs::remove_dir_all(a.join("report")).unwrap();
+    std::fs::write(a.join("report"), "").unwrap();
+    let err = format!("{:#}", homeonorm::report::write(&a).err().expect("refused"));
+    assert!(err.contains(&a.join("report").display().to_string()), "{err}");
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let err = format!("{:#}", homeonorm::compare::write(&c, &a, &a, &file).unwrap_err());
+    assert!(err.contains(&file.display().to_string()), "{err}");
+}

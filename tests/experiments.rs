@@ -142,13 +142,21 @@ fn bad_experiment_files_name_the_file_line_and_key() {
             "the report's own folder",
         ),
     ];
+    let cases = cases.into_iter().chain([(
+        "name = \"b\"\ndatasets = [\"cifar10\"]\nmethods = [\"vanilla\"]\nseeds = = 2\n".to_string(),
+        ":4:",
+        ": seeds: ",
+    )]);
     for (text, line, key) in cases {
         let err = parse(&text).err().unwrap_or_else(|| panic!("accepted:\n{text}"));
         assert!(
             err.starts_with("experiments/test.toml") && err.contains(line) && err.contains(key),
             "expected {line} and «{key}» in: {err}"
         );
+        assert!(!err.contains(": -:"), "an error names its key: {err}");
     }
+    let missing = Experiment::load(Path::new("experiments/no-such.toml")).unwrap_err().to_string();
+    assert!(missing.starts_with("experiments/no-such.toml: cannot read"), "{missing}");
 }
 
 fn tiny_experiment(name: &str, seeds: &str) -> Experiment {

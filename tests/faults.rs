@@ -161,6 +161,8 @@ fn a_sweep_whose_settings_changed_stops_naming_the_run_and_the_setting() {
     assert!(!o.status.success(), "a changed experiment must not pass for done");
     let said = text(&o);
     assert!(said.contains(s(&the_run(&out))) && said.contains("iterations: recorded 40, now 60"), "{said}");
+    // A multi-line error reads as lines, not with literal "\n"s.
+    assert!(!said.contains("\\n") && said.contains(&format!("\n  {}: iterations", s(&the_run(&out)))), "{said}");
     // The plan counts it as neither done nor to run.
     let o = run(&sweep_args(s(&exp), s(&out), s(&data), &["--dry-run"]));
     assert!(text(&o).contains("1 runs in this shard: 0 done, 0 to run, 1 the sweep stops on"), "{}", text(&o));
