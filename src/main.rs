@@ -407,6 +407,8 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Download { dataset, dir, base_url } => {
+            // Ctrl-C or SIGTERM ends a download at its next read, its partial file removed.
+            homeonorm::interrupt::install()?;
             let target = data::download::target_dir(dataset, &dir);
             let files = data::download::download(dataset, &target, base_url.as_deref())?;
             for f in files {

@@ -3,7 +3,7 @@
 mod common;
 
 use common::formats::*;
-use homeonorm::data::download::{download_files, DownloadError, Remote};
+use homeonorm::data::download::{download_files, DownloadError, MinimumRate, Remote};
 use homeonorm::data::{self, batches::BatchSampler, DataError, DatasetKind, Limit, PixelStandardization};
 use std::io::{Read, Write};
 use std::path::Path;
@@ -370,6 +370,16 @@ fn serve(files: Vec<(&'static str, Vec<u8>)>) -> (String, std::sync::Arc<std::sy
             let path = request.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             match files.iter().find(|(name, _)| *name == path) {
+                // A "trickle" file comes 100 bytes at a time, 10 times a second, for at most 30 s.
+                Some((name, _)) if name.contains("trickle") => {
+                    let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\nConnection: close\r\n\r\n");
+                    for _ in 0..300 {
+                        if stream.write_all(&[7u8; 100]).is_err() {
+                            break;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                }
                 Some((name, body)) => {
                     // A "broken" file breaks off halfway: it promises twice the bytes it sends.
                     let promised = if name.contains("broken") { 2 * body.len() } else { body.len() };
@@ -399,27 +409,87 @@ fn download_verifies_md5_and_renames_only_complete_files() {
     ]);
     let dir = tempfile::tempdir().unwrap();
     let remotes = [Remote { name: "train_32x32.mat", md5: Box::leak(md5_good.clone().into_boxed_str()) }];
-    let paths = download_files(&base, &remotes, dir.path()).unwrap();
+    let paths = download_files(&base, &remotes, dir.path(), MinimumRate::default()).unwrap();
     assert_eq!(std::fs::read(&paths[0]).unwrap(), good);
     // Already there with the right sum: no request.
     let before = hits.load(std::sync::atomic::Ordering::SeqCst);
-    download_files(&base, &remotes, dir.path()).unwrap();
+    download_files(&base, &remotes, dir.path(), MinimumRate::default()).unwrap();
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), before);
     // A corrupted file is rejected and leaves nothing behind.
     let bad = [Remote { name: "test_32x32.mat", md5: Box::leak(md5_good.into_boxed_str()) }];
-    let err = download_files(&base, &bad, dir.path()).err().unwrap();
+    let err = download_files(&base, &bad, dir.path(), MinimumRate::default()).err().unwrap();
     assert!(matches!(err, DownloadError::Checksum { .. }), "{err}");
     assert!(err.to_string().contains("test_32x32.mat") && err.to_string().contains("does not match"), "{err}");
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, vec![std::ffi::OsString::from("train_32x32.mat")]);
     // A file the server does not have is an HTTP error naming the URL.
     let missing = [Remote { name: "extra_32x32.mat", md5: "0" }];
-    let err = download_files(&base, &missing, dir.path()).err().unwrap().to_string();
+    let err = download_files(&base, &missing, dir.path(), MinimumRate::default()).err().unwrap().to_string();
     assert!(err.contains("/mirror/extra_32x32.mat") && err.contains("404"), "{err}");
     // A connection that breaks off leaves no partial file.
     let broken = [Remote { name: "broken_32x32.mat", md5: "0" }];
-    let err = download_files(&base, &broken, dir.path()).err().unwrap().to_string();
+    let err = download_files(&base, &broken, dir.path(), MinimumRate::default()).err().unwrap().to_string();
     assert!(err.contains("broken_32x32.mat"), "{err}");
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, vec![std::ffi::OsString::from("train_32x32.mat")], "a .part file was left");
+}
+
+#[test]
+fn a_server_that_trickles_is_given_up_and_leaves_no_partial_file() {
+    let (base, _) = serve(vec![("mirror/trickle_32x32.mat", Vec::new())]);
+    let dir = tempfile::tempdir().unwrap();
+    let rate = MinimumRate { min_bytes: 10_000, window: std::time::Duration::from_millis(700) };
+    let started = std::time::Instant::now();
+    let err = download_files(&base, &[Remote { name: "trickle_32x32.mat", md5: "0" }], dir.path(), rate).err().unwrap();
+    assert!(matches!(err, DownloadError::Stalled { .. }), "{err}");
+    assert!(
+        err.to_string().contains("trickle_32x32.mat") && err.to_string().contains("fewer than 10000 bytes"),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "a .part file was left");
+}
+
+#[test]
+fn files_larger_than_the_dataset_are_refused_without_being_read_whole() {
+    // A sparse 12 GB data_batch_1.bin: refused by its size.
+    let dir = tempfile::tempdir().unwrap();
+    write_cifar_dir(dir.path(), 10);
+    std::fs::File::options().write(true).open(dir.path().join("data_batch_1.bin")).unwrap().set_len(12 << 30).unwrap();
+    let err = data::load(DatasetKind::Cifar10, dir.path(), SUBSET).err().unwrap().to_string();
+    assert!(err.contains("data_batch_1.bin") && err.contains("larger than a CIFAR-10 batch file"), "{err}");
+
+    // An archive with a seventh (or a repeated) batch file: refused at that member.
+    let src = tempfile::tempdir().unwrap();
+    write_cifar_dir(src.path(), 10);
+    let archive_dir = tempfile::tempdir().unwrap();
+    let archive = archive_dir.path().join("cifar-10-binary.tar.gz");
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        std::fs::File::create(&archive).unwrap(),
+        flate2::Compression::fast(),
+    ));
+    tar.append_dir_all("cifar-10-batches-bin", src.path()).unwrap();
+    tar.append_path_with_name(src.path().join("data_batch_1.bin"), "again/data_batch_1.bin").unwrap();
+    tar.into_inner().unwrap().finish().unwrap();
+    let err = data::load(DatasetKind::Cifar10, &archive_dir.path().join("cifar-10-batches-bin"), SUBSET)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("one .bin file too many"), "{err}");
+
+    // A small .mat whose compressed element inflates to 300 MB: refused while inflating.
+    let mut zeros = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    for _ in 0..300 {
+        zeros.write_all(&[0u8; 1 << 20]).unwrap();
+    }
+    let payload = zeros.finish().unwrap();
+    let mut mat = svhn_mat(2, false)[..128].to_vec(); // the header of a real one
+    mat.extend(15u32.to_le_bytes());
+    mat.extend((payload.len() as u32).to_le_bytes());
+    mat.extend(&payload);
+    let svhn = tempfile::tempdir().unwrap();
+    std::fs::write(svhn.path().join("train_32x32.mat"), &mat).unwrap();
+    std::fs::write(svhn.path().join("test_32x32.mat"), svhn_mat(2, true)).unwrap();
+    let err = data::load(DatasetKind::Svhn, svhn.path(), SUBSET).err().unwrap().to_string();
+    assert!(err.contains("train_32x32.mat") && err.contains("inflate to more than"), "{err}");
 }

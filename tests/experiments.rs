@@ -71,8 +71,10 @@ fn the_shipped_experiment_files_parse() {
         ("table1-cifar10.toml", 150),
         ("table1-quick.toml", 30),
         ("neural-column-quick.toml", 12),
-        ("reproduction-cifar10.toml", 20),
-        ("reproduction-ablations-cifar10.toml", 10),
+        ("reproduction-cifar10.toml", 40),
+        ("reproduction-ablations-cifar10.toml", 20),
+        ("gap-standardization-cifar10.toml", 6),
+        ("gap-jpeg-cifar10.toml", 6),
     ] {
         let e = Experiment::load(&common::repo_root().join("experiments").join(file)).unwrap();
         assert_eq!(e.runs.len(), runs, "{file}");

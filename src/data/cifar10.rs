@@ -16,6 +16,8 @@ pub const URL: &str = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
 const RECORD: usize = 1 + RECORD_PIXELS;
 /// Records in each official batch file.
 const MAX_RECORDS_PER_FILE: usize = 10_000;
+/// The size of the largest CIFAR-10 file: a batch of 10,000 records.
+const MAX_FILE_BYTES: u64 = (MAX_RECORDS_PER_FILE * RECORD) as u64;
 
 /// Reads from `dir` the six `.bin` files, or, where they are not there,
 /// `dir/cifar-10-binary.tar.gz` (or the archive in `dir`'s parent).
@@ -46,6 +48,14 @@ fn load_files(dir: &Path) -> Result<Dataset, DataError> {
         if !path.is_file() {
             return Err(DataError::missing(DatasetKind::Cifar10, path.display().to_string(), dir, URL));
         }
+        // Never read whole a file larger than any CIFAR-10 batch file (a sparse 12 GB one, say).
+        let size = std::fs::metadata(&path).map_err(io_error(&path))?.len();
+        if size > MAX_FILE_BYTES {
+            return Err(DataError::BadFormat {
+                path,
+                message: format!("{size} bytes, larger than a CIFAR-10 batch file ({MAX_FILE_BYTES} bytes)"),
+            });
+        }
         let bytes = std::fs::read(&path).map_err(io_error(&path))?;
         files.push(DataFile::of_content(&path, &bytes));
         Ok(bytes)
@@ -73,7 +83,17 @@ fn load_archive(archive: &Path) -> Result<Dataset, DataError> {
         if name.ends_with(".bin") {
             // No CIFAR-10 file is larger than a batch of 10,000 records: a member that is
             // larger is not one, and is not read whole into memory.
-            let bound = (MAX_RECORDS_PER_FILE * RECORD) as u64;
+            let bound = MAX_FILE_BYTES;
+            // Six batch files at most, each once: the archive's total is bounded too.
+            if members.len() == TRAIN_FILES.len() + 1 || members.iter().any(|(n, _)| *n == name) {
+                return Err(DataError::BadFormat {
+                    path: archive.to_path_buf(),
+                    message: format!(
+                        "member {} is one .bin file too many: CIFAR-10 has six batch files, each once",
+                        crate::text::escape(&name)
+                    ),
+                });
+            }
             let mut bytes = Vec::new();
             (&mut entry).take(bound + 1).read_to_end(&mut bytes).map_err(bad)?;
             if bytes.len() as u64 > bound {

@@ -46,17 +46,41 @@ pub enum DownloadError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{url}: MD5 {found} does not match the published {expected}; the download was discarded")]
     Checksum { url: String, found: String, expected: String },
+    #[error("{url}: fewer than {min_bytes} bytes came in {window:?}; given up, the partial file removed")]
+    Stalled { url: String, min_bytes: u64, window: std::time::Duration },
+    #[error("{url}: interrupted; the partial file was removed")]
+    Interrupted { url: String },
+}
+
+/// How slow a download may get before it is given up: fewer than `min_bytes` in any
+/// `window` (a server that trickles never ends a download that only times out reads).
+#[derive(Clone, Copy, Debug)]
+pub struct MinimumRate {
+    pub min_bytes: u64,
+    pub window: std::time::Duration,
+}
+
+impl Default for MinimumRate {
+    /// 64 KiB a minute: the published files take hours at that rate, not forever.
+    fn default() -> Self {
+        MinimumRate { min_bytes: 64 << 10, window: std::time::Duration::from_secs(60) }
+    }
 }
 
 /// Downloads every file of `kind` that is not already in `dir` with the right sum.
 /// `base_url` replaces the official location (a mirror). Returns the files' paths.
 pub fn download(kind: DatasetKind, dir: &Path, base_url: Option<&str>) -> Result<Vec<PathBuf>, DownloadError> {
     let (official, files) = remotes(kind);
-    download_files(base_url.unwrap_or(official), &files, dir)
+    download_files(base_url.unwrap_or(official), &files, dir, MinimumRate::default())
 }
 
 /// Downloads `files` from `base` into `dir`, skipping those already there with the right sum.
-pub fn download_files(base: &str, files: &[Remote], dir: &Path) -> Result<Vec<PathBuf>, DownloadError> {
+pub fn download_files(
+    base: &str,
+    files: &[Remote],
+    dir: &Path,
+    rate: MinimumRate,
+) -> Result<Vec<PathBuf>, DownloadError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| DownloadError::Io { path, source }
@@ -71,7 +95,7 @@ pub fn download_files(base: &str, files: &[Remote], dir: &Path) -> Result<Vec<Pa
             continue;
         }
         let url = format!("{}/{}", base.trim_end_matches('/'), remote.name);
-        fetch_verified(&url, &path, remote.md5)?;
+        fetch_verified(&url, &path, remote.md5, rate)?;
         paths.push(path);
     }
     Ok(paths)
@@ -84,17 +108,15 @@ fn file_md5(path: &Path) -> std::io::Result<String> {
     Ok(format!("{:x}", hasher.finalize()))
 }
 
-fn fetch_verified(url: &str, path: &Path, md5: &str) -> Result<(), DownloadError> {
+fn fetch_verified(url: &str, path: &Path, md5: &str, rate: MinimumRate) -> Result<(), DownloadError> {
     let http = |message: String| DownloadError::Http { url: url.to_string(), message };
     log::info!("downloading {url}");
     // Timeouts, so that a machine that reaches no dataset host fails instead of hanging.
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(std::time::Duration::from_secs(20))
-        .timeout_read(std::time::Duration::from_secs(60))
-        .build();
+    let agent =
+        ureq::AgentBuilder::new().timeout_connect(std::time::Duration::from_secs(20)).timeout_read(rate.window).build();
     let response = agent.get(url).call().map_err(|e| http(e.to_string()))?;
     let partial = path.with_extension("part");
-    let fetched = fetch_to(response, path, &partial, md5, url);
+    let fetched = fetch_to(response, path, &partial, md5, url, rate);
     if fetched.is_err() {
         // Never leave a partial file behind: the next try starts clean.
         let _ = std::fs::remove_file(&partial);
@@ -103,7 +125,14 @@ fn fetch_verified(url: &str, path: &Path, md5: &str) -> Result<(), DownloadError
 }
 
 /// Streams `response` into `partial`, checks its MD5 and renames it to `path`.
-fn fetch_to(response: ureq::Response, path: &Path, partial: &Path, md5: &str, url: &str) -> Result<(), DownloadError> {
+fn fetch_to(
+    response: ureq::Response,
+    path: &Path,
+    partial: &Path,
+    md5: &str,
+    url: &str,
+    rate: MinimumRate,
+) -> Result<(), DownloadError> {
     let http = |message: String| DownloadError::Http { url: url.to_string(), message };
     let length = response.header("Content-Length").and_then(|v| v.parse::<u64>().ok());
     let bar = crate::progress::bytes_bar(length, path);
@@ -113,10 +142,25 @@ fn fetch_to(response: ureq::Response, path: &Path, partial: &Path, md5: &str, ur
     let mut reader = response.into_reader();
     let mut hasher = Md5::new();
     let mut buf = vec![0u8; 1 << 16];
+    let (mut window_start, mut window_bytes) = (std::time::Instant::now(), 0u64);
     loop {
         let n = reader.read(&mut buf).map_err(|e| http(format!("connection broke off: {e}")))?;
+        if crate::interrupt::requested() {
+            return Err(DownloadError::Interrupted { url: url.to_string() });
+        }
         if n == 0 {
             break;
+        }
+        window_bytes += n as u64;
+        if window_start.elapsed() >= rate.window {
+            if window_bytes < rate.min_bytes {
+                return Err(DownloadError::Stalled {
+                    url: url.to_string(),
+                    min_bytes: rate.min_bytes,
+                    window: rate.window,
+                });
+            }
+            (window_start, window_bytes) = (std::time::Instant::now(), 0);
         }
         hasher.update(&buf[..n]);
         out.write_all(&buf[..n]).map_err(io)?;

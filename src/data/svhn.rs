@@ -5,6 +5,7 @@
 
 use super::{io_error, DataError, DataFile, Dataset, DatasetKind, Split};
 use matfile::{MatFile, NumericData};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
 
@@ -25,6 +26,11 @@ pub fn load(dir: &Path) -> Result<Dataset, DataError> {
     let mut files = Vec::new();
     let mut splits = Vec::new();
     for path in source_files(dir)? {
+        let size = std::fs::metadata(&path).map_err(io_error(&path))?.len();
+        if size > MAX_INFLATED_BYTES {
+            let message = format!("{size} bytes, larger than any SVHN file ({MAX_INFLATED_BYTES} bytes at most)");
+            return Err(DataError::BadFormat { path, message });
+        }
         let bytes = std::fs::read(&path).map_err(io_error(&path))?;
         files.push(DataFile::of_content(&path, &bytes));
         splits.push(parse_mat(&path, &bytes)?);
@@ -84,15 +90,22 @@ pub fn parse_mat(path: &Path, bytes: &[u8]) -> Result<Split, DataError> {
     Ok(Split { images, labels: Tensor::from_slice(&labels) })
 }
 
+/// The most bytes one file's data elements may hold once inflated: SVHN's largest
+/// (train_32x32.mat, 73,257 images) holds about 225 MB; a compressed element that
+/// inflates past this is not SVHN, and is refused before `matfile` inflates it whole.
+const MAX_INFLATED_BYTES: u64 = 256 << 20;
+
 /// Walks the top-level data elements (after the 128-byte header) and checks that
-/// each one's declared size fits in the file: `matfile` stops quietly at a cut-off
-/// element, which would otherwise read as a missing variable.
+/// each one's declared size fits in the file (`matfile` stops quietly at a cut-off
+/// element, which would otherwise read as a missing variable) and that the file's
+/// elements, inflated, stay under [`MAX_INFLATED_BYTES`].
 fn check_elements_complete(bytes: &[u8]) -> Result<(), String> {
     const HEADER: usize = 128;
     if bytes.len() < HEADER || &bytes[126..128] != b"IM" {
         return Err(format!("not a little-endian MATLAB v5 file, or truncated ({} bytes)", bytes.len()));
     }
     let mut offset = HEADER;
+    let mut inflated = 0u64;
     while offset < bytes.len() {
         let tag = bytes
             .get(offset..offset + 8)
@@ -107,6 +120,20 @@ fn check_elements_complete(bytes: &[u8]) -> Result<(), String> {
             return Err(format!(
                 "truncated: the data element at byte {offset} declares {size} bytes, the file ends after {}",
                 bytes.len() - offset - 8
+            ));
+        }
+        let payload = &bytes[offset + 8..offset + 8 + size];
+        inflated += if data_type == 15 {
+            // Counted while inflating, never past the bound.
+            let mut zlib = flate2::read::ZlibDecoder::new(payload).take(MAX_INFLATED_BYTES + 1 - inflated);
+            std::io::copy(&mut zlib, &mut std::io::sink())
+                .map_err(|e| format!("the compressed element at byte {offset} does not inflate ({e})"))?
+        } else {
+            size as u64
+        };
+        if inflated > MAX_INFLATED_BYTES {
+            return Err(format!(
+                "its data elements inflate to more than {MAX_INFLATED_BYTES} bytes, more than any SVHN file holds"
             ));
         }
         offset = end;
