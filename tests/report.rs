@@ -99,6 +99,8 @@ fn report_means_and_sample_stds_by_hand() {
     assert!((num(main, "fc1_active_value_mean") - 0.6).abs() < 1e-12);
     // pooled fc units 0.1, 0.3, 0.2, 0.2: mean 0.2, population std √0.005 → CV 0.353553…
     assert!((num(main, "fc_prob_cv") - 0.005f64.sqrt() / 0.2).abs() < 1e-12);
+    // fc units' mean active values 1, 2 (fc1) and 1, 1 (fc2): mean 1.25, population variance 0.1875.
+    assert!((num(main, "fc_value_cv") - 0.1875f64.sqrt() / 1.25).abs() < 1e-12);
     let other = rows.iter().find(|r| r["lr"] == "0.01").unwrap();
     assert_eq!(other["runs"], "1");
     assert_eq!(other["final_accuracy_std"], "", "one run has no sample std");
