@@ -21,19 +21,14 @@ fn results(data: &homeonorm::train::RunData, out: &Path, other_lr: bool) -> Path
     out.to_path_buf()
 }
 
-/// Rewrites a run's `curve.csv` through `edit` (rows without the header) and the size
-/// `summary.json` records of it, so the run stays complete.
+/// Rewrites a run's `curve.csv` through `edit` (rows without the header), the run kept complete.
 fn edit_curve(run: &Path, edit: impl FnOnce(&mut Vec<String>)) {
     let curve = std::fs::read_to_string(run.join("curve.csv")).unwrap();
     let mut lines: Vec<String> = curve.lines().map(String::from).collect();
     let mut rows = lines.split_off(1);
     edit(&mut rows);
     lines.extend(rows);
-    std::fs::write(run.join("curve.csv"), lines.join("\n") + "\n").unwrap();
-    let mut summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
-    summary["files"]["curve.csv"] = std::fs::metadata(run.join("curve.csv")).unwrap().len().into();
-    std::fs::write(run.join("summary.json"), summary.to_string()).unwrap();
+    common::rewrite_run_file(run, "curve.csv", (lines.join("\n") + "\n").as_bytes());
 }
 
 #[test]

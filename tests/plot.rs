@@ -210,14 +210,10 @@ fn the_recorders_text_boxes_hold_every_pixel_the_png_backend_draws() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Rewrites one file of a run through `edit` and the size `summary.json` records of it.
+/// Rewrites one file of a run through `edit`, the run kept complete.
 fn edit_run_file(run: &Path, name: &str, edit: impl FnOnce(String) -> String) {
     let text = edit(std::fs::read_to_string(run.join(name)).unwrap());
-    std::fs::write(run.join(name), text).unwrap();
-    let mut summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
-    summary["files"][name] = std::fs::metadata(run.join(name)).unwrap().len().into();
-    std::fs::write(run.join("summary.json"), summary.to_string()).unwrap();
+    common::rewrite_run_file(run, name, text.as_bytes());
 }
 
 #[test]
