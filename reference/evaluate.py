@@ -12,8 +12,9 @@ import sys
 import torch
 from torch.utils.data import DataLoader
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import safetensors_io  # noqa: E402
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [here, os.path.join(here, "..", "python")]
+from homeonorm_writer import load_safetensors  # noqa: E402
 from lenet5 import Net, options_from  # noqa: E402
 from train import Images, evaluate, read_cifar10, read_svhn  # noqa: E402
 
@@ -31,14 +32,14 @@ def main():
     with open(os.path.join(args.run_dir, "config.json")) as f:
         config = json.load(f)
     net = Net(config["method"], config["normalize_conv"], **options_from(config))
-    net.load_state_dict(safetensors_io.load(os.path.join(args.run_dir, "model.safetensors")))
+    net.load_state_dict(load_safetensors(os.path.join(args.run_dir, "model.safetensors")))
     folder = args.data_dir or config["data_dir"]
     _, (test_x, test_y), _ = (read_cifar10 if config["dataset"] == "cifar10" else read_svhn)(folder)
     limit = config["data_limit"]["test"]
     if limit is not None:
         test_x, test_y = test_x[:limit], test_y[:limit]
     loader = DataLoader(Images(test_x, test_y), batch_size=args.test_batch_size or config["test_batch_size"])
-    accuracy, _ = evaluate(net, loader, args.eval_stats or config["eval_stats"])
+    accuracy = evaluate(net, loader, args.eval_stats or config["eval_stats"])
     print(json.dumps({"accuracy": accuracy}))
 
 

@@ -15,8 +15,9 @@ import sys
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import safetensors_io  # noqa: E402
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [here, os.path.join(here, "..", "python")]
+import homeonorm_writer.safetensors as safetensors_io  # noqa: E402
 from lenet5 import Net, load_state, named_state  # noqa: E402
 
 

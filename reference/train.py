@@ -8,11 +8,11 @@ every --eval-every iterations an evaluation over DataLoader(test, test_batch_siz
 the homeostasis measures at the end. It reads the data files homeonorm reads
 (CIFAR-10's binary batches, SVHN's .mat files) and writes a run folder in
 homeonorm's format (docs/run-folder.md), so that `homeonorm report`, `plot` and
-`compare` read it like homeonorm's own. Its flags mirror `homeonorm train`.
+`compare` read it like homeonorm's own. Its flags mirror `homeonorm train`. The
+folder is written by the repository's Python writer (python/homeonorm_writer, what
+any PyTorch loop uses: `pip install ./python`).
 """
 import argparse
-import json
-import math
 import os
 import platform
 import struct
@@ -25,15 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [here, os.path.join(here, "..", "python")]  # (this checkout's writer, installed or not)
+from homeonorm_writer import PRESETS, Run  # noqa: E402
 from lenet5 import OPTIONS, Net, options_from  # noqa: E402
-import safetensors_io  # noqa: E402
 
-FORMAT_VERSION = 1
-PRESETS = {  # the paper's: batch size, learning rate, iterations, evaluation interval
-    "cifar10": dict(batch_size=32, lr=0.003, iterations=45_000, eval_every=1_000),
-    "svhn": dict(batch_size=256, lr=0.01, iterations=8_000, eval_every=200),
-}
 MEAN, STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
 
 
@@ -109,184 +105,49 @@ class Images(Dataset):
         return x.sub_(self.mean).div_(self.std), int(self.labels[i])
 
 
-# ---------------------------------------------------------------- measures
-
-def binary_entropy(p):
-    term = lambda q: 0.0 if q <= 0.0 else -q * math.log2(q)
-    return term(p) + term(1.0 - p)
-
-
-def mean_std(values):
-    if not values:
-        return math.nan, math.nan
-    n = float(len(values))
-    mean = sum(values) / n
-    var = sum((v - mean) ** 2 for v in values) / n
-    return mean, math.sqrt(var)
-
-
-def finite(v):
-    return v if math.isfinite(v) else None
-
-
-def layer_summary(layer, units):
-    probs = [u["activation_prob"] for u in units]
-    values = [u["mean_active_value"] for u in units if u["mean_active_value"] is not None]
-    alphas = [u["alpha"] for u in units if u["alpha"] is not None]
-    p_mean, p_std = mean_std(probs)
-    v_mean, v_std = mean_std(values)
-    a_mean, a_std = mean_std(alphas)
-    return {
-        "layer": layer, "units": len(units),
-        "activation_prob_mean": p_mean, "activation_prob_std": p_std, "activation_prob_cv": finite(p_std / p_mean) if p_mean else None,
-        "entropy_mean": mean_std([u["entropy"] for u in units])[0],
-        "mean_active_value_mean": finite(v_mean), "mean_active_value_std": finite(v_std),
-        "mean_active_value_cv": finite(v_std / v_mean) if values and v_mean else None,
-        "never_active_units": len(units) - len(values),
-        "alpha_mean": a_mean if alphas else None, "alpha_std": a_std if alphas else None,
-    }
-
-
-def unit_dims(h):
-    return (0,) if h.dim() == 2 else (0, 2, 3)
-
-
-# ---------------------------------------------------------------- files
-
-def ryu(x):
-    """A float as Rust's ryu (homeonorm's CSV writer) writes it, so the files match byte for byte."""
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if x == 0:
-        return "-0.0" if math.copysign(1, x) < 0 else "0.0"
-    sign, r = ("-" if x < 0 else ""), repr(abs(x))
-    mant, exp = (r.split("e") + ["0"])[:2]
-    whole, frac = (mant.split(".") + [""])[:2]
-    digits = whole + frac
-    point = len(whole) + int(exp)
-    stripped = digits.lstrip("0")
-    point -= len(digits) - len(stripped)
-    digits = stripped.rstrip("0")
-    n, kk = len(digits), point
-    if n <= kk <= 16:
-        return sign + digits + "0" * (kk - n) + ".0"
-    if 0 < kk <= 16:
-        return sign + digits[:kk] + "." + digits[kk:]
-    if -5 < kk <= 0:
-        return sign + "0." + "0" * (-kk) + digits
-    tail = "" if n == 1 else "." + digits[1:]
-    return f"{sign}{digits[0]}{tail}e{kk - 1}"
-
-
-def rust_display(x):
-    """A float as Rust's `{}` formats it (folder names: lr0.003): never in exponent form."""
-    text = ryu(x)
-    if "e" not in text:
-        return text[:-2] if text.endswith(".0") else text
-    mant, exp = text.split("e")
-    digits, point = mant.replace(".", ""), (mant.index(".") if "." in mant else len(mant)) + int(exp)
-    return digits + "0" * (point - len(digits)) if point >= len(digits) else "0." + "0" * -point + digits
-
-
-def cell(v):
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return ryu(v)
-    return str(v)
-
-
-def write_atomic(folder, name, data):
-    tmp = os.path.join(folder, f".{name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, os.path.join(folder, name))
-    return len(data)
-
-
-def write_csv(folder, name, columns, rows):
-    lines = [",".join(columns)] + [",".join(cell(r[c]) for c in columns) for r in rows]
-    return write_atomic(folder, name, ("\n".join(lines) + "\n").encode())
-
-
-def write_json(folder, name, value):
-    return write_atomic(folder, name, (json.dumps(value, indent=2) + "\n").encode())
-
-
 # ---------------------------------------------------------------- one run
 
-def evaluate(net, loader, eval_stats, measured=None):
-    """Test accuracy; with `measured` (name -> module), each unit's activity too."""
+def evaluate(net, loader, eval_stats):
+    """Test accuracy, with the test batch's statistics (the paper's) or the running ones."""
     net.eval()
     net.set_eval_stats(eval_stats)
-    correct, seen, hooks = 0, {}, []
-    counts = {}
-    if measured:
-        for name, module in measured.items():
-            hooks.append(module.register_forward_hook(lambda m, i, o, name=name: seen.__setitem__(name, o)))
+    correct = 0
     with torch.no_grad():
         for x, y in loader:
             correct += (net(x).argmax(-1) == y).sum().item()
-            for name, h in seen.items():
-                y64 = h.double()
-                dims = unit_dims(h)
-                active, total = (y64 > 0).double().sum(dim=dims), y64.relu().sum(dim=dims)  # active outputs only
-                c = counts.setdefault(name, [torch.zeros_like(active), torch.zeros_like(total), 0.0])
-                c[0] += active
-                c[1] += total
-                c[2] += float(h.numel() // h.shape[1])
-    for hook in hooks:
-        hook.remove()
     net.train()
-    return correct / len(loader.dataset), counts
+    return correct / len(loader.dataset)
 
 
 def train_one(args, seed, data, folder_read, out):
     started = time.time()
     (train_x, train_y), (test_x, test_y), files = data
-    folder = os.path.join(out, args.dataset, args.method, f"lr{rust_display(args.lr)}", f"seed{seed}")
-    os.makedirs(folder, exist_ok=True)
-    for name in ("summary.json", "config.json", "curve.csv", "activation_prob.csv", "unit_stats.csv", "model.safetensors"):
-        if os.path.exists(os.path.join(folder, name)):
-            os.remove(os.path.join(folder, name))
-    settings = {
-        "dataset": args.dataset, "method": args.method, "lr": args.lr, "batch_size": args.batch_size,
-        "iterations": args.iterations, "eval_every": args.eval_every, "record_every": args.record_every,
-        "eval_stats": args.eval_stats, "test_batch_size": args.test_batch_size,
-        "normalize_conv": args.normalize_conv, "conv_measures": args.conv_measures,
-        "normalization": {"mean": list(MEAN), "std": list(STD)}, "batch_order": "dataloader",
-        "groups": args.groups, "whitening_group_size": args.whitening_group_size,
-        "target_rate": args.target_rate, "threshold_rate": args.threshold_rate, "scaling_rate": args.scaling_rate,
-        "rate_window": args.rate_window, "branch_size": args.branch_size,
-    }
-    config = dict(format_version=FORMAT_VERSION, **settings, seed=seed,
-                  data_limit={"train": args.limit, "test": args.limit}, seed_batch=[seed],
-                  train_images=len(train_y), test_images=len(test_y), data_dir=folder_read,
-                  data_files=[{"path": f, "bytes": os.path.getsize(f)} for f in files], device=args.device,
-                  system={"writer": "reference/train.py", "torch": torch.__version__, "python": platform.python_version(),
-                          "cpu_threads": torch.get_num_threads()},
-                  choices={"weight_init": "torch.manual_seed(seed); Net(method)",
-                           "optimizer": "torch.optim.Adam(net.parameters(), lr)",
-                           "batch_order": "DataLoader(train, batch_size, shuffle=True)"})
-    sizes = {"config.json": write_json(folder, "config.json", config)}
+    run = Run(out, dataset=args.dataset, method=args.method, seed=seed,
+              lr=args.lr, batch_size=args.batch_size, iterations=args.iterations, eval_every=args.eval_every,
+              record_every=args.record_every, eval_stats=args.eval_stats, test_batch_size=args.test_batch_size,
+              normalize_conv=args.normalize_conv, conv_measures=args.conv_measures,
+              normalization={"mean": list(MEAN), "std": list(STD)}, batch_order="dataloader",
+              groups=args.groups, whitening_group_size=args.whitening_group_size, target_rate=args.target_rate,
+              threshold_rate=args.threshold_rate, scaling_rate=args.scaling_rate, rate_window=args.rate_window,
+              branch_size=args.branch_size,
+              data_limit=args.limit, train_images=len(train_y), test_images=len(test_y), data_dir=folder_read,
+              data_files=files, device=args.device,
+              system={"writer": "reference/train.py", "torch": torch.__version__, "python": platform.python_version(),
+                      "cpu_threads": torch.get_num_threads()},
+              choices={"weight_init": "torch.manual_seed(seed); Net(method)",
+                       "optimizer": "torch.optim.Adam(net.parameters(), lr)",
+                       "batch_order": "DataLoader(train, batch_size, shuffle=True)"})
 
     torch.manual_seed(seed)
     net = Net(args.method, args.normalize_conv, **options_from(vars(args))).to(args.device)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     train_loader = DataLoader(Images(train_x, train_y), batch_size=args.batch_size, shuffle=True)
     test_loader = DataLoader(Images(test_x, test_y), batch_size=args.test_batch_size, shuffle=False)
-    hidden = net.hidden()
-    measured = {n: m for n, m in hidden.items() if n.startswith("fc") or args.conv_measures}
-    batch_activity = {}
-    for name, module in measured.items():
-        module.register_forward_hook(lambda m, i, o, name=name: batch_activity.__setitem__(name, o) if m.training else None)
+    run.watch({n: m for n, m in net.hidden().items() if n.startswith("fc") or args.conv_measures})
 
-    curve, activation_rows, diverged_at = [], [], None
-    loss_sum, loss_steps, it = 0.0, 0, 0
+    it = 0
     net.train()
-    while it < args.iterations and diverged_at is None:
+    while it < args.iterations and run.diverged_at is None:
         for x, y in train_loader:
             it += 1
             x, y = x.to(args.device), y.to(args.device)
@@ -295,62 +156,26 @@ def train_one(args, seed, data, folder_read, out):
             loss.backward()
             opt.step()
             net.after_step()
-            value = loss.item()
-            if diverged_at is None and not math.isfinite(value):
-                diverged_at = it
-            loss_sum += value
-            loss_steps += 1
-            if it % args.record_every == 0:
-                for name, h in batch_activity.items():
-                    probs = (h.detach() > 0).float().mean(dim=unit_dims(h)).double().tolist()
-                    activation_rows += [{"iteration": it, "layer": name, "unit": u, "activation_prob": p} for u, p in enumerate(probs)]
+            run.step(it, loss.item())
             if it % args.eval_every == 0 or it == args.iterations:
-                if diverged_at is not None:
-                    print(f"seed {seed}: the loss is not finite at iteration {diverged_at}: diverged", file=sys.stderr)
+                if run.diverged_at is not None:
+                    print(f"seed {seed}: the loss is not finite at iteration {run.diverged_at}: diverged", file=sys.stderr)
                     break
-                accuracy, _ = evaluate(net, test_loader, args.eval_stats)
-                curve.append({"iteration": it, "train_loss": loss_sum / loss_steps, "test_accuracy": accuracy})
-                print(f"seed {seed} iteration {it}: loss {loss_sum / loss_steps:.4f} test accuracy {100 * accuracy:.2f} %", flush=True)
-                loss_sum, loss_steps = 0.0, 0
+                accuracy = evaluate(net, test_loader, args.eval_stats)
+                run.log(it, accuracy)
+                print(f"seed {seed} iteration {it}: loss {run.curve[-1]['train_loss']:.4f} "
+                      f"test accuracy {100 * accuracy:.2f} %", flush=True)
             if it == args.iterations:
                 break
 
-    final_accuracy, counts = evaluate(net, test_loader, args.eval_stats, measured)
+    with run.measuring():
+        final_accuracy = evaluate(net, test_loader, args.eval_stats)
     one_by_one = DataLoader(Images(test_x, test_y), batch_size=1, shuffle=False)
-    accuracy_batch1 = None if diverged_at else evaluate(net, one_by_one, args.eval_stats)[0]
-    units = []
-    if diverged_at is None:
-        for name in measured:
-            active, total, observations = counts[name]
-            alpha = getattr(hidden[name], "alpha", None)
-            alpha = alpha.detach().double().tolist() if alpha is not None else None
-            for u, (a, s) in enumerate(zip(active.tolist(), total.tolist())):
-                p = a / observations
-                units.append({"layer": name, "unit": u, "activation_prob": p, "entropy": binary_entropy(p),
-                              "mean_active_value": s / a if a > 0 else None, "alpha": alpha[u] if alpha else None})
-    else:
-        activation_rows = [r for r in activation_rows if r["iteration"] < diverged_at]
-    sizes["curve.csv"] = write_csv(folder, "curve.csv", ["iteration", "train_loss", "test_accuracy"], curve)
-    sizes["activation_prob.csv"] = write_csv(folder, "activation_prob.csv", ["iteration", "layer", "unit", "activation_prob"], activation_rows)
-    sizes["unit_stats.csv"] = write_csv(folder, "unit_stats.csv", ["layer", "unit", "activation_prob", "entropy", "mean_active_value", "alpha"], units)
-    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    safetensors_io.save(os.path.join(folder, "model.safetensors"), state)
-    sizes["model.safetensors"] = os.path.getsize(os.path.join(folder, "model.safetensors"))
-    best = None
-    for row in curve:  # the last of equal maxima, as homeonorm's max_by
-        if best is None or row["test_accuracy"] >= best["test_accuracy"]:
-            best = row
-    summary = {
-        "outcome": "diverged" if diverged_at else "complete", "diverged_at": diverged_at,
-        "iterations": diverged_at or it, "final_accuracy": None if diverged_at else final_accuracy,
-        "test_accuracy_batch1": accuracy_batch1,
-        "best_accuracy": best and best["test_accuracy"], "best_iteration": best and best["iteration"],
-        "final_train_loss": curve[-1]["train_loss"] if curve else None, "wall_time_s": time.time() - started,
-        "layers": [] if diverged_at else [layer_summary(n, [u for u in units if u["layer"] == n]) for n in measured],
-        "files": sizes,
-    }
-    write_json(folder, "summary.json", summary)
-    print(f"{folder}: " + (f"diverged at iteration {diverged_at}" if diverged_at else f"test accuracy {100 * final_accuracy:.2f} %"))
+    accuracy_batch1 = None if run.diverged_at else evaluate(net, one_by_one, args.eval_stats)
+    run.save_weights(net.state_dict())
+    run.finish(final_accuracy=final_accuracy, test_accuracy_batch1=accuracy_batch1, wall_time_s=time.time() - started)
+    print(f"{run.folder}: " + (f"diverged at iteration {run.diverged_at}" if run.diverged_at
+                               else f"test accuracy {100 * final_accuracy:.2f} %"))
 
 
 def main():

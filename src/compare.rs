@@ -57,9 +57,11 @@ pub struct MeasureRow {
 pub struct CurveAgreement {
     pub setting: String,
     pub seeds: usize,
-    /// The largest |B − A| of test accuracy and of training loss at a shared iteration.
+    /// The largest |B − A| of test accuracy and of training loss at a shared iteration
+    /// (the loss: `None` where no shared row records it on both sides, as an import
+    /// without losses).
     pub largest_accuracy_difference: f64,
-    pub largest_loss_difference: f64,
+    pub largest_loss_difference: Option<f64>,
     /// The first iteration at which any seed's curves differ; `None`: identical.
     pub first_parting: Option<usize>,
     /// Curve rows (iterations) present on one side only, over all seeds.
@@ -97,9 +99,9 @@ impl Comparison {
         out.extend(self.data_differs.iter().cloned());
         for c in &self.curves {
             for (what, d) in
-                [("test accuracy", c.largest_accuracy_difference), ("training loss", c.largest_loss_difference)]
+                [("test accuracy", Some(c.largest_accuracy_difference)), ("training loss", c.largest_loss_difference)]
             {
-                if d > tolerance || d.is_nan() {
+                if let Some(d) = d.filter(|d| *d > tolerance || d.is_nan()) {
                     out.push(format!("{}: {what} curves differ by up to {d:e}", c.setting));
                 }
             }
@@ -197,28 +199,17 @@ fn numbers_of(r: &RunRecord, left_out: &mut Vec<(PathBuf, String)>) -> Result<Op
     }))
 }
 
-/// Every run folder's format version must be the same, and one this homeonorm
-/// reads: the error names a folder of each version.
-fn check_one_format(dirs: &[PathBuf]) -> Result<()> {
-    let mut seen: Vec<(u64, PathBuf)> = Vec::new();
+/// No run folder may be of a newer format than this homeonorm reads: the error names
+/// the first (older formats are read as the current one, so they compare with it).
+fn check_format(dirs: &[PathBuf]) -> Result<()> {
     for dir in dirs {
-        let Ok(text) = std::fs::read_to_string(dir.join(crate::rundir::CONFIG)) else { continue };
-        let Ok(config) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
-        let version = config.get("format_version").and_then(|v| v.as_u64()).unwrap_or(1);
-        if version > u64::from(crate::rundir::FORMAT_VERSION) {
+        if let Some(version) = crate::rundir::recorded_format(dir).filter(|v| *v > crate::rundir::FORMAT_VERSION) {
             bail!(
                 "{}: run-folder format {version}; this homeonorm reads format {} and older",
                 dir.join(crate::rundir::CONFIG).display(),
                 crate::rundir::FORMAT_VERSION
             );
         }
-        if !seen.iter().any(|(v, _)| *v == version) {
-            seen.push((version, dir.clone()));
-        }
-    }
-    if seen.len() > 1 {
-        let listed: Vec<String> = seen.iter().map(|(v, d)| format!("format {v} in {}", d.display())).collect();
-        bail!("runs of different run-folder formats cannot be compared: {}", listed.join("; "));
     }
     Ok(())
 }
@@ -229,7 +220,7 @@ pub fn compare(a: &Path, b: &Path) -> Result<Comparison> {
     let mut dirs = Vec::new();
     let side_a = read_side(a, &mut left_out, &mut dirs)?;
     let side_b = read_side(b, &mut left_out, &mut dirs)?;
-    check_one_format(&dirs)?;
+    check_format(&dirs)?;
     if side_a.is_empty() || side_b.is_empty() {
         let empty = if side_a.is_empty() { a } else { b };
         bail!("{}: no complete run to compare (every run folder there is unfinished or unreadable)", empty.display());
@@ -368,7 +359,7 @@ fn curve_agreement(setting: &str, a: &Side, b: &Side) -> Option<CurveAgreement> 
         setting: setting.to_string(),
         seeds: 0,
         largest_accuracy_difference: 0.0,
-        largest_loss_difference: 0.0,
+        largest_loss_difference: None,
         first_parting: None,
         one_sided_rows: 0,
     };
@@ -386,10 +377,14 @@ fn curve_agreement(setting: &str, a: &Side, b: &Side) -> Option<CurveAgreement> 
                 }
                 Some(other) => {
                     let da = (other.test_accuracy - row.test_accuracy).abs();
-                    let dl = (other.train_loss - row.train_loss).abs();
                     agreement.largest_accuracy_difference = nan_max(agreement.largest_accuracy_difference, da);
-                    agreement.largest_loss_difference = nan_max(agreement.largest_loss_difference, dl);
-                    if other != row {
+                    // (a loss recorded on one side only is not a difference: nothing to compare)
+                    let dl = other.train_loss.zip(row.train_loss).map(|(x, y)| (x - y).abs());
+                    if let Some(dl) = dl {
+                        let largest = agreement.largest_loss_difference.unwrap_or(0.0);
+                        agreement.largest_loss_difference = Some(nan_max(largest, dl));
+                    }
+                    if da != 0.0 || dl.is_some_and(|dl| dl != 0.0) {
                         parting(row.iteration, &mut agreement.first_parting);
                     }
                 }
@@ -423,10 +418,11 @@ pub fn markdown(c: &Comparison, a: &Path, b: &Path) -> String {
     let _ = writeln!(md, "|---|---|---|---|---|");
     for curve in &c.curves {
         let verdict = curve.first_parting.map_or("identical".to_string(), |i| format!("part at iteration {i}"));
+        let loss = curve.largest_loss_difference.map_or(crate::report::NOT_RECORDED.to_string(), |d| format!("{d:e}"));
         let _ = writeln!(
             md,
-            "| {} | {} | {verdict} | {:e} | {:e} |",
-            curve.setting, curve.seeds, curve.largest_accuracy_difference, curve.largest_loss_difference
+            "| {} | {} | {verdict} | {:e} | {loss} |",
+            curve.setting, curve.seeds, curve.largest_accuracy_difference
         );
     }
     let _ = writeln!(md, "\n## Final accuracy and measures (mean ± sample std over seeds)\n");

@@ -7,6 +7,7 @@ pub mod compare;
 pub mod data;
 pub mod evaluate;
 pub mod experiment;
+pub mod import;
 pub mod interrupt;
 pub mod learner;
 pub mod metrics;

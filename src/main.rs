@@ -145,11 +145,37 @@ enum Command {
         #[arg(long, value_parser = clap::value_parser!(i32).range(1..=4096))]
         threads: Option<i32>,
     },
+    /// A long-format results table (a CSV: one row per method, learning rate, seed and
+    /// iteration, with test accuracy and optionally training loss) as partial run
+    /// folders under OUT, for `compare`, `report` and `plot`. Every run has the paper's
+    /// settings for its dataset and method unless the setting flags, or a column named
+    /// as a setting (batch_size, iterations, …), say otherwise.
+    Import(Box<ImportArgs>),
     /// Dataset files.
     Data {
         #[command(subcommand)]
         command: DataCommand,
     },
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    table: PathBuf,
+    #[arg(long)]
+    out: PathBuf,
+    /// The dataset of the table's runs (a `dataset` column overrides it per run).
+    #[arg(long, default_value = "cifar10")]
+    dataset: DatasetKind,
+    /// The accuracies are percentages (0 to 100), not fractions.
+    #[arg(long)]
+    percent: bool,
+    /// Write over run folders already in OUT (by default: an error naming them).
+    #[arg(long)]
+    replace: bool,
+    #[command(flatten)]
+    columns: homeonorm::import::Columns,
+    #[command(flatten)]
+    changes: SettingChanges,
 }
 
 #[derive(Args)]
@@ -395,6 +421,13 @@ fn run(cli: Cli) -> Result<()> {
                     anyhow::bail!("{} difference(s) beyond the tolerance {tolerance} (listed above)", beyond.len());
                 }
             }
+            Ok(())
+        }
+        Command::Import(args) => {
+            let ImportArgs { table, out, dataset, percent, replace, columns, changes } = *args;
+            let options = homeonorm::import::ImportOptions { columns, dataset, changes, percent, replace };
+            let written = homeonorm::import::import(&table, &out, &options)?;
+            println!("{} run folder(s) under {}", written.len(), homeonorm::text::path(&out));
             Ok(())
         }
         Command::Report { dir } => {

@@ -83,6 +83,17 @@ fn pytorch_default_init(layer: &LayerShape) -> (Tensor, Tensor) {
     (weight, bias)
 }
 
+/// The network a run trains: `config.json`'s `model` (absent in format-1 folders, all
+/// of them LeNet5). The paper's LeNet5 is the only one so far; a value this homeonorm
+/// does not know makes a folder another writer's (foreign).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Network {
+    /// conv1, conv2 (6 and 16 channels), fc1, fc2 (120 and 84 units), fc3: the paper's.
+    #[default]
+    Lenet5,
+}
+
 /// How a model is built besides its method.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ModelOptions {

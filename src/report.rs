@@ -144,6 +144,8 @@ impl LayerRow {
 pub struct SettingResult {
     pub key: GroupKey,
     pub complete: Vec<u64>,
+    /// Complete runs that recorded the per-unit measures (a partial run records its curve only).
+    pub measured: usize,
     pub diverged: Vec<(u64, PathBuf)>,
     /// Seed, folder and why it is not complete.
     pub unfinished: Vec<(u64, PathBuf, String)>,
@@ -227,12 +229,15 @@ pub fn summarize(records: &[RunRecord]) -> Result<Vec<SettingResult>> {
         }
         let (mut fc_cvs, mut fc_value_cvs) = (Vec::new(), Vec::new());
         let mut curves: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+        let mut measured = 0;
         for r in &complete {
-            let units: Vec<UnitRow> = read_csv(&r.dir)?;
-            let fc: Vec<&UnitRow> = units.iter().filter(|u| u.layer.starts_with("fc")).collect();
-            fc_cvs.push(coefficient_of_variation(&fc.iter().map(|u| u.activation_prob).collect::<Vec<_>>()));
-            let values: Vec<f64> = fc.iter().filter_map(|u| u.mean_active_value).collect();
-            fc_value_cvs.push(coefficient_of_variation(&values));
+            if let Some(units) = rundir::read_optional_csv::<UnitRow>(&r.dir)? {
+                measured += 1;
+                let fc: Vec<&UnitRow> = units.iter().filter(|u| u.layer.starts_with("fc")).collect();
+                fc_cvs.push(coefficient_of_variation(&fc.iter().map(|u| u.activation_prob).collect::<Vec<_>>()));
+                let values: Vec<f64> = fc.iter().filter_map(|u| u.mean_active_value).collect();
+                fc_value_cvs.push(coefficient_of_variation(&values));
+            }
             for row in read_csv::<CurveRow>(&r.dir)? {
                 curves.entry(row.iteration).or_default().push(row.test_accuracy);
             }
@@ -252,6 +257,7 @@ pub fn summarize(records: &[RunRecord]) -> Result<Vec<SettingResult>> {
         results.push(SettingResult {
             key,
             complete: complete.iter().map(|r| r.seed).collect(),
+            measured,
             diverged,
             unfinished,
             final_accuracy,
@@ -379,6 +385,7 @@ fn summary_columns(r: &SettingResult, layers: &[String]) -> Vec<(String, String)
     let mut cols = r.key.columns();
     cols.extend([
         ("runs".into(), r.complete.len().to_string()),
+        ("measured_runs".into(), r.measured.to_string()),
         ("diverged".into(), r.diverged.len().to_string()),
         ("unfinished".into(), r.unfinished.len().to_string()),
         ("final_accuracy_mean".into(), num(r.final_accuracy.mean)),
@@ -488,8 +495,9 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
         md,
         "Accuracy: mean ± sample std (n − 1) over seeds. Layer measures: per run, the mean over units and the std across \
          units (population), as the paper reports them; each cell is their mean over the setting's seeds. \"–\" is a \
-         measure that is undefined (a CV or mean active value of a layer with no active unit) or absent. Diverged and \
-         unfinished runs are counted, named below, and never averaged in.\n"
+         measure that is undefined (a CV or mean active value of a layer with no active unit) or absent; \"{NOT_RECORDED}\" \
+         a setting none of whose runs recorded the measures (partial run folders: a curve and an outcome only, as \
+         `homeonorm import` writes). Diverged and unfinished runs are counted, named below, and never averaged in.\n"
     );
     let _ = writeln!(md, "## Results\n");
     // Dataset, method (and its Table 1 row), lr, batch and length always; any other
@@ -541,8 +549,15 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
             r.diverged.len().to_string(),
             r.unfinished.len().to_string(),
             pct(r.final_accuracy),
-            pct(r.accuracy_batch1),
+            // (absent from every complete run: none of them measured it; an import, say)
+            if r.accuracy_batch1.mean.is_none() && !r.complete.is_empty() {
+                NOT_RECORDED.to_string()
+            } else {
+                pct(r.accuracy_batch1)
+            },
             pct(r.best_accuracy),
+        ]);
+        let unit_measures = [
             fmt_pm(fc1.prob_mean, fc1.prob_std, 3),
             fmt(fc1.prob_cv, 3),
             fmt(fc1.entropy_mean, 3),
@@ -552,7 +567,9 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
             fmt(r.fc_prob_cv, 3),
             fmt(r.fc_value_cv, 3),
             fmt_pm(fc1.alpha_mean, fc1.alpha_std, 3),
-        ]);
+        ];
+        let recorded = r.measured > 0 || r.complete.is_empty();
+        cells.extend(unit_measures.map(|cell| if recorded { cell } else { NOT_RECORDED.to_string() }));
         let _ = writeln!(md, "| {} |", cells.join(" | "));
     }
 
@@ -574,6 +591,8 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
             any = true;
             let (ours, ours_std) = p.measure.ours(r);
             let digits = if p.measure == Measure::Accuracy { 1 } else { 2 };
+            let unrecorded = p.measure != Measure::Accuracy && r.measured == 0 && !r.complete.is_empty();
+            let shown = if unrecorded { NOT_RECORDED.to_string() } else { fmt_pm(ours, ours_std, digits) };
             let iterations = r.key.settings.iterations;
             let note =
                 if iterations == 45_000 { iterations.to_string() } else { format!("{iterations} (paper: 45000)") };
@@ -584,7 +603,7 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
                 p.method,
                 p.lr,
                 fmt_pm(Some(p.value), p.std, digits),
-                fmt_pm(ours, ours_std, digits),
+                shown,
                 fmt(ours.map(|o| o - p.value), digits),
                 r.complete.len(),
                 note

@@ -4,10 +4,12 @@
 //! other languages; [`FORMAT_VERSION`] is recorded in `config.json`.
 //!
 //! `config.json` is written first and `summary.json` last; every file goes to a
-//! temporary name and is renamed when complete. A run is complete when every file is
-//! present and reads back as its type ([`state`]); anything else (interrupted,
+//! temporary name and is renamed when complete. A run is complete when its
+//! [`REQUIRED`] files are present, every file it has reads back as its type, and every
+//! size `summary.json` records matches ([`state`]); anything else (interrupted,
 //! crashed, truncated, hand-edited) is unfinished, redone by `sweep` and left out,
-//! with the reason, by `report` and `plot`.
+//! with the reason, by `report` and `plot`. The [`OPTIONAL`] files (the measures and
+//! the weights) may be absent: another writer's *partial* run records its curve only.
 
 pub use crate::data::DataFile;
 use crate::data::Limit;
@@ -18,8 +20,10 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The version of this format; `config.json`'s `format_version`. Raised when a
-/// file or column changes meaning; readers refuse folders of a newer version.
-pub const FORMAT_VERSION: u32 = 1;
+/// file or column changes meaning; readers refuse folders of a newer version. Format 2
+/// added partial runs (the optional files), `model` and an optional `train_loss`; every
+/// format-1 folder is a format-2 folder of LeNet5.
+pub const FORMAT_VERSION: u32 = 2;
 
 pub const CONFIG: &str = "config.json";
 pub const CURVE: &str = "curve.csv";
@@ -28,9 +32,13 @@ pub const UNIT_STATS: &str = "unit_stats.csv";
 /// The final parameters and buffers, named as the PyTorch reference's `state_dict`.
 pub const MODEL: &str = "model.safetensors";
 pub const SUMMARY: &str = "summary.json";
-/// Every file a complete run folder holds, in the order they are written (folders
-/// written before `model.safetensors` was have all but that one).
+/// Every file a run folder may hold, in the order they are written.
 pub const FILES: [&str; 6] = [CONFIG, CURVE, ACTIVATION_PROB, UNIT_STATS, MODEL, SUMMARY];
+/// The files every complete run holds: what it is, its curve and its outcome.
+pub const REQUIRED: [&str; 3] = [CONFIG, CURVE, SUMMARY];
+/// The files a complete run may lack (homeonorm writes them all): a run without them
+/// has not recorded the measures or the weights ("not recorded" in reports).
+pub const OPTIONAL: [&str; 3] = [ACTIVATION_PROB, UNIT_STATS, MODEL];
 
 /// The run folder of one (dataset, method, lr, seed) under `out`.
 pub fn run_path(out: &Path, dataset: &str, method: &str, lr: f64, seed: u64) -> PathBuf {
@@ -49,32 +57,41 @@ pub struct RunConfig {
     pub seed: u64,
     /// A subset of the data (`--limit`), never pooled with full-data runs.
     pub data_limit: Limit,
-    // What the run ran on and read: recorded by homeonorm, optional for other writers.
+    // What the run ran on and read: recorded by homeonorm, optional for other writers
+    // (empty: not recorded, and not written, as in an imported table's runs).
     /// The seeds trained together with this one as one seed-batched model.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seed_batch: Vec<u64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub train_images: usize,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub test_images: usize,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_empty_path")]
     pub data_dir: PathBuf,
     /// Each data file read: its path, size in bytes and SHA-256.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub data_files: Vec<DataFile>,
     /// `cpu`, `cuda:0`, …
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub device: String,
     /// The writer and its libraries (free-form for other writers).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub system: serde_json::Value,
     /// What the writer chose where the paper is silent (free-form for other writers).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub choices: serde_json::Value,
 }
 
 fn first_version() -> u32 {
     1
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn is_empty_path(p: &Path) -> bool {
+    p.as_os_str().is_empty()
 }
 
 /// A CSV file of a run folder: its name, its columns (the header, written even when
@@ -84,11 +101,12 @@ pub trait CsvFile: Serialize + DeserializeOwned {
     const COLUMNS: &'static [&'static str];
 }
 
-/// A row of `curve.csv`: the mean training loss since the previous evaluation and the test accuracy.
+/// A row of `curve.csv`: the mean training loss since the previous evaluation (empty:
+/// not recorded, as in an imported table without losses) and the test accuracy.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CurveRow {
     pub iteration: usize,
-    pub train_loss: f64,
+    pub train_loss: Option<f64>,
     pub test_accuracy: f64,
 }
 
@@ -147,8 +165,12 @@ pub struct Summary {
     pub best_accuracy: Option<f64>,
     pub best_iteration: Option<usize>,
     pub final_train_loss: Option<f64>,
-    pub wall_time_s: f64,
-    /// Per hidden layer, on the test set at the end (empty for a diverged run).
+    /// Seconds from start to the end of training (absent: not recorded).
+    #[serde(default)]
+    pub wall_time_s: Option<f64>,
+    /// Per hidden layer, on the test set at the end (empty for a diverged run, and for
+    /// a run that did not record the measures).
+    #[serde(default)]
     pub layers: Vec<LayerSummary>,
     /// The size in bytes of every other file of the run as written, so that a file cut
     /// short or altered afterwards makes the run unfinished (absent: not checked).
@@ -187,8 +209,8 @@ pub fn state(dir: &Path) -> RunState {
 fn foreign(dir: &Path) -> Option<String> {
     let path = dir.join(CONFIG);
     let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).ok()?).ok()?;
-    let version = value.get("format_version").and_then(|v| v.as_u64()).unwrap_or(1);
-    if version > u64::from(FORMAT_VERSION) {
+    let version = format_of(&value);
+    if version > FORMAT_VERSION {
         return Some(format!(
             "{}: run-folder format {version}, newer than this homeonorm's {FORMAT_VERSION}",
             path.display()
@@ -204,7 +226,20 @@ fn foreign(dir: &Path) -> Option<String> {
     (!unknown.is_empty()).then(|| format!("{}: unknown field(s) {unknown:?}", path.display()))
 }
 
+/// The format version a whole `config.json` records (absent: 1); `None` when there is
+/// no such file or it is not JSON.
+pub fn recorded_format(dir: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(dir.join(CONFIG)).ok()?;
+    Some(format_of(&serde_json::from_str(&text).ok()?))
+}
+
+fn format_of(config: &serde_json::Value) -> u32 {
+    let version = config.get("format_version").and_then(|v| v.as_u64()).unwrap_or(1);
+    u32::try_from(version).unwrap_or(u32::MAX)
+}
+
 /// Reads every file of a run folder; the summary if all read back, else what is wrong.
+/// An optional file that is absent, and not listed in the summary, was not recorded.
 pub fn check_complete(dir: &Path) -> Result<Summary> {
     // summary.json is written last: without it the run is simply not finished.
     if !dir.join(SUMMARY).is_file() {
@@ -220,13 +255,30 @@ pub fn check_complete(dir: &Path) -> Result<Summary> {
     }
     read_config(dir)?;
     read_csv::<CurveRow>(dir)?;
-    read_csv::<UnitRow>(dir)?;
+    if has(dir, UNIT_STATS) {
+        read_csv::<UnitRow>(dir)?;
+    }
     // The heat-map rows are megabytes for a full run, and a sweep checks every run it
     // skips: where their size is recorded, that check stands for reading them.
-    if !summary.files.contains_key(ACTIVATION_PROB) {
+    if has(dir, ACTIVATION_PROB) && !summary.files.contains_key(ACTIVATION_PROB) {
         read_csv::<ActivationRow>(dir)?;
     }
     Ok(summary)
+}
+
+/// Whether a complete run folder holds one of its optional files (recorded it).
+pub fn has(dir: &Path, name: &str) -> bool {
+    dir.join(name).is_file()
+}
+
+/// One of a run folder's optional CSV files: its rows, or `None` when the run did not
+/// record it (the file is absent).
+pub fn read_optional_csv<T: CsvFile>(dir: &Path) -> Result<Option<Vec<T>>> {
+    if has(dir, T::NAME) {
+        read_csv(dir).map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 pub fn read_summary(dir: &Path) -> Result<Summary> {
@@ -399,7 +451,7 @@ mod tests {
 
     #[test]
     fn every_csv_header_matches_its_row_type() {
-        header_of(CurveRow { iteration: 1, train_loss: 0.5, test_accuracy: 0.1 });
+        header_of(CurveRow { iteration: 1, train_loss: Some(0.5), test_accuracy: 0.1 });
         header_of(ActivationRow { iteration: 1, layer: "fc1".into(), unit: 0, activation_prob: 0.5 });
         header_of(UnitRow {
             layer: "fc1".into(),
@@ -427,7 +479,7 @@ mod tests {
             best_accuracy: None,
             best_iteration: None,
             final_train_loss: None,
-            wall_time_s: 0.0,
+            wall_time_s: None,
             layers: Vec::new(),
             files: Default::default(),
         })

@@ -10,7 +10,7 @@
 
 use crate::data::batches::BatchOrder;
 use crate::data::{DatasetKind, Limit, PixelStandardization};
-use crate::model::ModelOptions;
+use crate::model::{ModelOptions, Network};
 use crate::norm::{self, EvalStats, MethodId, MethodOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -21,6 +21,9 @@ use serde_json::{Map, Value};
 pub struct TrainSettings {
     pub dataset: DatasetKind,
     pub method: MethodId,
+    /// The network (absent in folders written before there was a choice: LeNet5).
+    #[serde(default)]
+    pub model: Network,
     pub lr: f64,
     pub batch_size: usize,
     pub iterations: usize,
@@ -130,6 +133,7 @@ impl TrainSettings {
         TrainSettings {
             dataset,
             method,
+            model: Network::default(),
             lr,
             batch_size,
             iterations,
@@ -257,6 +261,9 @@ impl TrainSettings {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct SettingChanges {
+    /// The network (preset: lenet5, the paper's).
+    #[arg(long, value_enum)]
+    pub model: Option<Network>,
     /// Learning rate (preset: CIFAR-10 0.003, SVHN 0.01).
     #[arg(long)]
     pub lr: Option<f64>,
@@ -320,6 +327,7 @@ impl SettingChanges {
                 *field = v;
             }
         }
+        set(&mut s.model, self.model);
         set(&mut s.lr, self.lr);
         set(&mut s.batch_size, self.batch_size);
         set(&mut s.test_batch_size, self.test_batch_size);
@@ -514,8 +522,14 @@ mod tests {
             ("normalization", Box::new(|s| s.normalization.mean = [0.4, 0.5, 0.6])),
         ];
         let names: Vec<&str> = changes.iter().map(|(n, _)| *n).collect();
+        // (one network so far: `model` has nothing to change to until a second is registered)
+        let one_network = <Network as clap::ValueEnum>::value_variants().len() == 1;
         for key in &compared {
-            assert!(key.as_str() == "data_limit" || names.contains(&key.as_str()), "no change tried for {key}");
+            let untried_model = key.as_str() == "model" && one_network;
+            assert!(
+                key.as_str() == "data_limit" || untried_model || names.contains(&key.as_str()),
+                "no change tried for {key}"
+            );
         }
         for (name, change) in changes {
             let mut s = preset();

@@ -211,7 +211,11 @@ pub fn train_seed_batch_supervised(
             let mean_losses = Vec::<f64>::try_from((&loss_sum / loss_steps as f64).to_device(Device::Cpu)).unwrap();
             for (s, log) in logs.iter_mut().enumerate() {
                 if log.diverged_at.is_none() {
-                    log.curve.push(CurveRow { iteration, train_loss: mean_losses[s], test_accuracy: eval.accuracy[s] });
+                    log.curve.push(CurveRow {
+                        iteration,
+                        train_loss: Some(mean_losses[s]),
+                        test_accuracy: eval.accuracy[s],
+                    });
                 }
             }
             last_accuracy = eval.accuracy.iter().sum::<f64>() / models as f64;
@@ -333,8 +337,8 @@ impl Finished<'_> {
             test_accuracy_batch1: (!diverged).then_some(accuracy_batch1),
             best_accuracy: best.map(|b| b.test_accuracy),
             best_iteration: best.map(|b| b.iteration),
-            final_train_loss: log.curve.last().map(|c| c.train_loss),
-            wall_time_s: self.wall_time_s,
+            final_train_loss: log.curve.last().and_then(|c| c.train_loss),
+            wall_time_s: Some(self.wall_time_s),
             layers: if diverged {
                 Vec::new()
             } else {

@@ -47,7 +47,7 @@ fn identical_folders_compare_identical_and_differences_are_found() {
         (2, None, 0),
         "the same runs twice"
     );
-    assert_eq!((c.curves[0].largest_accuracy_difference, c.curves[0].largest_loss_difference), (0.0, 0.0));
+    assert_eq!((c.curves[0].largest_accuracy_difference, c.curves[0].largest_loss_difference), (0.0, Some(0.0)));
     let accuracy = c.measures.iter().find(|m| m.measure == "final_accuracy").unwrap();
     assert_eq!((accuracy.runs_a, accuracy.runs_b, accuracy.difference), (2, 2, Some(0.0)));
     assert_eq!(accuracy.largest_paired_difference, Some(0.0));
@@ -82,7 +82,7 @@ fn identical_folders_compare_identical_and_differences_are_found() {
         rows.remove(1);
     });
     let c = compare(&a, &b).unwrap();
-    assert!(c.curves[0].largest_loss_difference.is_nan(), "{:?}", c.curves[0]);
+    assert!(c.curves[0].largest_loss_difference.unwrap().is_nan(), "{:?}", c.curves[0]);
     assert_eq!(c.curves[0].one_sided_rows, 1);
     let beyond = c.beyond(1.0);
     assert!(beyond.iter().any(|l| l.contains("training loss curves differ by up to NaN")), "{beyond:?}");
@@ -130,10 +130,10 @@ fn bad_input_is_refused_naming_the_path() {
     let newer = results(&data, &tmp.path().join("newer"), false);
     let run = homeonorm::rundir::run_path(&newer, "cifar10", "vanilla", 0.003, 1);
     let text = std::fs::read_to_string(run.join("config.json")).unwrap();
-    std::fs::write(run.join("config.json"), text.replacen("\"format_version\": 1", "\"format_version\": 2", 1))
+    std::fs::write(run.join("config.json"), text.replacen("\"format_version\": 2", "\"format_version\": 3", 1))
         .unwrap();
     let e = err(&newer);
-    assert!(e.contains(&run.display().to_string()) && e.contains("format 2"), "{e}");
+    assert!(e.contains(&run.display().to_string()) && e.contains("format 3"), "{e}");
 }
 
 #[test]

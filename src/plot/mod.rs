@@ -21,7 +21,7 @@ pub mod layout;
 
 use crate::norm::MethodId;
 use crate::report::{self, RunRecord, SettingResult, FIGURES_DIR};
-use crate::rundir::{read_csv, ActivationRow, Outcome, UnitRow};
+use crate::rundir::{self, read_csv, ActivationRow, Outcome, UnitRow};
 use crate::settings::{differing_columns, GroupKey};
 use anyhow::{anyhow, bail, Context, Result};
 use layout::{FigureLayout, TextRecorder};
@@ -298,25 +298,42 @@ enum Axis {
     Fitted,
 }
 
-/// What one setting group's figures show.
+/// What one setting group's figures show: of each setting, the runs that recorded
+/// the measures (a partial run folder records its curve only).
 struct GroupData {
     heat: Vec<HeatPanel>,
     probs: Vec<HistPanel>,
     values: Vec<HistPanel>,
     alphas: Vec<HistPanel>,
+    /// The methods of settings without a heat map, and without unit measures.
+    heat_not_recorded: Vec<MethodId>,
+    units_not_recorded: Vec<MethodId>,
 }
 
 fn group_data(settings: &[&SettingResult], complete: &[&RunRecord]) -> Result<GroupData> {
-    let mut data = GroupData { heat: Vec::new(), probs: Vec::new(), values: Vec::new(), alphas: Vec::new() };
+    let mut data = GroupData {
+        heat: Vec::new(),
+        probs: Vec::new(),
+        values: Vec::new(),
+        alphas: Vec::new(),
+        heat_not_recorded: Vec::new(),
+        units_not_recorded: Vec::new(),
+    };
     for r in settings {
-        let runs: Vec<&RunRecord> = complete.iter().copied().filter(|c| c.key == r.key).collect();
-        let first = runs.iter().min_by_key(|c| c.seed).expect("a setting with complete runs");
+        let mut runs: Vec<&RunRecord> = complete.iter().copied().filter(|c| c.key == r.key).collect();
+        runs.sort_by_key(|c| c.seed);
         let method = r.key.settings.method;
-        data.heat.push(heat_panel(&first.dir, method, first.seed)?);
+        match runs.iter().find(|c| rundir::has(&c.dir, rundir::ACTIVATION_PROB)) {
+            Some(first) => data.heat.push(heat_panel(&first.dir, method, first.seed)?),
+            None => data.heat_not_recorded.push(method),
+        }
         let (mut probs, mut values) = (Vec::new(), Vec::new());
         let mut alphas: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        let mut seeds = 0;
         for run in &runs {
-            for u in read_csv::<UnitRow>(&run.dir)? {
+            let Some(units) = rundir::read_optional_csv::<UnitRow>(&run.dir)? else { continue };
+            seeds += 1;
+            for u in units {
                 if u.layer == HISTOGRAM_LAYER {
                     probs.push(u.activation_prob);
                     values.extend(u.mean_active_value);
@@ -326,7 +343,10 @@ fn group_data(settings: &[&SettingResult], complete: &[&RunRecord]) -> Result<Gr
                 }
             }
         }
-        let seeds = runs.len();
+        if seeds == 0 {
+            data.units_not_recorded.push(method);
+            continue;
+        }
         let panel = |label: String, values: Vec<f64>| HistPanel { label, method, values };
         let (of, active) = (probs.len(), values.len());
         let layer = HISTOGRAM_LAYER;
@@ -339,6 +359,15 @@ fn group_data(settings: &[&SettingResult], complete: &[&RunRecord]) -> Result<Gr
         }
     }
     Ok(data)
+}
+
+/// A figure's detail line, naming the methods whose runs did not record what it shows.
+fn with_not_recorded(detail: &str, methods: &[MethodId]) -> String {
+    if methods.is_empty() {
+        return detail.to_string();
+    }
+    let names: Vec<&str> = methods.iter().map(|m| m.name()).collect();
+    format!("{detail}; not recorded: {}", names.join(", "))
 }
 
 fn plot_into(root: &Path, target: Target, paper: bool) -> Result<Vec<PathBuf>> {
@@ -370,12 +399,23 @@ fn plot_into(root: &Path, target: Target, paper: bool) -> Result<Vec<PathBuf>> {
 
         let title = Title::new("Test accuracy (mean ± 1 std over seeds)", &detail);
         written.push(render!(target, &figure("accuracy"), SIZE, |root| draw_accuracy(&root, &title, settings))?);
-        let layers = data.heat.first().map_or(String::new(), |h| h.layers.join(" then "));
-        let title = Title::new(
-            "Activation probability of each measured unit on the training batch",
-            format!("columns: {layers} units; rows: every recorded iteration — {detail}"),
-        );
-        written.push(render!(target, &figure("heatmap"), SIZE, |root| draw_heatmaps(&root, &title, &data.heat))?);
+        // The measures' figures, of the settings whose runs recorded them (none: not drawn).
+        if !data.heat.is_empty() {
+            let layers = data.heat.first().map_or(String::new(), |h| h.layers.join(" then "));
+            let title = Title::new(
+                "Activation probability of each measured unit on the training batch",
+                format!(
+                    "columns: {layers} units; rows: every recorded iteration — {}",
+                    with_not_recorded(&detail, &data.heat_not_recorded)
+                ),
+            );
+            written.push(render!(target, &figure("heatmap"), SIZE, |root| draw_heatmaps(&root, &title, &data.heat))?);
+        }
+        if data.probs.is_empty() {
+            log::info!("{slug}: no run recorded the unit measures: accuracy figures only");
+            continue;
+        }
+        let detail = with_not_recorded(&detail, &data.units_not_recorded);
         let title =
             Title::new(format!("{HISTOGRAM_LAYER} activation probability on the test set, seeds pooled"), &detail);
         let stacked = taller_for(SIZE, data.probs.len());
@@ -406,7 +446,7 @@ fn plot_into(root: &Path, target: Target, paper: bool) -> Result<Vec<PathBuf>> {
         }
         let title = Title::new("Homeostasis against accuracy (mean ± 1 std over seeds)", &detail);
         written.push(render!(target, &figure("homeostasis"), SIZE, |root| draw_homeostasis(&root, &title, settings))?);
-        if paper {
+        if paper && !data.heat.is_empty() {
             let title = Title::new("Figure 2: normalization and homeostasis", &detail);
             let size = taller_for(PAPER_SIZE, data.probs.len());
             written
