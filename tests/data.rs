@@ -94,6 +94,9 @@ fn every_data_file_is_recorded_with_its_sha256_and_the_content_hash_is_sha256sum
     let older: Vec<data::DataFile> = ds.files.iter().map(|f| data::DataFile { sha256: None, ..f.clone() }).collect();
     assert_eq!(data::content_sha256(&older), None);
     assert_eq!(data::data_difference(&older, &now), None);
+    // A writer that recorded no data file (an import, a script) recorded no content either.
+    assert_eq!(data::content_sha256(&[]), None);
+    assert_eq!(data::data_difference(&[], &now), None);
 }
 
 #[test]

@@ -196,8 +196,11 @@ fn hex(digest: &[u8]) -> String {
 
 /// One hash for a dataset's content: the SHA-256 of `sha256sum`'s lines for its files
 /// in name order, so `cd DIR && sha256sum *.bin | sha256sum` gives it for CIFAR-10's
-/// binary files. `None` when a file's hash was not recorded.
+/// binary files. `None` when no file, or not every file's hash, was recorded.
 pub fn content_sha256(files: &[DataFile]) -> Option<String> {
+    if files.is_empty() {
+        return None;
+    }
     let mut lines: Vec<(String, &str)> =
         files.iter().map(|f| f.sha256.as_deref().map(|h| (f.name(), h))).collect::<Option<_>>()?;
     lines.sort();

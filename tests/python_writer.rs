@@ -1,0 +1,227 @@
+//! A user's own PyTorch script beside homeonorm through the Python writer
+//! (python/homeonorm_writer): the README's worked example, run as written with the
+//! package installed as the README says, must write the very run `homeonorm train`
+//! does (the tutorial's LeNet is homeonorm's vanilla LeNet5); a script that records
+//! its curve only writes a partial run that `report`, `plot` and `compare` read.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Installs python/ into `site` as `pip install ./python` does (from a copy, so no
+/// build files land in the checkout; without reaching PyPI: the set-up's setuptools).
+fn install_writer(tmp: &Path) -> PathBuf {
+    let source = tmp.join("python-src");
+    copy_dir(&common::repo_root().join("python"), &source);
+    let site = tmp.join("site");
+    let out = Command::new(common::python())
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps"])
+        .args(["--no-build-isolation", "--no-index", "--target"])
+        .arg(&site)
+        .arg(&source)
+        .output()
+        .expect("pip runs");
+    assert!(out.status.success(), "pip install ./python failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    site
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "__pycache__" || name == "build" || name.to_string_lossy().ends_with(".egg-info") {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(&name));
+        } else {
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// The README's code block marked `<!-- readme-example: my_train.py -->`.
+fn readme_example() -> String {
+    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
+    let after = readme.split("<!-- readme-example: my_train.py -->").nth(1).expect("the README marks its example");
+    let block = after.split("```python\n").nth(1).expect("a python block follows the mark");
+    block.split("\n```").next().unwrap().to_string() + "\n"
+}
+
+/// Runs a Python script with the installed writer on its path, one thread (as homeonorm's
+/// `--threads 1`); panics with its output when it fails.
+fn run_script(script: &Path, site: &Path, args: &[&str]) {
+    let out = Command::new(common::python())
+        .arg(script)
+        .args(args)
+        .env("PYTHONPATH", site)
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{} failed:\n{}\n{}",
+        script.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn homeonorm(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_homeonorm")).args(args).output().unwrap();
+    assert!(out.status.success(), "homeonorm {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_readme_example_writes_the_run_homeonorm_trains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = install_writer(tmp.path());
+    // The official split sizes (the script reads every image; homeonorm takes a full
+    // split without --limit), of learnable synthetic images.
+    let data = tmp.path().join("data/cifar-10-batches-bin");
+    common::formats::write_learnable_cifar_dir(&data, 10_000, 10_000);
+    let script = tmp.path().join("my_train.py");
+    std::fs::write(&script, readme_example()).unwrap();
+    let (theirs, ours) = (tmp.path().join("theirs"), tmp.path().join("ours"));
+    run_script(&script, &site, &[data.to_str().unwrap(), theirs.to_str().unwrap(), "0", "250"]);
+    let data_root = tmp.path().join("data");
+    homeonorm(&[
+        "train",
+        "--dataset",
+        "cifar10",
+        "--method",
+        "vanilla",
+        "--seed",
+        "0",
+        "--iterations",
+        "250",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--data-dir",
+        data_root.to_str().unwrap(),
+        "--out",
+        ours.to_str().unwrap(),
+    ]);
+
+    // Byte for byte where both record the same thing, and compare finds nothing apart.
+    let run = |root: &Path| homeonorm::rundir::run_path(root, "cifar10", "vanilla", 0.003, 0);
+    for file in ["curve.csv", "activation_prob.csv", "unit_stats.csv"] {
+        let (a, b) = (std::fs::read(run(&ours).join(file)).unwrap(), std::fs::read(run(&theirs).join(file)).unwrap());
+        assert!(a == b, "{file} differs:\n{}\n---\n{}", String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
+    }
+    let c = homeonorm::compare::compare(&ours, &theirs).unwrap();
+    assert_eq!(c.curves.len(), 1, "one setting on both sides");
+    assert_eq!((c.curves[0].seeds, c.curves[0].first_parting), (1, None));
+    assert!(c.beyond(0.0).is_empty(), "{:?}", c.beyond(0.0));
+    let fc1 = c.measures.iter().find(|m| m.measure == "fc1_activation_prob_mean").expect("fc1 compared");
+    assert_eq!((fc1.runs_a, fc1.runs_b, fc1.difference), (1, 1, Some(0.0)));
+    let curve = std::fs::read_to_string(run(&theirs).join("curve.csv")).unwrap();
+    assert_eq!(curve.lines().count(), 2, "one evaluation, at the last iteration: {curve}");
+    assert!(!curve.contains(",0.0\n") && !curve.contains(",,"), "a real accuracy and loss: {curve}");
+}
+
+/// A user's loop with its own model and data loading that records its curve only.
+const PARTIAL_SCRIPT: &str = r#"
+import sys
+import numpy as np
+import torch
+from homeonorm_writer import Run
+
+data_dir, out = sys.argv[1], sys.argv[2]
+def load(names):
+    raw = np.concatenate([np.fromfile(f"{data_dir}/{n}", dtype=np.uint8).reshape(-1, 3073) for n in names])
+    return torch.from_numpy(raw[:, 1:]).float() / 255, torch.from_numpy(raw[:, 0].astype(np.int64))
+x, y = load([f"data_batch_{i}.bin" for i in range(1, 6)])
+tx, ty = load(["test_batch.bin"])
+for seed in (0, 1):
+    torch.manual_seed(seed)
+    mlp = torch.nn.Sequential(torch.nn.Linear(3072, 64), torch.nn.LayerNorm(64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
+    opt = torch.optim.SGD(mlp.parameters(), lr=0.05)
+    run = Run(out, dataset="cifar10", method="layer-norm", seed=seed, lr=0.05, iterations=40, eval_every=20,
+              data_limit=100000)
+    for it in range(1, 41):
+        i = torch.randint(0, len(y), (32,))
+        loss = torch.nn.functional.cross_entropy(mlp(x[i]), y[i])
+        opt.zero_grad(); loss.backward(); opt.step()
+        run.step(it, loss.item())
+        if it % 20 == 0:
+            with torch.no_grad():
+                run.log(it, (mlp(tx).argmax(1) == ty).float().mean().item())
+    run.finish()
+"#;
+
+#[test]
+fn a_scripts_partial_runs_are_reported_plotted_and_compared() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = install_writer(tmp.path());
+    common::formats::write_learnable_cifar_dir(&tmp.path().join("data/cifar-10-batches-bin"), 60, 200);
+    let script = tmp.path().join("partial.py");
+    std::fs::write(&script, PARTIAL_SCRIPT).unwrap();
+    let (theirs, ours) = (tmp.path().join("theirs"), tmp.path().join("ours"));
+    let data = tmp.path().join("data/cifar-10-batches-bin");
+    run_script(&script, &site, &[data.to_str().unwrap(), theirs.to_str().unwrap()]);
+
+    for seed in [0, 1] {
+        let dir = homeonorm::rundir::run_path(&theirs, "cifar10", "layer-norm", 0.05, seed);
+        assert_eq!(
+            homeonorm::rundir::state(&dir),
+            homeonorm::rundir::RunState::Done(homeonorm::rundir::Outcome::Complete),
+            "a folder of config, curve and summary is a complete run"
+        );
+        for optional in homeonorm::rundir::OPTIONAL {
+            assert!(!dir.join(optional).exists(), "{optional} not recorded");
+        }
+    }
+    homeonorm(&["report", theirs.to_str().unwrap()]);
+    let md = std::fs::read_to_string(theirs.join("report/report.md")).unwrap();
+    let row = md.lines().find(|l| l.starts_with("| cifar10 | layer-norm |")).expect("the setting's row");
+    let cells: Vec<&str> = row.split(" | ").collect();
+    assert_eq!(cells[6], "2", "two complete runs: {row}");
+    assert!(cells.iter().filter(|c| c.contains("not recorded")).count() >= 9, "measures not recorded: {row}");
+    assert!(!row.contains("0.000"), "never zero for what was not recorded: {row}");
+    let plotted = homeonorm(&["plot", theirs.to_str().unwrap()]);
+    let figures: Vec<String> = std::fs::read_dir(theirs.join("report/figures"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(figures.iter().any(|f| f.starts_with("accuracy-")), "{figures:?} {plotted}");
+    assert!(!figures.iter().any(|f| f.starts_with("heatmap-")), "no heat map without its rows: {figures:?}");
+
+    // homeonorm's layer-norm runs of the same setting: paired by setting and seed.
+    homeonorm(&[
+        "train",
+        "--dataset",
+        "cifar10",
+        "--method",
+        "layer-norm",
+        "--lr",
+        "0.05",
+        "--seed",
+        "0,1",
+        "--iterations",
+        "40",
+        "--eval-every",
+        "20",
+        "--limit",
+        "100000",
+        "--device",
+        "cpu",
+        "--data-dir",
+        tmp.path().join("data").to_str().unwrap(),
+        "--out",
+        ours.to_str().unwrap(),
+    ]);
+    let c = homeonorm::compare::compare(&ours, &theirs).unwrap();
+    assert!(c.only_a.is_empty() && c.only_b.is_empty(), "{:?} {:?}", c.only_a, c.only_b);
+    let accuracy = c.measures.iter().find(|m| m.measure == "final_accuracy").unwrap();
+    assert_eq!((accuracy.runs_a, accuracy.runs_b, accuracy.paired_seeds), (2, 2, 2));
+    let fc1 = c.measures.iter().find(|m| m.measure == "fc1_activation_prob_mean").unwrap();
+    assert_eq!((fc1.runs_a, fc1.runs_b, fc1.difference), (2, 0, None), "one side's measures: no difference");
+    assert_eq!(c.curves[0].seeds, 2);
+    assert!(c.curves[0].largest_loss_difference.is_some(), "both sides record losses");
+}
