@@ -49,6 +49,8 @@ pub struct ImportOptions {
     pub dataset: DatasetKind,
     /// Changes to the preset for every run (a setting column overrides them per run).
     pub changes: SettingChanges,
+    /// The runs used a subset of each split (as `train --limit`).
+    pub data_limit: Limit,
     /// Accuracies are percentages.
     pub percent: bool,
     /// Replace run folders already in the output folder (else: an error naming them).
@@ -95,7 +97,7 @@ pub fn import(table: &Path, out: &Path, options: &ImportOptions) -> Result<Vec<P
     }
     let mut written = Vec::new();
     for (dir, run) in plans {
-        write_run(&dir, run, table)?;
+        write_run(&dir, run, table, options.data_limit)?;
         written.push(dir);
     }
     Ok(written)
@@ -123,20 +125,16 @@ fn read_table(table: &Path, options: &ImportOptions) -> Result<Vec<TableRun>> {
         .collect();
     let c = &options.columns;
     let find = |name: &str| header.iter().position(|h| h == name);
-    let required = |name: &str, what: &str| {
+    let required = |name: &str, flag: &str| {
         find(name).ok_or_else(|| {
-            anyhow!(
-                "{}: no column {name:?} ({what}; the header has {header:?}; a flag such as --{}-column names another)",
-                table.display(),
-                what.split(' ').next().unwrap_or(what)
-            )
+            anyhow!("{}: no column {name:?} (the header has {header:?}; {flag} names another)", table.display())
         })
     };
-    let method_at = required(&c.method_column, "method")?;
+    let method_at = required(&c.method_column, "--method-column")?;
+    let seed_at = required(&c.seed_column, "--seed-column")?;
+    let iteration_at = required(&c.iteration_column, "--iteration-column")?;
+    let accuracy_at = required(&c.accuracy_column, "--accuracy-column")?;
     let lr_at = find(&c.lr_column);
-    let seed_at = required(&c.seed_column, "seed")?;
-    let iteration_at = required(&c.iteration_column, "iteration")?;
-    let accuracy_at = required(&c.accuracy_column, "accuracy (test accuracy)")?;
     let loss_at = find(&c.loss_column);
     let own = [Some(method_at), lr_at, Some(seed_at), Some(iteration_at), Some(accuracy_at), loss_at];
     // Columns named as settings set them; the others (a W&B export's _runtime, say) are not read.
@@ -325,13 +323,13 @@ fn diverged_at(run: &TableRun) -> Option<usize> {
 
 /// Writes one run's folder: `config.json`, `curve.csv` (the rows before divergence),
 /// `summary.json` last.
-fn write_run(dir: &Path, run: &TableRun, table: &Path) -> Result<()> {
+fn write_run(dir: &Path, run: &TableRun, table: &Path, data_limit: Limit) -> Result<()> {
     rundir::prepare(dir)?;
     let config = RunConfig {
         format_version: rundir::FORMAT_VERSION,
         settings: run.settings.clone(),
         seed: run.seed,
-        data_limit: Limit::default(),
+        data_limit,
         seed_batch: Vec::new(),
         train_images: 0,
         test_images: 0,

@@ -172,6 +172,9 @@ struct ImportArgs {
     /// Write over run folders already in OUT (by default: an error naming them).
     #[arg(long)]
     replace: bool,
+    /// The runs used the first N images of each split (as `train --limit`).
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
     #[command(flatten)]
     columns: homeonorm::import::Columns,
     #[command(flatten)]
@@ -424,8 +427,9 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Import(args) => {
-            let ImportArgs { table, out, dataset, percent, replace, columns, changes } = *args;
-            let options = homeonorm::import::ImportOptions { columns, dataset, changes, percent, replace };
+            let ImportArgs { table, out, dataset, percent, replace, limit, columns, changes } = *args;
+            let data_limit = Limit { train: limit, test: limit };
+            let options = homeonorm::import::ImportOptions { columns, dataset, changes, data_limit, percent, replace };
             let written = homeonorm::import::import(&table, &out, &options)?;
             println!("{} run folder(s) under {}", written.len(), homeonorm::text::path(&out));
             Ok(())

@@ -415,7 +415,10 @@ pub fn write_model(dir: &Path, tensors: &[(String, tch::Tensor)]) -> Result<u64>
 pub fn read_model(dir: &Path) -> Result<std::collections::HashMap<String, tch::Tensor>> {
     let path = dir.join(MODEL);
     if !path.is_file() {
-        bail!("{}: no such file (a run written before homeonorm kept its weights?)", path.display());
+        bail!(
+            "{}: no such file (a partial run, or one written before homeonorm kept its weights, records none)",
+            path.display()
+        );
     }
     let tensors = tch::Tensor::read_safetensors(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     Ok(tensors.into_iter().collect())

@@ -171,3 +171,26 @@ fn paths_with_control_characters_are_escaped_in_reports_and_a_file_in_the_way_is
     let err = format!("{:#}", homeonorm::compare::write(&c, &a, &a, &file).unwrap_err());
     assert!(err.contains(&file.display().to_string()), "{err}");
 }
+
+#[test]
+fn a_folder_written_in_format_1_compares_with_its_format_2_twin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = common::small_cifar(tmp.path());
+    let (now, older) = (results(&data, &tmp.path().join("now"), false), tmp.path().join("older"));
+    results(&data, &older, false);
+    // What homeonorm wrote before format 2: format_version 1, no model.
+    for seed in [0, 1] {
+        let run = homeonorm::rundir::run_path(&older, "cifar10", "vanilla", 0.003, seed);
+        let mut config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+        assert_eq!(config["format_version"], 2);
+        config["format_version"] = 1.into();
+        config.as_object_mut().unwrap().remove("model");
+        common::rewrite_run_file(&run, "config.json", config.to_string().as_bytes());
+        assert_eq!(homeonorm::rundir::recorded_format(&run), Some(1));
+        assert_eq!(homeonorm::rundir::read_config(&run).unwrap().settings.model, Default::default(), "LeNet5");
+    }
+    let c = compare(&now, &older).unwrap();
+    assert!(c.beyond(0.0).is_empty(), "{:?}", c.beyond(0.0));
+    assert_eq!((c.curves.len(), c.curves[0].seeds), (1, 2));
+}

@@ -258,10 +258,14 @@ fn a_run_of_a_newer_format_or_with_unknown_keys_is_never_deleted_or_trained_over
     let mut newer = original.clone();
     newer["format_version"] = 99.into();
     let mut unknown = original.clone();
-    unknown["model"] = "resnet20".into();
-    for (what, config, says) in
-        [("newer", newer, "run-folder format 99"), ("unknown key", unknown, "unknown field(s) [\"model\"]")]
-    {
+    unknown["optimizer_betas"] = serde_json::json!([0.9, 0.99]);
+    let mut network = original.clone();
+    network["model"] = "resnet20".into();
+    for (what, config, says) in [
+        ("newer", newer, "run-folder format 99"),
+        ("unknown key", unknown, "unknown field(s) [\"optimizer_betas\"]"),
+        ("unknown network", network, "unknown variant `resnet20`"),
+    ] {
         std::fs::write(&config_path, config.to_string()).unwrap();
         let files = |dir: &Path| -> Vec<(String, Vec<u8>)> {
             let mut f: Vec<_> = std::fs::read_dir(dir)
