@@ -58,16 +58,17 @@ pub struct ImportOptions {
 }
 
 /// One run gathered from the table: its settings and seed, its curve with each row's
-/// line, and the settings' values with the line that first gave them.
+/// line, and its first row's line and setting cells (every row's must be the same).
 struct TableRun {
     settings: TrainSettings,
     seed: u64,
     rows: Vec<(usize, CurveRow)>,
-    setting_cells: BTreeMap<String, (Value, usize)>,
+    first_line: usize,
+    cells: Map<String, Value>,
 }
 
-/// Reads `table` and writes one partial run folder per (method, learning rate, seed,
-/// settings) under `out`; returns the folders written. Nothing is written when any
+/// Reads `table` and writes one partial run folder per (dataset, method, learning rate,
+/// seed) under `out`; returns the folders written. Nothing is written when any
 /// row is bad: the error names the file, the line and what is wrong.
 pub fn import(table: &Path, out: &Path, options: &ImportOptions) -> Result<Vec<PathBuf>> {
     let runs = read_table(table, options)?;
@@ -88,23 +89,12 @@ pub fn import(table: &Path, out: &Path, options: &ImportOptions) -> Result<Vec<P
         }
         plans.push((dir, run));
     }
-    if let Some(dir) = duplicate_folder(&plans) {
-        bail!(
-            "{}: two runs of the table (settings differ in something the folder's path does not name) would \
-             share this folder; import them into separate --out folders",
-            dir.display()
-        );
-    }
     let mut written = Vec::new();
     for (dir, run) in plans {
         write_run(&dir, run, table, options.data_limit)?;
         written.push(dir);
     }
     Ok(written)
-}
-
-fn duplicate_folder<'a>(plans: &'a [(PathBuf, &TableRun)]) -> Option<&'a PathBuf> {
-    plans.iter().enumerate().find(|(i, (dir, _))| plans[..*i].iter().any(|(d, _)| d == dir)).map(|(_, (d, _))| d)
 }
 
 fn describe(s: &TrainSettings) -> String {
@@ -196,32 +186,29 @@ fn read_table(table: &Path, options: &ImportOptions) -> Result<Vec<TableRun>> {
             settings_of(&cells, method, lr, options).map_err(|e| anyhow!("{}: line {line}: {e:#}", table.display()))?;
         let lr = settings.lr;
         let row = CurveRow { iteration, train_loss, test_accuracy: accuracy };
-        // A run is its method, learning rate and seed; its settings must agree row by row.
-        let same = |r: &TableRun| r.seed == seed && r.settings.method == method && r.settings.lr == lr;
+        // A run is its dataset, method, learning rate and seed (its folder); its other
+        // settings must agree row by row.
+        let same = |r: &TableRun| {
+            let s = &r.settings;
+            r.seed == seed && (s.dataset, s.method, s.lr) == (settings.dataset, method, lr)
+        };
         let run = match runs.iter_mut().find(|r| same(r)) {
             Some(run) => run,
             None => {
-                runs.push(TableRun { settings, seed, rows: Vec::new(), setting_cells: BTreeMap::new() });
+                runs.push(TableRun { settings, seed, rows: Vec::new(), first_line: line, cells: cells.clone() });
                 runs.last_mut().expect("just pushed")
             }
         };
-        for (key, value) in cells {
-            match run.setting_cells.get(&key) {
-                Some((first, first_line)) if *first != value => bail!(
-                    "{}: line {line}: {key} {value}, but line {first_line} of the same run ({method} lr {lr} seed \
-                     {seed}) has {first}: conflicting settings",
-                    table.display()
-                ),
-                Some(_) => {}
-                None if run.rows.is_empty() => {
-                    run.setting_cells.insert(key, (value, line));
-                }
-                None => bail!(
-                    "{}: line {line}: {key} {value}, but earlier lines of the same run ({method} lr {lr} seed {seed}) \
-                     leave it empty: conflicting settings",
-                    table.display()
-                ),
-            }
+        let said = |cells: &Map<String, Value>, key: &str| cells.get(key).map_or("empty".into(), |v| v.to_string());
+        if let Some(key) = run.cells.keys().chain(cells.keys()).find(|k| run.cells.get(*k) != cells.get(*k)) {
+            bail!(
+                "{}: line {line}: {key} {}, but line {} of the same run ({method} lr {lr} seed {seed}) has {}: \
+                 conflicting settings",
+                table.display(),
+                said(&cells, key),
+                run.first_line,
+                said(&run.cells, key)
+            );
         }
         if let Some((first_line, _)) = run.rows.iter().find(|(_, r)| r.iteration == iteration) {
             bail!(

@@ -3,6 +3,7 @@
 //! on tch/libtorch. The README says what it does; `docs/run-folder.md` what it writes.
 
 pub mod bench;
+pub mod claim;
 pub mod compare;
 pub mod data;
 pub mod evaluate;

@@ -43,7 +43,7 @@ pub struct Found {
 /// Whether a folder holds any of a run folder's files (finished, temporary or a claim).
 fn looks_like_run(dir: &Path) -> bool {
     rundir::FILES.iter().any(|f| dir.join(f).exists() || dir.join(format!(".{f}.tmp")).exists())
-        || dir.join(crate::sweep::CLAIM).exists()
+        || dir.join(crate::claim::CLAIM).exists()
 }
 
 /// What the report says of data whose hash a run folder does not record.

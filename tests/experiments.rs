@@ -2,6 +2,7 @@
 
 mod common;
 
+use homeonorm::claim;
 use homeonorm::data::DatasetKind;
 use homeonorm::experiment::Experiment;
 use homeonorm::rundir::{self, Outcome, RunState};
@@ -202,7 +203,7 @@ fn a_sweep_resumes_redoing_only_the_half_written_run() {
             assert_eq!(mtime(&r.dir.join(rundir::SUMMARY)), t, "{} was touched", r.dir.display());
         }
     }
-    assert!(!half.join(sweep::CLAIM).exists(), "claims are released");
+    assert!(!half.join(claim::CLAIM).exists(), "claims are released");
 }
 
 #[test]
@@ -228,7 +229,7 @@ fn a_run_completed_with_other_settings_after_the_plan_is_not_retrained() {
     );
     for (r, t) in planned.iter().zip(summaries) {
         assert_eq!(mtime(&r.dir.join(rundir::SUMMARY)), t, "{} was retrained", r.dir.display());
-        assert!(!r.dir.join(sweep::CLAIM).exists(), "claims are released");
+        assert!(!r.dir.join(claim::CLAIM).exists(), "claims are released");
     }
     // The same race with the same settings: the run is simply done.
     let planned = sweep::plan(&first, &opts);
@@ -248,17 +249,17 @@ fn a_run_completed_with_other_settings_after_the_plan_is_not_retrained() {
 fn a_stale_claim_is_taken_over_and_a_live_one_is_not() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let first = sweep::try_claim(&run, Duration::from_secs(600)).unwrap().expect("claimed");
+    let first = claim::try_claim(&run, Duration::from_secs(600)).unwrap().expect("claimed");
     assert!(first.is_ours());
-    assert!(sweep::try_claim(&run, Duration::from_secs(600)).unwrap().is_none(), "a live claim is respected");
+    assert!(claim::try_claim(&run, Duration::from_secs(600)).unwrap().is_none(), "a live claim is respected");
     let old = std::time::SystemTime::now() - Duration::from_secs(3600);
-    std::fs::OpenOptions::new().write(true).open(run.join(sweep::CLAIM)).unwrap().set_modified(old).unwrap();
-    let second = sweep::try_claim(&run, Duration::from_secs(600)).unwrap().expect("a claim an hour old is taken over");
+    std::fs::OpenOptions::new().write(true).open(run.join(claim::CLAIM)).unwrap().set_modified(old).unwrap();
+    let second = claim::try_claim(&run, Duration::from_secs(600)).unwrap().expect("a claim an hour old is taken over");
     assert!(!first.is_ours() && second.is_ours());
     first.release();
-    assert!(run.join(sweep::CLAIM).exists(), "a worker releases only its own claim");
+    assert!(run.join(claim::CLAIM).exists(), "a worker releases only its own claim");
     second.release();
-    assert!(!run.join(sweep::CLAIM).exists());
+    assert!(!run.join(claim::CLAIM).exists());
 }
 
 #[test]
@@ -270,12 +271,12 @@ fn a_claim_whose_process_is_gone_from_this_host_is_taken_over_at_once() {
     gone.wait().unwrap();
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let record = serde_json::json!({"host": host.trim(), "pid": gone.id(), "pid_start": 1, "token": "gone"});
-    std::fs::write(run.join(sweep::CLAIM), record.to_string()).unwrap();
-    assert!(sweep::try_claim(&run, Duration::from_secs(600)).unwrap().is_some(), "a dead worker's claim stays");
+    std::fs::write(run.join(claim::CLAIM), record.to_string()).unwrap();
+    assert!(claim::try_claim(&run, Duration::from_secs(600)).unwrap().is_some(), "a dead worker's claim stays");
     // This process is alive: its claim is respected even with a day's timeout left.
-    let me = std::fs::read_to_string(run.join(sweep::CLAIM)).unwrap();
+    let me = std::fs::read_to_string(run.join(claim::CLAIM)).unwrap();
     assert!(me.contains(&format!("\"pid\":{}", std::process::id())), "{me}");
-    assert!(sweep::try_claim(&run, Duration::from_secs(86_400)).unwrap().is_none());
+    assert!(claim::try_claim(&run, Duration::from_secs(86_400)).unwrap().is_none());
 }
 
 #[test]
@@ -283,11 +284,11 @@ fn an_empty_claim_left_by_a_crash_is_taken_over_after_seconds_not_the_timeout() 
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     std::fs::create_dir_all(&run).unwrap();
-    std::fs::write(run.join(sweep::CLAIM), "").unwrap();
+    std::fs::write(run.join(claim::CLAIM), "").unwrap();
     let day = Duration::from_secs(86_400);
-    assert!(sweep::try_claim(&run, day).unwrap().is_none(), "a claim being written is respected");
+    assert!(claim::try_claim(&run, day).unwrap().is_none(), "a claim being written is respected");
     let old = std::time::SystemTime::now() - Duration::from_secs(10);
-    std::fs::OpenOptions::new().write(true).open(run.join(sweep::CLAIM)).unwrap().set_modified(old).unwrap();
-    let claim = sweep::try_claim(&run, day).unwrap().expect("an empty claim 10 s old is a crashed worker's");
+    std::fs::OpenOptions::new().write(true).open(run.join(claim::CLAIM)).unwrap().set_modified(old).unwrap();
+    let claim = claim::try_claim(&run, day).unwrap().expect("an empty claim 10 s old is a crashed worker's");
     assert!(claim.is_ours());
 }

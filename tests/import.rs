@@ -192,6 +192,13 @@ fn every_kind_of_bad_row_is_an_error_naming_its_line_and_nothing_is_written() {
         &[],
         &["line 3", "batch_size 64", "line 2", "conflicting settings"],
     );
+    refused(
+        t,
+        "conflicting-empty",
+        "method,lr,seed,iteration,test_accuracy,batch_size\nvanilla,0.003,0,1,0.1,32\nvanilla,0.003,0,2,0.2,\n",
+        &[],
+        &["line 3", "batch_size empty", "line 2 of the same run", "has 32", "conflicting settings"],
+    );
     refused(t, "method", &format!("{HEADER}{good}fancy-norm,0.003,0,2,0.2,1.9\n"), &[], &["line 4", "fancy-norm"]);
     refused(
         t,
