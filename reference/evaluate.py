@@ -2,7 +2,7 @@
 
     python reference/evaluate.py RUN_DIR [--test-batch-size N] [--eval-stats batch|running] [--data-dir DIR]
 
-Builds Net(method) as the run's config.json says, loads model.safetensors with
+Builds the run's network (Net(method) for LeNet5) as its config.json says, loads model.safetensors with
 load_state_dict (strict), and prints the test accuracy (and writes nothing)."""
 import argparse
 import json
@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [here, os.path.join(here, "..", "python")]
 from homeonorm_writer import load_safetensors  # noqa: E402
-from lenet5 import Net, options_from  # noqa: E402
+from lenet5 import NETWORKS, options_from  # noqa: E402
 from train import Images, evaluate, read_cifar10, read_svhn  # noqa: E402
 
 
@@ -31,7 +31,7 @@ def main():
         torch.set_num_threads(args.threads)
     with open(os.path.join(args.run_dir, "config.json")) as f:
         config = json.load(f)
-    net = Net(config["method"], config["normalize_conv"], **options_from(config))
+    net = NETWORKS[config.get("model", "lenet5")](config["method"], config["normalize_conv"], **options_from(config))
     net.load_state_dict(load_safetensors(os.path.join(args.run_dir, "model.safetensors")))
     folder = args.data_dir or config["data_dir"]
     _, (test_x, test_y), _ = (read_cifar10 if config["dataset"] == "cifar10" else read_svhn)(folder)

@@ -144,7 +144,7 @@ class Hidden(nn.Module):
             branches = [b * (self.branch_gain[:, i:i + 1] / b.norm(dim=1, keepdim=True))
                         for i, b in enumerate(rows.split(self.branch, 1))]
             w = torch.cat(branches, 1).view_as(w)
-        z = F.conv2d(x, w, self.layer.bias) if self.conv else F.linear(x, w, self.layer.bias)
+        z = F.conv2d(x, w, self.layer.bias, padding=self.layer.padding) if self.conv else F.linear(x, w, self.layer.bias)
         if self.method == "batch-norm":
             if not self.training and self.eval_stats == "batch":
                 # torch.batch_norm: F.batch_norm refuses one value per channel (a test batch of 1)
@@ -199,6 +199,7 @@ class Hidden(nn.Module):
 
 class Net(nn.Module):
     """The PyTorch CIFAR-10 tutorial's LeNet5; layers created in the tutorial's order."""
+    OUTPUT = "fc3"
 
     def __init__(self, method, normalize_conv=True, **options):
         super().__init__()
@@ -233,6 +234,65 @@ class Net(nn.Module):
         return self.fc3(self.fc2(self.fc1(x)))
 
 
+class Networks(nn.Module):
+    """What every network shares: its hidden layers by name, their rules and test statistics."""
+
+    def hidden(self):
+        return {name: getattr(self, name) for name in self.HIDDEN}
+
+    def after_step(self):
+        for h in self.hidden().values():
+            h.after_step()
+
+    def set_eval_stats(self, stats):
+        for h in self.hidden().values():
+            h.eval_stats = stats
+
+
+class MLP(Networks):
+    """Three hidden fc layers (256, 128, 64 units) on the flattened image."""
+    HIDDEN, OUTPUT = ("fc1", "fc2", "fc3"), "fc4"
+
+    def __init__(self, method, normalize_conv=True, **options):
+        super().__init__()
+        fc1, fc2, fc3 = nn.Linear(3 * 32 * 32, 256), nn.Linear(256, 128), nn.Linear(128, 64)
+        self.fc4 = nn.Linear(64, 10)
+        options = {**OPTIONS, **options}
+        self.fc1, self.fc2, self.fc3 = (Hidden(layer, method, **options) for layer in (fc1, fc2, fc3))
+
+    def forward(self, x):
+        return self.fc4(self.fc3(self.fc2(self.fc1(torch.flatten(x, 1)))))
+
+
+class PlainCNN(Networks):
+    """VGG-style: three stages of two 3x3 convolutions (16, 32, 64 channels, padding 1),
+    a 2x2 max-pool after each stage, one hidden fc layer (128 units)."""
+    HIDDEN, OUTPUT = ("conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "fc1"), "fc2"
+
+    def __init__(self, method, normalize_conv=True, **options):
+        super().__init__()
+        channels = [3, 16, 16, 32, 32, 64, 64]
+        convs = [nn.Conv2d(a, b, 3, padding=1) for a, b in zip(channels, channels[1:])]
+        fc1 = nn.Linear(64 * 4 * 4, 128)
+        self.fc2 = nn.Linear(128, 10)
+        options = {**OPTIONS, **options}
+        conv_method = method if normalize_conv else "vanilla"
+        for i, conv in enumerate(convs, 1):
+            setattr(self, f"conv{i}", Hidden(conv, conv_method, **options))
+        self.fc1 = Hidden(fc1, method, **options)
+
+    def forward(self, x):
+        for i in range(1, 7):
+            x = getattr(self, f"conv{i}")(x)
+            if i % 2 == 0:
+                x = F.max_pool2d(x, 2, 2)
+        return self.fc2(self.fc1(torch.flatten(x, 1)))
+
+
+# The networks by their names in config.json (`model`).
+NETWORKS = {"lenet5": Net, "mlp": MLP, "plain-cnn": PlainCNN}
+
+
 def _slots(net):
     """(homeonorm name, getter, setter-target module, attribute) for every tensor."""
     slots = {}
@@ -262,8 +322,9 @@ def _slots(net):
                 slots[f"{name}.norm.{ours}"] = getattr(h, theirs)
         if hasattr(h, "running_mean"):
             slots[f"{name}.norm.running_mean"] = h.running_mean
-    slots["fc3.weight"] = net.fc3.weight
-    slots["fc3.bias"] = net.fc3.bias
+    output = getattr(net, net.OUTPUT)
+    slots[f"{net.OUTPUT}.weight"] = output.weight
+    slots[f"{net.OUTPUT}.bias"] = output.bias
     return slots
 
 

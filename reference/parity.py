@@ -18,7 +18,7 @@ import torch.nn.functional as F
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [here, os.path.join(here, "..", "python")]
 import homeonorm_writer.safetensors as safetensors_io  # noqa: E402
-from lenet5 import Net, load_state, named_state  # noqa: E402
+from lenet5 import NETWORKS, load_state, named_state  # noqa: E402
 
 
 def read_case(d):
@@ -29,14 +29,14 @@ def read_case(d):
 def init(d):
     case = read_case(d)
     torch.manual_seed(case["seed"])
-    net = Net(case["method"], case.get("normalize_conv", True))
+    net = NETWORKS[case.get("model", "lenet5")](case["method"], case.get("normalize_conv", True))
     safetensors_io.save(os.path.join(d, "torch_init.safetensors"), named_state(net))
 
 
 def train(d):
     case = read_case(d)
     dtype = {"f32": torch.float32, "f64": torch.float64}[case.get("dtype", "f32")]
-    net = Net(case["method"], case.get("normalize_conv", True)).to(dtype)
+    net = NETWORKS[case.get("model", "lenet5")](case["method"], case.get("normalize_conv", True)).to(dtype)
     state = {k: v.to(dtype) for k, v in safetensors_io.load(os.path.join(d, "init.safetensors")).items()}
     load_state(net, state)
     batches = safetensors_io.load(os.path.join(d, "batches.safetensors"))

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [here, os.path.join(here, "..", "python")]  # (this checkout's writer, installed or not)
 from homeonorm_writer import PRESETS, Run  # noqa: E402
-from lenet5 import OPTIONS, Net, options_from  # noqa: E402
+from lenet5 import NETWORKS, OPTIONS, options_from  # noqa: E402
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
 
@@ -122,7 +122,7 @@ def evaluate(net, loader, eval_stats):
 def train_one(args, seed, data, folder_read, out):
     started = time.time()
     (train_x, train_y), (test_x, test_y), files = data
-    run = Run(out, dataset=args.dataset, method=args.method, seed=seed,
+    run = Run(out, dataset=args.dataset, method=args.method, seed=seed, model=args.model,
               lr=args.lr, batch_size=args.batch_size, iterations=args.iterations, eval_every=args.eval_every,
               record_every=args.record_every, eval_stats=args.eval_stats, test_batch_size=args.test_batch_size,
               normalize_conv=args.normalize_conv, conv_measures=args.conv_measures,
@@ -139,7 +139,7 @@ def train_one(args, seed, data, folder_read, out):
                        "batch_order": "DataLoader(train, batch_size, shuffle=True)"})
 
     torch.manual_seed(seed)
-    net = Net(args.method, args.normalize_conv, **options_from(vars(args))).to(args.device)
+    net = NETWORKS[args.model](args.method, args.normalize_conv, **options_from(vars(args))).to(args.device)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     train_loader = DataLoader(Images(train_x, train_y), batch_size=args.batch_size, shuffle=True)
     test_loader = DataLoader(Images(test_x, test_y), batch_size=args.test_batch_size, shuffle=False)
@@ -182,6 +182,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", required=True, choices=sorted(PRESETS))
     p.add_argument("--method", required=True)
+    p.add_argument("--model", default="lenet5", choices=sorted(NETWORKS), help="the network")
     p.add_argument("--seed", default="0", help="seeds, comma-separated; each its own run")
     p.add_argument("--lr", type=float)
     p.add_argument("--batch-size", type=int)

@@ -4,7 +4,7 @@
 use crate::data::Split;
 use crate::learner::Learner;
 use crate::metrics::{LayerSummary, UnitAccumulator, UnitStats};
-use crate::model::{shared_input, LayerKind, LeNet5};
+use crate::model::{shared_input, LayerKind, Model};
 use crate::norm::{EvalStats, Pass};
 use crate::rundir;
 use crate::settings::TrainSettings;
@@ -23,7 +23,7 @@ pub struct MeasuredLayer {
 }
 
 /// The model's hidden layers that are measured: the fc layers, and the conv layers if asked.
-pub fn measured_layers(model: &LeNet5, conv_measures: bool) -> Vec<MeasuredLayer> {
+pub fn measured_layers(model: &Model, conv_measures: bool) -> Vec<MeasuredLayer> {
     model
         .hidden_layers()
         .into_iter()

@@ -1,9 +1,10 @@
-//! Experiment files (`experiments/*.toml`): a grid of datasets × methods ×
+//! Experiment files (`experiments/*.toml`): a grid of datasets × networks × methods ×
 //! learning rates × seeds, with any training setting overridable.
 //!
 //! ```toml
 //! name = "paper-cifar10"                 # results go to <out>/<name>/
 //! datasets = ["cifar10"]
+//! models = ["lenet5", "mlp"]             # optional: the networks (the preset: lenet5)
 //! methods = ["vanilla", "batch-norm"]
 //! learning_rates = [0.003]               # optional: each dataset's lr (below, or the paper's)
 //! seeds = 10                             # 0..9, or a list [0, 1, 7]
@@ -18,6 +19,7 @@
 //! flags make. Every field is checked; an error names the file, the line and the key.
 
 use crate::data::DatasetKind;
+use crate::model::Network;
 use crate::norm::MethodId;
 use crate::settings::{SettingChanges, TrainSettings};
 use serde::Deserialize;
@@ -58,6 +60,7 @@ impl std::error::Error for ExperimentError {}
 struct ExperimentFile {
     name: Spanned<String>,
     datasets: Spanned<Vec<Spanned<String>>>,
+    models: Option<Spanned<Vec<Spanned<String>>>>,
     methods: Spanned<Vec<Spanned<String>>>,
     learning_rates: Option<Spanned<Vec<Spanned<f64>>>>,
     seeds: Spanned<Seeds>,
@@ -86,7 +89,7 @@ pub struct RunSpec {
 pub struct Experiment {
     pub name: String,
     pub path: PathBuf,
-    /// Every run, in a stable order: dataset, method, learning rate, seed.
+    /// Every run, in a stable order: dataset, network, method, learning rate, seed.
     pub runs: Vec<RunSpec>,
 }
 
@@ -134,6 +137,22 @@ impl Experiment {
         let mut datasets = Vec::new();
         for d in file.datasets.get_ref() {
             datasets.push(d.get_ref().parse::<DatasetKind>().map_err(|m| err(Some(d.span()), "datasets", m))?);
+        }
+        let mut models: Vec<Network> = Vec::new();
+        for m in file.models.as_ref().map(|l| l.get_ref().as_slice()).unwrap_or_default() {
+            let network = <Network as clap::ValueEnum>::from_str(m.get_ref(), false).map_err(|_| {
+                let known: Vec<&str> = Network::all().map(|n| n.name()).collect();
+                err(
+                    Some(m.span()),
+                    "models",
+                    format!("unknown network `{}`; networks: {}", m.get_ref(), known.join(", ")),
+                )
+            })?;
+            models.push(network);
+        }
+        let models_span = file.models.as_ref().map_or(0..0, |l| l.span());
+        if file.models.is_some() && models.is_empty() {
+            return Err(err(Some(models_span), "models", "is empty: the grid would have no runs".into()));
         }
         let mut methods: Vec<MethodId> = Vec::new();
         for m in file.methods.get_ref() {
@@ -201,6 +220,7 @@ impl Experiment {
         };
         for (key, values, span) in [
             ("datasets", datasets.iter().map(|d| d.to_string()).collect(), file.datasets.span()),
+            ("models", models.iter().map(|m| m.to_string()).collect(), models_span.clone()),
             ("methods", methods.iter().map(|m| m.to_string()).collect(), file.methods.span()),
             (
                 "learning_rates",
@@ -213,7 +233,11 @@ impl Experiment {
                 return Err(err(Some(span), key, format!("{value} is listed twice")));
             }
         }
-        let grid = datasets.len() * methods.len() * learning_rates.as_ref().map_or(1, |l| l.len()) * seeds.len();
+        let grid = datasets.len()
+            * models.len().max(1)
+            * methods.len()
+            * learning_rates.as_ref().map_or(1, |l| l.len())
+            * seeds.len();
         if grid > MAX_RUNS {
             return Err(err(
                 Some(file.seeds.span()),
@@ -224,15 +248,26 @@ impl Experiment {
 
         let tables = SettingTables::read(text, file.settings, &err)?;
         let mut runs = Vec::new();
+        // Without `models`, one network: the settings' (the preset, or `model = ...`).
+        let networks: Vec<Option<Network>> =
+            if models.is_empty() { vec![None] } else { models.iter().copied().map(Some).collect() };
         for &dataset in &datasets {
-            for &method in &methods {
-                let base = tables.settings(dataset, method, &err)?;
-                let lrs = learning_rates.clone().unwrap_or_else(|| vec![base.lr]);
-                for &lr in &lrs {
-                    for &seed in &seeds {
-                        let mut settings = base.clone();
-                        settings.lr = lr;
-                        runs.push(RunSpec { settings, seed });
+            for &network in &networks {
+                for &method in &methods {
+                    let mut base = tables.settings(dataset, method, &err)?;
+                    if let Some(network) = network {
+                        base.model = network;
+                        base.validate().map_err(|e| {
+                            err(Some(models_span.clone()), "models", format!("{network} with {method}: {e}"))
+                        })?;
+                    }
+                    let lrs = learning_rates.clone().unwrap_or_else(|| vec![base.lr]);
+                    for &lr in &lrs {
+                        for &seed in &seeds {
+                            let mut settings = base.clone();
+                            settings.lr = lr;
+                            runs.push(RunSpec { settings, seed });
+                        }
                     }
                 }
             }

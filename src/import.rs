@@ -78,7 +78,7 @@ pub fn import(table: &Path, out: &Path, options: &ImportOptions) -> Result<Vec<P
     let mut plans = Vec::new();
     for run in &runs {
         let s = &run.settings;
-        let dir = rundir::run_path(out, s.dataset.name(), s.method.name(), s.lr, run.seed);
+        let dir = rundir::run_dir(out, s, run.seed);
         if dir.exists() && !options.replace {
             bail!(
                 "{}: already holds a run (of {}, seed {}); pass --replace to write over it, or another --out",

@@ -1,7 +1,7 @@
 //! A model and its Adam optimiser: one training step, as a PyTorch script takes it
 //! (`loss = F.cross_entropy(net(x), y); loss.backward(); optimizer.step()`).
 
-use crate::model::{Forward, LeNet5, ModelOptions};
+use crate::model::{Forward, Model, ModelOptions};
 use crate::norm::{Method, Pass};
 use crate::optim::Adam;
 use tch::{nn, Device, Kind, Tensor};
@@ -14,7 +14,7 @@ pub enum LearnerError {
 
 pub struct Learner {
     pub vs: nn::VarStore,
-    pub model: LeNet5,
+    pub model: Model,
     optimizer: Adam,
     kind: Kind,
 }
@@ -44,7 +44,7 @@ impl Learner {
             return Err(LearnerError::BadLearningRate(lr));
         }
         let vs = nn::VarStore::new(device);
-        let model = LeNet5::new(&vs.root(), method, seeds, options);
+        let model = Model::new(&vs.root(), method, seeds, options);
         let optimizer = Adam::new(vs.trainable_variables(), lr);
         Ok(Learner { vs, model, optimizer, kind: Kind::Float })
     }

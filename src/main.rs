@@ -11,7 +11,7 @@ use homeonorm::{learner::Learner, model, norm, system};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "homeonorm", version = version_line(), about = "Normalization methods and homeostasis in LeNet5 (Shen, Wang & Navlakha 2021), on libtorch")]
+#[command(name = "homeonorm", version = version_line(), about = "Normalization methods and homeostasis in LeNet5 and beyond (Shen, Wang & Navlakha 2021), on libtorch")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -19,11 +19,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Versions, devices and threads; with --model, a method's parameters.
+    /// Versions, devices and threads, the methods and networks; with --method, a model's parameters.
     Info {
-        /// Print the per-layer trainable parameter counts of LeNet5 with this method.
+        /// Print the per-layer trainable parameter counts of the network with this method.
         #[arg(long, value_name = "METHOD")]
-        model: Option<MethodId>,
+        method: Option<MethodId>,
+        /// The network of --method's counts.
+        #[arg(long, value_enum, default_value = "lenet5")]
+        model: model::Network,
     },
     /// Fetch a dataset from its official source (or a mirror) and verify its MD5 sums.
     Download {
@@ -302,7 +305,7 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Info { model } => info(model),
+        Command::Info { method, model } => info(method, model),
         Command::Train(args) => train_command(*args),
         Command::Sweep {
             experiment,
@@ -460,7 +463,7 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn info(method: Option<MethodId>) -> Result<()> {
+fn info(method: Option<MethodId>, network: model::Network) -> Result<()> {
     let sys = system::SystemInfo::detect();
     println!("homeonorm        {}", sys.homeonorm);
     println!("libtorch         {}", sys.libtorch);
@@ -469,10 +472,14 @@ fn info(method: Option<MethodId>) -> Result<()> {
     match method {
         None => {
             println!("methods          {}", norm::method_names().join(", "));
+            let networks: Vec<&str> = model::Network::all().map(|n| n.name()).collect();
+            println!("networks         {}", networks.join(", "));
         }
         Some(method) => {
-            let learner = Learner::new(method.method(), &[0], true, 1e-3, tch::Device::Cpu)?;
-            println!("\nLeNet5 with {} — {}", method.name(), method.method().summary());
+            let options = model::ModelOptions { network, ..Default::default() };
+            model::check_method(method.method(), &options)?;
+            let learner = Learner::with_options(method.method(), &[0], &options, 1e-3, tch::Device::Cpu)?;
+            println!("\n{network} with {} — {}", method.name(), method.method().summary());
             let counts = model::parameter_counts(&learner.vs, 1);
             for (name, count) in &counts {
                 println!("  {name:<24} {count:>8}");
@@ -519,8 +526,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
     let data_now = args.runtime.data_files(args.dataset);
     let mut to_train = Vec::new();
     for &seed in &args.seed {
-        let dir =
-            homeonorm::rundir::run_path(&args.out, args.dataset.name(), settings.method.name(), settings.lr, seed);
+        let dir = homeonorm::rundir::run_dir(&args.out, &settings, seed);
         let state = homeonorm::rundir::state(&dir);
         if let homeonorm::rundir::RunState::Foreign(why) = &state {
             anyhow::bail!(

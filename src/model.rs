@@ -1,6 +1,9 @@
-//! LeNet5 with one normalization method on every hidden layer, for S models at once.
+//! The networks ([`Network`]: the paper's LeNet5, an MLP, a plain CNN), each with one
+//! normalization method on every hidden layer, for S models at once. A network is its
+//! table of layers ([`Network::layers`]); everything downstream asks the model for its
+//! hidden layers.
 //!
-//! conv 3→6 5×5, ReLU, 2×2 max-pool, conv 6→16 5×5, ReLU, 2×2 max-pool,
+//! LeNet5: conv 3→6 5×5, ReLU, 2×2 max-pool, conv 6→16 5×5, ReLU, 2×2 max-pool,
 //! fc 400→120, ReLU, fc 120→84, ReLU, fc 84→10 (the PyTorch CIFAR-10 tutorial's net).
 //!
 //! A "seed batch" of S independent models lives in one set of tensors, with the
@@ -28,7 +31,7 @@ pub enum LayerKind {
     Fc,
 }
 
-/// The layers of LeNet5, in PyTorch's construction (and initialisation) order.
+/// One layer of a network, in PyTorch's construction (and initialisation) order.
 #[derive(Clone, Copy, Debug)]
 pub struct LayerShape {
     pub name: &'static str,
@@ -37,25 +40,102 @@ pub struct LayerShape {
     pub units: i64,
     /// Normalized layers are the hidden ones; the output layer never is.
     pub hidden: bool,
+    /// Conv: the kernel's side and the zero padding on each side (fc: 0).
+    pub kernel: i64,
+    pub padding: i64,
+    /// Conv: a 2×2 max-pool after its activation.
+    pub pool: bool,
 }
 
-const KERNEL: i64 = 5;
+const fn conv(name: &'static str, inputs: i64, units: i64, kernel: i64, padding: i64, pool: bool) -> LayerShape {
+    LayerShape { name, kind: LayerKind::Conv, inputs, units, hidden: true, kernel, padding, pool }
+}
 
-/// The architecture. The rest of the program asks a model for its layers
-/// ([`LeNet5::hidden_layers`]) rather than reading this.
-const LAYERS: [LayerShape; 5] = [
-    LayerShape { name: "conv1", kind: LayerKind::Conv, inputs: 3, units: 6, hidden: true },
-    LayerShape { name: "conv2", kind: LayerKind::Conv, inputs: 6, units: 16, hidden: true },
-    LayerShape { name: "fc1", kind: LayerKind::Fc, inputs: 16 * 5 * 5, units: 120, hidden: true },
-    LayerShape { name: "fc2", kind: LayerKind::Fc, inputs: 120, units: 84, hidden: true },
-    LayerShape { name: "fc3", kind: LayerKind::Fc, inputs: 84, units: crate::data::CLASSES as i64, hidden: false },
+const fn fc(name: &'static str, inputs: i64, units: i64) -> LayerShape {
+    LayerShape { name, kind: LayerKind::Fc, inputs, units, hidden: true, kernel: 0, padding: 0, pool: false }
+}
+
+/// The output layer: the classes' logits, never normalized.
+const fn output(name: &'static str, inputs: i64) -> LayerShape {
+    LayerShape { hidden: false, ..fc(name, inputs, crate::data::CLASSES as i64) }
+}
+
+/// The PyTorch CIFAR-10 tutorial's LeNet5, the paper's network.
+const LENET5: [LayerShape; 5] = [
+    conv("conv1", 3, 6, 5, 0, true),
+    conv("conv2", 6, 16, 5, 0, true),
+    fc("fc1", 16 * 5 * 5, 120),
+    fc("fc2", 120, 84),
+    output("fc3", 84),
 ];
+
+/// Three hidden fc layers on the flattened image.
+const MLP: [LayerShape; 4] = [fc("fc1", 3 * 32 * 32, 256), fc("fc2", 256, 128), fc("fc3", 128, 64), output("fc4", 64)];
+
+/// VGG-style: three stages of two 3×3 convolutions (16, 32, 64 channels, padded), each
+/// stage ending in a 2×2 max-pool, then one hidden fc layer.
+const PLAIN_CNN: [LayerShape; 8] = [
+    conv("conv1", 3, 16, 3, 1, false),
+    conv("conv2", 16, 16, 3, 1, true),
+    conv("conv3", 16, 32, 3, 1, false),
+    conv("conv4", 32, 32, 3, 1, true),
+    conv("conv5", 32, 64, 3, 1, false),
+    conv("conv6", 64, 64, 3, 1, true),
+    fc("fc1", 64 * 4 * 4, 128),
+    output("fc2", 128),
+];
+
+/// The network a run trains: `config.json`'s `model` (absent in format-1 folders, all
+/// of them LeNet5). A value this homeonorm does not know makes a folder another
+/// writer's (foreign). A network is its layer table; `reference/lenet5.py` has each
+/// as a PyTorch module (`NETWORKS`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Network {
+    /// conv1, conv2 (6 and 16 channels, 5×5), fc1, fc2 (120 and 84 units), fc3: the paper's.
+    #[default]
+    Lenet5,
+    /// fc1, fc2, fc3 (256, 128 and 64 units) on the flattened image, fc4.
+    Mlp,
+    /// conv1–conv6 (3×3; 16, 16, 32, 32, 64, 64 channels; a max-pool after every second), fc1 (128), fc2.
+    PlainCnn,
+}
+
+impl Network {
+    /// Its layers in construction order; the last is the output layer.
+    pub fn layers(self) -> &'static [LayerShape] {
+        match self {
+            Network::Lenet5 => &LENET5,
+            Network::Mlp => &MLP,
+            Network::PlainCnn => &PLAIN_CNN,
+        }
+    }
+
+    /// Its name in files and on the command line (`lenet5`, `plain-cnn`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Network::Lenet5 => "lenet5",
+            Network::Mlp => "mlp",
+            Network::PlainCnn => "plain-cnn",
+        }
+    }
+
+    pub fn all() -> impl Iterator<Item = Network> {
+        <Network as clap::ValueEnum>::value_variants().iter().copied()
+    }
+}
+
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 impl LayerShape {
     /// One model's weight shape, as PyTorch stores it (`[out, in, k, k]` or `[out, in]`).
     pub fn weight_shape(&self) -> Vec<i64> {
         match self.kind {
-            LayerKind::Conv => vec![self.units, self.inputs, KERNEL, KERNEL],
+            LayerKind::Conv => vec![self.units, self.inputs, self.kernel, self.kernel],
             LayerKind::Fc => vec![self.units, self.inputs],
         }
     }
@@ -83,28 +163,18 @@ fn pytorch_default_init(layer: &LayerShape) -> (Tensor, Tensor) {
     (weight, bias)
 }
 
-/// The network a run trains: `config.json`'s `model` (absent in format-1 folders, all
-/// of them LeNet5). The paper's LeNet5 is the only one so far; a value this homeonorm
-/// does not know makes a folder another writer's (foreign).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum Network {
-    /// conv1, conv2 (6 and 16 channels), fc1, fc2 (120 and 84 units), fc3: the paper's.
-    #[default]
-    Lenet5,
-}
-
 /// How a model is built besides its method.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ModelOptions {
-    /// The method applies to conv1 and conv2 too (else to fc1 and fc2 only).
+    pub network: Network,
+    /// The method applies to the conv layers too (else to the hidden fc layers only).
     pub normalize_conv: bool,
     pub method: MethodOptions,
 }
 
 impl Default for ModelOptions {
     fn default() -> Self {
-        ModelOptions { normalize_conv: true, method: MethodOptions::default() }
+        ModelOptions { network: Network::default(), normalize_conv: true, method: MethodOptions::default() }
     }
 }
 
@@ -134,9 +204,26 @@ impl LayerShape {
 }
 
 /// Refuses options that a layer the method applies to cannot take, naming the setting and the layer.
+/// A method no hidden layer of the network would take even with `normalize_conv` (a
+/// conv-only method in the MLP) is refused too: the run would be vanilla's under its name.
 pub fn check_method(method: &'static dyn Method, options: &ModelOptions) -> Result<(), SettingError> {
-    for shape in LAYERS.iter().filter(|l| l.hidden) {
+    let hidden = || options.network.layers().iter().filter(|l| l.hidden);
+    for shape in hidden() {
         layer_method(shape, method, options).check(shape.name, &shape.spec(1, &options.method))?;
+    }
+    let everywhere = ModelOptions { normalize_conv: true, ..*options };
+    if method.name() != Vanilla.name()
+        && hidden().all(|l| layer_method(l, method, &everywhere).name() == Vanilla.name())
+    {
+        return Err(SettingError {
+            key: "model",
+            message: format!(
+                "{} applies to no hidden layer of {} (it normalizes conv layers only, and {} has none)",
+                method.name(),
+                options.network,
+                options.network
+            ),
+        });
     }
     Ok(())
 }
@@ -146,8 +233,9 @@ pub fn check_method(method: &'static dyn Method, options: &ModelOptions) -> Resu
 /// the method's own initialisation where it has one (what a script's
 /// `torch.manual_seed(seed); Net(method)` leaves the generator at).
 pub fn draw_initial_parameters(method: &'static dyn Method, options: &ModelOptions) -> Vec<(Tensor, Tensor)> {
-    let mut drawn: Vec<(Tensor, Tensor)> = LAYERS.iter().map(pytorch_default_init).collect();
-    for (shape, parameters) in LAYERS.iter().zip(&mut drawn) {
+    let layers = options.network.layers();
+    let mut drawn: Vec<(Tensor, Tensor)> = layers.iter().map(pytorch_default_init).collect();
+    for (shape, parameters) in layers.iter().zip(&mut drawn) {
         if let Some(again) = layer_method(shape, method, options).reinitialise(&shape.weight_shape()) {
             *parameters = again;
         }
@@ -171,12 +259,13 @@ struct Layer {
 pub struct Forward {
     /// `[S, B, 10]`.
     pub logits: Tensor,
-    /// Post-ReLU activations of each hidden layer, in [`LeNet5::hidden_layers`]
+    /// Post-ReLU activations of each hidden layer, in [`Model::hidden_layers`]
     /// order: `[S, B, U]` or `[S, B, C, H, W]`.
     pub hidden: Vec<Tensor>,
 }
 
-pub struct LeNet5 {
+/// A network's S models.
+pub struct Model {
     models: i64,
     layers: Vec<Layer>,
     layout: Layout,
@@ -205,7 +294,7 @@ impl Layout {
     }
 }
 
-impl LeNet5 {
+impl Model {
     /// Builds S = `seeds.len()` models under `root`, model s initialised from `seeds[s]`.
     ///
     /// This reseeds torch's global generator (as `torch.manual_seed` would).
@@ -217,7 +306,9 @@ impl LeNet5 {
             .iter()
             .map(|&seed| crate::torch_rng::seeded(seed, || draw_initial_parameters(method, options)))
             .collect();
-        let layers = LAYERS
+        let layers = options
+            .network
+            .layers()
             .iter()
             .enumerate()
             .map(|(i, shape)| {
@@ -233,7 +324,7 @@ impl LeNet5 {
                 Layer { shape: *shape, weight, bias, method: layer_method, norm }
             })
             .collect();
-        LeNet5 { models, layers, layout: Layout::Auto }
+        Model { models, layers, layout: Layout::Auto }
     }
 
     /// Chooses the layout (the tests run CUDA's batched one on the CPU).
@@ -272,23 +363,28 @@ impl LeNet5 {
         for (layer, weight) in self.layers.iter().zip(weights) {
             match layer.shape.kind {
                 LayerKind::Conv => {
-                    let z = convolve(&h, weight, &layer.bias, per_model);
+                    let z = convolve(&h, weight, &layer.bias, layer.shape.padding, per_model);
                     let y = layer.norm.activate(&layer.norm.normalize(&z, pass));
-                    // max_pool2d takes 4-D input: the models' batches one after another.
-                    let size = y.size();
-                    let pooled = y.reshape([s * size[1], size[2], size[3], size[4]]).max_pool2d(
-                        [2, 2],
-                        [2, 2],
-                        [0, 0],
-                        [1, 1],
-                        false,
-                    );
-                    h = pooled.view([s, size[1], size[2], size[3] / 2, size[4] / 2]);
+                    h = if layer.shape.pool {
+                        // max_pool2d takes 4-D input: the models' batches one after another.
+                        let size = y.size();
+                        let pooled = y.reshape([s * size[1], size[2], size[3], size[4]]).max_pool2d(
+                            [2, 2],
+                            [2, 2],
+                            [0, 0],
+                            [1, 1],
+                            false,
+                        );
+                        pooled.view([s, size[1], size[2], size[3] / 2, size[4] / 2])
+                    } else {
+                        y.shallow_clone()
+                    };
                     hidden.push(y);
                 }
                 LayerKind::Fc => {
                     if h.dim() > 3 {
-                        // [S, B, 16, 5, 5] → [S, B, 400], flattening each model's channels as torch.flatten does.
+                        // [S, B, 16, 5, 5] → [S, B, 400] (or the image, for the MLP), flattening
+                        // each model's channels as torch.flatten does.
                         h = h.flatten(2, -1);
                     }
                     let z = linear(&h, weight, &layer.bias, per_model); // [S, B, U]
@@ -301,7 +397,7 @@ impl LeNet5 {
                 }
             }
         }
-        unreachable!("LeNet5 ends with its output layer")
+        unreachable!("a network ends with its output layer")
     }
 
     /// Runs each hidden layer's after-step rule (adaptive thresholds, homeostatic
@@ -323,15 +419,16 @@ impl LeNet5 {
 /// Each model's convolution over its own input: `x` `[S, B, C, H, W]`, weight
 /// `[S, U, C, k, k]`, bias `[S, U]` → `[S, B, U, H', W']`: `F.conv2d` per model, or
 /// one grouped convolution (`examples/conv_layouts.rs` times both).
-fn convolve(x: &Tensor, weight: &Tensor, bias: &Tensor, one_by_one: bool) -> Tensor {
+fn convolve(x: &Tensor, weight: &Tensor, bias: &Tensor, padding: i64, one_by_one: bool) -> Tensor {
     let models = weight.size()[0];
+    let padding = [padding, padding];
     if one_by_one || models == 1 {
-        return per_model(models, |m| x.get(m).conv2d(&weight.get(m), Some(&bias.get(m)), [1, 1], [0, 0], [1, 1], 1));
+        return per_model(models, |m| x.get(m).conv2d(&weight.get(m), Some(&bias.get(m)), [1, 1], padding, [1, 1], 1));
     }
     // The models' channels side by side, [B, S·C, H, W], for one grouped convolution.
     let size = x.size();
     let side_by_side = x.transpose(0, 1).reshape([size[1], models * size[2], size[3], size[4]]);
-    let z = side_by_side.conv2d(&weight.flatten(0, 1), Some(&bias.flatten(0, 1)), [1, 1], [0, 0], [1, 1], models);
+    let z = side_by_side.conv2d(&weight.flatten(0, 1), Some(&bias.flatten(0, 1)), [1, 1], padding, [1, 1], models);
     let out = z.size();
     z.view([out[0], models, -1, out[2], out[3]]).transpose(0, 1)
 }
@@ -380,7 +477,7 @@ fn pytorch_name(layers: &[Layer], name: &str) -> Option<String> {
     Some(format!("{layer_name}.{renamed}"))
 }
 
-impl LeNet5 {
+impl Model {
     /// Model s's parameters and buffers under the names and in the shapes of
     /// `reference/lenet5.py`'s `Net(method).state_dict()`, with `steps` training
     /// steps for the step counters PyTorch keeps (BatchNorm's `num_batches_tracked`).

@@ -1,4 +1,4 @@
-//! The run-folder format: `<out>/<dataset>/<method>/lr<lr>/seed<k>/`, one type per
+//! The run-folder format: `<out>/[<model>/]<dataset>/<method>/lr<lr>/seed<k>/`, one type per
 //! file used both to write and to read it, and the one definition of when a run is
 //! complete. `docs/run-folder.md` describes every file and column for programs in
 //! other languages; [`FORMAT_VERSION`] is recorded in `config.json`.
@@ -40,9 +40,20 @@ pub const REQUIRED: [&str; 3] = [CONFIG, CURVE, SUMMARY];
 /// has not recorded the measures or the weights ("not recorded" in reports).
 pub const OPTIONAL: [&str; 3] = [ACTIVATION_PROB, UNIT_STATS, MODEL];
 
-/// The run folder of one (dataset, method, lr, seed) under `out`.
+/// The run folder of one (dataset, method, lr, seed) of LeNet5 under `out`.
 pub fn run_path(out: &Path, dataset: &str, method: &str, lr: f64, seed: u64) -> PathBuf {
     out.join(dataset).join(method).join(format!("lr{lr}")).join(format!("seed{seed}"))
+}
+
+/// The run folder of one seed of `settings` under `out`:
+/// `<out>/[<model>/]<dataset>/<method>/lr<lr>/seed<k>`, the network's level left out for
+/// LeNet5 (so every folder written before there was a choice is where it was).
+pub fn run_dir(out: &Path, settings: &TrainSettings, seed: u64) -> PathBuf {
+    let base = match settings.model {
+        crate::model::Network::Lenet5 => out.to_path_buf(),
+        other => out.join(other.name()),
+    };
+    run_path(&base, settings.dataset.name(), settings.method.name(), settings.lr, seed)
 }
 
 /// `config.json`: what the run is (its settings, seed and data) and what it ran on.

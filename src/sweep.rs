@@ -102,7 +102,7 @@ pub fn plan(experiment: &Experiment, options: &SweepOptions) -> Vec<PlannedRun> 
         .filter(|(i, _)| i % options.shard.count == options.shard.index)
         .map(|(index, spec)| {
             let s = &spec.settings;
-            let dir = rundir::run_path(&root, s.dataset.name(), s.method.name(), s.lr, spec.seed);
+            let dir = rundir::run_dir(&root, s, spec.seed);
             let state = rundir::state(&dir);
             let changed = match state {
                 RunState::Done(_) => changed_settings(&dir, s, options).unwrap_or_else(|e| vec![format!("{e:#}")]),

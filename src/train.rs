@@ -150,10 +150,7 @@ pub fn train_seed_batch_supervised(
     }
     let device = data.train.images.device();
     let started = std::time::Instant::now();
-    let dirs: Vec<PathBuf> = seeds
-        .iter()
-        .map(|&s| rundir::run_path(out, settings.dataset.name(), settings.method.name(), settings.lr, s))
-        .collect();
+    let dirs: Vec<PathBuf> = seeds.iter().map(|&s| rundir::run_dir(out, settings, s)).collect();
     let config_bytes = write_configs(settings, seeds, data, &dirs)?;
 
     let model = settings.model_options();

@@ -4,21 +4,38 @@
 //! in between. The run folders must hold the same numbers: `curve.csv`,
 //! `activation_prob.csv` and `unit_stats.csv` byte for byte, `summary.json`'s values
 //! (all but the wall time and file sizes), and `model.safetensors` tensor for tensor
-//! — and a seed batch (two seeds trained as one model) each seed's run alone.
+//! — and a seed batch (two seeds trained as one model) each seed's run alone. The
+//! other networks the same way, shorter and on one thread.
 
 mod common;
 
+use homeonorm::data::DatasetKind;
+use homeonorm::model::{check_method, ModelOptions, Network};
 use homeonorm::norm::METHODS;
+use homeonorm::settings::TrainSettings;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The same flags for both programs.
 fn run_flags(method: &str, seeds: &str, threads: usize, data: &Path, out: &Path) -> Vec<String> {
+    network_flags("lenet5", method, seeds, threads, "300", data, out)
+}
+
+fn network_flags(
+    network: &str,
+    method: &str,
+    seeds: &str,
+    threads: usize,
+    iterations: &str,
+    data: &Path,
+    out: &Path,
+) -> Vec<String> {
     let flags = [
+        ("--model", network),
         ("--dataset", "cifar10"),
         ("--method", method),
         ("--seed", seeds),
-        ("--iterations", "300"),
+        ("--iterations", iterations),
         ("--eval-every", "70"),
         ("--record-every", "25"),
         ("--test-batch-size", "64"),
@@ -55,6 +72,12 @@ fn script(args: &[String]) {
 
 fn run_dir(out: &Path, method: &str, seed: u64) -> PathBuf {
     homeonorm::rundir::run_path(out, "cifar10", method, 0.003, seed)
+}
+
+fn network_run_dir(out: &Path, network: Network, method: &str, seed: u64) -> PathBuf {
+    let mut settings = TrainSettings::preset(DatasetKind::Cifar10, method.parse().unwrap());
+    settings.model = network;
+    homeonorm::rundir::run_dir(out, &settings, seed)
 }
 
 /// What differs between two run folders' results.
@@ -164,4 +187,39 @@ fn homeonorm_and_the_pytorch_script_write_the_same_runs() {
     assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
     let evaluated: serde_json::Value = serde_json::from_slice(&printed.stdout).unwrap();
     assert_eq!(evaluated["accuracy"], read(ours.join("summary.json"))["final_accuracy"]);
+}
+
+#[test]
+fn every_network_runs_as_its_pytorch_module_does() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    common::formats::write_learnable_cifar_dir(&data.join("cifar-10-batches-bin"), 60, 200);
+    let out = |side: &str| root.path().join(side);
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for network in Network::all().filter(|n| *n != Network::Lenet5) {
+        let options = ModelOptions { network, ..ModelOptions::default() };
+        for method in METHODS.iter().filter(|m| check_method(**m, &options).is_ok()).map(|m| m.name()) {
+            let flags = |seeds, side| network_flags(network.name(), method, seeds, 1, "100", &data, &out(side));
+            script(&flags("3,4", "torch"));
+            homeonorm(&flags("3", "homeonorm"));
+            homeonorm(&flags("3,4", "homeonorm-batched"));
+            for (what, side, seed) in [
+                ("alone", "homeonorm", 3),
+                ("seed batch", "homeonorm-batched", 3),
+                ("seed batch", "homeonorm-batched", 4),
+            ] {
+                let theirs = network_run_dir(&out("torch"), network, method, seed);
+                let differing = differences(&network_run_dir(&out(side), network, method, seed), &theirs);
+                compared += 1;
+                let verdict = if differing.is_empty() { "identical".into() } else { differing.join("; ") };
+                println!("{network:<9} {method:<17} {what} seed {seed}: {verdict}");
+                if !differing.is_empty() {
+                    failures.push(format!("{network} {method}, {what} seed {seed}: {verdict}"));
+                }
+            }
+        }
+    }
+    assert_eq!(compared, 3 * (2 * METHODS.len() - 1), "every network but LeNet5 with every method it takes");
+    assert!(failures.is_empty(), "homeonorm and the PyTorch script differ:\n{}", failures.join("\n"));
 }

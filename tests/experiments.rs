@@ -76,6 +76,9 @@ fn the_shipped_experiment_files_parse() {
         ("reproduction-ablations-cifar10.toml", 20),
         ("gap-standardization-cifar10.toml", 6),
         ("gap-jpeg-cifar10.toml", 6),
+        ("reproduction-lr-sweep-cifar10.toml", 60),
+        ("architectures-quick.toml", 30),
+        ("architectures-cifar10.toml", 180),
     ] {
         let e = Experiment::load(&common::repo_root().join("experiments").join(file)).unwrap();
         assert_eq!(e.runs.len(), runs, "{file}");
@@ -85,6 +88,30 @@ fn the_shipped_experiment_files_parse() {
         .runs
         .iter()
         .all(|r| r.settings.lr == 0.003 && r.settings.iterations == 45_000 && r.settings.batch_size == 32));
+}
+
+#[test]
+fn a_models_axis_multiplies_the_grid_and_places_each_network_in_its_own_folders() {
+    let e = parse("name = \"m\"\ndatasets = [\"cifar10\"]\nmodels = [\"lenet5\", \"plain-cnn\"]\nmethods = [\"vanilla\", \"batch-norm\"]\nseeds = 2\n").unwrap();
+    let order: Vec<(String, String, u64)> =
+        e.runs.iter().map(|r| (r.settings.model.to_string(), r.settings.method.to_string(), r.seed)).collect();
+    assert_eq!(order.len(), 8);
+    assert_eq!(order[0], ("lenet5".into(), "vanilla".into(), 0));
+    assert_eq!(order[4], ("plain-cnn".into(), "vanilla".into(), 0), "dataset, network, method, lr, seed");
+    let out = tempfile::tempdir().unwrap();
+    let dirs: BTreeSet<std::path::PathBuf> =
+        sweep::plan(&e, &options(out.path(), Shard::default())).into_iter().map(|r| r.dir).collect();
+    assert_eq!(dirs.len(), 8, "no two runs share a folder");
+    let root = out.path().join("m");
+    assert!(dirs.contains(&rundir::run_path(&root, "cifar10", "vanilla", 0.003, 1)), "LeNet5 where it always was");
+    assert!(dirs.contains(&rundir::run_path(&root.join("plain-cnn"), "cifar10", "batch-norm", 0.003, 0)));
+    // Without the axis, one network: the settings' own.
+    let one = parse(
+        "name = \"m\"\ndatasets = [\"cifar10\"]\nmethods = [\"vanilla\"]\nseeds = 1\n[settings]\nmodel = \"mlp\"\n",
+    )
+    .unwrap();
+    assert_eq!(one.runs.len(), 1);
+    assert_eq!(one.runs[0].settings.model, homeonorm::model::Network::Mlp);
 }
 
 #[test]
@@ -132,6 +159,10 @@ fn bad_experiment_files_name_the_file_line_and_key() {
         (base("[settings.cifar10]\nthreshold_rate = 0.0\n", "[\"vanilla\"]"), ":6:", "settings.cifar10.threshold_rate"),
         (base("[settings]\nscaling_rate = -0.1\n", "[\"homeostatic-scaling\"]"), ":6:", "settings.scaling_rate"),
         (base("[settings]\neval_stats = \"mean\"\n", "[\"vanilla\"]"), ":6:", "settings.eval_stats"),
+        (base("models = [\"lenet5\",\n \"resnet50\"]\n", "[\"vanilla\"]"), ":6:", "unknown network `resnet50`"),
+        (base("models = [\"mlp\"]\n", "[\"vanilla\", \"instance-norm\"]"), ":5:", "mlp with instance-norm"),
+        (base("models = [\"mlp\", \"mlp\"]\n", "[\"vanilla\"]"), ":5:", "listed twice"),
+        (base("models = []\n", "[\"vanilla\"]"), ":5:", "models"),
         (
             "name = \"b\"\ndatasets = [\"mnist\"]\nmethods = [\"vanilla\"]\nseeds = 1\n".to_string(),
             ":2:",

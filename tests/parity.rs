@@ -1,13 +1,15 @@
 //! homeonorm against PyTorch itself (reference/parity.py): the same initial weights
 //! and batches through both, 25 Adam steps, losses compared at every step, every
 //! parameter and both evaluation modes' logits compared at the end — for equality,
-//! bit for bit, in float32 and float64, both sides on one CPU thread.
+//! bit for bit, in float32 and float64, both sides on one CPU thread. Every network
+//! with every method it takes: LeNet5 at both paper learning rates in both precisions,
+//! the others (whose float64 convolutions take minutes on a CPU) at CIFAR-10's in float32.
 
 mod common;
 
 use common::{read_named, run_reference};
 use homeonorm::learner::Learner;
-use homeonorm::model::{model_state, shared_input};
+use homeonorm::model::{check_method, model_state, shared_input, ModelOptions, Network};
 use homeonorm::norm::{EvalStats, Pass, METHODS};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -22,6 +24,7 @@ const LEARNING_RATES: [f64; 2] = [0.003, 0.01];
 
 struct Case {
     dir: PathBuf,
+    network: Network,
     method: &'static str,
     lr: f64,
     kind: Kind,
@@ -36,12 +39,25 @@ fn kind_name(kind: Kind) -> &'static str {
     }
 }
 
+/// The methods a network takes (the others are refused before anything runs).
+fn methods_of(network: Network) -> Vec<&'static dyn homeonorm::norm::Method> {
+    let options = ModelOptions { network, ..ModelOptions::default() };
+    METHODS.iter().copied().filter(|m| check_method(*m, &options).is_ok()).collect()
+}
+
 /// Writes the case's inputs, runs homeonorm's side, keeps its results in memory.
-fn prepare(root: &std::path::Path, method_index: usize, lr: f64, kind: Kind) -> Case {
-    let method = METHODS[method_index];
-    let dir = root.join(format!("{}-{lr}-{}", method.name(), kind_name(kind)));
+fn prepare(
+    root: &std::path::Path,
+    network: Network,
+    method: &'static dyn homeonorm::norm::Method,
+    lr: f64,
+    kind: Kind,
+) -> Case {
+    let dir = root.join(format!("{network}-{}-{lr}-{}", method.name(), kind_name(kind)));
     std::fs::create_dir_all(&dir).unwrap();
-    let case = serde_json::json!({"method": method.name(), "seed": SEED, "lr": lr, "dtype": kind_name(kind)});
+    let case = serde_json::json!({
+        "model": network.name(), "method": method.name(), "seed": SEED, "lr": lr, "dtype": kind_name(kind),
+    });
     std::fs::write(dir.join("case.json"), case.to_string()).unwrap();
 
     let (x, y, test_x) = homeonorm::torch_rng::seeded(1234, || {
@@ -58,7 +74,8 @@ fn prepare(root: &std::path::Path, method_index: usize, lr: f64, kind: Kind) -> 
     });
     Tensor::write_safetensors(&[("x", &x), ("y", &y), ("test_x", &test_x)], dir.join("batches.safetensors")).unwrap();
 
-    let mut learner = Learner::new(method, &[SEED], true, lr, Device::Cpu).unwrap();
+    let options = ModelOptions { network, ..ModelOptions::default() };
+    let mut learner = Learner::with_options(method, &[SEED], &options, lr, Device::Cpu).unwrap();
     learner.set_float_kind(kind);
     let init = model_state(&learner.vs, 0);
     Tensor::write_safetensors(&init, dir.join("init.safetensors")).unwrap();
@@ -80,7 +97,7 @@ fn prepare(root: &std::path::Path, method_index: usize, lr: f64, kind: Kind) -> 
     for (name, t) in model_state(&learner.vs, 0) {
         ours.insert(format!("final.{name}"), t);
     }
-    Case { dir, method: method.name(), lr, kind, ours }
+    Case { dir, network, method: method.name(), lr, kind, ours }
 }
 
 /// Whether two tensors hold the same values (shapes and kinds included).
@@ -114,10 +131,15 @@ fn training_matches_pytorch_step_by_step() {
     tch::set_num_threads(1);
     let root = tempfile::tempdir().unwrap();
     let mut cases = Vec::new();
-    for kind in [Kind::Double, Kind::Float] {
-        for &lr in &LEARNING_RATES {
-            for m in 0..METHODS.len() {
-                cases.push(prepare(root.path(), m, lr, kind));
+    for network in Network::all() {
+        let lenet5 = network == Network::Lenet5;
+        let rates = if lenet5 { &LEARNING_RATES[..] } else { &LEARNING_RATES[..1] };
+        let kinds = if lenet5 { &[Kind::Double, Kind::Float][..] } else { &[Kind::Float][..] };
+        for &kind in kinds {
+            for &lr in rates {
+                for method in methods_of(network) {
+                    cases.push(prepare(root.path(), network, method, lr, kind));
+                }
             }
         }
     }
@@ -129,9 +151,10 @@ fn training_matches_pytorch_step_by_step() {
         let theirs = read_named(&case.dir.join("torch.safetensors"));
         let differing = differences(&case.ours, &theirs);
         let verdict = if differing.is_empty() { "identical".to_string() } else { differing.join(", ") };
-        println!("{:<17} lr {:<6} {}: {verdict}", case.method, case.lr, kind_name(case.kind));
+        let what = format!("{:<9} {:<17} lr {:<6} {}", case.network, case.method, case.lr, kind_name(case.kind));
+        println!("{what}: {verdict}");
         if !differing.is_empty() {
-            failures.push(format!("{} lr {} {}: {verdict}", case.method, case.lr, kind_name(case.kind)));
+            failures.push(format!("{what}: {verdict}"));
         }
     }
     assert!(failures.is_empty(), "homeonorm and PyTorch differ:\n{}", failures.join("\n"));
@@ -142,24 +165,41 @@ fn initialisation_is_pytorchs_bit_for_bit() {
     let root = tempfile::tempdir().unwrap();
     let mut dirs = Vec::new();
     let mut ours = Vec::new();
-    for method in METHODS {
-        let dir = root.path().join(method.name());
-        std::fs::create_dir_all(&dir).unwrap();
-        let case = serde_json::json!({"method": method.name(), "seed": 42});
-        std::fs::write(dir.join("case.json"), case.to_string()).unwrap();
-        let learner = Learner::new(*method, &[42], true, 1e-3, Device::Cpu).unwrap();
-        ours.push(model_state(&learner.vs, 0));
-        dirs.push(dir);
+    for network in Network::all() {
+        for method in methods_of(network) {
+            let what = format!("{network} {}", method.name());
+            let dir = root.path().join(what.replace(' ', "-"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let case = serde_json::json!({"model": network.name(), "method": method.name(), "seed": 42});
+            std::fs::write(dir.join("case.json"), case.to_string()).unwrap();
+            let options = ModelOptions { network, ..ModelOptions::default() };
+            let learner = Learner::with_options(method, &[42], &options, 1e-3, Device::Cpu).unwrap();
+            ours.push((what, model_state(&learner.vs, 0)));
+            dirs.push(dir);
+        }
     }
     run_reference("init", &dirs);
-    for ((dir, state), method) in dirs.iter().zip(&ours).zip(METHODS) {
+    for (dir, (what, state)) in dirs.iter().zip(&ours) {
         let theirs = read_named(&dir.join("torch_init.safetensors"));
-        assert_eq!(theirs.len(), state.len(), "{}: tensor count", method.name());
+        assert_eq!(theirs.len(), state.len(), "{what}: tensor count");
         for (name, t) in state {
             let reference = &theirs[name];
             // Shapes and dtypes first: a broadcasting difference would pass a wrong shape.
-            assert_eq!((t.size(), t.kind()), (reference.size(), reference.kind()), "{}: {name}", method.name());
-            assert!(t.equal(reference), "{}: {name} differs from PyTorch's initialisation", method.name());
+            assert_eq!((t.size(), t.kind()), (reference.size(), reference.kind()), "{what}: {name}");
+            assert!(t.equal(reference), "{what}: {name} differs from PyTorch's initialisation");
         }
     }
+}
+
+#[test]
+fn a_method_no_layer_of_a_network_takes_is_refused_by_name() {
+    let mlp = ModelOptions { network: Network::Mlp, ..ModelOptions::default() };
+    let instance_norm = homeonorm::norm::method_by_name("instance-norm").unwrap();
+    let e = check_method(instance_norm, &mlp).unwrap_err();
+    assert_eq!(e.key, "model");
+    assert!(e.message.contains("instance-norm") && e.message.contains("mlp"), "{e}");
+    // Every other method runs on every network; LeNet5 and the plain CNN take all 15.
+    assert_eq!(methods_of(Network::Mlp).len(), METHODS.len() - 1);
+    assert_eq!(methods_of(Network::Lenet5).len(), METHODS.len());
+    assert_eq!(methods_of(Network::PlainCnn).len(), METHODS.len());
 }

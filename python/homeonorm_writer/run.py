@@ -29,9 +29,11 @@ ACTIVATION_COLUMNS = ["iteration", "layer", "unit", "activation_prob"]
 UNIT_COLUMNS = ["layer", "unit", "activation_prob", "entropy", "mean_active_value", "alpha"]
 
 
-def run_path(out, dataset, method, lr, seed):
-    """`<out>/<dataset>/<method>/lr<lr>/seed<k>`, the learning rate as homeonorm names it."""
-    return os.path.join(out, dataset, method, f"lr{files.rust_display(float(lr))}", f"seed{seed}")
+def run_path(out, dataset, method, lr, seed, model="lenet5"):
+    """`<out>/[<model>/]<dataset>/<method>/lr<lr>/seed<k>` (no network level for LeNet5), the
+    learning rate as homeonorm names it."""
+    base = out if model == "lenet5" else os.path.join(out, model)
+    return os.path.join(base, dataset, method, f"lr{files.rust_display(float(lr))}", f"seed{seed}")
 
 
 class Run:
@@ -65,7 +67,7 @@ class Run:
         values["lr"] = float(values["lr"])
         self.settings = dict(dataset=dataset, method=method, **values)
         self.seed = int(seed)
-        self.folder = run_path(out, dataset, method, values["lr"], self.seed)
+        self.folder = run_path(out, dataset, method, values["lr"], self.seed, values["model"])
         os.makedirs(self.folder, exist_ok=True)
         for name in ("summary.json", "config.json", "curve.csv", "activation_prob.csv", "unit_stats.csv",
                      "model.safetensors"):
