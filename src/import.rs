@@ -67,8 +67,8 @@ struct TableRun {
     cells: Map<String, Value>,
 }
 
-/// Reads `table` and writes one partial run folder per (dataset, method, learning rate,
-/// seed) under `out`; returns the folders written. Nothing is written when any
+/// Reads `table` and writes one partial run folder per (dataset, network, method,
+/// learning rate, seed) under `out`; returns the folders written. Nothing is written when any
 /// row is bad: the error names the file, the line and what is wrong.
 pub fn import(table: &Path, out: &Path, options: &ImportOptions) -> Result<Vec<PathBuf>> {
     let runs = read_table(table, options)?;
@@ -98,7 +98,7 @@ pub fn import(table: &Path, out: &Path, options: &ImportOptions) -> Result<Vec<P
 }
 
 fn describe(s: &TrainSettings) -> String {
-    format!("{} {} lr {}", s.dataset, s.method, s.lr)
+    crate::settings::GroupKey::of(s, Limit::default()).label()
 }
 
 /// The table's runs, every row checked.
@@ -186,11 +186,11 @@ fn read_table(table: &Path, options: &ImportOptions) -> Result<Vec<TableRun>> {
             settings_of(&cells, method, lr, options).map_err(|e| anyhow!("{}: line {line}: {e:#}", table.display()))?;
         let lr = settings.lr;
         let row = CurveRow { iteration, train_loss, test_accuracy: accuracy };
-        // A run is its dataset, method, learning rate and seed (its folder); its other
+        // A run is its dataset, network, method, learning rate and seed (its folder); its other
         // settings must agree row by row.
         let same = |r: &TableRun| {
             let s = &r.settings;
-            r.seed == seed && (s.dataset, s.method, s.lr) == (settings.dataset, method, lr)
+            r.seed == seed && (s.dataset, s.model, s.method, s.lr) == (settings.dataset, settings.model, method, lr)
         };
         let run = match runs.iter_mut().find(|r| same(r)) {
             Some(run) => run,
