@@ -1,4 +1,5 @@
-"""LeNet5 with each normalization method, written as a PyTorch user would write it.
+"""LeNet5 (and the other networks: MLP, PlainCNN, in NETWORKS) with each normalization
+method, written as a PyTorch user would write it.
 
 batch-norm, weight-norm, layer-norm, group-norm and instance-norm are PyTorch's own
 modules (nn.BatchNorm1d/2d, torch.nn.utils.parametrizations.weight_norm,

@@ -350,3 +350,51 @@ fn a_training_step_runs_the_after_step_rule_on_its_own_batch() {
     assert!(theta.allclose(&expected, 1e-7, 1e-7, false), "θ after one step is η(p̂ − p*)");
     assert!(theta.abs().sum(Kind::Float).double_value(&[]) > 0.0);
 }
+
+/// Everything a network needs is reached from its registration: a layer table that
+/// chains (each layer's inputs are what the one before gives), ends in the classes'
+/// logits and has hidden layers; a PyTorch module in reference/lenet5.py's NETWORKS;
+/// a row in the README's network table.
+#[test]
+fn every_registered_network_is_complete() {
+    use homeonorm::model::{LayerKind, Network};
+    let root = env!("CARGO_MANIFEST_DIR");
+    let reference = std::fs::read_to_string(format!("{root}/reference/lenet5.py")).unwrap();
+    let start = reference.find("\nNETWORKS = {").expect("NETWORKS in lenet5.py");
+    let reference_networks = &reference[start..start + reference[start..].find('}').expect("NETWORKS' closing }")];
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let mut problems = Vec::new();
+    for network in Network::all() {
+        let name = network.name();
+        if !reference_networks.contains(&format!("\"{name}\":")) {
+            problems.push(format!("{name}: not in reference/lenet5.py's NETWORKS (its PyTorch module)"));
+        }
+        if !readme.lines().any(|l| l.starts_with(&format!("| `{name}`"))) {
+            problems.push(format!("{name}: no row in the README's network table"));
+        }
+        let layers = network.layers();
+        let (mut channels, mut side) = (3, 32);
+        for layer in layers {
+            let given = match layer.kind {
+                LayerKind::Conv => channels,
+                LayerKind::Fc => channels * side * side,
+            };
+            if layer.inputs != given {
+                problems
+                    .push(format!("{name}, {}: {} inputs, the layer before gives {given}", layer.name, layer.inputs));
+            }
+            match layer.kind {
+                LayerKind::Conv => {
+                    side = (side + 2 * layer.padding - layer.kernel + 1) / if layer.pool { 2 } else { 1 };
+                    channels = layer.units;
+                }
+                LayerKind::Fc => (channels, side) = (layer.units, 1),
+            }
+        }
+        let last = layers.last().unwrap();
+        if last.hidden || last.units != 10 || layers.iter().rev().skip(1).any(|l| !l.hidden) {
+            problems.push(format!("{name}: hidden layers, then one output layer of the 10 classes"));
+        }
+    }
+    assert!(problems.is_empty(), "incomplete registrations:\n{}", problems.join("\n"));
+}
