@@ -150,9 +150,7 @@ fn read_table(table: &Path, options: &ImportOptions) -> Result<Vec<TableRun>> {
         let record = record.map_err(|e| anyhow!("{}: line {line}: {e}", table.display()))?;
         let at = |column: &str| format!("{}: line {line}, column {column:?}", table.display());
         let cell = |i: usize| record.get(i).unwrap_or("").trim();
-        let method: MethodId = cell(method_at)
-            .parse()
-            .map_err(|e| anyhow!("{}: {e} (homeonorm info lists them)", at(&c.method_column)))?;
+        let method: MethodId = cell(method_at).parse().map_err(|e| anyhow!("{}: {e}", at(&c.method_column)))?;
         let lr = match lr_at.map(cell) {
             None => None,
             Some(v) => Some(number(v).ok_or_else(|| anyhow!("{}: {v:?} is not a number", at(&c.lr_column)))?),
