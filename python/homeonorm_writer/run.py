@@ -94,8 +94,9 @@ class Run:
     # ---------------------------------------------------------------- while training
 
     def watch(self, modules):
-        """Records the homeostasis measures of these modules (name -> module; their
-        outputs are the units, as after a ReLU): on the training batch every
+        """Records the homeostasis measures of these modules (name -> module; each output
+        channel or feature is a unit, and the output may be taken before or after its
+        ReLU: the measures count outputs > 0 and average the positive part): on the training batch every
         `record_every` steps, and on the test set inside `measuring()`. A module's
         `alpha` attribute, if it has one, is its units' α."""
         for name, module in modules.items():
