@@ -19,6 +19,7 @@ pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod rundir;
+pub mod setting_error;
 pub mod settings;
 pub mod sweep;
 pub mod system;

@@ -22,7 +22,7 @@
 //! PyTorch's `nn.Conv2d`/`nn.Linear` (same generator, same draws, same order).
 
 use crate::norm::{per_model, LayerSpec, Method, MethodLayer, MethodOptions, Pass, Vanilla};
-use crate::settings::SettingError;
+use crate::setting_error::SettingError;
 use tch::{nn, Device, Kind, Tensor};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -111,13 +111,7 @@ pub const MAX_SIZE: usize = i32::MAX as usize;
 /// The most iterations a run may have: 10^8, some 2,000 times the paper's CIFAR-10 protocol.
 pub const MAX_ITERATIONS: usize = 100_000_000;
 
-/// A setting that cannot be used, named by its key in files (`batch_size`).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{key}: {message}")]
-pub struct SettingError {
-    pub key: &'static str,
-    pub message: String,
-}
+pub use crate::setting_error::SettingError;
 
 impl TrainSettings {
     /// The paper's protocol for a dataset (section 4): CIFAR-10 batch 32, lr 0.003,

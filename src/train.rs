@@ -155,12 +155,9 @@ pub fn train_seed_batch_supervised(
 
     let model = settings.model_options();
     let mut learner = Learner::with_options(settings.method.method(), seeds, &model, settings.lr, device)?;
-    let schedule = Schedule {
-        method: settings.method.method(),
-        model,
-        iterations: settings.iterations,
-        eval_every: settings.eval_every,
-    };
+    let method = settings.method.method();
+    let build_net = || drop(crate::model::draw_initial_parameters(method, &model));
+    let schedule = Schedule { build_net: &build_net, iterations: settings.iterations, eval_every: settings.eval_every };
     let mut sampler = BatchSampler::new(&data.train, seeds, settings.batch_size, settings.batch_order, schedule);
     let models = seeds.len();
     let layers = measured_layers(&learner.model, settings.conv_measures);

@@ -43,9 +43,10 @@ pub enum BatchOrder {
 /// What the script does with torch's generator besides shuffling: builds its net
 /// (whose initialisation draws first), and evaluates (each test loader draws once).
 #[derive(Clone, Copy)]
-pub struct Schedule {
-    pub method: &'static dyn crate::norm::Method,
-    pub model: crate::model::ModelOptions,
+pub struct Schedule<'a> {
+    /// Draws from torch's global generator what building the net draws (the caller's
+    /// model: the batch order knows only that it draws first).
+    pub build_net: &'a dyn Fn(),
     pub iterations: usize,
     /// Evaluations at every multiple of this and at the last iteration.
     pub eval_every: usize,
@@ -57,7 +58,7 @@ pub struct Schedule {
 pub fn dataloader_epoch_seeds(seed: u64, n: usize, batch_size: usize, schedule: Schedule) -> Vec<u64> {
     let batches_per_epoch = n.div_ceil(batch_size);
     crate::torch_rng::seeded(seed, || {
-        let _ = crate::model::draw_initial_parameters(schedule.method, &schedule.model);
+        (schedule.build_net)();
         let draw = crate::torch_rng::draw_int64;
         let (iterations, every) = (schedule.iterations, schedule.eval_every);
         let mut epoch_seeds = Vec::new();
@@ -141,12 +142,7 @@ impl BatchSampler {
 
     /// Batches in the ChaCha8 order, for as long as asked (tests and benchmarks).
     pub fn chacha8(split: &Split, seeds: &[u64], batch_size: usize) -> Self {
-        let schedule = Schedule {
-            method: &crate::norm::Vanilla,
-            model: crate::model::ModelOptions::default(),
-            iterations: usize::MAX,
-            eval_every: usize::MAX,
-        };
+        let schedule = Schedule { build_net: &|| {}, iterations: usize::MAX, eval_every: usize::MAX };
         Self::new(split, seeds, batch_size, BatchOrder::Chacha8, schedule)
     }
 

@@ -5,7 +5,7 @@
 //! divide every normalized layer's units.
 
 use super::{affine, per_model, per_unit, LayerSpec, Method, MethodLayer, Pass};
-use crate::settings::SettingError;
+use crate::setting_error::SettingError;
 use tch::{nn, Tensor};
 
 const EPS: f64 = 1e-5;

@@ -220,7 +220,7 @@ pub trait Method: Sync {
         true
     }
     /// Refuses options a layer cannot take (a group count that does not divide its units).
-    fn check(&self, _layer: &str, _spec: &LayerSpec) -> Result<(), crate::settings::SettingError> {
+    fn check(&self, _layer: &str, _spec: &LayerSpec) -> Result<(), crate::setting_error::SettingError> {
         Ok(())
     }
     /// Draws the layer's initial weight and bias again after `Net()`'s default
