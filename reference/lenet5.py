@@ -198,9 +198,24 @@ class Hidden(nn.Module):
             self.alpha.mul_(1 + self.scaling_rate * (self.target_rate - self.average_rate))
 
 
-class Net(nn.Module):
+class Networks(nn.Module):
+    """What every network shares: its hidden layers by name, their rules and test statistics."""
+
+    def hidden(self):
+        return {name: getattr(self, name) for name in self.HIDDEN}
+
+    def after_step(self):
+        for h in self.hidden().values():
+            h.after_step()
+
+    def set_eval_stats(self, stats):
+        for h in self.hidden().values():
+            h.eval_stats = stats
+
+
+class Net(Networks):
     """The PyTorch CIFAR-10 tutorial's LeNet5; layers created in the tutorial's order."""
-    OUTPUT = "fc3"
+    HIDDEN, OUTPUT = ("conv1", "conv2", "fc1", "fc2"), "fc3"
 
     def __init__(self, method, normalize_conv=True, **options):
         super().__init__()
@@ -216,38 +231,11 @@ class Net(nn.Module):
         self.fc1 = Hidden(fc1, method, **options)
         self.fc2 = Hidden(fc2, method, **options)
 
-    def hidden(self):
-        return {"conv1": self.conv1, "conv2": self.conv2, "fc1": self.fc1, "fc2": self.fc2}
-
-    def after_step(self):
-        """Each hidden layer's after-step rule: call after opt.step()."""
-        for h in self.hidden().values():
-            h.after_step()
-
-    def set_eval_stats(self, stats):
-        for h in self.hidden().values():
-            h.eval_stats = stats
-
     def forward(self, x):
         x = F.max_pool2d(self.conv1(x), 2, 2)
         x = F.max_pool2d(self.conv2(x), 2, 2)
         x = torch.flatten(x, 1)
         return self.fc3(self.fc2(self.fc1(x)))
-
-
-class Networks(nn.Module):
-    """What every network shares: its hidden layers by name, their rules and test statistics."""
-
-    def hidden(self):
-        return {name: getattr(self, name) for name in self.HIDDEN}
-
-    def after_step(self):
-        for h in self.hidden().values():
-            h.after_step()
-
-    def set_eval_stats(self, stats):
-        for h in self.hidden().values():
-            h.eval_stats = stats
 
 
 class MLP(Networks):
