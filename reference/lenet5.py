@@ -1,5 +1,5 @@
-"""LeNet5 (and the other networks: MLP, PlainCNN, in NETWORKS) with each normalization
-method, written as a PyTorch user would write it.
+"""LeNet5 (and the other networks: MLP, PlainCNN, ResNet20, in NETWORKS) with each
+normalization method, written as a PyTorch user would write it.
 
 batch-norm, weight-norm, layer-norm, group-norm and instance-norm are PyTorch's own
 modules (nn.BatchNorm1d/2d, torch.nn.utils.parametrizations.weight_norm,
@@ -87,7 +87,8 @@ class Whitening(nn.Module):
 
 
 class Hidden(nn.Module):
-    """One hidden layer (conv or fc) with its normalization and ReLU."""
+    """One hidden layer (conv or fc) with its normalization and ReLU; in a residual block,
+    the shortcut (`residual`) is added between the two."""
 
     def __init__(self, layer, method, groups, whitening_group, target_rate, threshold_rate, scaling_rate,
                  rate_window, branch_size):
@@ -136,7 +137,7 @@ class Hidden(nn.Module):
     def unit_shape(self):
         return (1, -1, 1, 1) if self.conv else (1, -1)
 
-    def forward(self, x):
+    def forward(self, x, residual=None):
         w = self.layer.weight
         if hasattr(self, "alpha"):
             w = self.alpha.view(-1, *([1] * (w.dim() - 1))) * w
@@ -145,7 +146,10 @@ class Hidden(nn.Module):
             branches = [b * (self.branch_gain[:, i:i + 1] / b.norm(dim=1, keepdim=True))
                         for i, b in enumerate(rows.split(self.branch, 1))]
             w = torch.cat(branches, 1).view_as(w)
-        z = F.conv2d(x, w, self.layer.bias, padding=self.layer.padding) if self.conv else F.linear(x, w, self.layer.bias)
+        if self.conv:
+            z = F.conv2d(x, w, self.layer.bias, stride=self.layer.stride, padding=self.layer.padding)
+        else:
+            z = F.linear(x, w, self.layer.bias)
         if self.method == "batch-norm":
             if not self.training and self.eval_stats == "batch":
                 # torch.batch_norm: F.batch_norm refuses one value per channel (a test batch of 1)
@@ -173,6 +177,8 @@ class Hidden(nn.Module):
                 z = z - self.running_mean.view(self.unit_shape())
         elif self.method == "adaptive-threshold":
             z = z - self.theta.view(self.unit_shape())
+        if residual is not None:
+            z = z + residual
         if self.method == "self-norm":
             y = F.selu(z)
         elif self.method == "divisive-norm":
@@ -199,10 +205,12 @@ class Hidden(nn.Module):
 
 
 class Networks(nn.Module):
-    """What every network shares: its hidden layers by name, their rules and test statistics."""
+    """What every network shares: its hidden layers by (module) name, their rules and test
+    statistics. PROBE is the hidden layer a report's single-layer measures describe."""
+    PROBE = "fc1"
 
     def hidden(self):
-        return {name: getattr(self, name) for name in self.HIDDEN}
+        return {name: self.get_submodule(name) for name in self.HIDDEN}
 
     def after_step(self):
         for h in self.hidden().values():
@@ -278,8 +286,55 @@ class PlainCNN(Networks):
         return self.fc2(self.fc1(torch.flatten(x, 1)))
 
 
+class BasicBlock(nn.Module):
+    """He et al.'s basic block: two 3x3 convolutions, the method in place of batch
+    normalization after each, the shortcut added before the second's activation. Where the
+    block widens and halves the image, the shortcut is the input subsampled with zero
+    channels padded on both sides (their option A, as the common CIFAR implementations)."""
+
+    def __init__(self, conv1, conv2, method, options):
+        super().__init__()
+        self.conv1 = Hidden(conv1, method, **options)
+        self.conv2 = Hidden(conv2, method, **options)
+        self.pad = (conv1.out_channels - conv1.in_channels) // 2
+
+    def shortcut(self, x):
+        if self.pad == 0:
+            return x
+        return F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad), "constant", 0)
+
+    def forward(self, x):
+        return self.conv2(self.conv1(x), residual=self.shortcut(x))
+
+
+class ResNet20(Networks):
+    """He et al.'s ResNet-20 for CIFAR-10: conv 3x3 (16), three stages of three basic blocks
+    (16, 32, 64 channels; the second and third stage's first block strided), global average
+    pool, fc. Convolutions keep nn.Conv2d's bias and default initialisation, as every network
+    here does; every layer is created before the methods are attached, as in the others."""
+    HIDDEN = ("conv1",) + tuple(f"layer{s}.{b}.conv{c}" for s in (1, 2, 3) for b in range(3) for c in (1, 2))
+    OUTPUT, PROBE = "fc", "layer3.2.conv2"
+
+    def __init__(self, method, normalize_conv=True, **options):
+        super().__init__()
+        conv1 = nn.Conv2d(3, 16, 3, padding=1)
+        widths = [(16, 16)] * 3 + [(16, 32)] + [(32, 32)] * 2 + [(32, 64)] + [(64, 64)] * 2
+        pairs = [(nn.Conv2d(a, b, 3, stride=b // a, padding=1), nn.Conv2d(b, b, 3, padding=1)) for a, b in widths]
+        self.fc = nn.Linear(64, 10)
+        options = {**OPTIONS, **options}
+        conv_method = method if normalize_conv else "vanilla"
+        self.conv1 = Hidden(conv1, conv_method, **options)
+        blocks = [BasicBlock(first, second, conv_method, options) for first, second in pairs]
+        self.layer1, self.layer2, self.layer3 = (nn.Sequential(*blocks[i:i + 3]) for i in (0, 3, 6))
+
+    def forward(self, x):
+        x = self.layer3(self.layer2(self.layer1(self.conv1(x))))
+        x = F.avg_pool2d(x, x.size(3))
+        return self.fc(torch.flatten(x, 1))
+
+
 # The networks by their names in config.json (`model`).
-NETWORKS = {"lenet5": Net, "mlp": MLP, "plain-cnn": PlainCNN}
+NETWORKS = {"lenet5": Net, "mlp": MLP, "plain-cnn": PlainCNN, "resnet20": ResNet20}
 
 
 def _slots(net):
@@ -311,7 +366,7 @@ def _slots(net):
                 slots[f"{name}.norm.{ours}"] = getattr(h, theirs)
         if hasattr(h, "running_mean"):
             slots[f"{name}.norm.running_mean"] = h.running_mean
-    output = getattr(net, net.OUTPUT)
+    output = net.get_submodule(net.OUTPUT)
     slots[f"{net.OUTPUT}.weight"] = output.weight
     slots[f"{net.OUTPUT}.bias"] = output.bias
     return slots

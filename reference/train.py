@@ -143,7 +143,7 @@ def train_one(args, seed, data, folder_read, out):
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     train_loader = DataLoader(Images(train_x, train_y), batch_size=args.batch_size, shuffle=True)
     test_loader = DataLoader(Images(test_x, test_y), batch_size=args.test_batch_size, shuffle=False)
-    run.watch({n: m for n, m in net.hidden().items() if n.startswith("fc") or args.conv_measures})
+    run.watch({n: m for n, m in net.hidden().items() if not m.conv or n == net.PROBE or args.conv_measures})
 
     it = 0
     net.train()

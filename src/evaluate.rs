@@ -22,13 +22,15 @@ pub struct MeasuredLayer {
     pub units: i64,
 }
 
-/// The model's hidden layers that are measured: the fc layers, and the conv layers if asked.
+/// The model's hidden layers that are measured: the fc layers and the network's probe
+/// layer ([`Network::probe`](crate::model::Network::probe)), and the conv layers if asked.
 pub fn measured_layers(model: &Model, conv_measures: bool) -> Vec<MeasuredLayer> {
+    let probe = model.network().probe();
     model
         .hidden_layers()
         .into_iter()
         .enumerate()
-        .filter(|(_, l)| l.kind == LayerKind::Fc || conv_measures)
+        .filter(|(_, l)| l.kind == LayerKind::Fc || conv_measures || l.name == probe)
         .map(|(index, l)| MeasuredLayer { index, name: l.name, units: l.units })
         .collect()
 }

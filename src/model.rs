@@ -1,7 +1,7 @@
-//! The networks ([`Network`]: the paper's LeNet5, an MLP, a plain CNN), each with one
-//! normalization method on every hidden layer, for S models at once. A network is its
-//! table of layers ([`Network::layers`]); everything downstream asks the model for its
-//! hidden layers.
+//! The networks ([`Network`]: the paper's LeNet5, an MLP, a plain CNN, ResNet-20), each
+//! with one normalization method on every hidden layer, for S models at once. A network
+//! is its table of layers ([`Network::layers`]); everything downstream asks the model for
+//! its hidden layers.
 //!
 //! LeNet5: conv 3→6 5×5, ReLU, 2×2 max-pool, conv 6→16 5×5, ReLU, 2×2 max-pool,
 //! fc 400→120, ReLU, fc 120→84, ReLU, fc 84→10 (the PyTorch CIFAR-10 tutorial's net).
@@ -40,19 +40,77 @@ pub struct LayerShape {
     pub units: i64,
     /// Normalized layers are the hidden ones; the output layer never is.
     pub hidden: bool,
-    /// Conv: the kernel's side and the zero padding on each side (fc: 0).
+    /// Conv: the kernel's side, the zero padding on each side and the stride (fc: 0, 0, 1).
     pub kernel: i64,
     pub padding: i64,
-    /// Conv: a 2×2 max-pool after its activation.
-    pub pool: bool,
+    pub stride: i64,
+    /// Conv: the pooling after its activation.
+    pub pool: Pool,
+    /// Its place in a residual block, if it has one.
+    pub residual: Residual,
+}
+
+/// The pooling after a conv layer's activation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pool {
+    None,
+    /// 2×2 max-pool, stride 2 (`F.max_pool2d(x, 2, 2)`).
+    Max2,
+    /// Average over all positions (`F.avg_pool2d(x, x.size(3))`), before the output layer.
+    GlobalAverage,
+}
+
+/// A layer's place in a residual block (He et al. 2016): the block's input is kept at
+/// the layer that opens it and added at the layer that closes it, after that layer's
+/// normalization and before its activation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Residual {
+    None,
+    /// The block's first layer: its input is the shortcut.
+    Opens,
+    /// The block's last layer: normalize, add the shortcut, activate.
+    Closes,
 }
 
 const fn conv(name: &'static str, inputs: i64, units: i64, kernel: i64, padding: i64, pool: bool) -> LayerShape {
-    LayerShape { name, kind: LayerKind::Conv, inputs, units, hidden: true, kernel, padding, pool }
+    let pool = if pool { Pool::Max2 } else { Pool::None };
+    LayerShape {
+        name,
+        kind: LayerKind::Conv,
+        inputs,
+        units,
+        hidden: true,
+        kernel,
+        padding,
+        stride: 1,
+        pool,
+        residual: Residual::None,
+    }
 }
 
 const fn fc(name: &'static str, inputs: i64, units: i64) -> LayerShape {
-    LayerShape { name, kind: LayerKind::Fc, inputs, units, hidden: true, kernel: 0, padding: 0, pool: false }
+    LayerShape {
+        name,
+        kind: LayerKind::Fc,
+        inputs,
+        units,
+        hidden: true,
+        kernel: 0,
+        padding: 0,
+        stride: 1,
+        pool: Pool::None,
+        residual: Residual::None,
+    }
+}
+
+/// A residual block's two 3×3 convolutions (padded; the first strided where the block
+/// halves the image): He et al.'s basic block.
+const fn block(first: &'static str, second: &'static str, inputs: i64, units: i64) -> [LayerShape; 2] {
+    let stride = if inputs == units { 1 } else { 2 };
+    [
+        LayerShape { stride, residual: Residual::Opens, ..conv(first, inputs, units, 3, 1, false) },
+        LayerShape { residual: Residual::Closes, ..conv(second, units, units, 3, 1, false) },
+    ]
 }
 
 /// The output layer: the classes' logits, never normalized.
@@ -85,6 +143,45 @@ const PLAIN_CNN: [LayerShape; 8] = [
     output("fc2", 128),
 ];
 
+/// He et al.'s ResNet-20 for CIFAR-10: a 3×3 convolution (16 channels), three stages of
+/// three basic blocks (16, 32, 64 channels; the second and third stage's first block
+/// strided, its shortcut subsampled and zero-padded: their "option A"), a global average
+/// pool, fc. Layers are named by their PyTorch modules (`layer2.0.conv1`).
+const RESNET20: [LayerShape; 20] = {
+    let [b10, b11] = block("layer1.0.conv1", "layer1.0.conv2", 16, 16);
+    let [b20, b21] = block("layer1.1.conv1", "layer1.1.conv2", 16, 16);
+    let [b30, b31] = block("layer1.2.conv1", "layer1.2.conv2", 16, 16);
+    let [b40, b41] = block("layer2.0.conv1", "layer2.0.conv2", 16, 32);
+    let [b50, b51] = block("layer2.1.conv1", "layer2.1.conv2", 32, 32);
+    let [b60, b61] = block("layer2.2.conv1", "layer2.2.conv2", 32, 32);
+    let [b70, b71] = block("layer3.0.conv1", "layer3.0.conv2", 32, 64);
+    let [b80, b81] = block("layer3.1.conv1", "layer3.1.conv2", 64, 64);
+    let [b90, b91] = block("layer3.2.conv1", "layer3.2.conv2", 64, 64);
+    let b91 = LayerShape { pool: Pool::GlobalAverage, ..b91 };
+    [
+        conv("conv1", 3, 16, 3, 1, false),
+        b10,
+        b11,
+        b20,
+        b21,
+        b30,
+        b31,
+        b40,
+        b41,
+        b50,
+        b51,
+        b60,
+        b61,
+        b70,
+        b71,
+        b80,
+        b81,
+        b90,
+        b91,
+        output("fc", 64),
+    ]
+};
+
 /// The network a run trains: `config.json`'s `model` (absent in format-1 folders, all
 /// of them LeNet5). A value this homeonorm does not know makes a folder another
 /// writer's (foreign). A network is its layer table; `reference/lenet5.py` has each
@@ -99,6 +196,8 @@ pub enum Network {
     Mlp,
     /// conv1–conv6 (3×3; 16, 16, 32, 32, 64, 64 channels; a max-pool after every second), fc1 (128), fc2.
     PlainCnn,
+    /// conv1, then layer1–layer3's three basic blocks each (16, 32, 64 channels), fc.
+    Resnet20,
 }
 
 impl Network {
@@ -108,6 +207,29 @@ impl Network {
             Network::Lenet5 => &LENET5,
             Network::Mlp => &MLP,
             Network::PlainCnn => &PLAIN_CNN,
+            Network::Resnet20 => &RESNET20,
+        }
+    }
+
+    /// The hidden layer whose units a report's and a figure's single-layer measures
+    /// describe, always measured: the paper's fc1, or the last residual block (ResNet-20
+    /// has no hidden fc layer; its channels are what the classifier reads).
+    pub fn probe(self) -> &'static str {
+        match self {
+            Network::Lenet5 | Network::Mlp | Network::PlainCnn => "fc1",
+            Network::Resnet20 => "layer3.2.conv2",
+        }
+    }
+
+    /// The layers whose units the paper's pooled CVs pool ("fc units"): the hidden fc
+    /// layers (LeNet5's fc1 and fc2), or, in a network without one, the probe.
+    pub fn pooled_layers(self) -> Vec<&'static str> {
+        let fc: Vec<&'static str> =
+            self.layers().iter().filter(|l| l.hidden && l.kind == LayerKind::Fc).map(|l| l.name).collect();
+        if fc.is_empty() {
+            vec![self.probe()]
+        } else {
+            fc
         }
     }
 
@@ -117,6 +239,7 @@ impl Network {
             Network::Lenet5 => "lenet5",
             Network::Mlp => "mlp",
             Network::PlainCnn => "plain-cnn",
+            Network::Resnet20 => "resnet20",
         }
     }
 
@@ -266,6 +389,7 @@ pub struct Forward {
 
 /// A network's S models.
 pub struct Model {
+    network: Network,
     models: i64,
     layers: Vec<Layer>,
     layout: Layout,
@@ -315,7 +439,7 @@ impl Model {
                 let weights: Vec<&Tensor> = drawn.iter().map(|m| &m[i].0).collect();
                 let biases: Vec<&Tensor> = drawn.iter().map(|m| &m[i].1).collect();
                 let (weight, bias) = (Tensor::stack(&weights, 0), Tensor::stack(&biases, 0));
-                let path = root / shape.name;
+                let path = layer_path(root, shape.name);
                 let weight = path.var_copy("weight", &weight);
                 let bias = path.var_copy("bias", &bias);
                 let spec = shape.spec(models, &options.method);
@@ -324,7 +448,7 @@ impl Model {
                 Layer { shape: *shape, weight, bias, method: layer_method, norm }
             })
             .collect();
-        Model { models, layers, layout: Layout::Auto }
+        Model { network: options.network, models, layers, layout: Layout::Auto }
     }
 
     /// Chooses the layout (the tests run CUDA's batched one on the CPU).
@@ -334,6 +458,10 @@ impl Model {
 
     pub fn models(&self) -> i64 {
         self.models
+    }
+
+    pub fn network(&self) -> Network {
+        self.network
     }
 
     /// The hidden layers (normalized, measured), in order; [`Forward::hidden`] follows it.
@@ -356,46 +484,36 @@ impl Model {
 
     /// [`forward`](Self::forward) with the layers' applied weights given.
     pub fn forward_with(&self, x: &Tensor, pass: Pass, weights: &[Tensor]) -> Forward {
-        let s = self.models;
         let per_model = self.layout.per_model(x.device());
-        let mut hidden = Vec::with_capacity(4);
+        let mut hidden = Vec::with_capacity(self.layers.len());
         let mut h = x.shallow_clone();
+        // The open residual block's input.
+        let mut shortcut: Option<Tensor> = None;
         for (layer, weight) in self.layers.iter().zip(weights) {
-            match layer.shape.kind {
-                LayerKind::Conv => {
-                    let z = convolve(&h, weight, &layer.bias, layer.shape.padding, per_model);
-                    let y = layer.norm.activate(&layer.norm.normalize(&z, pass));
-                    h = if layer.shape.pool {
-                        // max_pool2d takes 4-D input: the models' batches one after another.
-                        let size = y.size();
-                        let pooled = y.reshape([s * size[1], size[2], size[3], size[4]]).max_pool2d(
-                            [2, 2],
-                            [2, 2],
-                            [0, 0],
-                            [1, 1],
-                            false,
-                        );
-                        pooled.view([s, size[1], size[2], size[3] / 2, size[4] / 2])
-                    } else {
-                        y.shallow_clone()
-                    };
-                    hidden.push(y);
-                }
-                LayerKind::Fc => {
-                    if h.dim() > 3 {
-                        // [S, B, 16, 5, 5] → [S, B, 400] (or the image, for the MLP), flattening
-                        // each model's channels as torch.flatten does.
-                        h = h.flatten(2, -1);
-                    }
-                    let z = linear(&h, weight, &layer.bias, per_model); // [S, B, U]
-                    if !layer.shape.hidden {
-                        return Forward { logits: z, hidden };
-                    }
-                    let y = layer.norm.activate(&layer.norm.normalize(&z, pass));
-                    h = y.shallow_clone();
-                    hidden.push(y);
-                }
+            let shape = &layer.shape;
+            if shape.residual == Residual::Opens {
+                shortcut = Some(h.shallow_clone());
             }
+            let z = match shape.kind {
+                LayerKind::Conv => convolve(&h, weight, &layer.bias, shape.padding, shape.stride, per_model),
+                LayerKind::Fc => {
+                    // [S, B, 16, 5, 5] → [S, B, 400] (or the image, for the MLP), flattening
+                    // each model's channels as torch.flatten does.
+                    let flat = if h.dim() > 3 { h.flatten(2, -1) } else { h.shallow_clone() };
+                    linear(&flat, weight, &layer.bias, per_model) // [S, B, U]
+                }
+            };
+            if !shape.hidden {
+                return Forward { logits: z, hidden };
+            }
+            let mut normalized = layer.norm.normalize(&z, pass);
+            if shape.residual == Residual::Closes {
+                let input = shortcut.take().expect("a residual block closes after it opens");
+                normalized = normalized + block_shortcut(&input, shape.units);
+            }
+            let y = layer.norm.activate(&normalized);
+            h = pool(&y, shape.pool);
+            hidden.push(y);
         }
         unreachable!("a network ends with its output layer")
     }
@@ -416,19 +534,50 @@ impl Model {
     }
 }
 
+/// A conv layer's pooling of its activations `[S, B, C, H, W]`; max_pool2d and
+/// avg_pool2d take 4-D input: the models' batches one after another.
+fn pool(y: &Tensor, pool: Pool) -> Tensor {
+    let size = y.size();
+    let side = |t: Tensor| t.reshape([size[0] * size[1], size[2], size[3], size[4]]);
+    let pooled = match pool {
+        Pool::None => return y.shallow_clone(),
+        Pool::Max2 => side(y.shallow_clone()).max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false),
+        Pool::GlobalAverage => {
+            let all = [size[3], size[4]];
+            side(y.shallow_clone()).avg_pool2d(all, all, [0, 0], false, true, None::<i64>)
+        }
+    };
+    let out = pooled.size();
+    pooled.view([size[0], size[1], size[2], out[2], out[3]])
+}
+
+/// What a residual block adds to its last layer's output: its input `[S, B, C, H, W]`,
+/// or, where the block widens to `units` channels and halves the image, the input
+/// subsampled (`x[:, :, ::2, ::2]`) with zero channels padded on both sides (He et
+/// al.'s option A: no parameters).
+fn block_shortcut(input: &Tensor, units: i64) -> Tensor {
+    let channels = input.size()[2];
+    if channels == units {
+        return input.shallow_clone();
+    }
+    let pad = (units - channels) / 2;
+    let subsampled = input.slice(3, 0, None, 2).slice(4, 0, None, 2);
+    subsampled.constant_pad_nd([0, 0, 0, 0, pad, pad])
+}
+
 /// Each model's convolution over its own input: `x` `[S, B, C, H, W]`, weight
 /// `[S, U, C, k, k]`, bias `[S, U]` → `[S, B, U, H', W']`: `F.conv2d` per model, or
 /// one grouped convolution (`examples/conv_layouts.rs` times both).
-fn convolve(x: &Tensor, weight: &Tensor, bias: &Tensor, padding: i64, one_by_one: bool) -> Tensor {
+fn convolve(x: &Tensor, weight: &Tensor, bias: &Tensor, padding: i64, stride: i64, one_by_one: bool) -> Tensor {
     let models = weight.size()[0];
-    let padding = [padding, padding];
+    let (padding, stride) = ([padding, padding], [stride, stride]);
     if one_by_one || models == 1 {
-        return per_model(models, |m| x.get(m).conv2d(&weight.get(m), Some(&bias.get(m)), [1, 1], padding, [1, 1], 1));
+        return per_model(models, |m| x.get(m).conv2d(&weight.get(m), Some(&bias.get(m)), stride, padding, [1, 1], 1));
     }
     // The models' channels side by side, [B, S·C, H, W], for one grouped convolution.
     let size = x.size();
     let side_by_side = x.transpose(0, 1).reshape([size[1], models * size[2], size[3], size[4]]);
-    let z = side_by_side.conv2d(&weight.flatten(0, 1), Some(&bias.flatten(0, 1)), [1, 1], padding, [1, 1], models);
+    let z = side_by_side.conv2d(&weight.flatten(0, 1), Some(&bias.flatten(0, 1)), stride, padding, [1, 1], models);
     let out = z.size();
     z.view([out[0], models, -1, out[2], out[3]]).transpose(0, 1)
 }
@@ -459,12 +608,21 @@ pub fn model_state(vs: &nn::VarStore, model: i64) -> Vec<(String, Tensor)> {
     state
 }
 
+/// A layer's var-store path: its name's parts nested (`layer2.0.conv1` is
+/// `layer2` / `0` / `conv1`, as PyTorch nests modules), so that its variables are
+/// named as PyTorch's parameters are.
+fn layer_path<'a>(root: &nn::Path<'a>, name: &str) -> nn::Path<'a> {
+    let mut parts = name.split('.');
+    let first = root / parts.next().unwrap_or(name);
+    parts.fold(first, |path, part| &path / part)
+}
+
 /// PyTorch's name for a var-store name (`conv1.norm.gamma` → `conv1.bn.weight`) in
 /// `reference/lenet5.py`'s `Net`, given each layer's method; `None` for a name the
 /// method does not declare.
 fn pytorch_name(layers: &[Layer], name: &str) -> Option<String> {
-    let (layer_name, part) = name.split_once('.')?;
-    let layer = layers.iter().find(|l| l.shape.name == layer_name)?;
+    let (layer, part) = layers.iter().find_map(|l| Some((l, name.strip_prefix(l.shape.name)?.strip_prefix('.')?)))?;
+    let layer_name = layer.shape.name;
     let renamed = match part {
         _ if !layer.shape.hidden => part,
         "weight" => layer.method.pytorch_weight(),

@@ -155,7 +155,8 @@ pub struct SettingResult {
     pub best_accuracy: Spread,
     /// The measured layers, in the order the runs list them.
     pub layers: Vec<(String, LayerRow)>,
-    /// CV of activation probability across all fc units (fc1 and fc2 pooled), mean over seeds.
+    /// CV of activation probability across all fc units (fc1 and fc2 pooled; the
+    /// network's [`pooled_layers`](crate::model::Network::pooled_layers)), mean over seeds.
     pub fc_prob_cv: Option<f64>,
     /// CV of mean active value across all fc units ever active (fc1 and fc2 pooled), mean over
     /// seeds: of the poolings tried, the one that lands on the paper's numbers (docs/reproduction/).
@@ -233,7 +234,8 @@ pub fn summarize(records: &[RunRecord]) -> Result<Vec<SettingResult>> {
         for r in &complete {
             if let Some(units) = rundir::read_optional_csv::<UnitRow>(&r.dir)? {
                 measured += 1;
-                let fc: Vec<&UnitRow> = units.iter().filter(|u| u.layer.starts_with("fc")).collect();
+                let pooled = key.settings.model.pooled_layers();
+                let fc: Vec<&UnitRow> = units.iter().filter(|u| pooled.contains(&u.layer.as_str())).collect();
                 fc_cvs.push(coefficient_of_variation(&fc.iter().map(|u| u.activation_prob).collect::<Vec<_>>()));
                 let values: Vec<f64> = fc.iter().filter_map(|u| u.mean_active_value).collect();
                 fc_value_cvs.push(coefficient_of_variation(&values));
@@ -488,6 +490,9 @@ pub fn write(root: &Path) -> Result<Vec<SettingResult>> {
     Ok(results)
 }
 
+/// The report's column naming each row's probe layer, when the rows' networks differ in it.
+const PROBE_COLUMN: &str = "probe layer";
+
 fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, String)]) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# homeonorm report: {}\n", crate::text::path(root));
@@ -497,7 +502,8 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
          units (population), as the paper reports them; each cell is their mean over the setting's seeds. \"–\" is a \
          measure that is undefined (a CV or mean active value of a layer with no active unit) or absent; \"{NOT_RECORDED}\" \
          a setting none of whose runs recorded the measures (partial run folders: a curve and an outcome only, as \
-         `homeonorm import` writes). Diverged and unfinished runs are counted, named below, and never averaged in.\n"
+         `homeonorm import` writes). Diverged and unfinished runs are counted, named below, and never averaged in. \
+         \"fc units\": the hidden fc layers' units pooled, or, in a network without one (ResNet-20), its probe's.\n"
     );
     let _ = writeln!(md, "## Results\n");
     // Dataset, method (and its Table 1 row), lr, batch and length always; any other
@@ -511,28 +517,37 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
             setting_columns.push(column);
         }
     }
-    let measures = [
-        "runs",
-        "diverged",
-        "unfinished",
-        "final accuracy (%)",
-        "test batch 1 (%)",
-        "best accuracy (%)",
-        "fc1 activation prob",
-        "fc1 prob CV",
-        "fc1 entropy (bits)",
-        "fc1 mean active value",
-        "fc1 value CV",
-        "fc2 activation prob",
-        "fc units prob CV",
-        "fc units value CV",
-        "fc1 α",
-    ];
-    let header: Vec<&str> = setting_columns.iter().map(String::as_str).chain(measures).collect();
+    // The single-layer measures describe each network's probe layer (fc1 but in
+    // ResNet-20): named in the headers when the rows share one, else in a column.
+    let mut probes: Vec<&str> = results.iter().map(|r| r.key.settings.model.probe()).collect();
+    probes.dedup();
+    let probe = match probes.as_slice() {
+        [one] => one.to_string(),
+        _ => {
+            setting_columns.push(PROBE_COLUMN.to_string());
+            "probe".to_string()
+        }
+    };
+    // fc2's activation probability (the paper's Figure 2 shows both fc layers), where a network has one.
+    let has_fc2 = |r: &SettingResult| r.key.settings.model.layers().iter().any(|l| l.hidden && l.name == "fc2");
+    let fc2_column = results.iter().any(has_fc2);
+    let mut measures: Vec<String> =
+        ["runs", "diverged", "unfinished", "final accuracy (%)", "test batch 1 (%)", "best accuracy (%)"]
+            .map(String::from)
+            .to_vec();
+    measures.extend(
+        ["activation prob", "prob CV", "entropy (bits)", "mean active value", "value CV"]
+            .map(|m| format!("{probe} {m}")),
+    );
+    if fc2_column {
+        measures.push("fc2 activation prob".into());
+    }
+    measures.extend(["fc units prob CV".into(), "fc units value CV".into(), format!("{probe} α")]);
+    let header: Vec<&str> = setting_columns.iter().chain(&measures).map(String::as_str).collect();
     let _ = writeln!(md, "| {} |", header.join(" | "));
     let _ = writeln!(md, "|{}", "---|".repeat(header.len()));
     for r in results {
-        let fc1 = r.layer("fc1").cloned().unwrap_or_default();
+        let probe = r.layer(r.key.settings.model.probe()).cloned().unwrap_or_default();
         let fc2 = r.layer("fc2").cloned().unwrap_or_default();
         let pct = |s: Spread| fmt_pm(s.mean.map(|v| 100.0 * v), s.std.map(|v| 100.0 * v), 2);
         let columns = r.key.columns();
@@ -540,6 +555,7 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
             .iter()
             .map(|c| match c.as_str() {
                 "data" => r.key.data_label(),
+                PROBE_COLUMN => r.key.settings.model.probe().to_string(),
                 TABLE1_ROW => r.key.settings.method.method().table1_row().to_string(),
                 c => columns.iter().find(|(n, _)| n == c).map_or(String::new(), |(_, v)| v.clone()),
             })
@@ -557,19 +573,23 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
             },
             pct(r.best_accuracy),
         ]);
-        let unit_measures = [
-            fmt_pm(fc1.prob_mean, fc1.prob_std, 3),
-            fmt(fc1.prob_cv, 3),
-            fmt(fc1.entropy_mean, 3),
-            fmt_pm(fc1.active_value_mean, fc1.active_value_std, 3),
-            fmt(fc1.active_value_cv, 3),
-            fmt_pm(fc2.prob_mean, fc2.prob_std, 3),
+        let mut unit_measures = vec![
+            fmt_pm(probe.prob_mean, probe.prob_std, 3),
+            fmt(probe.prob_cv, 3),
+            fmt(probe.entropy_mean, 3),
+            fmt_pm(probe.active_value_mean, probe.active_value_std, 3),
+            fmt(probe.active_value_cv, 3),
+        ];
+        if fc2_column {
+            unit_measures.push(if has_fc2(r) { fmt_pm(fc2.prob_mean, fc2.prob_std, 3) } else { fmt(None, 3) });
+        }
+        unit_measures.extend([
             fmt(r.fc_prob_cv, 3),
             fmt(r.fc_value_cv, 3),
-            fmt_pm(fc1.alpha_mean, fc1.alpha_std, 3),
-        ];
+            fmt_pm(probe.alpha_mean, probe.alpha_std, 3),
+        ]);
         let recorded = r.measured > 0 || r.complete.is_empty();
-        cells.extend(unit_measures.map(|cell| if recorded { cell } else { NOT_RECORDED.to_string() }));
+        cells.extend(unit_measures.into_iter().map(|cell| if recorded { cell } else { NOT_RECORDED.to_string() }));
         let _ = writeln!(md, "| {} |", cells.join(" | "));
     }
 

@@ -357,7 +357,7 @@ fn a_training_step_runs_the_after_step_rule_on_its_own_batch() {
 /// a row in the README's network table.
 #[test]
 fn every_registered_network_is_complete() {
-    use homeonorm::model::{LayerKind, Network};
+    use homeonorm::model::{LayerKind, Network, Pool, Residual};
     let root = env!("CARGO_MANIFEST_DIR");
     let reference = std::fs::read_to_string(format!("{root}/reference/lenet5.py")).unwrap();
     let start = reference.find("\nNETWORKS = {").expect("NETWORKS in lenet5.py");
@@ -385,11 +385,32 @@ fn every_registered_network_is_complete() {
             }
             match layer.kind {
                 LayerKind::Conv => {
-                    side = (side + 2 * layer.padding - layer.kernel + 1) / if layer.pool { 2 } else { 1 };
+                    side = (side + 2 * layer.padding - layer.kernel) / layer.stride + 1;
+                    side = match layer.pool {
+                        Pool::None => side,
+                        Pool::Max2 => side / 2,
+                        Pool::GlobalAverage => 1,
+                    };
                     channels = layer.units;
                 }
                 LayerKind::Fc => (channels, side) = (layer.units, 1),
             }
+        }
+        // Residual blocks close after they open, one at a time, on a layer of the same kind.
+        let mut open = false;
+        for layer in layers {
+            match (layer.residual, open) {
+                (Residual::Opens, false) => open = true,
+                (Residual::Closes, true) => open = false,
+                (Residual::None, _) => {}
+                _ => problems.push(format!("{name}, {}: a residual block that does not open and close", layer.name)),
+            }
+        }
+        if open {
+            problems.push(format!("{name}: a residual block left open"));
+        }
+        if !layers.iter().any(|l| l.hidden && l.name == network.probe()) {
+            problems.push(format!("{name}: its probe layer {} is not one of its hidden layers", network.probe()));
         }
         let last = layers.last().unwrap();
         if last.hidden || last.units != 10 || layers.iter().rev().skip(1).any(|l| !l.hidden) {

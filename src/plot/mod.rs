@@ -4,6 +4,7 @@
 //! - `accuracy-*`: test accuracy against iteration, mean line and ±1 std band (A)
 //! - `heatmap-*`: activation probability of each measured unit every 100th iteration, one seed (B)
 //! - `activation-prob-*`: distribution of fc1 units' activation probabilities, seeds pooled (C)
+//!   (fc1: the network's probe layer, `Network::probe`; ResNet-20's last block)
 //! - `active-value-*`: histogram of fc1 units' mean active values, log axis (D)
 //! - `alpha-*`: distribution of α per fc layer, learned or set by a rule (E)
 //! - `homeostasis-*`: final accuracy against the CV of fc1's activation
@@ -19,6 +20,7 @@
 
 pub mod layout;
 
+use crate::model::Network;
 use crate::norm::MethodId;
 use crate::report::{self, RunRecord, SettingResult, FIGURES_DIR};
 use crate::rundir::{self, read_csv, ActivationRow, Outcome, UnitRow};
@@ -34,7 +36,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The layer of the paper's Figure 2C–D histograms: the first fc layer.
-const HISTOGRAM_LAYER: &str = "fc1";
 pub const SIZE: (u32, u32) = (1400, 900);
 /// The paper-arranged Figure 2 (`plot --paper`).
 pub const PAPER_SIZE: (u32, u32) = (2400, 1500);
@@ -301,6 +302,9 @@ enum Axis {
 /// What one setting group's figures show: of each setting, the runs that recorded
 /// the measures (a partial run folder records its curve only).
 struct GroupData {
+    /// The layer the histograms and the homeostasis figure describe: the network's
+    /// probe (fc1 but in ResNet-20; a group is one network).
+    probe: &'static str,
     heat: Vec<HeatPanel>,
     probs: Vec<HistPanel>,
     values: Vec<HistPanel>,
@@ -312,6 +316,7 @@ struct GroupData {
 
 fn group_data(settings: &[&SettingResult], complete: &[&RunRecord]) -> Result<GroupData> {
     let mut data = GroupData {
+        probe: settings.first().map_or(Network::default(), |r| r.key.settings.model).probe(),
         heat: Vec::new(),
         probs: Vec::new(),
         values: Vec::new(),
@@ -334,7 +339,7 @@ fn group_data(settings: &[&SettingResult], complete: &[&RunRecord]) -> Result<Gr
             let Some(units) = rundir::read_optional_csv::<UnitRow>(&run.dir)? else { continue };
             seeds += 1;
             for u in units {
-                if u.layer == HISTOGRAM_LAYER {
+                if u.layer == data.probe {
                     probs.push(u.activation_prob);
                     values.extend(u.mean_active_value);
                 }
@@ -349,7 +354,7 @@ fn group_data(settings: &[&SettingResult], complete: &[&RunRecord]) -> Result<Gr
         }
         let panel = |label: String, values: Vec<f64>| HistPanel { label, method, values };
         let (of, active) = (probs.len(), values.len());
-        let layer = HISTOGRAM_LAYER;
+        let layer = data.probe;
         data.probs.push(panel(format!("{method}: {} {layer} units, {seeds} seed(s)", of / seeds), probs));
         data.values
             .push(panel(format!("{method}: {active} of {of} {layer} units ever active, {seeds} seed(s)"), values));
@@ -416,8 +421,7 @@ fn plot_into(root: &Path, target: Target, paper: bool) -> Result<Vec<PathBuf>> {
             continue;
         }
         let detail = with_not_recorded(&detail, &data.units_not_recorded);
-        let title =
-            Title::new(format!("{HISTOGRAM_LAYER} activation probability on the test set, seeds pooled"), &detail);
+        let title = Title::new(format!("{} activation probability on the test set, seeds pooled", data.probe), &detail);
         let stacked = taller_for(SIZE, data.probs.len());
         written.push(render!(target, &figure("activation-prob"), stacked, |root| draw_histograms(
             &root,
@@ -426,7 +430,7 @@ fn plot_into(root: &Path, target: Target, paper: bool) -> Result<Vec<PathBuf>> {
             Axis::Unit,
             &data.probs
         ))?);
-        let title = Title::new(format!("{HISTOGRAM_LAYER} mean active value on the test set, seeds pooled"), &detail);
+        let title = Title::new(format!("{} mean active value on the test set, seeds pooled", data.probe), &detail);
         written.push(render!(target, &figure("active-value"), stacked, |root| draw_histograms(
             &root,
             &title,
@@ -445,7 +449,9 @@ fn plot_into(root: &Path, target: Target, paper: bool) -> Result<Vec<PathBuf>> {
             ))?);
         }
         let title = Title::new("Homeostasis against accuracy (mean ± 1 std over seeds)", &detail);
-        written.push(render!(target, &figure("homeostasis"), SIZE, |root| draw_homeostasis(&root, &title, settings))?);
+        written.push(render!(target, &figure("homeostasis"), SIZE, |root| draw_homeostasis(
+            &root, &title, data.probe, settings
+        ))?);
         if paper && !data.heat.is_empty() {
             let title = Title::new("Figure 2: normalization and homeostasis", &detail);
             let size = taller_for(PAPER_SIZE, data.probs.len());
@@ -492,9 +498,9 @@ fn draw_figure2<DB: DrawingBackend>(
     draw_accuracy(&a, &Title::new("A  test accuracy", "mean ± 1 std over seeds"), settings)?;
     let layers = data.heat.first().map_or(String::new(), |h| h.layers.join(" then "));
     draw_heatmaps(&b, &Title::new(format!("B  activation probability, {layers} units"), "training batch"), &data.heat)?;
-    let c = Title::new("C  fc1 activation probability", "test set");
+    let c = Title::new(format!("C  {} activation probability", data.probe), "test set");
     draw_histograms(&lower[0], &c, "activation probability", Axis::Unit, &data.probs)?;
-    let d = Title::new("D  fc1 mean active value", "test set");
+    let d = Title::new(format!("D  {} mean active value", data.probe), "test set");
     draw_histograms(&lower[1], &d, "mean active value (log scale)", Axis::Log, &data.values)?;
     let e = Title::new("E  α", "learned, or set by a homeostatic rule");
     if data.alphas.is_empty() {
@@ -800,18 +806,19 @@ fn draw_histograms<DB: DrawingBackend>(
     Ok(())
 }
 
-/// One point per method: x the CV of fc1's activation probabilities on the test set,
-/// y the final test accuracy, each with ±1 std over seeds.
+/// One point per method: x the CV of the probe layer's (fc1's) activation probabilities
+/// on the test set, y the final test accuracy, each with ±1 std over seeds.
 fn draw_homeostasis<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &Title,
+    probe: &str,
     settings: &[&SettingResult],
 ) -> Result<()> {
     let area = titled(root, title)?;
     let points: Vec<(MethodId, f64, f64, f64, f64)> = settings
         .iter()
         .filter_map(|r| {
-            let layer = r.layer(HISTOGRAM_LAYER)?;
+            let layer = r.layer(probe)?;
             let accuracy = r.final_accuracy.mean? * 100.0;
             let spread = r.final_accuracy.std.unwrap_or(0.0) * 100.0;
             Some((r.key.settings.method, layer.prob_cv?, layer.prob_cv_std.unwrap_or(0.0), accuracy, spread))
@@ -832,7 +839,7 @@ fn draw_homeostasis<DB: DrawingBackend>(
         .configure_mesh()
         .bold_line_style(GRID)
         .light_line_style(TRANSPARENT)
-        .x_desc(format!("CV of {HISTOGRAM_LAYER} activation probability across units (lower: more homeostatic)"))
+        .x_desc(format!("CV of {probe} activation probability across units (lower: more homeostatic)"))
         .y_desc("final test accuracy (%)")
         .y_label_formatter(&|y| format!("{y:.0}"))
         .label_style((FONT, 18))
