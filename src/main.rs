@@ -481,10 +481,11 @@ fn info(method: Option<MethodId>, network: model::Network) -> Result<()> {
             let learner = Learner::with_options(method.method(), &[0], &options, 1e-3, tch::Device::Cpu)?;
             println!("\n{network} with {} — {}", method.name(), method.method().summary());
             let counts = model::parameter_counts(&learner.vs, 1);
+            let width = counts.iter().map(|c| c.0.len()).max().unwrap_or(0);
             for (name, count) in &counts {
-                println!("  {name:<24} {count:>8}");
+                println!("  {name:<width$} {count:>8}");
             }
-            println!("  {:<24} {:>8}", "total", counts.iter().map(|c| c.1).sum::<i64>());
+            println!("  {:<width$} {:>8}", "total", counts.iter().map(|c| c.1).sum::<i64>());
         }
     }
     Ok(())

@@ -506,12 +506,14 @@ impl Model {
             if !shape.hidden {
                 return Forward { logits: z, hidden };
             }
-            let mut normalized = layer.norm.normalize(&z, pass);
-            if shape.residual == Residual::Closes {
+            let normalized = layer.norm.normalize(&z, pass);
+            let summed = if shape.residual == Residual::Closes {
                 let input = shortcut.take().expect("a residual block closes after it opens");
-                normalized = normalized + block_shortcut(&input, shape.units);
-            }
-            let y = layer.norm.activate(&normalized);
+                normalized + block_shortcut(&input, shape.units)
+            } else {
+                normalized
+            };
+            let y = layer.norm.activate(&summed);
             h = pool(&y, shape.pool);
             hidden.push(y);
         }

@@ -36,6 +36,9 @@ pub struct Progress {
     log_step: u64,
     next_log: u64,
     started: std::time::Instant,
+    /// The position when it started (work done before, as a resumed sweep's): the
+    /// rate counts only what is done since.
+    first: u64,
 }
 
 impl Progress {
@@ -60,7 +63,16 @@ impl Progress {
             log_step,
             next_log: log_step,
             started: std::time::Instant::now(),
+            first: 0,
         }
+    }
+
+    /// Starts at `position` (work done before this process began), left out of the rate and ETA.
+    pub fn resuming_from(mut self, position: u64) -> Progress {
+        self.first = position;
+        self.bar.set_position(position);
+        self.bar.reset_eta();
+        self
     }
 
     /// Moves to `position` (absolute) with a short status message.
@@ -73,14 +85,15 @@ impl Progress {
                 self.next_log += self.log_step;
             }
             let elapsed = self.started.elapsed().as_secs_f64();
-            let rate = position as f64 / elapsed.max(1e-9);
-            let eta = (self.total - position.min(self.total)) as f64 / rate.max(1e-9);
+            let rate = position.saturating_sub(self.first) as f64 / elapsed.max(1e-9);
+            let left = (self.total - position.min(self.total)) as f64;
+            let eta = if rate > 0.0 { format_duration(left / rate) } else { "unknown".to_string() };
             log::info!(
-                "{} {position}/{} ({:.0} %), {rate:.1}/s, ETA {}, {}",
+                "{} {position}/{} ({:.0} %), {}/s, ETA {eta}, {}",
                 self.label,
                 self.total,
                 100.0 * position as f64 / self.total.max(1) as f64,
-                format_duration(eta),
+                rate_text(rate),
                 message()
             );
         }
@@ -88,6 +101,15 @@ impl Progress {
 
     pub fn finish(&self) {
         self.bar.finish_and_clear();
+    }
+}
+
+/// A rate per second, with enough digits for a sweep's runs (0.0083/s is two minutes a run).
+fn rate_text(rate: f64) -> String {
+    if rate >= 1.0 {
+        format!("{rate:.1}")
+    } else {
+        format!("{rate:.2}")
     }
 }
 

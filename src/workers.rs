@@ -94,8 +94,8 @@ pub fn run(plan: WorkerPlan, args: &[OsString], mut progress: impl FnMut() -> (u
             }
         }
     }
-    let (_, total) = progress();
-    let mut bar = crate::progress::Progress::new("sweep (all workers)", total, 1);
+    let (before, total) = progress();
+    let mut bar = crate::progress::Progress::new("sweep (all workers)", total, 1).resuming_from(before);
     let mut statuses = vec![None; children.len()];
     let mut forwarded = false;
     while statuses.iter().any(Option::is_none) {

@@ -77,8 +77,8 @@ fn the_shipped_experiment_files_parse() {
         ("gap-standardization-cifar10.toml", 6),
         ("gap-jpeg-cifar10.toml", 6),
         ("reproduction-lr-sweep-cifar10.toml", 60),
-        ("architectures-quick.toml", 30),
-        ("architectures-cifar10.toml", 180),
+        ("architectures-quick.toml", 40),
+        ("architectures-cifar10.toml", 240),
     ] {
         let e = Experiment::load(&common::repo_root().join("experiments").join(file)).unwrap();
         assert_eq!(e.runs.len(), runs, "{file}");
