@@ -624,20 +624,22 @@ fn sweep_command(
         }
         let stopping = if stops > 0 { format!(", {stops} the sweep stops on (see above)") } else { String::new() };
         println!("{} runs in this shard: {done} done, {pending} to run{stopping}", planned.len());
+        let batches = sweep::seed_batches(planned.iter().filter(|r| r.pending(options)).collect(), options);
+        let arrangement = arrangement(workers, &runtime, batches.len())?;
+        println!("{}", sweep::packing(&batches, options));
+        println!(
+            "on {} worker process(es) × {} thread(s) ({}): each worker takes the next model when it finishes one",
+            arrangement.workers,
+            arrangement.threads,
+            if workers.is_some() { "--workers" } else { "this machine's default" }
+        );
         return Ok(());
     }
-    let device = runtime.device.resolve()?;
     let planned = sweep::plan(experiment, options);
     sweep::check_changed(&planned, options)?;
     let batches = sweep::seed_batches(planned.iter().filter(|r| r.pending(options)).collect(), options).len();
-    let threads = runtime.threads.map(|t| t as usize);
-    let arrangement = match workers {
-        Some(n) => homeonorm::workers::WorkerPlan {
-            workers: n,
-            threads: threads.unwrap_or_else(|| (homeonorm::workers::usable_cores() / n).max(1)),
-        },
-        None => homeonorm::workers::plan(device.is_cuda(), homeonorm::workers::usable_cores(), threads, batches),
-    };
+    let arrangement = arrangement(workers, &runtime, batches)?;
+    let device = runtime.device.resolve()?;
     if arrangement.workers > 1 {
         // The workers take the seed batches through the claims; this process shows their progress.
         let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
@@ -662,6 +664,19 @@ fn sweep_command(
         result.taken_over
     );
     Ok(())
+}
+
+/// The sweep's worker processes and threads: `--workers` (and `--threads`) as given, or
+/// this machine's default for the device and the number of models to train.
+fn arrangement(workers: Option<usize>, runtime: &RuntimeArgs, models: usize) -> Result<homeonorm::workers::WorkerPlan> {
+    let threads = runtime.threads.map(|t| t as usize);
+    let cores = homeonorm::workers::usable_cores();
+    Ok(match workers {
+        Some(n) => {
+            homeonorm::workers::WorkerPlan { workers: n, threads: threads.unwrap_or_else(|| (cores / n).max(1)) }
+        }
+        None => homeonorm::workers::plan(runtime.device.resolve()?.is_cuda(), cores, threads, models),
+    })
 }
 
 /// One `bench --workers` process: the batched model's rate as one JSON line.

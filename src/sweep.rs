@@ -160,6 +160,32 @@ pub fn seed_batches<'a>(pending: Vec<&'a PlannedRun>, options: &SweepOptions) ->
     groups
 }
 
+/// How the pending runs are packed into models, for `sweep --dry-run`: the count, and
+/// the methods trained one seed per model however many were asked (their seed batch
+/// would not be each seed's run bit for bit).
+pub fn packing(batches: &[Vec<&PlannedRun>], options: &SweepOptions) -> String {
+    let runs: usize = batches.iter().map(Vec::len).sum();
+    let widest = batches.iter().map(Vec::len).max().unwrap_or(0);
+    let mut alone: Vec<&str> = batches
+        .iter()
+        .map(|b| &b[0].spec.settings)
+        .filter(|s| s.seeds_per_batch(options.seeds_per_batch) == 1 && options.seeds_per_batch > 1)
+        .map(|s| s.method.name())
+        .collect();
+    alone.sort();
+    alone.dedup();
+    let alone = if alone.is_empty() {
+        String::new()
+    } else {
+        format!("; one seed per model for {} (not exact in a seed batch)", alone.join(", "))
+    };
+    format!(
+        "{runs} run(s) to train as {} model(s): seeds of one setting share a model, up to {} (--seeds-per-batch; the widest here {widest}){alone}",
+        batches.len(),
+        options.seeds_per_batch
+    )
+}
+
 /// The settings (and data subset) recorded in a run folder that differ from `settings`.
 fn changed_settings(dir: &Path, settings: &TrainSettings, options: &SweepOptions) -> Result<Vec<String>> {
     let data_now = options.data_files.get(&settings.dataset).map(Vec::as_slice);

@@ -147,6 +147,28 @@ fn a_run_whose_layer_died_is_finished_reported_and_not_trained_again() {
 }
 
 #[test]
+fn a_dry_run_shows_how_the_runs_are_packed_into_models_and_workers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    let exp = tmp.path().join("plan.toml");
+    std::fs::write(
+        &exp,
+        "name = \"plan\"\ndatasets = [\"cifar10\"]\nmethods = [\"batch-norm\", \"whitening\"]\nseeds = 3\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let extra = ["--dry-run", "--seeds-per-batch", "2", "--workers", "2"];
+    let o = run(&sweep_args(s(&exp), s(&out), s(&data), &extra));
+    let said = text(&o);
+    assert!(o.status.success(), "{said}");
+    // batch-norm's seeds 0–2 as a model of two and one of one; whitening's one seed per model.
+    assert!(said.contains("6 run(s) to train as 5 model(s)"), "{said}");
+    assert!(said.contains("the widest here 2") && said.contains("one seed per model for whitening"), "{said}");
+    assert!(said.contains("on 2 worker process(es) × 1 thread(s) (--workers)"), "{said}");
+    assert!(!out.exists(), "a dry run writes nothing");
+}
+
+#[test]
 fn a_sweep_whose_settings_changed_stops_naming_the_run_and_the_setting() {
     let _turn = serial();
     let tmp = tempfile::tempdir().unwrap();

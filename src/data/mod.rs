@@ -281,6 +281,18 @@ impl Default for PixelStandardization {
 }
 
 impl PixelStandardization {
+    /// Its check as a setting: a finite mean, a positive finite std.
+    pub fn check(&self) -> Result<(), String> {
+        let (mean, std) = (self.mean, self.std);
+        if std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err(format!("pixel standardization std must be positive and finite, got {std:?}"));
+        }
+        if mean.iter().any(|m| !m.is_finite()) {
+            return Err(format!("pixel standardization mean must be finite, got {mean:?}"));
+        }
+        Ok(())
+    }
+
     /// uint8 images `[…, 3, 32, 32]` → normalized float32, as
     /// `ToTensor()` then `Normalize(mean, std)` would give.
     pub fn apply(&self, images: &Tensor) -> Tensor {
