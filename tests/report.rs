@@ -270,3 +270,39 @@ fn a_summary_with_values_no_run_writes_makes_the_run_unfinished() {
     assert_eq!((results[0].complete.clone(), results[0].unfinished.len()), (vec![9], 4));
     assert_eq!(results[0].final_accuracy.mean, Some(0.5), "only the sound run is averaged");
 }
+
+/// A report of two networks names each row's probe layer (LeNet5's fc1, ResNet-20's last
+/// block), takes the single-layer columns from it, and pools ResNet-20's "fc units" CV
+/// over its probe (it has no hidden fc layer).
+#[test]
+fn a_report_of_two_networks_shows_each_ones_probe_layer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    write_run(root, "batch-norm", 0.003, 0, Some(("complete", 0.6, 0.4)), [0.1, 0.3], &[(100, 0.6)]);
+    let resnet = homeonorm::rundir::run_path(&root.join("resnet20"), "cifar10", "batch-norm", 0.003, 0);
+    std::fs::create_dir_all(resnet.parent().unwrap()).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    write_run(scratch.path(), "batch-norm", 0.003, 0, Some(("complete", 0.8, 0.3)), [0.1, 0.3], &[(100, 0.8)]);
+    std::fs::rename(homeonorm::rundir::run_path(scratch.path(), "cifar10", "batch-norm", 0.003, 0), &resnet).unwrap();
+    edit_json(&resnet, "config.json", "model", "resnet20".into());
+    let probe = "layer3.2.conv2";
+    edit_json(&resnet, "summary.json", "layers", serde_json::json!([layer(probe, 0.45, 1.0, None)]));
+    let units = format!(
+        "layer,unit,activation_prob,entropy,mean_active_value,alpha\n{probe},0,0.3,0.5,1.0,\n{probe},1,0.6,0.5,3.0,\n"
+    );
+    std::fs::write(resnet.join("unit_stats.csv"), units).unwrap();
+
+    homeonorm::report::write(root).unwrap();
+    let md = std::fs::read_to_string(root.join("report/report.md")).unwrap();
+    let header = md.lines().find(|l| l.starts_with("| dataset")).unwrap();
+    assert!(header.contains("| model |") && header.contains("| probe layer |"), "{header}");
+    assert!(header.contains("| probe activation prob |") && !header.contains("fc1 activation prob"), "{header}");
+    let row = |model: &str| md.lines().find(|l| l.contains(&format!("| {model} |"))).unwrap().to_string();
+    assert!(row("lenet5").contains("| fc1 | ") && row("lenet5").contains("| 0.400 ± 0.100 |"), "{}", row("lenet5"));
+    assert!(row("resnet20").contains(&format!("| {probe} | ")), "{}", row("resnet20"));
+    assert!(row("resnet20").contains("| 0.450 ± 0.100 |"), "{}", row("resnet20"));
+    // ResNet-20's pooled CV is over its probe's units: 0.3 and 0.6, mean 0.45, population std 0.15.
+    let rows = summary_rows(root);
+    let resnet_row = rows.iter().find(|r| r["model"] == "resnet20").unwrap();
+    assert!((num(resnet_row, "fc_prob_cv") - 0.15 / 0.45).abs() < 1e-12);
+}
