@@ -37,7 +37,7 @@ fn main() {
         for seeds in [1u64, 10] {
             let seed_list: Vec<u64> = (0..seeds).collect();
             let learner = Learner::new(method, &seed_list, true, 0.003, Device::Cpu).unwrap();
-            let mut adam = Adam::new(learner.vs.trainable_variables(), 0.003);
+            let mut adam = Adam::new(learner.vs.trainable_variables(), vec![0.003; seeds as usize]);
             let mut sampler = BatchSampler::chacha8(&split, &seed_list, 32);
             let mut spent = [Duration::ZERO; 5];
             for step in 0..STEPS + 5 {

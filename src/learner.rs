@@ -40,12 +40,24 @@ impl Learner {
         lr: f64,
         device: Device,
     ) -> Result<Self, LearnerError> {
-        if !(lr.is_finite() && lr > 0.0) {
+        Self::with_learning_rates(method, seeds, options, &vec![lr; seeds.len()], device)
+    }
+
+    /// [`with_options`](Self::with_options) with model s at learning rate `lrs[s]`.
+    pub fn with_learning_rates(
+        method: &'static dyn Method,
+        seeds: &[u64],
+        options: &ModelOptions,
+        lrs: &[f64],
+        device: Device,
+    ) -> Result<Self, LearnerError> {
+        assert_eq!(lrs.len(), seeds.len(), "one learning rate per model");
+        if let Some(&lr) = lrs.iter().find(|lr| !(lr.is_finite() && **lr > 0.0)) {
             return Err(LearnerError::BadLearningRate(lr));
         }
         let vs = nn::VarStore::new(device);
         let model = Model::new(&vs.root(), method, seeds, options);
-        let optimizer = Adam::new(vs.trainable_variables(), lr);
+        let optimizer = Adam::new(vs.trainable_variables(), lrs.to_vec());
         Ok(Learner { vs, model, optimizer, kind: Kind::Float })
     }
 

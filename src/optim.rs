@@ -13,6 +13,11 @@
 //! param.addcdiv_(exp_avg, denom, value=-step_size)
 //! ```
 //!
+//! Models of a batch may have learning rates of their own (a sweep packs the runs of
+//! one setting that differ only in `lr` into one model): then `exp_avg` is multiplied
+//! by each model's `-step_size` as a tensor over the models' leading axis, in the
+//! parameter's precision — the products the scalar gives, rounded alike.
+//!
 //! tch's `addcmul_`/`addcdiv_` take no `value`; the kernels compute
 //! `self + value * t1 * t2` and `self + value * t1 / t2` in the tensor's precision,
 //! so `t1` is multiplied by `value` first (`../shared/notes` and a check against
@@ -27,7 +32,8 @@ const EPS: f64 = 1e-8;
 
 pub struct Adam {
     params: Vec<Tensor>,
-    lr: f64,
+    /// One per model (the leading axis of every parameter).
+    lrs: Vec<f64>,
     /// `(exp_avg, exp_avg_sq)` per parameter, created at the first step (as PyTorch
     /// does), in the parameters' kind and device at that time.
     moments: Vec<(Tensor, Tensor)>,
@@ -35,8 +41,9 @@ pub struct Adam {
 }
 
 impl Adam {
-    pub fn new(params: Vec<Tensor>, lr: f64) -> Self {
-        Adam { params, lr, moments: Vec::new(), steps: 0 }
+    /// Adam over `params`, each with the models on its leading axis, model s at `lrs[s]`.
+    pub fn new(params: Vec<Tensor>, lrs: Vec<f64>) -> Self {
+        Adam { params, lrs, moments: Vec::new(), steps: 0 }
     }
 
     pub fn params(&self) -> &[Tensor] {
@@ -58,7 +65,8 @@ impl Adam {
         let step = self.steps as f64;
         let bias_correction1 = 1.0 - BETA1.powf(step);
         let bias_correction2 = 1.0 - BETA2.powf(step);
-        let step_size = self.lr / bias_correction1;
+        let neg_step_sizes: Vec<f64> = self.lrs.iter().map(|lr| -(lr / bias_correction1)).collect();
+        let one_rate = neg_step_sizes.iter().all(|s| *s == neg_step_sizes[0]);
         let bias_correction2_sqrt = bias_correction2.sqrt();
         tch::no_grad(|| {
             for ((param, grad), (exp_avg, exp_avg_sq)) in self.params.iter().zip(grads).zip(&mut self.moments) {
@@ -67,7 +75,16 @@ impl Adam {
                 let _ = exp_avg_sq.addcmul_(&(grad * (1.0 - BETA2)), grad);
                 let mut denom = exp_avg_sq.sqrt() / bias_correction2_sqrt;
                 let _ = denom.g_add_scalar_(EPS);
-                let _ = param.shallow_clone().addcdiv_(&(&*exp_avg * -step_size), &denom);
+                let scaled = if one_rate {
+                    &*exp_avg * neg_step_sizes[0]
+                } else {
+                    // [S, 1, …]: each model's step size, rounded to the parameter's kind as a scalar is.
+                    let mut shape = vec![1i64; param.dim()];
+                    shape[0] = neg_step_sizes.len() as i64;
+                    let sizes = Tensor::from_slice(&neg_step_sizes).to_kind(param.kind()).to_device(param.device());
+                    &*exp_avg * sizes.view(shape.as_slice())
+                };
+                let _ = param.shallow_clone().addcdiv_(&scaled, &denom);
             }
         });
     }

@@ -18,7 +18,7 @@ use crate::experiment::{Experiment, RunSpec};
 use crate::progress::Progress;
 use crate::rundir::{self, Outcome, RunState};
 use crate::settings::TrainSettings;
-use crate::train::{train_seed_batch_supervised, RunData, TakenOver};
+use crate::train::{train_runs, RunData, TakenOver};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -143,14 +143,17 @@ pub fn check_changed(planned: &[PlannedRun], options: &SweepOptions) -> Result<(
     Ok(())
 }
 
-/// Pending runs as seed batches: consecutive runs of equal settings, up to `seeds_per_batch`.
+/// Pending runs as seed batches, each trained as one model: consecutive runs whose
+/// settings are equal but for the learning rate (Adam takes one per model), up to
+/// `seeds_per_batch`.
 pub fn seed_batches<'a>(pending: Vec<&'a PlannedRun>, options: &SweepOptions) -> Vec<Vec<&'a PlannedRun>> {
     let mut groups: Vec<Vec<&PlannedRun>> = Vec::new();
     for run in pending {
+        let settings = &run.spec.settings;
         match groups.last_mut() {
             Some(g)
-                if g[0].spec.settings == run.spec.settings
-                    && g.len() < run.spec.settings.seeds_per_batch(options.seeds_per_batch) =>
+                if TrainSettings { lr: settings.lr, ..g[0].spec.settings.clone() } == *settings
+                    && g.len() < settings.seeds_per_batch(options.seeds_per_batch) =>
             {
                 g.push(run)
             }
@@ -180,7 +183,7 @@ pub fn packing(batches: &[Vec<&PlannedRun>], options: &SweepOptions) -> String {
         format!("; one seed per model for {} (not exact in a seed batch)", alone.join(", "))
     };
     format!(
-        "{runs} run(s) to train as {} model(s): seeds of one setting share a model, up to {} (--seeds-per-batch; the widest here {widest}){alone}",
+        "{runs} run(s) to train as {} model(s): the seeds and learning rates of one setting share a model, up to {} (--seeds-per-batch; the widest here {widest}){alone}",
         batches.len(),
         options.seeds_per_batch
     )
@@ -313,8 +316,9 @@ pub fn run_planned(
                 data = Some(load(settings.dataset)?);
             }
             let seeds: Vec<u64> = mine.iter().map(|r| r.spec.seed).collect();
+            let specs: Vec<RunSpec> = mine.iter().map(|r| r.spec.clone()).collect();
             let still_ours = |k: usize| claims[k].is_ours();
-            let trained = train_seed_batch_supervised(settings, &seeds, data.as_ref().unwrap(), &root, &still_ours);
+            let trained = train_runs(&specs, data.as_ref().unwrap(), &root, &still_ours);
             held.lock().unwrap().retain(|c| !claims.contains(c));
             for claim in &claims {
                 claim.release();
@@ -325,15 +329,15 @@ pub fn run_planned(
                     Vec::new()
                 }
                 other => other.with_context(|| {
-                    format!("training {} {} lr {} seeds {seeds:?}", settings.dataset, settings.method, settings.lr)
+                    let lrs: Vec<f64> = specs.iter().map(|r| r.settings.lr).collect();
+                    format!("training {} {} seeds {seeds:?} at lr {lrs:?}", settings.dataset, settings.method)
                 })?,
             };
-            for (seed, summary) in &trained {
+            for (k, summary) in &trained {
                 if summary.outcome == Outcome::Diverged {
                     result.diverged += 1;
                 }
-                let run = mine.iter().find(|r| r.spec.seed == *seed).expect("a trained seed is one of ours");
-                result.trained.push(run.dir.clone());
+                result.trained.push(mine[*k].dir.clone());
             }
             result.taken_over += mine.len() - trained.len();
             finished += mine.len() as u64;

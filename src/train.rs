@@ -5,6 +5,7 @@
 use crate::data::batches::{BatchSampler, Schedule};
 use crate::data::{Dataset, DatasetKind, Limit, Split};
 use crate::evaluate::{evaluate, measured_layers, LayerUnits};
+use crate::experiment::RunSpec;
 use crate::learner::Learner;
 use crate::metrics::{ActivityRecord, LayerSummary};
 use crate::progress::Progress;
@@ -124,22 +125,36 @@ pub fn train_seed_batch(
     data: &RunData,
     out: &Path,
 ) -> Result<Vec<(u64, Summary)>> {
-    train_seed_batch_supervised(settings, seeds, data, out, &|_| true)
+    let runs: Vec<RunSpec> = seeds.iter().map(|&seed| RunSpec { settings: settings.clone(), seed }).collect();
+    let trained = train_runs(&runs, data, out, &|_| true)?;
+    Ok(trained.into_iter().map(|(k, summary)| (seeds[k], summary)).collect())
 }
 
-/// [`train_seed_batch`] for a sweep: `still_ours(k)` says whether this worker still
-/// holds the claim on seed `k`'s run. Asked at every evaluation and before a run's
-/// files are written: a run taken over is not written, and when none is left the
+/// Trains `runs` as one model — the seeds of one setting, and its learning rates where
+/// they differ (every other setting the same) — and writes each run's folder under
+/// `out`, each as it would be trained alone. For a sweep, `still_ours(k)` says whether
+/// this worker still holds the claim on run `k`. Asked at every evaluation and before a
+/// run's files are written: a run taken over is not written, and when none is left the
 /// training stops ([`TakenOver`]). Ctrl-C or SIGTERM stops it too
-/// ([`crate::interrupt::Interrupted`]). Returns the summaries of the runs written.
-pub fn train_seed_batch_supervised(
-    settings: &TrainSettings,
-    seeds: &[u64],
+/// ([`crate::interrupt::Interrupted`]). Returns the index and summary of each run written.
+pub fn train_runs(
+    runs: &[RunSpec],
     data: &RunData,
     out: &Path,
     still_ours: &dyn Fn(usize) -> bool,
-) -> Result<Vec<(u64, Summary)>> {
-    settings.validate()?;
+) -> Result<Vec<(usize, Summary)>> {
+    let Some(first) = runs.first() else { return Ok(Vec::new()) };
+    let settings = &first.settings;
+    if let Some(other) = runs.iter().find(|r| TrainSettings { lr: settings.lr, ..r.settings.clone() } != *settings) {
+        bail!(
+            "one model trains runs that differ in their learning rate only: {} and {}",
+            settings.lr,
+            other.settings.lr
+        );
+    }
+    for run in runs {
+        run.settings.validate()?;
+    }
     if data.kind != settings.dataset {
         bail!("the data loaded is {}, the settings ask for {}", data.kind, settings.dataset);
     }
@@ -150,15 +165,18 @@ pub fn train_seed_batch_supervised(
     }
     let device = data.train.images.device();
     let started = std::time::Instant::now();
-    let dirs: Vec<PathBuf> = seeds.iter().map(|&s| rundir::run_dir(out, settings, s)).collect();
-    let config_bytes = write_configs(settings, seeds, data, &dirs)?;
+    let seeds: Vec<u64> = runs.iter().map(|r| r.seed).collect();
+    let lrs: Vec<f64> = runs.iter().map(|r| r.settings.lr).collect();
+    let dirs: Vec<PathBuf> = runs.iter().map(|r| rundir::run_dir(out, &r.settings, r.seed)).collect();
+    let config_bytes = write_configs(runs, data, &dirs)?;
 
     let model = settings.model_options();
-    let mut learner = Learner::with_options(settings.method.method(), seeds, &model, settings.lr, device)?;
+    let mut learner = Learner::with_learning_rates(settings.method.method(), &seeds, &model, &lrs, device)?;
     let method = settings.method.method();
     let build_net = || drop(crate::model::draw_initial_parameters(method, &model));
     let schedule = Schedule { build_net: &build_net, iterations: settings.iterations, eval_every: settings.eval_every };
-    let mut sampler = BatchSampler::new(&data.train, seeds, settings.batch_size, settings.batch_order, schedule);
+    let mut sampler = BatchSampler::new(&data.train, &seeds, settings.batch_size, settings.batch_order, schedule);
+    let seeds = seeds.as_slice();
     let models = seeds.len();
     let layers = measured_layers(&learner.model, settings.conv_measures);
     let mut activity = ActivityRecord::new(layers.iter().map(|l| (l.name.to_string(), l.units)).collect());
@@ -168,11 +186,14 @@ pub fn train_seed_batch_supervised(
     let mut step_losses: Vec<Tensor> = Vec::new();
     let mut loss_sum = Tensor::zeros([models as i64], (Kind::Double, device));
     let mut loss_steps = 0usize;
+    let mut rates = lrs.clone();
+    rates.dedup();
+    let rates: Vec<String> = rates.iter().map(f64::to_string).collect();
     let label = format!(
         "{} {} lr {} seed{} {:?}",
         settings.dataset,
         settings.method,
-        settings.lr,
+        rates.join(","),
         if models > 1 { "s" } else { "" },
         seeds
     );
@@ -247,24 +268,25 @@ pub fn train_seed_batch_supervised(
             weights: learner.pytorch_state(s as i64),
         };
         let summary = finished.write_run(dir, config_bytes[s], result)?;
-        summaries.push((seeds[s], summary));
+        summaries.push((s, summary));
     }
     Ok(summaries)
 }
 
-/// Writes each seed's `config.json` into a cleared run folder; returns their sizes.
-fn write_configs(settings: &TrainSettings, seeds: &[u64], data: &RunData, dirs: &[PathBuf]) -> Result<Vec<u64>> {
+/// Writes each run's `config.json` into a cleared run folder; returns their sizes.
+fn write_configs(runs: &[RunSpec], data: &RunData, dirs: &[PathBuf]) -> Result<Vec<u64>> {
     let device = data.train.images.device();
     let system = serde_json::to_value(SystemInfo::detect())?;
     let choices = serde_json::to_value(CHOICES)?;
+    let seed_batch: Vec<u64> = runs.iter().map(|r| r.seed).collect();
     let mut sizes = Vec::new();
-    for (dir, &seed) in dirs.iter().zip(seeds) {
+    for (dir, run) in dirs.iter().zip(runs) {
         rundir::prepare(dir)?;
         let config = RunConfig {
             format_version: rundir::FORMAT_VERSION,
-            settings: settings.clone(),
-            seed,
-            seed_batch: seeds.to_vec(),
+            settings: run.settings.clone(),
+            seed: run.seed,
+            seed_batch: seed_batch.clone(),
             data_limit: data.limit,
             train_images: data.train.len(),
             test_images: data.test.len(),

@@ -166,6 +166,15 @@ fn a_dry_run_shows_how_the_runs_are_packed_into_models_and_workers() {
     assert!(said.contains("the widest here 2") && said.contains("one seed per model for whitening"), "{said}");
     assert!(said.contains("on 2 worker process(es) × 1 thread(s) (--workers)"), "{said}");
     assert!(!out.exists(), "a dry run writes nothing");
+
+    // Runs that differ only in the learning rate share a model.
+    std::fs::write(
+        &exp,
+        "name = \"plan\"\ndatasets = [\"cifar10\"]\nmethods = [\"batch-norm\"]\nlearning_rates = [0.01, 0.003]\nseeds = 2\n",
+    )
+    .unwrap();
+    let o = run(&sweep_args(s(&exp), s(&out), s(&data), &["--dry-run"]));
+    assert!(text(&o).contains("4 run(s) to train as 1 model(s)"), "{}", text(&o));
 }
 
 #[test]

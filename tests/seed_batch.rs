@@ -134,12 +134,15 @@ fn three_seeds_batched_equal_three_runs_one_by_one() {
 /// equal to its runs alone within rounding: in float32, the precision runs use, every
 /// loss and every parameter is the same bit for bit, so a batched run writes the files
 /// its seed would write alone.
+/// Two learning rates × two seeds, one model (`[3, 4, 3, 4]` at `[0.01, 0.01, 0.003, 0.003]`).
+const PACKED_SEEDS: [u64; 4] = [3, 4, 3, 4];
+const PACKED_LRS: [f64; 4] = [0.01, 0.01, 0.003, 0.003];
+
 #[test]
 fn on_the_cpu_a_seed_batch_is_bit_identical_to_its_runs_alone_in_float32() {
     let root = tempfile::tempdir().unwrap();
     let data = common::small_cifar(root.path());
     let normalization = PixelStandardization::default();
-    let seeds = [3u64, 4];
     let mut failures = Vec::new();
     for method in METHODS {
         if !method.exact_in_a_seed_batch() {
@@ -148,8 +151,10 @@ fn on_the_cpu_a_seed_batch_is_bit_identical_to_its_runs_alone_in_float32() {
             assert_eq!(settings.seeds_per_batch(10), 1, "{}", method.name());
             continue;
         }
-        let train = |seeds: &[u64]| {
-            let mut learner = Learner::new(*method, seeds, true, 0.01, Device::Cpu).unwrap();
+        // Each model at its own learning rate (Adam's per-model step sizes).
+        let train = |seeds: &[u64], lrs: &[f64]| {
+            let options = homeonorm::model::ModelOptions::default();
+            let mut learner = Learner::with_learning_rates(*method, seeds, &options, lrs, Device::Cpu).unwrap();
             learner.model.set_layout(Layout::PerModel);
             let mut sampler = BatchSampler::chacha8(&data.train, seeds, 32);
             let losses: Vec<tch::Tensor> = (0..20)
@@ -160,18 +165,63 @@ fn on_the_cpu_a_seed_batch_is_bit_identical_to_its_runs_alone_in_float32() {
                 .collect();
             (learner, tch::Tensor::stack(&losses, 1)) // [S, steps]
         };
-        let (batched, batched_losses) = train(&seeds);
-        for (s, &seed) in seeds.iter().enumerate() {
-            let (alone, alone_losses) = train(&[seed]);
+        let (batched, batched_losses) = train(&PACKED_SEEDS, &PACKED_LRS);
+        for (s, (&seed, &lr)) in PACKED_SEEDS.iter().zip(&PACKED_LRS).enumerate() {
+            let (alone, alone_losses) = train(&[seed], &[lr]);
             if !alone_losses.get(0).equal(&batched_losses.get(s as i64)) {
-                failures.push(format!("{} seed {seed}: losses", method.name()));
+                failures.push(format!("{} seed {seed} lr {lr}: losses", method.name()));
             }
             for ((name, a), (_, b)) in model_state(&alone.vs, 0).iter().zip(&model_state(&batched.vs, s as i64)) {
                 if !a.equal(b) {
-                    failures.push(format!("{} seed {seed}: {name}", method.name()));
+                    failures.push(format!("{} seed {seed} lr {lr}: {name}", method.name()));
                 }
             }
         }
     }
     assert!(failures.is_empty(), "not bit-identical:\n{}", failures.join("\n"));
+}
+
+/// The runs a sweep packs into one model (two learning rates × two seeds of one
+/// setting) write the folders the same runs write trained alone, byte for byte.
+#[test]
+fn runs_of_several_learning_rates_in_one_model_write_the_folders_they_write_alone() {
+    use homeonorm::experiment::RunSpec;
+    let root = tempfile::tempdir().unwrap();
+    let data = common::small_cifar(root.path());
+    for method in ["vanilla", "batch-norm"] {
+        let mut settings = TrainSettings::preset(homeonorm::data::DatasetKind::Cifar10, method.parse().unwrap());
+        (settings.iterations, settings.eval_every, settings.record_every, settings.test_batch_size) = (60, 30, 10, 50);
+        let runs: Vec<RunSpec> = PACKED_SEEDS
+            .iter()
+            .zip(PACKED_LRS)
+            .map(|(&seed, lr)| RunSpec { settings: TrainSettings { lr, ..settings.clone() }, seed })
+            .collect();
+        let packed = root.path().join(format!("packed-{method}"));
+        let written = homeonorm::train::train_runs(&runs, &data, &packed, &|_| true).unwrap();
+        assert_eq!(written.iter().map(|(k, _)| *k).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+        for run in &runs {
+            let alone = root.path().join(format!("alone-{method}"));
+            homeonorm::train::train_seed_batch(&run.settings, &[run.seed], &data, &alone).unwrap();
+            let dir = |out: &std::path::Path| homeonorm::rundir::run_dir(out, &run.settings, run.seed);
+            for file in ["curve.csv", "activation_prob.csv", "unit_stats.csv", "model.safetensors"] {
+                let same =
+                    std::fs::read(dir(&packed).join(file)).unwrap() == std::fs::read(dir(&alone).join(file)).unwrap();
+                assert!(same, "{method} seed {} lr {}: {file} differs", run.seed, run.settings.lr);
+            }
+            let config: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir(&packed).join("config.json")).unwrap()).unwrap();
+            assert_eq!(
+                (config["lr"].as_f64(), config["seed_batch"].clone()),
+                (Some(run.settings.lr), serde_json::json!(PACKED_SEEDS))
+            );
+        }
+    }
+    // A model takes runs of one setting only: another batch size is refused before anything is written.
+    let mut other = TrainSettings::preset(homeonorm::data::DatasetKind::Cifar10, "vanilla".parse().unwrap());
+    let first = RunSpec { settings: other.clone(), seed: 0 };
+    other.batch_size = 64;
+    let out = root.path().join("refused");
+    let e = homeonorm::train::train_runs(&[first, RunSpec { settings: other, seed: 1 }], &data, &out, &|_| true);
+    assert!(e.unwrap_err().to_string().contains("differ in their learning rate only"));
+    assert!(!out.exists(), "nothing written");
 }
