@@ -8,7 +8,9 @@
 
 use crate::data::{batches::BatchSampler, PixelStandardization, Split};
 use crate::learner::Learner;
+use crate::model::ModelOptions;
 use crate::norm::Method;
+use crate::settings::TrainSettings;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -42,10 +44,21 @@ pub fn synthetic_split(device: Device) -> Split {
     })
 }
 
-/// Model-iterations per second (S × steps / s) of `seeds` models trained as one.
+/// Model-iterations per second (S × steps / s) of `seeds` LeNet5 models trained as one.
 pub fn time_training(method: &'static dyn Method, seeds: usize, split: &Split, options: &BenchOptions) -> Result<f64> {
+    time_model(method, &ModelOptions::default(), seeds, split, options)
+}
+
+/// [`time_training`] of any network and method options.
+fn time_model(
+    method: &'static dyn Method,
+    model: &ModelOptions,
+    seeds: usize,
+    split: &Split,
+    options: &BenchOptions,
+) -> Result<f64> {
     let seed_list: Vec<u64> = (0..seeds as u64).collect();
-    let mut learner = Learner::new(method, &seed_list, true, 0.003, options.device)?;
+    let mut learner = Learner::with_options(method, &seed_list, model, 0.003, options.device)?;
     let mut sampler = BatchSampler::chacha8(split, &seed_list, options.batch_size);
     let normalization = PixelStandardization::default();
     let mut step = |learner: &mut Learner| {
@@ -160,5 +173,59 @@ impl Drop for Neighbour {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// A sweep plan's training time on this machine: each model (a setting and how many
+/// runs it trains) timed for a few steps on synthetic data, scaled to its iterations,
+/// and the models handed to `workers` processes in order, each taking the next when it
+/// finishes one (what the claims do). Training steps only: evaluations add to it.
+pub fn estimate_plan(
+    models: &[(&TrainSettings, usize)],
+    workers: usize,
+    device: Device,
+) -> Result<std::time::Duration> {
+    let split = synthetic_split(device);
+    let mut rates: Vec<(&TrainSettings, usize, f64)> = Vec::new();
+    let mut seconds = Vec::new();
+    for &(settings, width) in models {
+        // One timing per setting and width (the learning rate changes no step's cost).
+        let same = |(s, w, _): &&(&TrainSettings, usize, f64)| {
+            *w == width && TrainSettings { lr: settings.lr, ..(*s).clone() } == *settings
+        };
+        let rate = match rates.iter().find(same) {
+            Some(&(_, _, rate)) => rate,
+            None => {
+                let options =
+                    BenchOptions { seeds: width, iterations: 8, warmup: 2, batch_size: settings.batch_size, device };
+                let rate = time_model(settings.method.method(), &settings.model_options(), width, &split, &options)?;
+                rates.push((settings, width, rate));
+                rate
+            }
+        };
+        seconds.push((width * settings.iterations) as f64 / rate);
+    }
+    Ok(std::time::Duration::from_secs_f64(makespan(&seconds, workers)))
+}
+
+/// When the last of `workers` finishes, each taking the next job (seconds) in order
+/// as soon as it is free.
+fn makespan(jobs: &[f64], workers: usize) -> f64 {
+    let mut free_at = vec![0f64; workers.max(1)];
+    for job in jobs {
+        let earliest = free_at.iter_mut().min_by(|a, b| a.total_cmp(b)).expect("at least one worker");
+        *earliest += job;
+    }
+    free_at.into_iter().fold(0.0, f64::max)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn workers_take_the_next_model_when_free() {
+        // Two workers: 5 and 1 start; the second takes 1 (at 1), then 4 (at 2): done at 6.
+        assert_eq!(super::makespan(&[5.0, 1.0, 1.0, 4.0], 2), 6.0);
+        assert_eq!(super::makespan(&[5.0, 1.0, 1.0, 4.0], 1), 11.0);
+        assert_eq!(super::makespan(&[], 3), 0.0);
     }
 }

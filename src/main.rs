@@ -633,6 +633,18 @@ fn sweep_command(
             arrangement.threads,
             if workers.is_some() { "--workers" } else { "this machine's default" }
         );
+        if !batches.is_empty() {
+            tch::set_num_threads(arrangement.threads as i32);
+            let models: Vec<(&homeonorm::settings::TrainSettings, usize)> =
+                batches.iter().map(|b| (&b[0].spec.settings, b.len())).collect();
+            let device = runtime.device.resolve()?;
+            let time = homeonorm::bench::estimate_plan(&models, arrangement.workers, device)?;
+            println!(
+                "about {} of training steps on this machine ({}; each setting timed for a few steps; evaluations add to it)",
+                homeonorm::progress::format_duration(time.as_secs_f64()),
+                homeonorm::system::device_name(device)
+            );
+        }
         return Ok(());
     }
     let planned = sweep::plan(experiment, options);

@@ -165,6 +165,7 @@ fn a_dry_run_shows_how_the_runs_are_packed_into_models_and_workers() {
     assert!(said.contains("6 run(s) to train as 5 model(s)"), "{said}");
     assert!(said.contains("the widest here 2") && said.contains("one seed per model for whitening"), "{said}");
     assert!(said.contains("on 2 worker process(es) × 1 thread(s) (--workers)"), "{said}");
+    assert!(said.contains("of training steps on this machine (cpu"), "a measured estimate: {said}");
     assert!(!out.exists(), "a dry run writes nothing");
 
     // Runs that differ only in the learning rate share a model.
