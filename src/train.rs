@@ -1,6 +1,6 @@
-//! One training run — or several seeds of one setting trained together as a seed
-//! batch — with the paper's protocol, written to run folders: the loop, the
-//! divergence watch, and what each run folder gets.
+//! One training run — or several seeds (and learning rates) of one setting trained
+//! together as one seed-batched model — with the paper's protocol, written to run
+//! folders: the loop, the divergence watch, and what each run folder gets.
 
 use crate::data::batches::{BatchSampler, Schedule};
 use crate::data::{Dataset, DatasetKind, Limit, Split};
