@@ -5,18 +5,8 @@
 
 mod common;
 
+use common::{homeonorm, homeonorm_ok as ok};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn homeonorm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_homeonorm")).args(args).output().unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = homeonorm(args);
-    assert!(out.status.success(), "homeonorm {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn run_dir(root: &Path, method: &str, lr: f64, seed: u64) -> std::path::PathBuf {
     homeonorm::rundir::run_path(root, "cifar10", method, lr, seed)

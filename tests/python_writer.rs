@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::homeonorm_ok as homeonorm;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -67,12 +68,6 @@ fn run_script(script: &Path, site: &Path, args: &[&str]) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn homeonorm(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_homeonorm")).args(args).output().unwrap();
-    assert!(out.status.success(), "homeonorm {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

@@ -7,6 +7,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use tch::Tensor;
 
+/// Runs the homeonorm binary the tests build with `args`.
+pub fn homeonorm(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_homeonorm")).args(args).output().unwrap()
+}
+
+/// [`homeonorm`], which must succeed: its standard output.
+pub fn homeonorm_ok(args: &[&str]) -> String {
+    let out = homeonorm(args);
+    assert!(out.status.success(), "homeonorm {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The Python with torch 2.11.0 that `scripts/with-libtorch.sh` set up (`make test` sets
 /// HOMEONORM_PYTHON), else `python3` from PATH.
 pub fn python() -> String {
