@@ -292,11 +292,11 @@ fn a_run_of_a_newer_format_or_with_unknown_keys_is_never_deleted_or_trained_over
     let mut unknown = original.clone();
     unknown["optimizer_betas"] = serde_json::json!([0.9, 0.99]);
     let mut network = original.clone();
-    network["model"] = "resnet20".into();
+    network["model"] = "vit-tiny".into();
     for (what, config, says) in [
         ("newer", newer, "run-folder format 99"),
         ("unknown key", unknown, "unknown field(s) [\"optimizer_betas\"]"),
-        ("unknown network", network, "unknown variant `resnet20`"),
+        ("unknown network", network, "unknown variant `vit-tiny`"),
     ] {
         std::fs::write(&config_path, config.to_string()).unwrap();
         let files = |dir: &Path| -> Vec<(String, Vec<u8>)> {
