@@ -326,25 +326,39 @@ impl LayerShape {
     }
 }
 
-/// Refuses options that a layer the method applies to cannot take, naming the setting and the layer.
-/// A method no hidden layer of the network would take even with `normalize_conv` (a
-/// conv-only method in the MLP) is refused too: the run would be vanilla's under its name.
+/// Refuses options that a layer the method applies to cannot take, naming the setting
+/// and the layer, and a method that would apply to no hidden layer (the run would be
+/// vanilla's under its name): a conv-only method in the MLP, or any method with
+/// `normalize_conv` false where the method takes no hidden fc layer (ResNet-20 has none).
 pub fn check_method(method: &'static dyn Method, options: &ModelOptions) -> Result<(), SettingError> {
     let hidden = || options.network.layers().iter().filter(|l| l.hidden);
     for shape in hidden() {
         layer_method(shape, method, options).check(shape.name, &shape.spec(1, &options.method))?;
     }
-    let everywhere = ModelOptions { normalize_conv: true, ..*options };
-    if method.name() != Vanilla.name()
-        && hidden().all(|l| layer_method(l, method, &everywhere).name() == Vanilla.name())
-    {
+    let applies_nowhere = |options: &ModelOptions| {
+        method.name() != Vanilla.name() && hidden().all(|l| layer_method(l, method, options).name() == Vanilla.name())
+    };
+    let network = options.network;
+    if applies_nowhere(&ModelOptions { normalize_conv: true, ..*options }) {
         return Err(SettingError {
             key: "model",
             message: format!(
-                "{} applies to no hidden layer of {} (it normalizes conv layers only, and {} has none)",
-                method.name(),
-                options.network,
-                options.network
+                "{} applies to no hidden layer of {network} (it normalizes conv layers only, and {network} has none)",
+                method.name()
+            ),
+        });
+    }
+    if applies_nowhere(options) {
+        let why = if hidden().any(|l| l.kind == LayerKind::Fc) {
+            format!("{} takes no fc layer", method.name())
+        } else {
+            format!("{network} has no hidden fc layer")
+        };
+        return Err(SettingError {
+            key: "normalize_conv",
+            message: format!(
+                "with normalize_conv false, {} applies to no hidden layer of {network} ({why})",
+                method.name()
             ),
         });
     }

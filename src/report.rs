@@ -231,10 +231,10 @@ pub fn summarize(records: &[RunRecord]) -> Result<Vec<SettingResult>> {
         let (mut fc_cvs, mut fc_value_cvs) = (Vec::new(), Vec::new());
         let mut curves: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
         let mut measured = 0;
+        let pooled = key.settings.model.pooled_layers();
         for r in &complete {
             if let Some(units) = rundir::read_optional_csv::<UnitRow>(&r.dir)? {
                 measured += 1;
-                let pooled = key.settings.model.pooled_layers();
                 let fc: Vec<&UnitRow> = units.iter().filter(|u| pooled.contains(&u.layer.as_str())).collect();
                 fc_cvs.push(coefficient_of_variation(&fc.iter().map(|u| u.activation_prob).collect::<Vec<_>>()));
                 let values: Vec<f64> = fc.iter().filter_map(|u| u.mean_active_value).collect();
@@ -520,6 +520,7 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
     // The single-layer measures describe each network's probe layer (fc1 but in
     // ResNet-20): named in the headers when the rows share one, else in a column.
     let mut probes: Vec<&str> = results.iter().map(|r| r.key.settings.model.probe()).collect();
+    probes.sort();
     probes.dedup();
     let probe = match probes.as_slice() {
         [one] => one.to_string(),

@@ -202,10 +202,18 @@ fn initialisation_is_pytorchs_bit_for_bit() {
 #[test]
 fn a_method_no_layer_of_a_network_takes_is_refused_by_name() {
     let mlp = ModelOptions { network: Network::Mlp, ..ModelOptions::default() };
-    let instance_norm = homeonorm::norm::method_by_name("instance-norm").unwrap();
+    use homeonorm::norm::method_by_name;
+    let instance_norm = method_by_name("instance-norm").unwrap();
     let e = check_method(instance_norm, &mlp).unwrap_err();
     assert_eq!(e.key, "model");
     assert!(e.message.contains("instance-norm") && e.message.contains("mlp"), "{e}");
+    // Without its conv layers ResNet-20 has no hidden layer a method could take; LeNet5
+    // none that instance-norm could.
+    let without_conv = |network| ModelOptions { network, normalize_conv: false, ..ModelOptions::default() };
+    let e = check_method(method_by_name("batch-norm").unwrap(), &without_conv(Network::Resnet20)).unwrap_err();
+    assert_eq!(e.key, "normalize_conv", "{e}");
+    assert!(check_method(instance_norm, &without_conv(Network::Lenet5)).is_err());
+    assert!(check_method(method_by_name("batch-norm").unwrap(), &without_conv(Network::Lenet5)).is_ok());
     // Every other method runs on every network; the conv networks take all 15.
     assert_eq!(methods_of(Network::Mlp).len(), METHODS.len() - 1);
     for network in [Network::Lenet5, Network::PlainCnn, Network::Resnet20] {
