@@ -190,9 +190,7 @@ pub fn estimate_plan(
     let mut seconds = Vec::new();
     for &(settings, width) in models {
         // One timing per setting and width (the learning rate changes no step's cost).
-        let same = |(s, w, _): &&(&TrainSettings, usize, f64)| {
-            *w == width && TrainSettings { lr: settings.lr, ..(*s).clone() } == *settings
-        };
+        let same = |(s, w, _): &&(&TrainSettings, usize, f64)| *w == width && settings.equal_but_lr(s);
         let rate = match rates.iter().find(same) {
             Some(&(_, _, rate)) => rate,
             None => {

@@ -582,7 +582,8 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
             fmt(probe.active_value_cv, 3),
         ];
         if fc2_column {
-            unit_measures.push(if has_fc2(r) { fmt_pm(fc2.prob_mean, fc2.prob_std, 3) } else { fmt(None, 3) });
+            // (a network without fc2 has no such layer: "–")
+            unit_measures.push(fmt_pm(fc2.prob_mean, fc2.prob_std, 3));
         }
         unit_measures.extend([
             fmt(r.fc_prob_cv, 3),

@@ -240,6 +240,12 @@ impl TrainSettings {
         crate::model::check_method(self.method.method(), &self.model_options())
     }
 
+    /// Whether `other` is these settings but for the learning rate: runs one model can
+    /// train together (Adam takes a learning rate per model).
+    pub fn equal_but_lr(&self, other: &TrainSettings) -> bool {
+        TrainSettings { lr: self.lr, ..other.clone() } == *self
+    }
+
     /// Seeds trained together as one model, at most: `requested`, or 1 for a method
     /// whose seed batch is not bit-exact (so that each run is its script's run).
     pub fn seeds_per_batch(&self, requested: usize) -> usize {

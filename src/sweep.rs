@@ -152,7 +152,7 @@ pub fn seed_batches<'a>(pending: Vec<&'a PlannedRun>, options: &SweepOptions) ->
         let settings = &run.spec.settings;
         match groups.last_mut() {
             Some(g)
-                if TrainSettings { lr: settings.lr, ..g[0].spec.settings.clone() } == *settings
+                if settings.equal_but_lr(&g[0].spec.settings)
                     && g.len() < settings.seeds_per_batch(options.seeds_per_batch) =>
             {
                 g.push(run)

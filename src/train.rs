@@ -145,7 +145,7 @@ pub fn train_runs(
 ) -> Result<Vec<(usize, Summary)>> {
     let Some(first) = runs.first() else { return Ok(Vec::new()) };
     let settings = &first.settings;
-    if let Some(other) = runs.iter().find(|r| TrainSettings { lr: settings.lr, ..r.settings.clone() } != *settings) {
+    if let Some(other) = runs.iter().find(|r| !settings.equal_but_lr(&r.settings)) {
         bail!(
             "one model trains runs that differ in their learning rate only: {} and {}",
             settings.lr,
