@@ -162,7 +162,7 @@ done
 homeonorm report "$results" >/dev/null
 grep -q "None: every run folder found is complete." "$results/report/report.md" ||
     fail "report finds runs not complete: $(sed -n '/## Runs left out/,$p' "$results/report/report.md")"
-plan="$(homeonorm sweep "$tmp/cluster-test.toml" --out "$tmp/out" --data-dir "$tmp/data" --limit 1000 --dry-run | tail -n 1)"
+plan="$(homeonorm sweep "$tmp/cluster-test.toml" --out "$tmp/out" --data-dir "$tmp/data" --limit 1000 --dry-run | grep " runs in this shard: ")"
 [ "$plan" = "$runs runs in this shard: $runs done, 0 to run" ] || fail "after the resubmission: $plan"
 for dir in $(shard_dirs 0) $(shard_dirs 1) $(shard_dirs 2); do
     n="$(cat logs/*.out | grep -c -F "$dir: test accuracy")" || true
