@@ -1,6 +1,8 @@
 //! Where one training step's time goes, on one thread: the batch (sampling and pixel
 //! standardization), the forward pass, the loss and backward pass, Adam, and an
-//! evaluation of 1,000 test images, for one model and for 10 seeds batched.
+//! evaluation of 1,000 test images, for one model and for 10 seeds batched; and the
+//! tensor operations Adam launches per step (one flat buffer), beside the nine per
+//! parameter tensor that PyTorch's single-tensor loop launches.
 //!
 //!     scripts/with-libtorch.sh cargo run --release --example step_profile [METHOD...]
 use homeonorm::bench::synthetic_split;
@@ -29,8 +31,8 @@ fn main() {
     }
     println!("one thread, batch 32, ms per step (mean of {STEPS}); eval: 1,000 test images, every model");
     println!(
-        "{:<20} {:>6} {:>8} {:>8} {:>10} {:>8} {:>8} {:>8} {:>10}",
-        "method", "seeds", "batch", "forward", "backward", "adam", "rules", "total", "eval 1000"
+        "{:<20} {:>6} {:>8} {:>8} {:>10} {:>8} {:>8} {:>8} {:>10} {:>16}",
+        "method", "seeds", "batch", "forward", "backward", "adam", "rules", "total", "eval 1000", "adam ops (loop)"
     );
     for name in &names {
         let method = method_by_name(name).expect("a method name");
@@ -67,7 +69,7 @@ fn main() {
             let eval = clock.elapsed().as_secs_f64() * 1000.0;
             let total: Duration = spent.iter().sum();
             println!(
-                "{:<20} {:>6} {:>8.2} {:>8.2} {:>10.2} {:>8.2} {:>8.2} {:>8.2} {:>10.1}",
+                "{:<20} {:>6} {:>8.2} {:>8.2} {:>10.2} {:>8.2} {:>8.2} {:>8.2} {:>10.1} {:>16}",
                 name,
                 seeds,
                 ms(spent[0]),
@@ -76,7 +78,8 @@ fn main() {
                 ms(spent[3]),
                 ms(spent[4]),
                 ms(total),
-                eval
+                eval,
+                format!("{} ({})", adam.operations_per_step(), 9 * adam.params().len())
             );
         }
     }

@@ -218,9 +218,10 @@ struct RuntimeArgs {
     /// Use at most N images of each split (a subset, on purpose: the official counts are not checked).
     #[arg(long, value_name = "N", value_parser = positive)]
     limit: Option<usize>,
-    /// Seeds of one setting trained together as one seed-batched model.
-    #[arg(long, default_value_t = 10, value_parser = positive)]
-    seeds_per_batch: usize,
+    /// Runs of one setting (seeds, learning rates) trained together as one seed-batched
+    /// model, at most [default: 1 on the CPU, 10 on CUDA: what `bench` measured fastest].
+    #[arg(long, value_parser = positive)]
+    seeds_per_batch: Option<usize>,
     /// CPU threads for libtorch (default: libtorch's choice).
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..=4096))]
     threads: Option<i32>,
@@ -241,6 +242,12 @@ impl RuntimeArgs {
             tch::set_num_threads(n);
         }
         self.device.resolve()
+    }
+
+    /// `--seeds-per-batch`, or the device's default.
+    fn seeds_per_batch(&self) -> Result<usize> {
+        let cuda = self.device.resolve()?.is_cuda();
+        Ok(self.seeds_per_batch.unwrap_or_else(|| homeonorm::workers::default_seeds_per_model(cuda)))
     }
 
     fn limit(&self) -> Limit {
@@ -328,7 +335,7 @@ fn run(cli: Cli) -> Result<()> {
             let options = homeonorm::sweep::SweepOptions {
                 out,
                 shard,
-                seeds_per_batch: runtime.seeds_per_batch,
+                seeds_per_batch: runtime.seeds_per_batch()?,
                 claim_timeout: claim_timeout(claim_timeout_minutes)?,
                 data_limit: runtime.limit(),
                 retrain_changed,
@@ -558,7 +565,7 @@ fn train_command(args: TrainArgs) -> Result<()> {
     let device = args.runtime.device()?;
     let data = args.runtime.load(args.dataset, device)?;
     let mut diverged = 0;
-    for seeds in to_train.chunks(settings.seeds_per_batch(args.runtime.seeds_per_batch)) {
+    for seeds in to_train.chunks(settings.seeds_per_batch(args.runtime.seeds_per_batch()?)) {
         for (seed, summary) in train::train_seed_batch(&settings, seeds, &data, &args.out)? {
             match summary.final_accuracy {
                 Some(acc) => println!("seed {seed}: test accuracy {:.2} %", 100.0 * acc),
@@ -722,8 +729,10 @@ fn bench_command(
         options.iterations,
         options.warmup
     );
+    // The workers train models of the width a sweep takes by default on this device.
+    let width = homeonorm::workers::default_seeds_per_model(options.device.is_cuda()).min(s);
     let workers_text = n.map_or(String::new(), |n| {
-        format!("; {n} workers × 1 thread, each training {s} seeds batched (sweep's default)")
+        format!("; {n} workers × 1 thread, each training models of {width} seed(s) (sweep's default)")
     });
     let python_text = match (&arrangements.python, n) {
         (Some(_), Some(n)) => format!(
@@ -754,7 +763,7 @@ fn bench_command(
         for &method in &methods {
             let one = bench::time_training(method, 1, &split, options)?;
             let batched = bench::time_training(method, s, &split, options)?;
-            let spread = n.map(|n| bench::time_workers(method.name(), n, options)).transpose()?;
+            let spread = n.map(|n| bench::time_workers(method.name(), n, width, options)).transpose()?;
             let torch = match (&arrangements.python, n) {
                 (Some(py), Some(n)) => Some((
                     bench::time_pytorch(py, &repo, method.name(), 1, threads, options)?,

@@ -13,10 +13,15 @@
 //! param.addcdiv_(exp_avg, denom, value=-step_size)
 //! ```
 //!
+//! All parameters live in one flat buffer (each parameter a view of its stretch, set
+//! at the first step), so each of those lines is one operation over every parameter
+//! instead of one per parameter: elementwise arithmetic gives each element the same
+//! bits either way (`tests/parity.rs` holds the result to PyTorch's per-tensor loop).
+//!
 //! Models of a batch may have learning rates of their own (a sweep packs the runs of
 //! one setting that differ only in `lr` into one model): then `exp_avg` is multiplied
-//! by each model's `-step_size` as a tensor over the models' leading axis, in the
-//! parameter's precision — the products the scalar gives, rounded alike.
+//! by each model's `-step_size` as a tensor, one per element gathered by the element's
+//! model, in the parameters' precision — the products the scalar gives, rounded alike.
 //!
 //! tch's `addcmul_`/`addcdiv_` take no `value`; the kernels compute
 //! `self + value * t1 * t2` and `self + value * t1 / t2` in the tensor's precision,
@@ -34,16 +39,52 @@ pub struct Adam {
     params: Vec<Tensor>,
     /// One per model (the leading axis of every parameter).
     lrs: Vec<f64>,
-    /// `(exp_avg, exp_avg_sq)` per parameter, created at the first step (as PyTorch
-    /// does), in the parameters' kind and device at that time.
-    moments: Vec<(Tensor, Tensor)>,
+    /// Everything made at the first step, as PyTorch makes its state then.
+    state: Option<FlatState>,
     steps: u64,
+}
+
+/// The parameters as one buffer, and Adam's moments beside it.
+struct FlatState {
+    /// Every parameter flattened, one after another; the parameters are views of it.
+    params: Tensor,
+    exp_avg: Tensor,
+    exp_avg_sq: Tensor,
+    /// Each element's model (its parameter's leading index), when the models' rates differ.
+    model_of_element: Option<Tensor>,
+}
+
+impl FlatState {
+    /// Moves `params` into one buffer (each becomes a view of its stretch).
+    fn new(params: &mut [Tensor], lrs: &[f64]) -> Self {
+        let flat = Tensor::cat(&params.iter().map(|p| p.detach().reshape([-1])).collect::<Vec<_>>(), 0);
+        let mut offset = 0;
+        for param in params.iter_mut() {
+            let n = param.numel() as i64;
+            param.set_data(&flat.narrow(0, offset, n).view(param.size().as_slice()));
+            offset += n;
+        }
+        let one_rate = lrs.iter().all(|lr| *lr == lrs[0]);
+        let model_of_element = (!one_rate).then(|| {
+            let models = lrs.len() as i64;
+            let per_param: Vec<Tensor> = params
+                .iter()
+                .map(|p| {
+                    let per_model = p.numel() as i64 / models;
+                    Tensor::arange(models, (tch::Kind::Int64, p.device()))
+                        .repeat_interleave_self_int(per_model, 0, None)
+                })
+                .collect();
+            Tensor::cat(&per_param, 0)
+        });
+        FlatState { exp_avg: flat.zeros_like(), exp_avg_sq: flat.zeros_like(), params: flat, model_of_element }
+    }
 }
 
 impl Adam {
     /// Adam over `params`, each with the models on its leading axis, model s at `lrs[s]`.
     pub fn new(params: Vec<Tensor>, lrs: Vec<f64>) -> Self {
-        Adam { params, lrs, moments: Vec::new(), steps: 0 }
+        Adam { params, lrs, state: None, steps: 0 }
     }
 
     pub fn params(&self) -> &[Tensor] {
@@ -55,37 +96,40 @@ impl Adam {
         self.steps
     }
 
+    /// Tensor operations one step launches (the profile's count): the gradients'
+    /// gathering into one buffer, then the update's nine, over all parameters at once.
+    pub fn operations_per_step(&self) -> usize {
+        1 + 9 + usize::from(self.lrs.iter().any(|lr| *lr != self.lrs[0]))
+    }
+
     /// One update with `grads[i]` the gradient of `params()[i]`.
     pub fn step(&mut self, grads: &[Tensor]) {
         assert_eq!(grads.len(), self.params.len(), "one gradient per parameter");
-        if self.moments.is_empty() {
-            self.moments = self.params.iter().map(|p| (p.zeros_like(), p.zeros_like())).collect();
-        }
         self.steps += 1;
         let step = self.steps as f64;
         let bias_correction1 = 1.0 - BETA1.powf(step);
         let bias_correction2 = 1.0 - BETA2.powf(step);
         let neg_step_sizes: Vec<f64> = self.lrs.iter().map(|lr| -(lr / bias_correction1)).collect();
-        let one_rate = neg_step_sizes.iter().all(|s| *s == neg_step_sizes[0]);
         let bias_correction2_sqrt = bias_correction2.sqrt();
         tch::no_grad(|| {
-            for ((param, grad), (exp_avg, exp_avg_sq)) in self.params.iter().zip(grads).zip(&mut self.moments) {
-                let _ = exp_avg.lerp_(grad, 1.0 - BETA1);
-                let _ = exp_avg_sq.g_mul_scalar_(BETA2);
-                let _ = exp_avg_sq.addcmul_(&(grad * (1.0 - BETA2)), grad);
-                let mut denom = exp_avg_sq.sqrt() / bias_correction2_sqrt;
-                let _ = denom.g_add_scalar_(EPS);
-                let scaled = if one_rate {
-                    &*exp_avg * neg_step_sizes[0]
-                } else {
-                    // [S, 1, …]: each model's step size, rounded to the parameter's kind as a scalar is.
-                    let mut shape = vec![1i64; param.dim()];
-                    shape[0] = neg_step_sizes.len() as i64;
-                    let sizes = Tensor::from_slice(&neg_step_sizes).to_kind(param.kind()).to_device(param.device());
-                    &*exp_avg * sizes.view(shape.as_slice())
-                };
-                let _ = param.shallow_clone().addcdiv_(&scaled, &denom);
-            }
+            let state = self.state.get_or_insert_with(|| FlatState::new(&mut self.params, &self.lrs));
+            let grad = Tensor::cat(&grads.iter().map(|g| g.reshape([-1])).collect::<Vec<_>>(), 0);
+            let _ = state.exp_avg.lerp_(&grad, 1.0 - BETA1);
+            let _ = state.exp_avg_sq.g_mul_scalar_(BETA2);
+            let _ = state.exp_avg_sq.addcmul_(&(&grad * (1.0 - BETA2)), &grad);
+            let mut denom = state.exp_avg_sq.sqrt() / bias_correction2_sqrt;
+            let _ = denom.g_add_scalar_(EPS);
+            let scaled = match &state.model_of_element {
+                None => &state.exp_avg * neg_step_sizes[0],
+                Some(model_of_element) => {
+                    // Each model's step size, rounded to the parameters' kind as a scalar is.
+                    let sizes = Tensor::from_slice(&neg_step_sizes)
+                        .to_kind(state.params.kind())
+                        .to_device(state.params.device());
+                    &state.exp_avg * sizes.index_select(0, model_of_element)
+                }
+            };
+            let _ = state.params.addcdiv_(&scaled, &denom);
         });
     }
 }

@@ -15,6 +15,22 @@ use std::time::Duration;
 /// Processes sharing one GPU: the H200 gained 2.5× from 1 to 4 processes and nothing from 4 to 8.
 pub const WORKERS_PER_GPU: usize = 4;
 
+/// Seeds trained together as one model when `--seeds-per-batch` is not given. On the
+/// CPU a model's layers run one seed at a time whatever the batch (that is what keeps a
+/// seed's numbers its script's), so a seed batch saves only dispatch and costs stacking:
+/// one seed per model was faster for every method `bench` timed (BENCHMARKS.md,
+/// "Arrangements side by side"). On CUDA the width is what buys speed.
+pub fn default_seeds_per_model(cuda: bool) -> usize {
+    if cuda {
+        SEEDS_PER_MODEL_ON_GPU
+    } else {
+        1
+    }
+}
+
+/// A GPU's default seed batch: 10 seeds (one setting's paper seeds) per model.
+pub const SEEDS_PER_MODEL_ON_GPU: usize = 10;
+
 /// How many workers, with how many threads each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WorkerPlan {
