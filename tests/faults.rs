@@ -174,8 +174,11 @@ fn a_dry_run_shows_how_the_runs_are_packed_into_models_and_workers() {
         "name = \"plan\"\ndatasets = [\"cifar10\"]\nmethods = [\"batch-norm\"]\nlearning_rates = [0.01, 0.003]\nseeds = 2\n",
     )
     .unwrap();
-    let o = run(&sweep_args(s(&exp), s(&out), s(&data), &["--dry-run"]));
+    let o = run(&sweep_args(s(&exp), s(&out), s(&data), &["--dry-run", "--seeds-per-batch", "10"]));
     assert!(text(&o).contains("4 run(s) to train as 1 model(s)"), "{}", text(&o));
+    // Without --seeds-per-batch, the CPU trains one run per model (its measured fastest).
+    let o = run(&sweep_args(s(&exp), s(&out), s(&data), &["--dry-run"]));
+    assert!(text(&o).contains("4 run(s) to train as 4 model(s)") && text(&o).contains("up to 1 "), "{}", text(&o));
 }
 
 #[test]
