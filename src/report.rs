@@ -599,15 +599,18 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
     let _ = writeln!(
         md,
         "The paper's numbers are CIFAR-10, 10 seeds, 45,000 iterations (sections 4.3–4.4 and 5). Each is set beside every \
-         setting of ours with the same dataset, method and learning rate; where our iteration count differs, the row says \
-         so, and the comparison is only indicative.\n"
+         LeNet5 setting of ours with the same dataset, method and learning rate (the paper trains no other network); where \
+         our iteration count differs, the row says so, and the comparison is only indicative.\n"
     );
     let _ = writeln!(md, "| measure | method | lr | paper | ours | ours − paper | our runs | our iterations |");
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
     let mut any = false;
     for p in paper_numbers() {
         let matches = |s: &crate::settings::TrainSettings| {
-            s.dataset.name() == p.dataset && s.method.name() == p.method && s.lr == p.lr
+            s.model == crate::model::Network::Lenet5
+                && s.dataset.name() == p.dataset
+                && s.method.name() == p.method
+                && s.lr == p.lr
         };
         for r in results.iter().filter(|r| matches(&r.key.settings)) {
             any = true;
