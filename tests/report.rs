@@ -303,7 +303,8 @@ fn a_report_of_two_networks_shows_each_ones_probe_layer() {
     assert!(row("resnet20").contains("| 0.450 ± 0.100 |"), "{}", row("resnet20"));
     // The paper trained LeNet5 only: ResNet-20's 80 % is not set beside its batch-norm number.
     let against = md.split("## Against the paper").nth(1).unwrap();
-    let accuracy_rows: Vec<&str> = against.lines().filter(|l| l.starts_with("| test accuracy (%) | batch-norm")).collect();
+    let accuracy_rows: Vec<&str> =
+        against.lines().filter(|l| l.starts_with("| test accuracy (%) | batch-norm")).collect();
     assert_eq!(accuracy_rows.len(), 1, "{against}");
     assert!(accuracy_rows[0].contains("| 60.0 |"), "{}", accuracy_rows[0]);
     // ResNet-20's pooled CV is over its probe's units: 0.3 and 0.6, mean 0.45, population std 0.15.
