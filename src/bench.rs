@@ -1,10 +1,10 @@
 //! `homeonorm bench`: training iterations per second on one machine and the same
 //! synthetic data in CIFAR-10's shape, in each arrangement a user could run S seeds in:
 //! homeonorm's single model, S seeds batched into one model, and N worker processes
-//! of one thread each, every one training models of the device's default width
-//! (what `sweep` does); the
-//! PyTorch reference (`reference/bench.py`) running the S runs one after another, and
-//! N processes of one thread each sharing them (what a script's user does). With a
+//! of one thread each, every one training models of the device's default width (what
+//! `sweep` does); the PyTorch reference (`reference/bench.py`) running the S runs one
+//! after another, and N processes of one thread each sharing them (what a script's
+//! user does). With a
 //! busy neighbour ([`Neighbour`]) the same arrangements show what load costs.
 
 use crate::data::{batches::BatchSampler, PixelStandardization, Split};
@@ -139,7 +139,7 @@ pub fn time_pytorch(
 }
 
 /// homeonorm's workers: `workers` processes of this binary with one thread each, each
-/// training models of `width` seeds (one sweep worker's seed batch); their
+/// training models of `width` seeds (one sweep worker's models); their
 /// model-iterations per second together.
 pub fn time_workers(method: &str, workers: usize, width: usize, options: &BenchOptions) -> Result<f64> {
     let exe = std::env::current_exe().context("cannot find this program's own path")?;
