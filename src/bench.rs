@@ -4,8 +4,8 @@
 //! of one thread each, every one training models of the device's default width (what
 //! `sweep` does); the PyTorch reference (`reference/bench.py`) running the S runs one
 //! after another, and N processes of one thread each sharing them (what a script's
-//! user does). With a
-//! busy neighbour ([`Neighbour`]) the same arrangements show what load costs.
+//! user does). With a busy neighbour ([`Neighbour`]) the same arrangements show what
+//! load costs.
 
 use crate::data::{batches::BatchSampler, PixelStandardization, Split};
 use crate::learner::Learner;
