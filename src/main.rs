@@ -219,7 +219,7 @@ struct RuntimeArgs {
     #[arg(long, value_name = "N", value_parser = positive)]
     limit: Option<usize>,
     /// Runs of one setting (seeds, learning rates) trained together as one seed-batched
-    /// model, at most [default: 1 on the CPU, 10 on CUDA: what `bench` measured fastest].
+    /// model, at most [default: 10; on the CPU 1 for the methods a seed batch was measured to slow].
     #[arg(long, value_parser = positive)]
     seeds_per_batch: Option<usize>,
     /// CPU threads for libtorch (default: libtorch's choice).
@@ -245,9 +245,12 @@ impl RuntimeArgs {
     }
 
     /// `--seeds-per-batch`, or the device's default.
-    fn seeds_per_batch(&self) -> Result<usize> {
-        let cuda = self.device.resolve()?.is_cuda();
-        Ok(self.seeds_per_batch.unwrap_or_else(|| homeonorm::workers::default_seeds_per_model(cuda)))
+    fn seeds_per_batch(&self) -> Result<homeonorm::workers::SeedsPerModel> {
+        use homeonorm::workers::SeedsPerModel;
+        Ok(match self.seeds_per_batch {
+            Some(n) => SeedsPerModel::Asked(n),
+            None => SeedsPerModel::Default { cuda: self.device.resolve()?.is_cuda() },
+        })
     }
 
     fn limit(&self) -> Limit {
@@ -729,10 +732,11 @@ fn bench_command(
         options.iterations,
         options.warmup
     );
-    // The workers train models of the width a sweep takes by default on this device.
-    let width = homeonorm::workers::default_seeds_per_model(options.device.is_cuda()).min(s);
+    // The workers train models of the width a sweep takes by default for the method.
+    let default = homeonorm::workers::SeedsPerModel::Default { cuda: options.device.is_cuda() };
+    let width = |method: &dyn norm::Method| default.for_method(method).min(s);
     let workers_text = n.map_or(String::new(), |n| {
-        format!("; {n} workers × 1 thread, each training models of {width} seed(s) (sweep's default)")
+        format!("; {n} workers × 1 thread, each training models of the default width for the method (sweep's default)")
     });
     let python_text = match (&arrangements.python, n) {
         (Some(_), Some(n)) => format!(
@@ -763,7 +767,7 @@ fn bench_command(
         for &method in &methods {
             let one = bench::time_training(method, 1, &split, options)?;
             let batched = bench::time_training(method, s, &split, options)?;
-            let spread = n.map(|n| bench::time_workers(method.name(), n, width, options)).transpose()?;
+            let spread = n.map(|n| bench::time_workers(method.name(), n, width(method), options)).transpose()?;
             let torch = match (&arrangements.python, n) {
                 (Some(py), Some(n)) => Some((
                     bench::time_pytorch(py, &repo, method.name(), 1, threads, options)?,

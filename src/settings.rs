@@ -246,11 +246,12 @@ impl TrainSettings {
         TrainSettings { lr: self.lr, ..other.clone() } == *self
     }
 
-    /// Seeds trained together as one model, at most: `requested`, or 1 for a method
-    /// whose seed batch is not bit-exact (so that each run is its script's run).
-    pub fn seeds_per_batch(&self, requested: usize) -> usize {
-        if self.method.method().exact_in_a_seed_batch() {
-            requested
+    /// Runs trained together as one model, at most: `requested` for this method, or 1
+    /// for a method whose seed batch is not bit-exact (so that each run is its script's run).
+    pub fn seeds_per_batch(&self, requested: crate::workers::SeedsPerModel) -> usize {
+        let method = self.method.method();
+        if method.exact_in_a_seed_batch() {
+            requested.for_method(method)
         } else {
             1
         }

@@ -19,6 +19,7 @@ use crate::progress::Progress;
 use crate::rundir::{self, Outcome, RunState};
 use crate::settings::TrainSettings;
 use crate::train::{train_runs, RunData, TakenOver};
+use crate::workers::{SeedsPerModel, DEFAULT_SEEDS_PER_MODEL};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -58,7 +59,7 @@ pub struct SweepOptions {
     /// Results root: runs go to `<out>/<experiment name>/…`.
     pub out: PathBuf,
     pub shard: Shard,
-    pub seeds_per_batch: usize,
+    pub seeds_per_batch: crate::workers::SeedsPerModel,
     /// A claim not refreshed for this long belongs to a worker that is gone.
     pub claim_timeout: Duration,
     /// The data subset the runs use (`--limit`), part of what identifies a run.
@@ -172,7 +173,7 @@ pub fn packing(batches: &[Vec<&PlannedRun>], options: &SweepOptions) -> String {
     let mut alone: Vec<&str> = batches
         .iter()
         .map(|b| &b[0].spec.settings)
-        .filter(|s| s.seeds_per_batch(options.seeds_per_batch) == 1 && options.seeds_per_batch > 1)
+        .filter(|s| !s.method.method().exact_in_a_seed_batch())
         .map(|s| s.method.name())
         .collect();
     alone.sort();
@@ -182,10 +183,15 @@ pub fn packing(batches: &[Vec<&PlannedRun>], options: &SweepOptions) -> String {
     } else {
         format!("; one seed per model for {} (not exact in a seed batch)", alone.join(", "))
     };
+    let up_to = match options.seeds_per_batch {
+        SeedsPerModel::Asked(n) => format!("up to {n} (--seeds-per-batch)"),
+        SeedsPerModel::Default { .. } => format!(
+            "up to {DEFAULT_SEEDS_PER_MODEL} (the default; on the CPU one run per model for methods a seed batch slows)"
+        ),
+    };
     format!(
-        "{runs} run(s) to train as {} model(s): the seeds and learning rates of one setting share a model, up to {} (--seeds-per-batch; the widest here {widest}){alone}",
-        batches.len(),
-        options.seeds_per_batch
+        "{runs} run(s) to train as {} model(s): the seeds and learning rates of one setting share a model, {up_to}; the widest here {widest}{alone}",
+        batches.len()
     )
 }
 
@@ -243,7 +249,7 @@ pub fn run_planned(
     planned: &[PlannedRun],
     mut load: impl FnMut(DatasetKind) -> Result<RunData>,
 ) -> Result<SweepResult> {
-    if options.seeds_per_batch == 0 {
+    if options.seeds_per_batch == SeedsPerModel::Asked(0) {
         bail!("--seeds-per-batch must be positive");
     }
     let root = options.out.join(&experiment.name);

@@ -7,6 +7,7 @@
 //! (BENCHMARKS.md, "Beside a busy neighbour"). On CUDA, a few processes share a GPU
 //! better than one (BENCHMARKS.md, the H200 measurements).
 
+use crate::norm::Method;
 use anyhow::{bail, Context, Result};
 use std::ffi::OsString;
 use std::process::{Child, Command};
@@ -15,21 +16,33 @@ use std::time::Duration;
 /// Processes sharing one GPU: the H200 gained 2.5× from 1 to 4 processes and nothing from 4 to 8.
 pub const WORKERS_PER_GPU: usize = 4;
 
-/// Seeds trained together as one model when `--seeds-per-batch` is not given. On the
-/// CPU a model's layers run one seed at a time whatever the batch (that is what keeps a
-/// seed's numbers its script's), so a seed batch saves only dispatch and costs stacking:
-/// one seed per model was faster for every method `bench` timed (BENCHMARKS.md,
-/// "Arrangements side by side"). On CUDA the width is what buys speed.
-pub fn default_seeds_per_model(cuda: bool) -> usize {
-    if cuda {
-        SEEDS_PER_MODEL_ON_GPU
-    } else {
-        1
-    }
+/// How many runs one model trains at most: what `--seeds-per-batch` asked, or the
+/// device's default for each method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeedsPerModel {
+    Asked(usize),
+    /// On CUDA, where the width is what buys speed, [`DEFAULT_SEEDS_PER_MODEL`]. On the
+    /// CPU the same, except for a method whose seed batch was measured slower than its
+    /// runs one by one on single-threaded workers ([`Method::seed_batch_pays_on_cpu`]):
+    /// one run per model there (BENCHMARKS.md).
+    Default {
+        cuda: bool,
+    },
 }
 
-/// A GPU's default seed batch: 10 seeds (one setting's paper seeds) per model.
-pub const SEEDS_PER_MODEL_ON_GPU: usize = 10;
+/// The default seed batch: 10 runs (one setting's paper seeds) per model.
+pub const DEFAULT_SEEDS_PER_MODEL: usize = 10;
+
+impl SeedsPerModel {
+    /// The most runs one model of `method` trains.
+    pub fn for_method(self, method: &dyn Method) -> usize {
+        match self {
+            SeedsPerModel::Asked(n) => n,
+            SeedsPerModel::Default { cuda } if cuda || method.seed_batch_pays_on_cpu() => DEFAULT_SEEDS_PER_MODEL,
+            SeedsPerModel::Default { .. } => 1,
+        }
+    }
+}
 
 /// How many workers, with how many threads each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

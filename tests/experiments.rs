@@ -19,7 +19,7 @@ fn options(out: &Path, shard: Shard) -> SweepOptions {
     SweepOptions {
         out: out.to_path_buf(),
         shard,
-        seeds_per_batch: 10,
+        seeds_per_batch: homeonorm::workers::SeedsPerModel::Asked(10),
         claim_timeout: Duration::from_secs(600),
         data_limit: homeonorm::data::Limit { train: Some(usize::MAX), test: Some(usize::MAX) },
         retrain_changed: false,

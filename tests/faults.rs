@@ -164,6 +164,7 @@ fn a_dry_run_shows_how_the_runs_are_packed_into_models_and_workers() {
     // batch-norm's seeds 0–2 as a model of two and one of one; whitening's one seed per model.
     assert!(said.contains("6 run(s) to train as 5 model(s)"), "{said}");
     assert!(said.contains("the widest here 2") && said.contains("one seed per model for whitening"), "{said}");
+    assert!(said.contains("up to 2 (--seeds-per-batch)"), "{said}");
     assert!(said.contains("on 2 worker process(es) × 1 thread(s) (--workers)"), "{said}");
     assert!(said.contains("of training steps on this machine (cpu"), "a measured estimate: {said}");
     assert!(!out.exists(), "a dry run writes nothing");
@@ -176,9 +177,13 @@ fn a_dry_run_shows_how_the_runs_are_packed_into_models_and_workers() {
     .unwrap();
     let o = run(&sweep_args(s(&exp), s(&out), s(&data), &["--dry-run", "--seeds-per-batch", "10"]));
     assert!(text(&o).contains("4 run(s) to train as 1 model(s)"), "{}", text(&o));
-    // Without --seeds-per-batch, the CPU trains one run per model (its measured fastest).
+    // Without --seeds-per-batch, the CPU trains batch-norm one run per model (a seed
+    // batch was measured to slow it there) and vanilla's runs as one model.
     let o = run(&sweep_args(s(&exp), s(&out), s(&data), &["--dry-run"]));
-    assert!(text(&o).contains("4 run(s) to train as 4 model(s)") && text(&o).contains("up to 1 "), "{}", text(&o));
+    assert!(text(&o).contains("4 run(s) to train as 4 model(s)") && text(&o).contains("(the default;"), "{}", text(&o));
+    std::fs::write(&exp, std::fs::read_to_string(&exp).unwrap().replace("batch-norm", "vanilla")).unwrap();
+    let o = run(&sweep_args(s(&exp), s(&out), s(&data), &["--dry-run"]));
+    assert!(text(&o).contains("4 run(s) to train as 1 model(s)"), "{}", text(&o));
 }
 
 #[test]

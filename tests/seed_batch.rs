@@ -148,7 +148,7 @@ fn on_the_cpu_a_seed_batch_is_bit_identical_to_its_runs_alone_in_float32() {
         if !method.exact_in_a_seed_batch() {
             // Trained one seed at a time instead (the first test holds its batch to TOLERANCE).
             let settings = TrainSettings::preset(homeonorm::data::DatasetKind::Cifar10, method.name().parse().unwrap());
-            assert_eq!(settings.seeds_per_batch(10), 1, "{}", method.name());
+            assert_eq!(settings.seeds_per_batch(homeonorm::workers::SeedsPerModel::Asked(10)), 1, "{}", method.name());
             continue;
         }
         // Each model at its own learning rate (Adam's per-model step sizes).

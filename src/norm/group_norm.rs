@@ -42,6 +42,9 @@ impl Method for GroupNorm {
     fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
         &[("gamma", "gn.weight"), ("beta", "gn.bias")]
     }
+    fn seed_batch_pays_on_cpu(&self) -> bool {
+        false // slower batched on single-threaded CPU workers (BENCHMARKS.md)
+    }
     fn table1_row(&self) -> &'static str {
         "single neuron: group normalization"
     }

@@ -46,6 +46,9 @@ impl Method for LayerNorm {
     fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
         &[("gamma", "ln.weight"), ("beta", "ln.bias")]
     }
+    fn seed_batch_pays_on_cpu(&self) -> bool {
+        false // slower batched on single-threaded CPU workers (BENCHMARKS.md)
+    }
     fn table1_row(&self) -> &'static str {
         "layer of neurons: layer normalization"
     }

@@ -234,6 +234,12 @@ pub trait Method: Sync {
     fn exact_in_a_seed_batch(&self) -> bool {
         true
     }
+    /// Whether a seed batch trains faster than its runs one by one on single-threaded
+    /// CPU workers (measured: BENCHMARKS.md); where it does not, the CPU's default is
+    /// one run per model.
+    fn seed_batch_pays_on_cpu(&self) -> bool {
+        true
+    }
     /// Creates the method's parameters for one hidden layer under `path`.
     /// `weight` is the layer's initial weight, `[S, U, …]`.
     fn attach(&self, path: &nn::Path, layer: &LayerSpec, weight: &Tensor) -> Box<dyn MethodLayer>;

@@ -31,6 +31,9 @@ impl Method for SelfNorm {
     fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
         &[]
     }
+    fn seed_batch_pays_on_cpu(&self) -> bool {
+        false // slower batched on single-threaded CPU workers (BENCHMARKS.md)
+    }
     fn table1_row(&self) -> &'static str {
         "single neuron: self-normalization"
     }
