@@ -59,7 +59,7 @@ pub struct SweepOptions {
     /// Results root: runs go to `<out>/<experiment name>/…`.
     pub out: PathBuf,
     pub shard: Shard,
-    pub seeds_per_batch: crate::workers::SeedsPerModel,
+    pub seeds_per_batch: SeedsPerModel,
     /// A claim not refreshed for this long belongs to a worker that is gone.
     pub claim_timeout: Duration,
     /// The data subset the runs use (`--limit`), part of what identifies a run.
