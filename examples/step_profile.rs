@@ -11,7 +11,7 @@ use homeonorm::data::PixelStandardization;
 use homeonorm::learner::{per_model_loss, Learner};
 use homeonorm::model::shared_input;
 use homeonorm::norm::{method_by_name, EvalStats, Pass};
-use homeonorm::optim::Adam;
+use homeonorm::optim::{Adam, UPDATE_OPERATIONS};
 use std::time::{Duration, Instant};
 use tch::{Device, Kind, Tensor};
 
@@ -79,7 +79,7 @@ fn main() {
                 ms(spent[4]),
                 ms(total),
                 eval,
-                format!("{} ({})", adam.operations_per_step(), 9 * adam.params().len())
+                format!("{} ({})", adam.operations_per_step(), UPDATE_OPERATIONS * adam.params().len())
             );
         }
     }

@@ -35,6 +35,14 @@ const BETA1: f64 = 0.9;
 const BETA2: f64 = 0.999;
 const EPS: f64 = 1e-8;
 
+/// Tensor operations in one update of one tensor (the lines above, with `grad * (1 − β2)`).
+pub const UPDATE_OPERATIONS: usize = 9;
+
+/// Whether the models' learning rates differ (then the step sizes are a tensor).
+fn rates_differ(lrs: &[f64]) -> bool {
+    lrs.iter().any(|lr| *lr != lrs[0])
+}
+
 pub struct Adam {
     params: Vec<Tensor>,
     /// One per model (the leading axis of every parameter).
@@ -64,8 +72,7 @@ impl FlatState {
             param.set_data(&flat.narrow(0, offset, n).view(param.size().as_slice()));
             offset += n;
         }
-        let one_rate = lrs.iter().all(|lr| *lr == lrs[0]);
-        let model_of_element = (!one_rate).then(|| {
+        let model_of_element = rates_differ(lrs).then(|| {
             let models = lrs.len() as i64;
             let per_param: Vec<Tensor> = params
                 .iter()
@@ -97,9 +104,9 @@ impl Adam {
     }
 
     /// Tensor operations one step launches (the profile's count): the gradients'
-    /// gathering into one buffer, then the update's nine, over all parameters at once.
+    /// gathering into one buffer, then one update over all parameters at once.
     pub fn operations_per_step(&self) -> usize {
-        1 + 9 + usize::from(self.lrs.iter().any(|lr| *lr != self.lrs[0]))
+        1 + UPDATE_OPERATIONS + usize::from(rates_differ(&self.lrs))
     }
 
     /// One update with `grads[i]` the gradient of `params()[i]`.

@@ -62,7 +62,8 @@ fn check(mut command: Command, what: &str) {
 
 fn homeonorm(args: &[String]) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_homeonorm"));
-    // The seeds of one command as one model (the CPU's default is one seed per model).
+    // The seeds of one command as one model for every method (the CPU's default trains
+    // some methods one seed per model).
     c.arg("train").args(args).args(["--seeds-per-batch", "10"]);
     check(c, "homeonorm train");
 }
