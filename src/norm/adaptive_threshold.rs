@@ -5,7 +5,8 @@
 //! unit's activation probability on that step's batch, p* the target rate, η the
 //! setting `threshold_rate`. Needs no batch statistics at test time.
 
-use super::{per_unit_like_z, unit_rates, LayerSpec, Method, MethodLayer, Pass};
+use super::{per_unit_like_z, LayerSpec, Method, MethodLayer, Pass};
+use crate::metrics::activation_prob;
 use tch::{nn, Tensor};
 
 pub struct AdaptiveThreshold;
@@ -21,7 +22,7 @@ impl MethodLayer for AdaptiveThresholdLayer {
         z - per_unit_like_z(&self.theta, z)
     }
     fn after_step(&self, output: &Tensor) {
-        let step = (unit_rates(output) - self.target) * self.rate;
+        let step = (activation_prob(output, output.kind()) - self.target) * self.rate;
         let _ = self.theta.shallow_clone().g_add_(&step);
     }
 }

@@ -7,7 +7,8 @@
 //! batch, p̄ starting at p*), then α ← α (1 + η (p* − p̄)). Needs no batch
 //! statistics at test time.
 
-use super::{scale_rows, unit_rates, LayerSpec, Method, MethodLayer};
+use super::{scale_rows, LayerSpec, Method, MethodLayer};
+use crate::metrics::activation_prob;
 use tch::{nn, Tensor};
 
 pub struct HomeostaticScaling;
@@ -32,7 +33,7 @@ impl MethodLayer for HomeostaticScalingLayer {
         let memory = 1.0 - 1.0 / self.window;
         let mut average = self.average_rate.shallow_clone();
         let _ = average.g_mul_scalar_(memory);
-        let _ = average.g_add_(&(unit_rates(output) / self.window));
+        let _ = average.g_add_(&(activation_prob(output, output.kind()) / self.window));
         let factor = (-&average + self.target) * self.rate + 1.0;
         let _ = self.alpha.shallow_clone().g_mul_(&factor);
     }

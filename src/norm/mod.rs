@@ -305,15 +305,6 @@ pub fn per_unit(layer: &LayerSpec, names: &[&'static str]) -> Vec<(&'static str,
     names.iter().map(|&name| (name, layer.units)).collect()
 }
 
-/// Each unit's activation probability on a batch: the share of its outputs (of the
-/// batch's examples and, in a conv layer, positions) above 0, `[S, B, U, …]` → `[S, U]`,
-/// in the output's float kind. (The count is exact, so the order of the sum is not
-/// a question.)
-pub(crate) fn unit_rates(output: &Tensor) -> Tensor {
-    let kind = output.kind();
-    output.gt(0.0).to_kind(kind).mean_dim(stat_dims(output).as_slice(), false, kind)
-}
-
 /// The method of that name, or an error that lists the valid names.
 pub fn method_by_name(name: &str) -> Result<&'static dyn Method, UnknownMethod> {
     METHODS.iter().copied().find(|m| m.name() == name).ok_or_else(|| UnknownMethod { name: name.to_string() })
