@@ -190,8 +190,9 @@ pub fn estimate_plan(
     let mut rates: Vec<(&TrainSettings, usize, f64)> = Vec::new();
     let mut seconds = Vec::new();
     for &(settings, width) in models {
-        // One timing per setting and width (the learning rate changes no step's cost).
-        let same = |(s, w, _): &&(&TrainSettings, usize, f64)| *w == width && settings.equal_but_lr(s);
+        // One timing per setting and width (neither the learning rate nor a rule setting
+        // changes a step's cost).
+        let same = |(s, w, _): &&(&TrainSettings, usize, f64)| *w == width && settings.equal_but_per_model(s);
         let rate = match rates.iter().find(same) {
             Some(&(_, _, rate)) => rate,
             None => {

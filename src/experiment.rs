@@ -7,6 +7,8 @@
 //! models = ["lenet5", "mlp"]             # optional: the networks (the preset: lenet5)
 //! methods = ["vanilla", "batch-norm"]
 //! learning_rates = [0.003]               # optional: each dataset's lr (below, or the paper's)
+//! threshold_rates = [0.01, 0.03]         # optional: a rule setting's values, for the methods
+//!                                        # that read it (also target_rates, scaling_rates)
 //! seeds = 10                             # 0..9, or a list [0, 1, 7]
 //!
 //! [settings]                             # optional changes for every dataset
@@ -17,10 +19,12 @@
 //!
 //! A settings table is a `settings::SettingChanges`, the same changes `train`'s
 //! flags make. Every field is checked; an error names the file, the line and the key.
+//! The learning rates and rule settings are the grid's axes a model holds per model, so
+//! a sweep trains a setting's values of them (and its seeds) as one model.
 
 use crate::data::DatasetKind;
 use crate::model::Network;
-use crate::norm::MethodId;
+use crate::norm::{MethodId, RuleSetting};
 use crate::settings::{SettingChanges, TrainSettings};
 use serde::Deserialize;
 use std::ops::Range;
@@ -63,11 +67,33 @@ struct ExperimentFile {
     models: Option<Spanned<Vec<Spanned<String>>>>,
     methods: Spanned<Vec<Spanned<String>>>,
     learning_rates: Option<Spanned<Vec<Spanned<f64>>>>,
+    target_rates: Option<Spanned<Vec<Spanned<f64>>>>,
+    threshold_rates: Option<Spanned<Vec<Spanned<f64>>>>,
+    scaling_rates: Option<Spanned<Vec<Spanned<f64>>>>,
     seeds: Spanned<Seeds>,
     /// Setting changes for every dataset, and tables of changes for one dataset
     /// (`[settings.svhn]`): each read as [`SettingChanges`].
     #[serde(default)]
     settings: toml::Table,
+}
+
+impl ExperimentFile {
+    /// A rule setting's axis, `<name>s` in the file (`target_rates`).
+    fn rule_axis(&self, rule: RuleSetting) -> Option<&Spanned<Vec<Spanned<f64>>>> {
+        match rule {
+            RuleSetting::TargetRate => self.target_rates.as_ref(),
+            RuleSetting::ThresholdRate => self.threshold_rates.as_ref(),
+            RuleSetting::ScalingRate => self.scaling_rates.as_ref(),
+        }
+    }
+}
+
+/// A rule setting's values in the grid.
+struct RuleAxis {
+    rule: RuleSetting,
+    key: String,
+    values: Vec<Spanned<f64>>,
+    span: Range<usize>,
 }
 
 #[derive(Deserialize)]
@@ -89,7 +115,7 @@ pub struct RunSpec {
 pub struct Experiment {
     pub name: String,
     pub path: PathBuf,
-    /// Every run, in a stable order: dataset, network, method, learning rate, seed.
+    /// Every run, in a stable order: dataset, network, method, learning rate, rule settings, seed.
     pub runs: Vec<RunSpec>,
 }
 
@@ -185,6 +211,24 @@ impl Experiment {
                 Some(list.get_ref().iter().map(|l| *l.get_ref()).collect())
             }
         };
+        let mut rule_axes: Vec<RuleAxis> = Vec::new();
+        for rule in RuleSetting::ALL {
+            let Some(list) = file.rule_axis(rule) else { continue };
+            let key = format!("{}s", rule.name());
+            if list.get_ref().is_empty() {
+                return Err(err(Some(list.span()), &key, "is empty: the grid would have no runs".into()));
+            }
+            if !methods.iter().any(|m| m.method().rule_settings().contains(&rule)) {
+                let readers: Vec<&str> = crate::norm::METHODS
+                    .iter()
+                    .filter(|m| m.rule_settings().contains(&rule))
+                    .map(|m| m.name())
+                    .collect();
+                let message = format!("no method listed reads {} ({} do)", rule.name(), readers.join(", "));
+                return Err(err(Some(list.span()), &key, message));
+            }
+            rule_axes.push(RuleAxis { rule, key, values: list.get_ref().clone(), span: list.span() });
+        }
         for (key, list_len, span) in
             [("datasets", datasets.len(), file.datasets.span()), ("methods", methods.len(), file.methods.span())]
         {
@@ -218,6 +262,11 @@ impl Experiment {
             let mut seen = std::collections::BTreeSet::new();
             values.into_iter().find(|v| !seen.insert(v.clone()))
         };
+        for axis in &rule_axes {
+            if let Some(value) = twice(axis.values.iter().map(|v| v.get_ref().to_string()).collect()) {
+                return Err(err(Some(axis.span.clone()), &axis.key, format!("{value} is listed twice")));
+            }
+        }
         for (key, values, span) in [
             ("datasets", datasets.iter().map(|d| d.to_string()).collect(), file.datasets.span()),
             ("models", models.iter().map(|m| m.to_string()).collect(), models_span.clone()),
@@ -237,6 +286,7 @@ impl Experiment {
             * models.len().max(1)
             * methods.len()
             * learning_rates.as_ref().map_or(1, |l| l.len())
+            * rule_axes.iter().map(|a| a.values.len()).product::<usize>()
             * seeds.len();
         if grid > MAX_RUNS {
             return Err(err(
@@ -263,10 +313,11 @@ impl Experiment {
                     }
                     let lrs = learning_rates.clone().unwrap_or_else(|| vec![base.lr]);
                     for &lr in &lrs {
-                        for &seed in &seeds {
-                            let mut settings = base.clone();
-                            settings.lr = lr;
-                            runs.push(RunSpec { settings, seed });
+                        let at_lr = TrainSettings { lr, ..base.clone() };
+                        for settings in rule_combinations(&at_lr, &rule_axes, &err)? {
+                            for &seed in &seeds {
+                                runs.push(RunSpec { settings: settings.clone(), seed });
+                            }
                         }
                     }
                 }
@@ -278,6 +329,30 @@ impl Experiment {
 
 /// Builds an error at a span of the file, for a key.
 type ErrorAt<'a> = dyn Fn(Option<Range<usize>>, &str, String) -> ExperimentError + 'a;
+
+/// `settings` at every combination of the values of the rule axes its method reads
+/// (itself alone when it reads none), each value checked where the file gives it.
+fn rule_combinations(
+    settings: &TrainSettings,
+    axes: &[RuleAxis],
+    err: &ErrorAt,
+) -> Result<Vec<TrainSettings>, ExperimentError> {
+    let reads = settings.method.method().rule_settings();
+    let mut combinations = vec![settings.clone()];
+    for axis in axes.iter().filter(|a| reads.contains(&a.rule)) {
+        let mut next = Vec::new();
+        for settings in &combinations {
+            for value in &axis.values {
+                let mut s = settings.clone();
+                s.set_rule(axis.rule, *value.get_ref());
+                s.validate().map_err(|e| err(Some(value.span()), &axis.key, e.to_string()))?;
+                next.push(s);
+            }
+        }
+        combinations = next;
+    }
+    Ok(combinations)
+}
 
 /// The `[settings]` table and its per-dataset tables, each read as
 /// [`SettingChanges`], with where each key is in the file.

@@ -287,7 +287,7 @@ fn pytorch_default_init(layer: &LayerShape) -> (Tensor, Tensor) {
 }
 
 /// How a model is built besides its method.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ModelOptions {
     pub network: Network,
     /// The method applies to the conv layers too (else to the hidden fc layers only).
@@ -321,7 +321,7 @@ impl LayerShape {
             units: self.units,
             inputs: self.inputs,
             conv: self.kind == LayerKind::Conv,
-            options: *options,
+            options: options.clone(),
         }
     }
 }
@@ -339,7 +339,7 @@ pub fn check_method(method: &'static dyn Method, options: &ModelOptions) -> Resu
         method.name() != Vanilla.name() && hidden().all(|l| layer_method(l, method, options).name() == Vanilla.name())
     };
     let network = options.network;
-    if applies_nowhere(&ModelOptions { normalize_conv: true, ..*options }) {
+    if applies_nowhere(&ModelOptions { normalize_conv: true, ..options.clone() }) {
         return Err(SettingError {
             key: "model",
             message: format!(

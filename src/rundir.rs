@@ -40,20 +40,38 @@ pub const REQUIRED: [&str; 3] = [CONFIG, CURVE, SUMMARY];
 /// has not recorded the measures or the weights ("not recorded" in reports).
 pub const OPTIONAL: [&str; 3] = [ACTIVATION_PROB, UNIT_STATS, MODEL];
 
-/// The run folder of one (dataset, method, lr, seed) of LeNet5 under `out`.
+/// The run folder of one (dataset, method, lr, seed) of LeNet5, its rule settings the
+/// preset's, under `out`.
 pub fn run_path(out: &Path, dataset: &str, method: &str, lr: f64, seed: u64) -> PathBuf {
     out.join(dataset).join(method).join(format!("lr{lr}")).join(format!("seed{seed}"))
 }
 
 /// The run folder of one seed of `settings` under `out`:
-/// `<out>/[<model>/]<dataset>/<method>/lr<lr>/seed<k>`, the network's level left out for
-/// LeNet5 (so every folder written before there was a choice is where it was).
+/// `<out>/[<model>/]<dataset>/<method>/lr<lr>/[<rules>/]seed<k>`. The network's level is
+/// left out for LeNet5, and the rules' level (`target_rate0.2-threshold_rate0.1`: the
+/// method's rule settings that differ from the preset, `TrainSettings::rule_changes`)
+/// where there are none, so every folder written before there was a choice is where it
+/// was. A run of changed rule settings written before the rules' level existed (at
+/// `lr<lr>/seed<k>`, its `config.json` naming those settings) is found where it is.
 pub fn run_dir(out: &Path, settings: &TrainSettings, seed: u64) -> PathBuf {
     let base = match settings.model {
         crate::model::Network::Lenet5 => out.to_path_buf(),
         other => out.join(other.name()),
     };
-    run_path(&base, settings.dataset.name(), settings.method.name(), settings.lr, seed)
+    let lr = base.join(settings.dataset.name()).join(settings.method.name()).join(format!("lr{}", settings.lr));
+    let seed = format!("seed{seed}");
+    let rules = settings.rule_changes();
+    if rules.is_empty() {
+        return lr.join(seed);
+    }
+    let here = lr.join(rules.join("-")).join(&seed);
+    let before = lr.join(&seed);
+    let written_before = || read_config(&before).is_ok_and(|c| c.settings.rule_changes() == rules);
+    if !here.exists() && written_before() {
+        before
+    } else {
+        here
+    }
 }
 
 /// `config.json`: what the run is (its settings, seed and data) and what it ran on.
@@ -463,6 +481,50 @@ mod tests {
         assert_eq!(text.lines().next().unwrap(), T::COLUMNS.join(","), "{}", T::NAME);
     }
 
+    fn settings(method: &str) -> TrainSettings {
+        TrainSettings::preset(crate::data::DatasetKind::Cifar10, method.parse().unwrap())
+    }
+
+    fn config_of(settings: TrainSettings, seed: u64) -> RunConfig {
+        RunConfig {
+            format_version: FORMAT_VERSION,
+            settings,
+            seed,
+            seed_batch: vec![seed],
+            data_limit: Limit::default(),
+            train_images: 1,
+            test_images: 1,
+            data_dir: "data".into(),
+            data_files: Vec::new(),
+            device: "cpu".into(),
+            system: serde_json::Value::Null,
+            choices: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn changed_rule_settings_have_their_own_level_and_older_folders_stay_where_they_are() {
+        let out = tempfile::tempdir().unwrap();
+        let out = out.path();
+        let preset = settings("adaptive-threshold");
+        let lr = out.join("cifar10/adaptive-threshold/lr0.003");
+        assert_eq!(run_dir(out, &preset, 3), lr.join("seed3"));
+        let mut changed = preset.clone();
+        (changed.target_rate, changed.threshold_rate) = (0.2, 0.1);
+        assert_eq!(run_dir(out, &changed, 3), lr.join("target_rate0.2-threshold_rate0.1/seed3"));
+        // A rule setting the method does not read adds no level (scaling_rate is homeostatic-scaling's).
+        changed.scaling_rate = 0.01;
+        assert_eq!(run_dir(out, &changed, 3), lr.join("target_rate0.2-threshold_rate0.1/seed3"));
+        // Written before the level existed: found at lr<lr>/seed<k> when its config names these rules.
+        std::fs::create_dir_all(lr.join("seed3")).unwrap();
+        write_json(&lr.join("seed3"), CONFIG, &config_of(changed.clone(), 3)).unwrap();
+        assert_eq!(run_dir(out, &changed, 3), lr.join("seed3"));
+        let mut other = changed.clone();
+        other.threshold_rate = 0.3;
+        assert_eq!(run_dir(out, &other, 3), lr.join("target_rate0.2-threshold_rate0.3/seed3"));
+        assert_eq!(run_dir(out, &preset, 3), lr.join("seed3"));
+    }
+
     #[test]
     fn every_csv_header_matches_its_row_type() {
         header_of(CurveRow { iteration: 1, train_loss: Some(0.5), test_accuracy: 0.1 });
@@ -499,21 +561,7 @@ mod tests {
         })
         .unwrap();
         let layer = serde_json::to_value(LayerSummary::of("fc1", &[])).unwrap();
-        let config = serde_json::to_value(RunConfig {
-            format_version: FORMAT_VERSION,
-            settings: TrainSettings::preset(crate::data::DatasetKind::Cifar10, "vanilla".parse().unwrap()),
-            seed: 0,
-            seed_batch: vec![0],
-            data_limit: Limit::default(),
-            train_images: 1,
-            test_images: 1,
-            data_dir: "data".into(),
-            data_files: Vec::new(),
-            device: "cpu".into(),
-            system: serde_json::Value::Null,
-            choices: serde_json::Value::Null,
-        })
-        .unwrap();
+        let config = serde_json::to_value(config_of(settings("vanilla"), 0)).unwrap();
         let keys = [&summary, &layer, &config].into_iter().flat_map(|v| v.as_object().unwrap().keys().cloned());
         for name in columns.iter().map(|c| c.to_string()).chain(keys) {
             assert!(doc.contains(&format!("`{name}`")), "docs/run-folder.md does not describe `{name}`");

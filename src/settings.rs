@@ -14,7 +14,7 @@
 use crate::data::batches::BatchOrder;
 use crate::data::{DatasetKind, Limit, PixelStandardization};
 use crate::model::{ModelOptions, Network};
-use crate::norm::{self, EvalStats, MethodId, MethodOptions};
+use crate::norm::{self, EvalStats, MethodId, MethodOptions, PerModel, RuleSetting};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -240,10 +240,46 @@ impl TrainSettings {
         crate::model::check_method(self.method.method(), &self.model_options())
     }
 
-    /// Whether `other` is these settings but for the learning rate: runs one model can
-    /// train together (Adam takes a learning rate per model).
-    pub fn equal_but_lr(&self, other: &TrainSettings) -> bool {
-        TrainSettings { lr: self.lr, ..other.clone() } == *self
+    /// Whether `other` is these settings but for what each model of a seed batch holds
+    /// its own of: the learning rate (Adam takes one per model) and the rule settings
+    /// ([`RuleSetting`]). Runs one model can train together.
+    pub fn equal_but_per_model(&self, other: &TrainSettings) -> bool {
+        let mut other = TrainSettings { lr: self.lr, ..other.clone() };
+        for rule in RuleSetting::ALL {
+            other.set_rule(rule, self.rule(rule));
+        }
+        other == *self
+    }
+
+    /// A rule setting's value.
+    pub fn rule(&self, rule: RuleSetting) -> f64 {
+        match rule {
+            RuleSetting::TargetRate => self.target_rate,
+            RuleSetting::ThresholdRate => self.threshold_rate,
+            RuleSetting::ScalingRate => self.scaling_rate,
+        }
+    }
+
+    pub fn set_rule(&mut self, rule: RuleSetting, value: f64) {
+        match rule {
+            RuleSetting::TargetRate => self.target_rate = value,
+            RuleSetting::ThresholdRate => self.threshold_rate = value,
+            RuleSetting::ScalingRate => self.scaling_rate = value,
+        }
+    }
+
+    /// The method's rule settings whose values differ from the preset's, each as
+    /// `<name><value>` (`target_rate0.2`): what tells such a run's folder from the
+    /// preset's (`rundir::run_dir`).
+    pub fn rule_changes(&self) -> Vec<String> {
+        let preset = TrainSettings::preset(self.dataset, self.method);
+        self.method
+            .method()
+            .rule_settings()
+            .iter()
+            .filter(|&&rule| self.rule(rule).to_bits() != preset.rule(rule).to_bits())
+            .map(|&rule| format!("{}{}", rule.name(), self.rule(rule)))
+            .collect()
     }
 
     /// Runs trained together as one model, at most: `requested` for this method, or 1
@@ -259,17 +295,26 @@ impl TrainSettings {
 
     /// How the model is built.
     pub fn model_options(&self) -> ModelOptions {
+        Self::model_options_of(std::slice::from_ref(self))
+    }
+
+    /// How the model of runs trained together is built (settings equal but per model,
+    /// [`equal_but_per_model`](Self::equal_but_per_model)): the first run's options,
+    /// each model with its own run's rule settings.
+    pub fn model_options_of(runs: &[TrainSettings]) -> ModelOptions {
+        let each = |rule: RuleSetting| PerModel::each(runs.iter().map(|r| r.rule(rule)).collect());
+        let first = &runs[0];
         ModelOptions {
-            network: self.model,
-            normalize_conv: self.normalize_conv,
+            network: first.model,
+            normalize_conv: first.normalize_conv,
             method: MethodOptions {
-                groups: self.groups as i64,
-                whitening_group_size: self.whitening_group_size as i64,
-                target_rate: self.target_rate,
-                threshold_rate: self.threshold_rate,
-                scaling_rate: self.scaling_rate,
-                rate_window: self.rate_window as i64,
-                branch_size: self.branch_size as i64,
+                groups: first.groups as i64,
+                whitening_group_size: first.whitening_group_size as i64,
+                target_rate: each(RuleSetting::TargetRate),
+                threshold_rate: each(RuleSetting::ThresholdRate),
+                scaling_rate: each(RuleSetting::ScalingRate),
+                rate_window: first.rate_window as i64,
+                branch_size: first.branch_size as i64,
             },
         }
     }
@@ -517,6 +562,18 @@ mod tests {
     }
 
     #[test]
+    fn each_rule_setting_is_the_setting_of_its_name() {
+        for (k, rule) in RuleSetting::ALL.into_iter().enumerate() {
+            let mut s = preset();
+            let value = 0.0625 * (k + 1) as f64;
+            s.set_rule(rule, value);
+            assert_eq!((s.rule(rule), s.identity(Limit::default())[rule.name()].as_f64()), (value, Some(value)));
+            let others = RuleSetting::ALL.into_iter().filter(|&r| r != rule);
+            assert!(others.into_iter().all(|r| s.rule(r) == preset().rule(r)), "{rule:?} sets only itself");
+        }
+    }
+
+    #[test]
     fn the_test_batch_is_a_thousand_unless_given() {
         let method = "vanilla".parse().unwrap();
         let changes = SettingChanges { batch_size: Some(64), ..Default::default() };
@@ -559,9 +616,9 @@ mod tests {
         let options = s.model_options().method;
         assert_eq!(
             (
-                options.target_rate,
-                options.threshold_rate,
-                options.scaling_rate,
+                options.target_rate.first(),
+                options.threshold_rate.first(),
+                options.scaling_rate.first(),
                 options.rate_window,
                 options.branch_size
             ),

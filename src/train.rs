@@ -10,7 +10,7 @@ use crate::learner::Learner;
 use crate::metrics::{ActivityRecord, LayerSummary};
 use crate::progress::Progress;
 use crate::rundir::{self, ActivationRow, CurveRow, Outcome, RunConfig, Summary, UnitRow};
-use crate::settings::TrainSettings;
+use crate::settings::{GroupKey, TrainSettings};
 use crate::system::{device_name, SystemInfo};
 use anyhow::{bail, Result};
 use serde::Serialize;
@@ -130,8 +130,8 @@ pub fn train_seed_batch(
     Ok(trained.into_iter().map(|(k, summary)| (seeds[k], summary)).collect())
 }
 
-/// Trains `runs` as one model — the seeds of one setting, and its learning rates where
-/// they differ (every other setting the same) — and writes each run's folder under
+/// Trains `runs` as one model — the seeds of one setting, and its learning rates and
+/// rule settings where they differ (every other setting the same) — and writes each run's folder under
 /// `out`, each as it would be trained alone. For a sweep, `still_ours(k)` says whether
 /// this worker still holds the claim on run `k`. Asked at every evaluation and before a
 /// run's files are written: a run taken over is not written, and when none is left the
@@ -145,11 +145,12 @@ pub fn train_runs(
 ) -> Result<Vec<(usize, Summary)>> {
     let Some(first) = runs.first() else { return Ok(Vec::new()) };
     let settings = &first.settings;
-    if let Some(other) = runs.iter().find(|r| !settings.equal_but_lr(&r.settings)) {
+    if let Some(other) = runs.iter().find(|r| !settings.equal_but_per_model(&r.settings)) {
+        let keys = [settings, &other.settings].map(|s| GroupKey::of(s, Limit::default()));
+        let differing = crate::settings::differing_columns(&[&keys[0], &keys[1]]);
         bail!(
-            "one model trains runs that differ in their learning rate only: {} and {}",
-            settings.lr,
-            other.settings.lr
+            "one model trains runs that differ in their learning rate and rule settings only; these differ in {}",
+            differing.join(", ")
         );
     }
     for run in runs {
@@ -170,7 +171,7 @@ pub fn train_runs(
     let dirs: Vec<PathBuf> = runs.iter().map(|r| rundir::run_dir(out, &r.settings, r.seed)).collect();
     let config_bytes = write_configs(runs, data, &dirs)?;
 
-    let model = settings.model_options();
+    let model = TrainSettings::model_options_of(&runs.iter().map(|r| r.settings.clone()).collect::<Vec<_>>());
     let mut learner = Learner::with_learning_rates(settings.method.method(), &seeds, &model, &lrs, device)?;
     let method = settings.method.method();
     let build_net = || drop(crate::model::draw_initial_parameters(method, &model));

@@ -115,6 +115,40 @@ fn a_models_axis_multiplies_the_grid_and_places_each_network_in_its_own_folders(
 }
 
 #[test]
+fn rule_settings_are_axes_of_the_methods_that_read_them_and_pack_with_the_seeds() {
+    let e = parse(
+        "name = \"r\"\ndatasets = [\"cifar10\"]\nmethods = [\"vanilla\", \"adaptive-threshold\", \"homeostatic-scaling\"]\n\
+         target_rates = [0.2, 0.5]\nthreshold_rates = [0.01, 0.1]\nseeds = 2\n",
+    )
+    .unwrap();
+    let of = |method: &str| -> Vec<(f64, f64, f64, u64)> {
+        e.runs
+            .iter()
+            .filter(|r| r.settings.method.name() == method)
+            .map(|r| (r.settings.target_rate, r.settings.threshold_rate, r.settings.scaling_rate, r.seed))
+            .collect()
+    };
+    // vanilla reads neither: once, at the presets.
+    assert_eq!(of("vanilla"), vec![(0.5, 0.03, 0.001, 0), (0.5, 0.03, 0.001, 1)]);
+    // adaptive-threshold reads both: every combination, seeds innermost.
+    let adaptive = of("adaptive-threshold");
+    assert_eq!(adaptive.len(), 8);
+    assert_eq!(&adaptive[..3], &[(0.2, 0.01, 0.001, 0), (0.2, 0.01, 0.001, 1), (0.2, 0.1, 0.001, 0)]);
+    // homeostatic-scaling reads the target rate only.
+    assert_eq!(of("homeostatic-scaling").iter().map(|r| r.0).collect::<Vec<_>>(), vec![0.2, 0.2, 0.5, 0.5]);
+    // A sweep trains each method's rule settings and seeds as one model, each run in its own folder.
+    let out = tempfile::tempdir().unwrap();
+    let planned = sweep::plan(&e, &options(out.path(), Shard::default()));
+    let batches = sweep::seed_batches(planned.iter().collect(), &options(out.path(), Shard::default()));
+    assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 8, 4]);
+    let dirs: BTreeSet<_> = planned.iter().map(|r| r.dir.clone()).collect();
+    assert_eq!(dirs.len(), planned.len(), "one folder per run");
+    let root = out.path().join("r/cifar10/adaptive-threshold/lr0.003");
+    assert!(dirs.contains(&root.join("target_rate0.2-threshold_rate0.01/seed1")), "{dirs:?}");
+    assert!(dirs.contains(&root.join("threshold_rate0.01/seed0")), "{dirs:?}");
+}
+
+#[test]
 fn shards_are_disjoint_and_cover_the_grid() {
     let e = parse("name = \"s\"\ndatasets = [\"cifar10\"]\nmethods = [\"vanilla\", \"batch-norm\", \"mean-only\"]\nlearning_rates = [0.1, 0.2]\nseeds = 5\n").unwrap();
     let out = tempfile::tempdir().unwrap();
@@ -159,6 +193,14 @@ fn bad_experiment_files_name_the_file_line_and_key() {
         (base("[settings.cifar10]\nthreshold_rate = 0.0\n", "[\"vanilla\"]"), ":6:", "settings.cifar10.threshold_rate"),
         (base("[settings]\nscaling_rate = -0.1\n", "[\"homeostatic-scaling\"]"), ":6:", "settings.scaling_rate"),
         (base("[settings]\neval_stats = \"mean\"\n", "[\"vanilla\"]"), ":6:", "settings.eval_stats"),
+        (base("target_rates = [0.2,\n 1.5]\n", "[\"adaptive-threshold\"]"), ":6:", "target_rates: target_rate"),
+        (base("scaling_rates = [0.01, 0.01]\n", "[\"homeostatic-scaling\"]"), ":5:", "listed twice"),
+        (base("threshold_rates = []\n", "[\"adaptive-threshold\"]"), ":5:", "threshold_rates: is empty"),
+        (
+            base("threshold_rates = [0.1]\n", "[\"vanilla\", \"homeostatic-scaling\"]"),
+            ":5:",
+            "no method listed reads threshold_rate (adaptive-threshold do)",
+        ),
         (base("models = [\"lenet5\",\n \"resnet50\"]\n", "[\"vanilla\"]"), ":6:", "unknown network `resnet50`"),
         (base("models = [\"mlp\"]\n", "[\"vanilla\", \"instance-norm\"]"), ":5:", "mlp with instance-norm"),
         (base("models = [\"mlp\", \"mlp\"]\n", "[\"vanilla\"]"), ":5:", "listed twice"),

@@ -1,12 +1,14 @@
 //! Properties of the methods and the model that need no PyTorch.
 
+use homeonorm::data::DatasetKind;
 use homeonorm::learner::Learner;
 use homeonorm::model::LayerShape;
 use homeonorm::model::{model_state, parameter_counts, shared_input};
 use homeonorm::norm::{
-    method_by_name, EvalStats, LayerSpec, Method, MethodOptions, Pass, DEFAULT_SCALING_RATE, DEFAULT_THRESHOLD_RATE,
-    METHODS,
+    method_by_name, EvalStats, LayerSpec, Method, MethodOptions, Pass, RuleSetting, DEFAULT_SCALING_RATE,
+    DEFAULT_THRESHOLD_RATE, METHODS,
 };
+use homeonorm::settings::TrainSettings;
 use tch::{nn, Device, Kind, Tensor};
 
 const VANILLA_PARAMETERS: i64 = 62006;
@@ -80,6 +82,44 @@ fn every_registered_method_is_complete() {
                     method.colour(),
                     other.name(),
                     other.colour()
+                ));
+            }
+        }
+        // Rule settings: declared exactly when a changed value changes the state a step's
+        // rules leave (a folder level, and a grid axis, for each one the method reads). The
+        // buffers only: Adam's first steps turn rounding into ±lr, and a test running
+        // meanwhile may change torch's thread count, and with it how a sum is split.
+        let preset = TrainSettings::preset(DatasetKind::Cifar10, name.parse().unwrap());
+        let buffers_after_a_step = |settings: &TrainSettings| {
+            let mut learner =
+                Learner::with_options(*method, &[0], &settings.model_options(), 1e-3, Device::Cpu).unwrap();
+            // Fixed inputs, not torch's generator (other tests draw from it meanwhile).
+            let x = Tensor::arange(8 * 3 * 32 * 32, (Kind::Float, Device::Cpu)).sin().view([1, 8, 3, 32, 32]);
+            let labels = Tensor::arange(8, (Kind::Int64, Device::Cpu)).view([1, 8]);
+            let _ = learner.step(&x, &labels);
+            let mut buffers: Vec<(String, Tensor)> =
+                learner.vs.variables().into_iter().filter(|(_, t)| !t.requires_grad()).collect();
+            buffers.sort_by(|a, b| a.0.cmp(&b.0));
+            buffers
+        };
+        let unchanged = buffers_after_a_step(&preset);
+        for rule in RuleSetting::ALL {
+            let mut changed = preset.clone();
+            let far = match rule {
+                RuleSetting::TargetRate => 0.1,
+                RuleSetting::ThresholdRate => 1.0,
+                RuleSetting::ScalingRate => 0.5,
+            };
+            changed.set_rule(rule, far);
+            let reads = buffers_after_a_step(&changed)
+                .iter()
+                .zip(&unchanged)
+                .any(|((_, a), (_, b))| !a.allclose(b, 1e-4, 1e-6, false));
+            let declared = method.rule_settings().contains(&rule);
+            if reads != declared {
+                problems.push(format!(
+                    "{name}: reads {} {reads}, declares it {declared} (Method::rule_settings)",
+                    rule.name()
                 ));
             }
         }

@@ -134,9 +134,24 @@ fn three_seeds_batched_equal_three_runs_one_by_one() {
 /// equal to its runs alone within rounding: in float32, the precision runs use, every
 /// loss and every parameter is the same bit for bit, so a batched run writes the files
 /// its seed would write alone.
-/// Two learning rates × two seeds, one model (`[3, 4, 3, 4]` at `[0.01, 0.01, 0.003, 0.003]`).
+/// Two learning rates × two seeds, one model (`[3, 4, 3, 4]` at `[0.01, 0.01, 0.003, 0.003]`),
+/// and for the methods with a local rule, each model at its own target and rule rate too.
 const PACKED_SEEDS: [u64; 4] = [3, 4, 3, 4];
 const PACKED_LRS: [f64; 4] = [0.01, 0.01, 0.003, 0.003];
+const PACKED_TARGET_RATES: [f64; 4] = [0.5, 0.3, 0.2, 0.5];
+const PACKED_THRESHOLD_RATES: [f64; 4] = [0.03, 0.1, 0.01, 0.1];
+const PACKED_SCALING_RATES: [f64; 4] = [0.001, 0.01, 0.003, 0.01];
+
+/// Run k of the packed model: `settings` at its learning rate and rule settings.
+fn packed_run(settings: &TrainSettings, k: usize) -> TrainSettings {
+    TrainSettings {
+        lr: PACKED_LRS[k],
+        target_rate: PACKED_TARGET_RATES[k],
+        threshold_rate: PACKED_THRESHOLD_RATES[k],
+        scaling_rate: PACKED_SCALING_RATES[k],
+        ..settings.clone()
+    }
+}
 
 #[test]
 fn on_the_cpu_a_seed_batch_is_bit_identical_to_its_runs_alone_in_float32() {
@@ -151,12 +166,16 @@ fn on_the_cpu_a_seed_batch_is_bit_identical_to_its_runs_alone_in_float32() {
             assert_eq!(settings.seeds_per_batch(homeonorm::workers::SeedsPerModel::Asked(10)), 1, "{}", method.name());
             continue;
         }
-        // Each model at its own learning rate (Adam's per-model step sizes).
-        let train = |seeds: &[u64], lrs: &[f64]| {
-            let options = homeonorm::model::ModelOptions::default();
-            let mut learner = Learner::with_learning_rates(*method, seeds, &options, lrs, Device::Cpu).unwrap();
+        // Each model at its own learning rate (Adam's per-model step sizes) and rule settings.
+        let preset = TrainSettings::preset(homeonorm::data::DatasetKind::Cifar10, method.name().parse().unwrap());
+        let train = |runs: &[usize]| {
+            let settings: Vec<TrainSettings> = runs.iter().map(|&k| packed_run(&preset, k)).collect();
+            let options = TrainSettings::model_options_of(&settings);
+            let seeds: Vec<u64> = runs.iter().map(|&k| PACKED_SEEDS[k]).collect();
+            let lrs: Vec<f64> = settings.iter().map(|s| s.lr).collect();
+            let mut learner = Learner::with_learning_rates(*method, &seeds, &options, &lrs, Device::Cpu).unwrap();
             learner.model.set_layout(Layout::PerModel);
-            let mut sampler = BatchSampler::chacha8(&data.train, seeds, 32);
+            let mut sampler = BatchSampler::chacha8(&data.train, &seeds, 32);
             let losses: Vec<tch::Tensor> = (0..20)
                 .map(|_| {
                     let (images, labels) = sampler.next_batch(&data.train);
@@ -165,9 +184,9 @@ fn on_the_cpu_a_seed_batch_is_bit_identical_to_its_runs_alone_in_float32() {
                 .collect();
             (learner, tch::Tensor::stack(&losses, 1)) // [S, steps]
         };
-        let (batched, batched_losses) = train(&PACKED_SEEDS, &PACKED_LRS);
+        let (batched, batched_losses) = train(&[0, 1, 2, 3]);
         for (s, (&seed, &lr)) in PACKED_SEEDS.iter().zip(&PACKED_LRS).enumerate() {
-            let (alone, alone_losses) = train(&[seed], &[lr]);
+            let (alone, alone_losses) = train(&[s]);
             if !alone_losses.get(0).equal(&batched_losses.get(s as i64)) {
                 failures.push(format!("{} seed {seed} lr {lr}: losses", method.name()));
             }
@@ -182,20 +201,18 @@ fn on_the_cpu_a_seed_batch_is_bit_identical_to_its_runs_alone_in_float32() {
 }
 
 /// The runs a sweep packs into one model (two learning rates × two seeds of one
-/// setting) write the folders the same runs write trained alone, byte for byte.
+/// setting, each run with its own rule settings) write the folders the same runs write
+/// trained alone, byte for byte.
 #[test]
-fn runs_of_several_learning_rates_in_one_model_write_the_folders_they_write_alone() {
+fn runs_of_several_learning_rates_and_rule_settings_in_one_model_write_the_folders_they_write_alone() {
     use homeonorm::experiment::RunSpec;
     let root = tempfile::tempdir().unwrap();
     let data = common::small_cifar(root.path());
-    for method in ["vanilla", "batch-norm"] {
+    for method in ["vanilla", "batch-norm", "adaptive-threshold", "homeostatic-scaling"] {
         let mut settings = TrainSettings::preset(homeonorm::data::DatasetKind::Cifar10, method.parse().unwrap());
         (settings.iterations, settings.eval_every, settings.record_every, settings.test_batch_size) = (60, 30, 10, 50);
-        let runs: Vec<RunSpec> = PACKED_SEEDS
-            .iter()
-            .zip(PACKED_LRS)
-            .map(|(&seed, lr)| RunSpec { settings: TrainSettings { lr, ..settings.clone() }, seed })
-            .collect();
+        let runs: Vec<RunSpec> =
+            (0..4).map(|k| RunSpec { settings: packed_run(&settings, k), seed: PACKED_SEEDS[k] }).collect();
         let packed = root.path().join(format!("packed-{method}"));
         let written = homeonorm::train::train_runs(&runs, &data, &packed, &|_| true).unwrap();
         assert_eq!(written.iter().map(|(k, _)| *k).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
@@ -211,8 +228,8 @@ fn runs_of_several_learning_rates_in_one_model_write_the_folders_they_write_alon
             let config: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(dir(&packed).join("config.json")).unwrap()).unwrap();
             assert_eq!(
-                (config["lr"].as_f64(), config["seed_batch"].clone()),
-                (Some(run.settings.lr), serde_json::json!(PACKED_SEEDS))
+                (config["lr"].as_f64(), config["target_rate"].as_f64(), config["seed_batch"].clone()),
+                (Some(run.settings.lr), Some(run.settings.target_rate), serde_json::json!(PACKED_SEEDS))
             );
         }
     }
@@ -222,6 +239,7 @@ fn runs_of_several_learning_rates_in_one_model_write_the_folders_they_write_alon
     other.batch_size = 64;
     let out = root.path().join("refused");
     let e = homeonorm::train::train_runs(&[first, RunSpec { settings: other, seed: 1 }], &data, &out, &|_| true);
-    assert!(e.unwrap_err().to_string().contains("differ in their learning rate only"));
+    let e = e.unwrap_err().to_string();
+    assert!(e.contains("differ in their learning rate and rule settings only; these differ in batch_size"), "{e}");
     assert!(!out.exists(), "nothing written");
 }

@@ -5,7 +5,7 @@
 //! unit's activation probability on that step's batch, p* the target rate, η the
 //! setting `threshold_rate`. Needs no batch statistics at test time.
 
-use super::{per_unit_like_z, LayerSpec, Method, MethodLayer, Pass};
+use super::{per_unit_like_z, LayerSpec, Method, MethodLayer, Pass, RuleOperand, RuleSetting};
 use crate::metrics::activation_prob;
 use tch::{nn, Tensor};
 
@@ -13,8 +13,8 @@ pub struct AdaptiveThreshold;
 
 struct AdaptiveThresholdLayer {
     theta: Tensor,
-    rate: f64,
-    target: f64,
+    rate: RuleOperand,
+    target: RuleOperand,
 }
 
 impl MethodLayer for AdaptiveThresholdLayer {
@@ -22,7 +22,7 @@ impl MethodLayer for AdaptiveThresholdLayer {
         z - per_unit_like_z(&self.theta, z)
     }
     fn after_step(&self, output: &Tensor) {
-        let step = (activation_prob(output, output.kind()) - self.target) * self.rate;
+        let step = self.rate.multiplying(&self.target.subtracted_from(&activation_prob(output, output.kind())));
         let _ = self.theta.shallow_clone().g_add_(&step);
     }
 }
@@ -43,11 +43,15 @@ impl Method for AdaptiveThreshold {
     fn table1_row(&self) -> &'static str {
         "single neuron: firing thresholds (intrinsic plasticity)"
     }
+    fn rule_settings(&self) -> &'static [RuleSetting] {
+        &[RuleSetting::TargetRate, RuleSetting::ThresholdRate]
+    }
     fn attach(&self, path: &nn::Path, layer: &LayerSpec, _weight: &Tensor) -> Box<dyn MethodLayer> {
+        let options = &layer.options;
         Box::new(AdaptiveThresholdLayer {
             theta: path.zeros_no_train("theta", &layer.unit_shape()),
-            rate: layer.options.threshold_rate,
-            target: layer.options.target_rate,
+            rate: options.threshold_rate.operand(layer.models, path.device()),
+            target: options.target_rate.operand(layer.models, path.device()),
         })
     }
 }

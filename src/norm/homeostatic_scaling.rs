@@ -7,7 +7,7 @@
 //! batch, p̄ starting at p*), then α ← α (1 + η (p* − p̄)). Needs no batch
 //! statistics at test time.
 
-use super::{scale_rows, LayerSpec, Method, MethodLayer};
+use super::{scale_rows, LayerSpec, Method, MethodLayer, RuleOperand, RuleSetting};
 use crate::metrics::activation_prob;
 use tch::{nn, Tensor};
 
@@ -17,8 +17,8 @@ struct HomeostaticScalingLayer {
     alpha: Tensor,
     /// p̄ per unit.
     average_rate: Tensor,
-    rate: f64,
-    target: f64,
+    rate: RuleOperand,
+    target: RuleOperand,
     window: f64,
 }
 
@@ -34,7 +34,7 @@ impl MethodLayer for HomeostaticScalingLayer {
         let mut average = self.average_rate.shallow_clone();
         let _ = average.g_mul_scalar_(memory);
         let _ = average.g_add_(&(activation_prob(output, output.kind()) / self.window));
-        let factor = (-&average + self.target) * self.rate + 1.0;
+        let factor = self.rate.multiplying(&self.target.added_to(&-&average)) + 1.0;
         let _ = self.alpha.shallow_clone().g_mul_(&factor);
     }
 }
@@ -55,15 +55,19 @@ impl Method for HomeostaticScaling {
     fn table1_row(&self) -> &'static str {
         "synaptic weights: homeostatic synaptic scaling, the brain's rule"
     }
+    fn rule_settings(&self) -> &'static [RuleSetting] {
+        &[RuleSetting::TargetRate, RuleSetting::ScalingRate]
+    }
     fn attach(&self, path: &nn::Path, layer: &LayerSpec, _weight: &Tensor) -> Box<dyn MethodLayer> {
         let options = &layer.options;
+        let target = options.target_rate.operand(layer.models, path.device());
         let mut average_rate = path.zeros_no_train("average_rate", &layer.unit_shape());
-        let _ = tch::no_grad(|| average_rate.fill_(options.target_rate));
+        tch::no_grad(|| target.fill(&mut average_rate));
         Box::new(HomeostaticScalingLayer {
             alpha: path.ones_no_train("alpha", &layer.unit_shape()),
             average_rate,
-            rate: options.scaling_rate,
-            target: options.target_rate,
+            rate: options.scaling_rate.operand(layer.models, path.device()),
+            target,
             window: options.rate_window as f64,
         })
     }

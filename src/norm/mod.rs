@@ -124,19 +124,19 @@ impl LayerSpec {
 
 /// The settings some methods take (`TrainSettings` holds them, checks their ranges,
 /// and [`Method::check`] checks them against every layer before anything runs).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct MethodOptions {
     /// group-norm: groups per layer.
     pub groups: i64,
     /// whitening: units (channels) whitened together; the last group may be smaller.
     pub whitening_group_size: i64,
     /// adaptive-threshold and homeostatic-scaling: the activation probability p* each
-    /// unit is held at.
-    pub target_rate: f64,
+    /// unit is held at (each model its own: [`RuleSetting`]).
+    pub target_rate: PerModel,
     /// adaptive-threshold: η of θ ← θ + η (p̂ − p*).
-    pub threshold_rate: f64,
+    pub threshold_rate: PerModel,
     /// homeostatic-scaling: η of α ← α (1 + η (p* − p̄)).
-    pub scaling_rate: f64,
+    pub scaling_rate: PerModel,
     /// homeostatic-scaling: the steps p̄, the running average of p̂, averages over
     /// (p̄ ← p̄ + (p̂ − p̄)/window).
     pub rate_window: i64,
@@ -150,11 +150,107 @@ impl Default for MethodOptions {
         MethodOptions {
             groups: DEFAULT_GROUPS,
             whitening_group_size: DEFAULT_WHITENING_GROUP,
-            target_rate: DEFAULT_TARGET_RATE,
-            threshold_rate: DEFAULT_THRESHOLD_RATE,
-            scaling_rate: DEFAULT_SCALING_RATE,
+            target_rate: PerModel::every(DEFAULT_TARGET_RATE),
+            threshold_rate: PerModel::every(DEFAULT_THRESHOLD_RATE),
+            scaling_rate: PerModel::every(DEFAULT_SCALING_RATE),
             rate_window: DEFAULT_RATE_WINDOW,
             branch_size: DEFAULT_BRANCH_SIZE,
+        }
+    }
+}
+
+/// A scalar a method's local rule reads after each step. Like Adam's learning rate,
+/// each model of a seed batch may hold its own: runs that differ only in these and
+/// the learning rate train as one model (and an experiment may list several values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleSetting {
+    TargetRate,
+    ThresholdRate,
+    ScalingRate,
+}
+
+impl RuleSetting {
+    pub const ALL: [RuleSetting; 3] = [RuleSetting::TargetRate, RuleSetting::ThresholdRate, RuleSetting::ScalingRate];
+
+    /// Its name in `config.json` and in the settings (`--target-rate` on the command line).
+    pub fn name(self) -> &'static str {
+        match self {
+            RuleSetting::TargetRate => "target_rate",
+            RuleSetting::ThresholdRate => "threshold_rate",
+            RuleSetting::ScalingRate => "scaling_rate",
+        }
+    }
+}
+
+/// A rule's setting for each model of a seed batch, or one value for every model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PerModel(Vec<f64>);
+
+impl PerModel {
+    pub fn every(value: f64) -> Self {
+        PerModel(vec![value])
+    }
+    pub fn each(values: Vec<f64>) -> Self {
+        assert!(!values.is_empty(), "a value per model");
+        PerModel(values)
+    }
+    /// Model 0's value (every model's, when there is one).
+    pub fn first(&self) -> f64 {
+        self.0[0]
+    }
+    /// The operand the rule's arithmetic takes for `models` models on `device`.
+    pub(crate) fn operand(&self, models: i64, device: tch::Device) -> RuleOperand {
+        match self.0.as_slice() {
+            [first, rest @ ..] if rest.iter().all(|v| v.to_bits() == first.to_bits()) => RuleOperand::Shared(*first),
+            values => {
+                assert_eq!(values.len() as i64, models, "one value per model");
+                RuleOperand::Each(Tensor::from_slice(values).view([models, 1]).to_device(device))
+            }
+        }
+    }
+}
+
+/// A rule setting in the rule's arithmetic. Where every model has the same value, a
+/// scalar, as the script's `(rate - self.target_rate) * self.threshold_rate` takes it;
+/// else each model's value as a column `[S, 1]` against the `[S, U]` unit tensors,
+/// held in f64 and rounded to the units' kind where used, as ATen rounds a Python
+/// float. The arithmetic is the same either way, so each model's numbers are its
+/// run's alone (tests/seed_batch.rs).
+pub(crate) enum RuleOperand {
+    Shared(f64),
+    Each(Tensor),
+}
+
+impl RuleOperand {
+    fn column(values: &Tensor, like: &Tensor) -> Tensor {
+        values.to_kind(like.kind())
+    }
+    /// `x − value`
+    pub fn subtracted_from(&self, x: &Tensor) -> Tensor {
+        match self {
+            RuleOperand::Shared(v) => x - *v,
+            RuleOperand::Each(values) => x - Self::column(values, x),
+        }
+    }
+    /// `x + value`
+    pub fn added_to(&self, x: &Tensor) -> Tensor {
+        match self {
+            RuleOperand::Shared(v) => x + *v,
+            RuleOperand::Each(values) => x + Self::column(values, x),
+        }
+    }
+    /// `x · value`
+    pub fn multiplying(&self, x: &Tensor) -> Tensor {
+        match self {
+            RuleOperand::Shared(v) => x * *v,
+            RuleOperand::Each(values) => x * Self::column(values, x),
+        }
+    }
+    /// Every unit of each model set to its value (`x.fill_(value)`).
+    pub fn fill(&self, x: &mut Tensor) {
+        match self {
+            RuleOperand::Shared(v) => drop(x.fill_(*v)),
+            RuleOperand::Each(values) => x.copy_(&Self::column(values, x).expand_as(x)),
         }
     }
 }
@@ -228,6 +324,10 @@ pub trait Method: Sync {
     /// LeCun normal); `None`: the defaults stay.
     fn reinitialise(&self, _weight_shape: &[i64]) -> Option<(Tensor, Tensor)> {
         None
+    }
+    /// The rule settings the method reads (its local rule's target and rate).
+    fn rule_settings(&self) -> &'static [RuleSetting] {
+        &[]
     }
     /// Whether a seed batch gives each model's numbers bit for bit as its run alone
     /// (on the CPU). Methods for which it does not are trained one seed at a time.
