@@ -218,8 +218,9 @@ struct RuntimeArgs {
     /// Use at most N images of each split (a subset, on purpose: the official counts are not checked).
     #[arg(long, value_name = "N", value_parser = positive)]
     limit: Option<usize>,
-    /// Runs of one setting (seeds, learning rates) trained together as one seed-batched
-    /// model, at most [default: 10; on the CPU 1 for the methods a seed batch was measured to slow].
+    /// Runs of one setting (seeds, learning rates, rule settings) trained together as one
+    /// seed-batched model, at most [default: 10 on CUDA; 4 on the CPU, 1 for the methods a
+    /// seed batch was measured to slow there].
     #[arg(long, value_parser = positive)]
     seeds_per_batch: Option<usize>,
     /// CPU threads for libtorch (default: libtorch's choice).

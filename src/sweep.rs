@@ -19,7 +19,7 @@ use crate::progress::Progress;
 use crate::rundir::{self, Outcome, RunState};
 use crate::settings::TrainSettings;
 use crate::train::{train_runs, RunData, TakenOver};
-use crate::workers::{SeedsPerModel, DEFAULT_SEEDS_PER_MODEL};
+use crate::workers::{SeedsPerModel, CPU_SEEDS_PER_MODEL, DEFAULT_SEEDS_PER_MODEL};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -145,15 +145,15 @@ pub fn check_changed(planned: &[PlannedRun], options: &SweepOptions) -> Result<(
 }
 
 /// Pending runs as seed batches, each trained as one model: consecutive runs whose
-/// settings are equal but for the learning rate (Adam takes one per model), up to
-/// `seeds_per_batch`.
+/// settings are equal but for what each model holds its own of (the learning rate
+/// and rule settings, `TrainSettings::equal_but_per_model`), up to `seeds_per_batch`.
 pub fn seed_batches<'a>(pending: Vec<&'a PlannedRun>, options: &SweepOptions) -> Vec<Vec<&'a PlannedRun>> {
     let mut groups: Vec<Vec<&PlannedRun>> = Vec::new();
     for run in pending {
         let settings = &run.spec.settings;
         match groups.last_mut() {
             Some(g)
-                if settings.equal_but_lr(&g[0].spec.settings)
+                if settings.equal_but_per_model(&g[0].spec.settings)
                     && g.len() < settings.seeds_per_batch(options.seeds_per_batch) =>
             {
                 g.push(run)
@@ -185,12 +185,13 @@ pub fn packing(batches: &[Vec<&PlannedRun>], options: &SweepOptions) -> String {
     };
     let up_to = match options.seeds_per_batch {
         SeedsPerModel::Asked(n) => format!("up to {n} (--seeds-per-batch)"),
-        SeedsPerModel::Default { .. } => format!(
-            "up to {DEFAULT_SEEDS_PER_MODEL} (the default; on the CPU one run per model for methods a seed batch slows)"
+        SeedsPerModel::Default { cuda: true } => format!("up to {DEFAULT_SEEDS_PER_MODEL} (the default on CUDA)"),
+        SeedsPerModel::Default { cuda: false } => format!(
+            "up to {CPU_SEEDS_PER_MODEL} (the default on the CPU; one run per model for the methods a seed batch slows there)"
         ),
     };
     format!(
-        "{runs} run(s) to train as {} model(s): the seeds and learning rates of one setting share a model, {up_to}; the widest here {widest}{alone}",
+        "{runs} run(s) to train as {} model(s): the seeds, learning rates and rule settings of one setting share a model, {up_to}; the widest here {widest}{alone}",
         batches.len()
     )
 }

@@ -22,24 +22,28 @@ pub const WORKERS_PER_GPU: usize = 4;
 pub enum SeedsPerModel {
     Asked(usize),
     /// On CUDA, where the width is what buys speed, [`DEFAULT_SEEDS_PER_MODEL`]. On the
-    /// CPU the same, except for a method whose seed batch was measured slower than its
-    /// runs one by one on single-threaded workers ([`Method::seed_batch_pays_on_cpu`]):
-    /// one run per model there (BENCHMARKS.md).
+    /// CPU, [`CPU_SEEDS_PER_MODEL`], or one run per model for a method whose seed batch
+    /// was measured slower than its runs one by one on single-threaded workers
+    /// ([`Method::seed_batch_pays_on_cpu`]; BENCHMARKS.md).
     Default {
         cuda: bool,
     },
 }
 
-/// The default seed batch: 10 runs (one setting's paper seeds) per model.
+/// The default seed batch on CUDA: 10 runs (one setting's paper seeds) per model.
 pub const DEFAULT_SEEDS_PER_MODEL: usize = 10;
+/// The default seed batch on the CPU: 4 runs per model, the width two single-threaded
+/// workers were measured fastest at (a wider model's activations outgrow the cache).
+pub const CPU_SEEDS_PER_MODEL: usize = 4;
 
 impl SeedsPerModel {
     /// The most runs one model of `method` trains.
     pub fn for_method(self, method: &dyn Method) -> usize {
         match self {
             SeedsPerModel::Asked(n) => n,
-            SeedsPerModel::Default { cuda } if cuda || method.seed_batch_pays_on_cpu() => DEFAULT_SEEDS_PER_MODEL,
-            SeedsPerModel::Default { .. } => 1,
+            SeedsPerModel::Default { cuda: true } => DEFAULT_SEEDS_PER_MODEL,
+            SeedsPerModel::Default { cuda: false } if method.seed_batch_pays_on_cpu() => CPU_SEEDS_PER_MODEL,
+            SeedsPerModel::Default { cuda: false } => 1,
         }
     }
 }

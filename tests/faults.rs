@@ -177,13 +177,18 @@ fn a_dry_run_shows_how_the_runs_are_packed_into_models_and_workers() {
     .unwrap();
     let o = run(&sweep_args(s(&exp), s(&out), s(&data), &["--dry-run", "--seeds-per-batch", "10"]));
     assert!(text(&o).contains("4 run(s) to train as 1 model(s)"), "{}", text(&o));
-    // Without --seeds-per-batch, the CPU trains batch-norm one run per model (a seed
-    // batch was measured to slow it there) and vanilla's runs as one model.
+    // Without --seeds-per-batch, the CPU trains up to 4 runs per model, and layer-norm's
+    // one per model (a seed batch was measured to slow it there).
+    std::fs::write(&exp, std::fs::read_to_string(&exp).unwrap().replace("seeds = 2", "seeds = 3")).unwrap();
     let o = run(&sweep_args(s(&exp), s(&out), s(&data), &["--dry-run"]));
-    assert!(text(&o).contains("4 run(s) to train as 4 model(s)") && text(&o).contains("(the default;"), "{}", text(&o));
-    std::fs::write(&exp, std::fs::read_to_string(&exp).unwrap().replace("batch-norm", "vanilla")).unwrap();
+    assert!(
+        text(&o).contains("6 run(s) to train as 2 model(s)") && text(&o).contains("(the default on the CPU;"),
+        "{}",
+        text(&o)
+    );
+    std::fs::write(&exp, std::fs::read_to_string(&exp).unwrap().replace("batch-norm", "layer-norm")).unwrap();
     let o = run(&sweep_args(s(&exp), s(&out), s(&data), &["--dry-run"]));
-    assert!(text(&o).contains("4 run(s) to train as 1 model(s)"), "{}", text(&o));
+    assert!(text(&o).contains("6 run(s) to train as 6 model(s)"), "{}", text(&o));
 }
 
 #[test]

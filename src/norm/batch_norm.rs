@@ -86,9 +86,6 @@ impl Method for BatchNorm {
     fn pytorch_step_counter(&self) -> Option<&'static str> {
         Some("bn.num_batches_tracked")
     }
-    fn seed_batch_pays_on_cpu(&self) -> bool {
-        false // slower batched on single-threaded CPU workers (BENCHMARKS.md)
-    }
     fn table1_row(&self) -> &'static str {
         "single neuron: batch normalization"
     }

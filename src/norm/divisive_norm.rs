@@ -44,9 +44,6 @@ impl Method for DivisiveNorm {
     fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
         &[("log_sigma", "log_sigma")]
     }
-    fn seed_batch_pays_on_cpu(&self) -> bool {
-        false // slower batched on single-threaded CPU workers (BENCHMARKS.md)
-    }
     fn table1_row(&self) -> &'static str {
         "layer of neurons: divisive normalization"
     }
