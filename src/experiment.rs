@@ -262,12 +262,7 @@ impl Experiment {
             let mut seen = std::collections::BTreeSet::new();
             values.into_iter().find(|v| !seen.insert(v.clone()))
         };
-        for axis in &rule_axes {
-            if let Some(value) = twice(axis.values.iter().map(|v| v.get_ref().to_string()).collect()) {
-                return Err(err(Some(axis.span.clone()), &axis.key, format!("{value} is listed twice")));
-            }
-        }
-        for (key, values, span) in [
+        let axes = [
             ("datasets", datasets.iter().map(|d| d.to_string()).collect(), file.datasets.span()),
             ("models", models.iter().map(|m| m.to_string()).collect(), models_span.clone()),
             ("methods", methods.iter().map(|m| m.to_string()).collect(), file.methods.span()),
@@ -277,7 +272,11 @@ impl Experiment {
                 file.learning_rates.as_ref().map_or(0..0, |l| l.span()),
             ),
             ("seeds", seeds.iter().map(|s| s.to_string()).collect(), file.seeds.span()),
-        ] {
+        ];
+        let rules = rule_axes
+            .iter()
+            .map(|a| (a.key.as_str(), a.values.iter().map(|v| v.get_ref().to_string()).collect(), a.span.clone()));
+        for (key, values, span) in axes.into_iter().chain(rules) {
             if let Some(value) = twice(values) {
                 return Err(err(Some(span), key, format!("{value} is listed twice")));
             }

@@ -4,6 +4,7 @@
 //! default, as the paper's figures most likely used); across seeds, in the report,
 //! it is the sample standard deviation (n − 1).
 
+use crate::norm::stat_dims;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
@@ -133,7 +134,7 @@ pub fn unit_stats(
 /// writes its 0s and 1s straight into a `kind` tensor (`torch.gt(y, 0, out=…)`), which
 /// skips the bool tensor and its conversion, two thirds of the time (BENCHMARKS.md).
 pub fn activation_prob(hidden: &Tensor, kind: Kind) -> Tensor {
-    let dims: Vec<i64> = (0..hidden.dim() as i64).filter(|&d| d != 0 && d != 2).collect();
+    let dims = stat_dims(hidden);
     let above = Tensor::empty(hidden.size(), (kind, hidden.device()));
     hidden.gt_scalar_out(&above, 0.0).mean_dim(dims.as_slice(), false, kind)
 }
@@ -160,7 +161,7 @@ impl UnitAccumulator {
     /// Adds one batch of the layer's post-ReLU activations, `[S, B, U, …]`.
     pub fn update(&mut self, hidden: &Tensor) {
         let size = hidden.size();
-        let dims: Vec<i64> = (0..size.len() as i64).filter(|&d| d != 0 && d != 2).collect();
+        let dims = stat_dims(hidden);
         let y = hidden.to_kind(Kind::Double);
         self.active += y.gt(0.0).to_kind(Kind::Double).sum_dim_intlist(dims.as_slice(), false, Kind::Double);
         // The active outputs' sum (an activation like SELU also gives negative ones).
@@ -301,7 +302,7 @@ mod tests {
                         false,
                     )
                     .view(shape.as_slice());
-                let dims: Vec<i64> = (0..y.dim() as i64).filter(|&d| d != 0 && d != 2).collect();
+                let dims = stat_dims(&y);
                 let scripts = y.gt(0.0).to_kind(kind).mean_dim(dims.as_slice(), false, kind);
                 let ours = activation_prob(&y, kind);
                 assert_eq!(ours.kind(), kind);

@@ -295,15 +295,15 @@ impl TrainSettings {
 
     /// How the model is built.
     pub fn model_options(&self) -> ModelOptions {
-        Self::model_options_of(std::slice::from_ref(self))
+        Self::model_options_of(&[self])
     }
 
     /// How the model of runs trained together is built (settings equal but per model,
     /// [`equal_but_per_model`](Self::equal_but_per_model)): the first run's options,
     /// each model with its own run's rule settings.
-    pub fn model_options_of(runs: &[TrainSettings]) -> ModelOptions {
+    pub fn model_options_of(runs: &[&TrainSettings]) -> ModelOptions {
         let each = |rule: RuleSetting| PerModel::each(runs.iter().map(|r| r.rule(rule)).collect());
-        let first = &runs[0];
+        let first = runs[0];
         ModelOptions {
             network: first.model,
             normalize_conv: first.normalize_conv,

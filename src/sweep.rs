@@ -19,7 +19,7 @@ use crate::progress::Progress;
 use crate::rundir::{self, Outcome, RunState};
 use crate::settings::TrainSettings;
 use crate::train::{train_runs, RunData, TakenOver};
-use crate::workers::{SeedsPerModel, CPU_SEEDS_PER_MODEL, DEFAULT_SEEDS_PER_MODEL};
+use crate::workers::{SeedsPerModel, CPU_SEEDS_PER_MODEL, CUDA_SEEDS_PER_MODEL};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -185,7 +185,7 @@ pub fn packing(batches: &[Vec<&PlannedRun>], options: &SweepOptions) -> String {
     };
     let up_to = match options.seeds_per_batch {
         SeedsPerModel::Asked(n) => format!("up to {n} (--seeds-per-batch)"),
-        SeedsPerModel::Default { cuda: true } => format!("up to {DEFAULT_SEEDS_PER_MODEL} (the default on CUDA)"),
+        SeedsPerModel::Default { cuda: true } => format!("up to {CUDA_SEEDS_PER_MODEL} (the default on CUDA)"),
         SeedsPerModel::Default { cuda: false } => format!(
             "up to {CPU_SEEDS_PER_MODEL} (the default on the CPU; one run per model for the methods a seed batch slows there)"
         ),

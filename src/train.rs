@@ -171,7 +171,7 @@ pub fn train_runs(
     let dirs: Vec<PathBuf> = runs.iter().map(|r| rundir::run_dir(out, &r.settings, r.seed)).collect();
     let config_bytes = write_configs(runs, data, &dirs)?;
 
-    let model = TrainSettings::model_options_of(&runs.iter().map(|r| r.settings.clone()).collect::<Vec<_>>());
+    let model = TrainSettings::model_options_of(&runs.iter().map(|r| &r.settings).collect::<Vec<_>>());
     let mut learner = Learner::with_learning_rates(settings.method.method(), &seeds, &model, &lrs, device)?;
     let method = settings.method.method();
     let build_net = || drop(crate::model::draw_initial_parameters(method, &model));

@@ -21,7 +21,7 @@ pub const WORKERS_PER_GPU: usize = 4;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SeedsPerModel {
     Asked(usize),
-    /// On CUDA, where the width is what buys speed, [`DEFAULT_SEEDS_PER_MODEL`]. On the
+    /// On CUDA, where the width is what buys speed, [`CUDA_SEEDS_PER_MODEL`]. On the
     /// CPU, [`CPU_SEEDS_PER_MODEL`], or one run per model for a method whose seed batch
     /// was measured slower than its runs one by one on single-threaded workers
     /// ([`Method::seed_batch_pays_on_cpu`]; BENCHMARKS.md).
@@ -31,7 +31,7 @@ pub enum SeedsPerModel {
 }
 
 /// The default seed batch on CUDA: 10 runs (one setting's paper seeds) per model.
-pub const DEFAULT_SEEDS_PER_MODEL: usize = 10;
+pub const CUDA_SEEDS_PER_MODEL: usize = 10;
 /// The default seed batch on the CPU: 4 runs per model, the width two single-threaded
 /// workers were measured fastest at (a wider model's activations outgrow the cache).
 pub const CPU_SEEDS_PER_MODEL: usize = 4;
@@ -41,7 +41,7 @@ impl SeedsPerModel {
     pub fn for_method(self, method: &dyn Method) -> usize {
         match self {
             SeedsPerModel::Asked(n) => n,
-            SeedsPerModel::Default { cuda: true } => DEFAULT_SEEDS_PER_MODEL,
+            SeedsPerModel::Default { cuda: true } => CUDA_SEEDS_PER_MODEL,
             SeedsPerModel::Default { cuda: false } if method.seed_batch_pays_on_cpu() => CPU_SEEDS_PER_MODEL,
             SeedsPerModel::Default { cuda: false } => 1,
         }

@@ -170,7 +170,7 @@ fn on_the_cpu_a_seed_batch_is_bit_identical_to_its_runs_alone_in_float32() {
         let preset = TrainSettings::preset(homeonorm::data::DatasetKind::Cifar10, method.name().parse().unwrap());
         let train = |runs: &[usize]| {
             let settings: Vec<TrainSettings> = runs.iter().map(|&k| packed_run(&preset, k)).collect();
-            let options = TrainSettings::model_options_of(&settings);
+            let options = TrainSettings::model_options_of(&settings.iter().collect::<Vec<_>>());
             let seeds: Vec<u64> = runs.iter().map(|&k| PACKED_SEEDS[k]).collect();
             let lrs: Vec<f64> = settings.iter().map(|s| s.lr).collect();
             let mut learner = Learner::with_learning_rates(*method, &seeds, &options, &lrs, Device::Cpu).unwrap();
