@@ -678,7 +678,7 @@ fn sweep_command(
     tch::set_num_threads(arrangement.threads as i32);
     let result = sweep::run_planned(experiment, options, &planned, |kind| runtime.load(kind, device))?;
     println!(
-        "sweep {}: trained {} run(s) here ({} diverged); {} already done; {} claimed by other workers; {} taken over",
+        "sweep {}: trained {} run(s) here ({} diverged); {} already done; {} waited for while other workers held them; {} taken over",
         homeonorm::text::escape(&experiment.name),
         result.trained.len(),
         result.diverged,

@@ -121,7 +121,8 @@ pub struct SweepResult {
     pub diverged: usize,
     /// Already complete (or diverged) before this worker started.
     pub already_done: usize,
-    /// Claimed by another worker.
+    /// Held by another worker when this one came to them: waited for until finished there
+    /// (or trained here after all, when a claim was released unfinished or went stale).
     pub claimed_elsewhere: usize,
     /// Taken over by another worker while this one trained them (it had stalled).
     pub taken_over: usize,
@@ -244,6 +245,12 @@ pub fn run(
 }
 
 /// [`run`] with the shard's runs already planned (a plan reads every run folder).
+///
+/// A sweep ends when every run of its shard is complete: runs another worker holds are
+/// waited for, and trained here when their claim is released unfinished or goes stale
+/// (its worker died or stalled past the claim timeout). So a sweep never returns `Ok`
+/// with a run of its shard unfinished; a stop asked for meanwhile returns
+/// [`crate::interrupt::Interrupted`].
 pub fn run_planned(
     experiment: &Experiment,
     options: &SweepOptions,
@@ -253,7 +260,6 @@ pub fn run_planned(
     if options.seeds_per_batch == SeedsPerModel::Asked(0) {
         bail!("--seeds-per-batch must be positive");
     }
-    let root = options.out.join(&experiment.name);
     let mut result = SweepResult::default();
     check_changed(planned, options)?;
     let pending: Vec<&PlannedRun> = planned.iter().filter(|r| r.pending(options)).collect();
@@ -269,24 +275,106 @@ pub fn run_planned(
         pending.len()
     );
 
-    let held: Arc<Mutex<Vec<Claim>>> = Arc::new(Mutex::new(Vec::new()));
+    let mut pass = Pass {
+        experiment,
+        options,
+        held: Arc::new(Mutex::new(Vec::new())),
+        data: None,
+        progress: Progress::new(&format!("sweep {}", experiment.name), pending.len() as u64, 1),
+        finished: 0,
+    };
     let stop = Arc::new(AtomicBool::new(false));
-    let heartbeat = spawn_heartbeat(held.clone(), stop.clone(), options.claim_timeout / 4);
-    let mut data: Option<RunData> = None;
-    let mut progress = Progress::new(&format!("sweep {}", experiment.name), pending.len() as u64, 1);
-    let mut finished = 0u64;
-
-    let groups = seed_batches(pending, options);
+    let heartbeat = spawn_heartbeat(pass.held.clone(), stop.clone(), options.claim_timeout / 4);
     let outcome = (|| -> Result<()> {
-        for group in groups {
+        let mut remaining = pending;
+        let mut waited_for: Vec<PathBuf> = Vec::new();
+        loop {
+            let elsewhere = pass.train(remaining, &mut result, &mut load)?;
+            // Runs other workers hold (or took over from this one): done when they finish them.
+            let held_elsewhere = elsewhere.len();
+            remaining = elsewhere.into_iter().filter(|r| !done_as_asked(r, options)).collect();
+            pass.finished += (held_elsewhere - remaining.len()) as u64;
+            if remaining.is_empty() {
+                break;
+            }
+            for run in &remaining {
+                if !waited_for.contains(&run.dir) {
+                    waited_for.push(run.dir.clone());
+                }
+            }
+            log::info!(
+                "waiting for {} run(s) other workers hold (trained here if a claim is released unfinished \
+                 or goes stale); the first: {}",
+                remaining.len(),
+                remaining[0].dir.display()
+            );
+            wait_a_while(options.claim_timeout)?;
+        }
+        result.claimed_elsewhere = waited_for.len();
+        Ok(())
+    })();
+    stop.store(true, Ordering::SeqCst);
+    let _ = heartbeat.join();
+    for claim in pass.held.lock().unwrap().drain(..) {
+        claim.release();
+    }
+    pass.progress.finish();
+    outcome?;
+    Ok(result)
+}
+
+/// How often a sweep looks again at runs other workers hold: often enough to take over a
+/// claim soon after it goes stale, seldom enough to cost nothing.
+fn poll_interval(claim_timeout: Duration) -> Duration {
+    (claim_timeout / 4).min(Duration::from_secs(2))
+}
+
+/// Sleeps one poll interval, or returns [`crate::interrupt::Interrupted`] as soon as a stop is asked for.
+fn wait_a_while(claim_timeout: Duration) -> Result<()> {
+    let tick = Duration::from_millis(100);
+    let mut slept = Duration::ZERO;
+    while slept < poll_interval(claim_timeout) {
+        crate::interrupt::check()?;
+        std::thread::sleep(tick);
+        slept += tick;
+    }
+    Ok(crate::interrupt::check()?)
+}
+
+/// One worker's state across its passes over the shard's runs.
+struct Pass<'a> {
+    experiment: &'a Experiment,
+    options: &'a SweepOptions,
+    /// The claims this worker holds (the heartbeat refreshes them).
+    held: Arc<Mutex<Vec<Claim>>>,
+    /// The dataset loaded last, kept for the next model that trains on it.
+    data: Option<RunData>,
+    progress: Progress,
+    finished: u64,
+}
+
+impl<'a> Pass<'a> {
+    /// Trains the runs of `runs` this worker can claim, seed batch by seed batch; returns
+    /// the runs it could not claim and those taken over from it (another worker holds them).
+    fn train(
+        &mut self,
+        runs: Vec<&'a PlannedRun>,
+        result: &mut SweepResult,
+        load: &mut impl FnMut(DatasetKind) -> Result<RunData>,
+    ) -> Result<Vec<&'a PlannedRun>> {
+        let options = self.options;
+        let root = options.out.join(&self.experiment.name);
+        let mut elsewhere = Vec::new();
+        for group in seed_batches(runs, options) {
             let mut mine = Vec::new();
             let mut claims = Vec::new();
             for run in &group {
                 // Another worker may have finished it (or retrained it) since the plan.
                 if done_as_asked(run, options) {
                     result.already_done += 1;
+                    self.finished += 1;
                 } else if let Some(claim) = try_claim(&run.dir, options.claim_timeout)? {
-                    held.lock().unwrap().push(claim.clone());
+                    self.held.lock().unwrap().push(claim.clone());
                     // Under the claim, what the folder holds now: another sweep (of other
                     // settings, into the same folder) may have completed it since the plan.
                     let state = rundir::state(&run.dir);
@@ -296,9 +384,10 @@ pub fn run_planned(
                     if let RunState::Done(_) = state {
                         let changed = changed_settings(&run.dir, &run.spec.settings, options)?;
                         if changed.is_empty() {
-                            held.lock().unwrap().retain(|c| *c != claim);
+                            self.held.lock().unwrap().retain(|c| *c != claim);
                             claim.release();
                             result.already_done += 1;
+                            self.finished += 1;
                             continue;
                         }
                         if !options.retrain_changed {
@@ -309,24 +398,23 @@ pub fn run_planned(
                     claims.push(claim);
                     mine.push(*run);
                 } else {
-                    log::info!("{}: claimed by another worker, skipped", run.dir.display());
-                    result.claimed_elsewhere += 1;
+                    log::info!("{}: claimed by another worker", run.dir.display());
+                    elsewhere.push(*run);
                 }
             }
-            finished += (group.len() - mine.len()) as u64;
             if mine.is_empty() {
                 continue;
             }
             let settings = &mine[0].spec.settings;
-            if data.as_ref().map(|d| d.kind) != Some(settings.dataset) {
-                data = None; // free the previous dataset first
-                data = Some(load(settings.dataset)?);
+            if self.data.as_ref().map(|d| d.kind) != Some(settings.dataset) {
+                self.data = None; // free the previous dataset first
+                self.data = Some(load(settings.dataset)?);
             }
             let seeds: Vec<u64> = mine.iter().map(|r| r.spec.seed).collect();
             let specs: Vec<RunSpec> = mine.iter().map(|r| r.spec.clone()).collect();
             let still_ours = |k: usize| claims[k].is_ours();
-            let trained = train_runs(&specs, data.as_ref().unwrap(), &root, &still_ours);
-            held.lock().unwrap().retain(|c| !claims.contains(c));
+            let trained = train_runs(&specs, self.data.as_ref().unwrap(), &root, &still_ours);
+            self.held.lock().unwrap().retain(|c| !claims.contains(c));
             for claim in &claims {
                 claim.release();
             }
@@ -346,18 +434,14 @@ pub fn run_planned(
                 }
                 result.trained.push(mine[*k].dir.clone());
             }
-            result.taken_over += mine.len() - trained.len();
-            finished += mine.len() as u64;
-            progress.update(finished, || format!("{} trained here", result.trained.len()));
+            let taken_over: Vec<&PlannedRun> =
+                (0..mine.len()).filter(|k| !trained.iter().any(|(t, _)| t == k)).map(|k| mine[k]).collect();
+            result.taken_over += taken_over.len();
+            elsewhere.extend(taken_over);
+            self.finished += trained.len() as u64;
+            let here = result.trained.len();
+            self.progress.update(self.finished, || format!("{here} trained here"));
         }
-        Ok(())
-    })();
-    stop.store(true, Ordering::SeqCst);
-    let _ = heartbeat.join();
-    for claim in held.lock().unwrap().drain(..) {
-        claim.release();
+        Ok(elsewhere)
     }
-    progress.finish();
-    outcome?;
-    Ok(result)
 }

@@ -176,7 +176,7 @@ pub fn train_runs(
     let method = settings.method.method();
     let build_net = || drop(crate::model::draw_initial_parameters(method, &model));
     let schedule = Schedule { build_net: &build_net, iterations: settings.iterations, eval_every: settings.eval_every };
-    let mut sampler = BatchSampler::new(&data.train, &seeds, settings.batch_size, settings.batch_order, schedule);
+    let mut sampler = BatchSampler::new(&data.train, &seeds, settings.batch_size, settings.batch_order, schedule)?;
     let seeds = seeds.as_slice();
     let models = seeds.len();
     let layers = measured_layers(&learner.model, settings.conv_measures);

@@ -7,6 +7,7 @@
 
 mod common;
 
+use homeonorm::rundir::RunState;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
@@ -717,4 +718,115 @@ fn workers_share_a_sweep_and_stop_together_on_sigterm() {
             assert!(!dir.join(".claim").exists() && !dir.join("summary.json").exists(), "{name}: {}", dir.display());
         }
     }
+}
+
+/// Every claim file left under `root` (a run folder's `.claim`).
+fn claims_under(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().is_some_and(|n| n == ".claim") {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn sigterm_or_kill_at_any_moment_of_a_sweep_never_panics_and_a_resume_completes_the_shard() {
+    let _turn = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    let exp = tmp.path().join("moments.toml");
+    std::fs::write(
+        &exp,
+        "name = \"moments\"\ndatasets = [\"cifar10\"]\nmethods = [\"vanilla\", \"mean-only\", \"scale-only\"]\nseeds = 2\n\n[settings]\niterations = 30\neval_every = 10\n",
+    )
+    .unwrap();
+    let runs = |out: &Path| -> Vec<PathBuf> {
+        let root = out.join("moments");
+        ["vanilla", "mean-only", "scale-only"]
+            .iter()
+            .flat_map(|m| {
+                (0..2).map(|k| homeonorm::rundir::run_path(&root, "cifar10", m, 0.003, k)).collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let extra = ["--workers", "2", "--seeds-per-batch", "1"];
+    // From before the workers exist to the last runs' writing: the schedule's replay, the
+    // model's construction, the first step, an evaluation, the run folders' files.
+    let moments_ms = [0, 60, 150, 300, 500, 800, 1200, 1700, 2300, 3000];
+    for sig in ["TERM", "KILL"] {
+        for (i, wait) in moments_ms.iter().enumerate() {
+            let out = tmp.path().join(format!("{sig}-{i}"));
+            let args = sweep_args(s(&exp), s(&out), s(&data), &extra);
+            let parent = spawn(&args);
+            std::thread::sleep(Duration::from_millis(*wait));
+            signal(&parent, sig);
+            // Its output ends when the workers (which share its pipes) have ended too.
+            let o = parent.wait_with_output().unwrap();
+            let said = text(&o);
+            let case = format!("SIG{sig} after {wait} ms");
+            assert!(!said.contains("panicked"), "{case}: {said}");
+            let complete = runs(&out).iter().all(|d| matches!(homeonorm::rundir::state(d), RunState::Done(_)));
+            match o.status.code() {
+                Some(0) => assert!(complete, "{case}: exit 0 with runs missing: {said}"),
+                Some(130) => {}
+                // KILL, or a TERM before the handler is installed (the program still loading:
+                // nothing claimed or written yet, which the checks below hold it to).
+                None => {}
+                Some(other) => panic!("{case}: exit status {other}: {said}"),
+            }
+            assert_eq!(claims_under(&out), Vec::<PathBuf>::new(), "{case}: claims left behind: {said}");
+
+            // At once, a resume completes the shard and says so with exit status 0.
+            let o = run(&args);
+            assert!(o.status.success() && !text(&o).contains("panicked"), "{case}, resumed: {}", text(&o));
+            for dir in runs(&out) {
+                assert!(matches!(homeonorm::rundir::state(&dir), RunState::Done(_)), "{case}: {}", dir.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_sweep_waits_for_the_runs_another_worker_holds_and_exits_0_only_when_they_are_complete() {
+    let _turn = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    let out = tmp.path().join("out");
+    let exp = experiment(tmp.path(), 400);
+    let timeout = ["--claim-timeout-minutes", "0.05"]; // 3 s
+                                                       // A claim from a live worker on another host: never refreshed, so stale after the timeout.
+    let dir = the_run(&out);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(".claim"), "{\"host\":\"elsewhere\",\"pid\":1,\"pid_start\":null,\"token\":\"t\"}\n")
+        .unwrap();
+    let started = Instant::now();
+    let o = run(&sweep_args(s(&exp), s(&out), s(&data), &timeout));
+    let said = text(&o);
+    assert!(o.status.success(), "{said}");
+    assert!(said.contains("waiting for 1 run(s) other workers hold"), "{said}");
+    assert!(said.contains("taking over a stale claim"), "{said}");
+    assert!(said.contains("trained 1 run(s) here") && said.contains("1 waited for"), "{said}");
+    assert!(started.elapsed() >= Duration::from_secs(3), "it waited for the claim to go stale");
+    assert_eq!(homeonorm::rundir::state(&dir), RunState::Done(homeonorm::rundir::Outcome::Complete));
+
+    // The same held claim, and a SIGTERM while the sweep waits: exit 130, no claim of its own left.
+    let out = tmp.path().join("out2");
+    let dir = the_run(&out);
+    std::fs::create_dir_all(&dir).unwrap();
+    let foreign_claim = "{\"host\":\"elsewhere\",\"pid\":1,\"pid_start\":null,\"token\":\"t\"}\n";
+    std::fs::write(dir.join(".claim"), foreign_claim).unwrap();
+    let waiting = spawn(&sweep_args(s(&exp), s(&out), s(&data), &["--claim-timeout-minutes", "10"]));
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(&waiting, "TERM");
+    let o = waiting.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(dir.join(".claim")).unwrap(), foreign_claim, "the other worker's claim stays");
 }

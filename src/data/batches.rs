@@ -23,6 +23,7 @@
 //!   (homeonorm's order before it followed PyTorch's; no script can replay it).
 
 use super::Split;
+use crate::interrupt::Interrupted;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -55,7 +56,14 @@ pub struct Schedule<'a> {
 /// The seed a `DataLoader(train, batch_size, shuffle=True)`'s sampler draws for each
 /// epoch of a script that seeds torch with `seed`, builds its net, and trains for
 /// `schedule` over `n` images (see the module's comment for the order of draws).
-pub fn dataloader_epoch_seeds(seed: u64, n: usize, batch_size: usize, schedule: Schedule) -> Vec<u64> {
+/// A long schedule takes seconds to replay: a stop asked for meanwhile ends it with
+/// [`Interrupted`] (the epochs drawn so far would not be the whole run's).
+pub fn dataloader_epoch_seeds(
+    seed: u64,
+    n: usize,
+    batch_size: usize,
+    schedule: Schedule,
+) -> Result<Vec<u64>, Interrupted> {
     let batches_per_epoch = n.div_ceil(batch_size);
     crate::torch_rng::seeded(seed, || {
         (schedule.build_net)();
@@ -64,10 +72,8 @@ pub fn dataloader_epoch_seeds(seed: u64, n: usize, batch_size: usize, schedule: 
         let mut epoch_seeds = Vec::new();
         let mut iteration = 0;
         while iteration < iterations {
-            // A long schedule takes seconds to replay: a stop asked for meanwhile is honoured
-            // (training then stops before its first step).
-            if epoch_seeds.len() % 4096 == 0 && crate::interrupt::requested() {
-                break;
+            if epoch_seeds.len() % 4096 == 0 {
+                crate::interrupt::check()?;
             }
             let _training_iterator_base_seed = draw();
             epoch_seeds.push(draw() as u64);
@@ -80,7 +86,7 @@ pub fn dataloader_epoch_seeds(seed: u64, n: usize, batch_size: usize, schedule: 
             }
             iteration = end;
         }
-        epoch_seeds
+        Ok(epoch_seeds)
     })
 }
 
@@ -117,18 +123,37 @@ pub struct BatchSampler {
 }
 
 impl BatchSampler {
-    /// Batches for models seeded with `seeds`, in `order`, for a run of `schedule`.
-    pub fn new(split: &Split, seeds: &[u64], batch_size: usize, order: BatchOrder, schedule: Schedule) -> Self {
-        assert!(batch_size > 0 && !split.is_empty());
+    /// Batches for models seeded with `seeds`, in `order`, for a run of `schedule`;
+    /// [`Interrupted`] when a stop is asked for while the schedule is replayed.
+    pub fn new(
+        split: &Split,
+        seeds: &[u64],
+        batch_size: usize,
+        order: BatchOrder,
+        schedule: Schedule,
+    ) -> Result<Self, Interrupted> {
         let epochs = seeds
             .iter()
-            .map(|&seed| match order {
-                BatchOrder::Dataloader => {
-                    Epochs::Dataloader(dataloader_epoch_seeds(seed, split.len(), batch_size, schedule).into_iter())
-                }
-                BatchOrder::Chacha8 => Epochs::Chacha8(Box::new(ChaCha8Rng::seed_from_u64(seed))),
+            .map(|&seed| {
+                Ok(match order {
+                    BatchOrder::Dataloader => {
+                        Epochs::Dataloader(dataloader_epoch_seeds(seed, split.len(), batch_size, schedule)?.into_iter())
+                    }
+                    BatchOrder::Chacha8 => Epochs::Chacha8(Box::new(ChaCha8Rng::seed_from_u64(seed))),
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, Interrupted>>()?;
+        Ok(Self::from_epochs(split, epochs, batch_size))
+    }
+
+    /// Batches in the ChaCha8 order, for as long as asked (tests and benchmarks).
+    pub fn chacha8(split: &Split, seeds: &[u64], batch_size: usize) -> Self {
+        let epochs = seeds.iter().map(|&seed| Epochs::Chacha8(Box::new(ChaCha8Rng::seed_from_u64(seed)))).collect();
+        Self::from_epochs(split, epochs, batch_size)
+    }
+
+    fn from_epochs(split: &Split, epochs: Vec<Epochs>, batch_size: usize) -> Self {
+        assert!(batch_size > 0 && !split.is_empty());
         let mut sampler = BatchSampler {
             epochs,
             batch_size: batch_size as i64,
@@ -138,12 +163,6 @@ impl BatchSampler {
         };
         sampler.new_epoch(split.images.device());
         sampler
-    }
-
-    /// Batches in the ChaCha8 order, for as long as asked (tests and benchmarks).
-    pub fn chacha8(split: &Split, seeds: &[u64], batch_size: usize) -> Self {
-        let schedule = Schedule { build_net: &|| {}, iterations: usize::MAX, eval_every: usize::MAX };
-        Self::new(split, seeds, batch_size, BatchOrder::Chacha8, schedule)
     }
 
     fn new_epoch(&mut self, device: Device) {
