@@ -5,6 +5,10 @@
 //! `DEP_TCH_LIBTORCH_LIB`. It does not put that folder on the run path, and Rust
 //! links with `--as-needed`, which drops `libtorch_cuda` because no symbol of it
 //! is referenced directly: CUDA would then never be available.
+//!
+//! Where libtorch has CUDA and the CUDA runtime's headers are found (PyPI's torch wheel
+//! brings them, `site-packages/nvidia/cu13/include`), it also compiles `csrc/cuda_graph.cpp`,
+//! the CUDA-graph shim `src/cuda_graph.rs` calls, and sets `cfg(homeonorm_cuda_graph)`.
 
 use std::path::PathBuf;
 
@@ -24,11 +28,61 @@ fn main() {
     };
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());
     println!("cargo:rustc-env=HOMEONORM_LIBTORCH_VERSION={}", libtorch_version(&lib_dir));
+    println!("cargo::rustc-check-cfg=cfg(homeonorm_cuda_graph)");
     if lib_dir.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
         println!("cargo:rustc-link-arg=-ltorch_cuda");
         println!("cargo:rustc-link-arg=-Wl,--as-needed");
+        match cuda_include(&lib_dir) {
+            Some(cuda) => compile_cuda_graph_shim(&lib_dir, &cuda),
+            None => println!(
+                "cargo:warning=no CUDA runtime headers (cuda_runtime_api.h) beside libtorch or in CUDA_HOME: \
+                 built without CUDA graphs (set HOMEONORM_CUDA_INCLUDE to their folder)"
+            ),
+        }
     }
+}
+
+/// The folder holding `cuda_runtime_api.h`: `HOMEONORM_CUDA_INCLUDE`, the CUDA wheels beside
+/// torch in its site-packages, or a CUDA toolkit.
+fn cuda_include(lib_dir: &std::path::Path) -> Option<PathBuf> {
+    println!("cargo:rerun-if-env-changed=HOMEONORM_CUDA_INCLUDE");
+    println!("cargo:rerun-if-env-changed=CUDA_HOME");
+    let mut candidates: Vec<PathBuf> =
+        std::env::var_os("HOMEONORM_CUDA_INCLUDE").map(PathBuf::from).into_iter().collect();
+    // lib_dir is site-packages/torch/lib: the wheels are site-packages/nvidia/<name>/include.
+    if let Some(site) = lib_dir.parent().and_then(|torch| torch.parent()) {
+        for name in ["cu13", "cu12", "cuda_runtime"] {
+            candidates.push(site.join("nvidia").join(name).join("include"));
+        }
+    }
+    candidates.extend(std::env::var_os("CUDA_HOME").map(|h| PathBuf::from(h).join("include")));
+    candidates.push(PathBuf::from("/usr/local/cuda/include"));
+    candidates.into_iter().find(|dir| dir.join("cuda_runtime_api.h").is_file())
+}
+
+fn compile_cuda_graph_shim(lib_dir: &std::path::Path, cuda_include: &std::path::Path) {
+    let source = "csrc/cuda_graph.cpp";
+    println!("cargo:rerun-if-changed={source}");
+    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
+    let include = lib_dir.parent().unwrap_or(lib_dir).join("include");
+    // torch-sys's own default: the C++11 ABI, as PyPI's wheels are built.
+    let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
+    cc::Build::new()
+        .cpp(true)
+        .std("c++17")
+        .file(source)
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .include(cuda_include)
+        .define("_GLIBCXX_USE_CXX11_ABI", abi.as_str())
+        .warnings(false)
+        .compile("homeonorm_cuda_graph");
+    for lib in ["torch_cuda", "c10_cuda", "torch_cpu", "c10"] {
+        println!("cargo:rustc-link-lib=dylib={lib}");
+    }
+    println!("cargo:rustc-link-search=native={}", lib_dir.display());
+    println!("cargo:rustc-cfg=homeonorm_cuda_graph");
 }
 
 /// The version of the PyTorch distribution libtorch came from (`torch/version.py`,

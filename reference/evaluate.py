@@ -39,7 +39,7 @@ def main():
     if limit is not None:
         test_x, test_y = test_x[:limit], test_y[:limit]
     loader = DataLoader(Images(test_x, test_y), batch_size=args.test_batch_size or config["test_batch_size"])
-    accuracy = evaluate(net, loader, args.eval_stats or config["eval_stats"])
+    accuracy = evaluate(net, loader, args.eval_stats or config["eval_stats"], "cpu")
     print(json.dumps({"accuracy": accuracy}))
 
 

@@ -107,13 +107,14 @@ class Images(Dataset):
 
 # ---------------------------------------------------------------- one run
 
-def evaluate(net, loader, eval_stats):
+def evaluate(net, loader, eval_stats, device):
     """Test accuracy, with the test batch's statistics (the paper's) or the running ones."""
     net.eval()
     net.set_eval_stats(eval_stats)
     correct = 0
     with torch.no_grad():
         for x, y in loader:
+            x, y = x.to(device), y.to(device)
             correct += (net(x).argmax(-1) == y).sum().item()
     net.train()
     return correct / len(loader.dataset)
@@ -161,7 +162,7 @@ def train_one(args, seed, data, folder_read, out):
                 if run.diverged_at is not None:
                     print(f"seed {seed}: the loss is not finite at iteration {run.diverged_at}: diverged", file=sys.stderr)
                     break
-                accuracy = evaluate(net, test_loader, args.eval_stats)
+                accuracy = evaluate(net, test_loader, args.eval_stats, args.device)
                 run.log(it, accuracy)
                 print(f"seed {seed} iteration {it}: loss {run.curve[-1]['train_loss']:.4f} "
                       f"test accuracy {100 * accuracy:.2f} %", flush=True)
@@ -169,9 +170,9 @@ def train_one(args, seed, data, folder_read, out):
                 break
 
     with run.measuring():
-        final_accuracy = evaluate(net, test_loader, args.eval_stats)
+        final_accuracy = evaluate(net, test_loader, args.eval_stats, args.device)
     one_by_one = DataLoader(Images(test_x, test_y), batch_size=1, shuffle=False)
-    accuracy_batch1 = None if run.diverged_at else evaluate(net, one_by_one, args.eval_stats)
+    accuracy_batch1 = None if run.diverged_at else evaluate(net, one_by_one, args.eval_stats, args.device)
     run.save_weights(net.state_dict())
     run.finish(final_accuracy=final_accuracy, test_accuracy_batch1=accuracy_batch1, wall_time_s=time.time() - started)
     print(f"{run.folder}: " + (f"diverged at iteration {run.diverged_at}" if run.diverged_at

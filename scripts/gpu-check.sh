@@ -1,40 +1,77 @@
 #!/usr/bin/env bash
-# GPU check, for a machine with an NVIDIA GPU and PyTorch 2.11 installed:
+# GPU check, for a machine with an NVIDIA GPU and PyTorch 2.11 installed (about 6
+# minutes on an H200):
 #   scripts/gpu-check.sh [BINARY] [PYTHON]
 # Runs the homeonorm binary built here against that machine's torch (LD_LIBRARY_PATH)
-# and prints, section by section (each bounded in time, a failing one does not stop
+# and prints, section by section (each bounded in time; a failing one does not stop
 # the rest):
-#   1. the machine and `homeonorm info` (is CUDA seen?);
-#   2. the training benchmark on CUDA, four methods, every arrangement: 1 model, 10
-#      seeds batched, sweep's workers, the PyTorch reference in sequence and in processes,
-#      PyTorch reference's 10 runs in sequence;
-#   3. GPU sharing: K processes at once (homeonorm 10-seed models, PyTorch scripts);
-#      the seed-batch width (S = 10, 30, 60) and SVHN's batch of 256;
-#   4. CUDA correctness: short real-format runs, seed-batched (grouped convolution)
-#      against single runs on CUDA, CUDA against CPU, and CUDA twice;
-#   5. wall time of 10-seed batched CIFAR-10-shaped runs, measured on a part of the
-#      protocol and projected to the whole paper (paper-cifar10, paper-svhn,
-#      lr-sweep-cifar10).
-# Paste its output into BENCHMARKS.md with the machine's name.
+#   1. the machine and `homeonorm info`;
+#   2. model-iterations per second of one process (bench --worker) at 10 and 60 models:
+#      eager against CUDA graphs, cuDNN's grouped convolution against the unfolded
+#      one; the faster lowering is used from there on; then 120 and 240 models;
+#   3. every method's step: captured in a CUDA graph or not, and its rate at 10 models;
+#   4. the yardstick: the same seeds twice on CUDA for homeonorm and for PyTorch, each
+#      against the other, without graphs, and against the CPU (where the two are
+#      bit-identical);
+#   5. the paper's grids (paper-cifar10, lr-sweep-cifar10, paper-svhn) swept end to end,
+#      evaluations included, on synthetic data of the real sizes, at two lengths, and
+#      projected to the paper's iterations.
+# Saves its tables to $OUT when set (the device tool's folder). Paste what it prints
+# into BENCHMARKS.md with the machine's name.
 set -uo pipefail
 bin="$(realpath "${1:-target/release/homeonorm}")"
 python="${2:-python3}"
+repo="$(cd "$(dirname "$0")/.." && pwd)"
 torch_lib="$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
 export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export HOMEONORM_PYTHON="$python"
-export RUST_LOG=warn
+export HOMEONORM_PYTHON="$python" RUST_LOG=warn PYTHONUNBUFFERED=1
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
+save="${OUT:-$tmp}"
 
 section() { echo; echo "== $*"; }
 calc() { awk "BEGIN { printf \"%.1f\", $* }"; }
-# Runs a section's command with a time bound, and says when it failed.
 bounded() {
     local limit="$1"; shift
     timeout "$limit" "$@"
     local rc=$?
     [ "$rc" -eq 0 ] || echo "!! exit $rc (124: over the ${limit} s bound): $*"
     return 0
+}
+# One process's model-iterations per second: bench --worker's JSON line, or "failed".
+rate() {
+    local out
+    out="$(timeout 90 "$bin" bench --worker --device cuda "$@" 2>"$tmp/rate.err" | tail -1)"
+    "$python" -c 'import json, sys; print(round(json.loads(sys.argv[1])["model_iterations_per_s"]))' "$out" 2>/dev/null \
+        || { echo "failed"; tail -3 "$tmp/rate.err" >&2; }
+}
+# CIFAR-10-format files of learnable synthetic images (class k brightens channel k % 3),
+# N per file: 5 training files and a test file.
+synthetic_cifar() {
+    "$python" - "$1" "$2" <<'PY'
+import os, sys, torch
+d, n = sys.argv[1], int(sys.argv[2]); os.makedirs(d, exist_ok=True)
+g = torch.Generator().manual_seed(0)
+for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+    labels = torch.randint(0, 10, (n,), generator=g)
+    pixels = torch.randint(0, 200, (n, 3, 1024), generator=g)
+    pixels[torch.arange(n), labels % 3] += (labels[:, None] * 5).clamp(max=55)
+    rows = torch.cat([labels[:, None].to(torch.uint8), pixels.reshape(n, 3072).to(torch.uint8)], 1)
+    open(os.path.join(d, name), "wb").write(rows.numpy().tobytes())
+PY
+}
+# SVHN's two .mat files at their real sizes (73,257 and 26,032 images), synthetic.
+synthetic_svhn() {
+    "$python" - "$1" <<'PY'
+import os, sys, numpy as np, scipy.io
+d = sys.argv[1]; os.makedirs(d, exist_ok=True)
+rng = np.random.default_rng(0)
+for name, n in [("train_32x32.mat", 73257), ("test_32x32.mat", 26032)]:
+    y = rng.integers(1, 11, size=(n, 1)).astype(np.float64)
+    x = rng.integers(0, 200, size=(32, 32, 3, n), dtype=np.uint8)
+    x[:, :, 0, :] += (y[:, 0] * 5).astype(np.uint8)[None, None, :]
+    scipy.io.savemat(os.path.join(d, name), {"X": x, "y": y})
+PY
 }
 
 section "machine"
@@ -43,102 +80,97 @@ nproc
 "$python" -c 'import torch; print("PyTorch", torch.__version__, "CUDA", torch.version.cuda, "cuDNN", torch.backends.cudnn.version())'
 bounded 60 "$bin" info
 
-section "benchmark on CUDA, batch 32 (model-iterations per second)"
-bounded 300 "$bin" bench --device cuda --methods vanilla,batch-norm,synaptic-scaling,adaptive-threshold \
-    --seeds 10 --iterations 200 --warmup 20
-
-section "GPU shared by K processes: batch-norm, batch 32, total model-iterations per second"
-for k in 1 2 4; do
-    for i in $(seq "$k"); do
-        "$bin" bench --device cuda --methods batch-norm --seeds 10 --iterations 200 --warmup 20 --in-process \
-            >"$tmp/hn-$k-$i.txt" 2>&1 &
+section "one process, batch 32: model-iterations per second (100 steps after 10 warm-up)"
+printf '%-18s %-9s %-7s %8s %8s\n' method conv graphs "10" "60" | tee "$save/arrangements.txt"
+for arrangement in "grouped 0" "grouped 1" "unfolded 1"; do
+    set -- $arrangement
+    for method in batch-norm synaptic-scaling; do
+        [ "$method" = synaptic-scaling ] && [ "$2" = 0 ] && continue
+        r10=$(HOMEONORM_CUDA_CONV=$1 HOMEONORM_CUDA_GRAPHS=$2 rate --methods "$method" --seeds 10 --iterations 100 --warmup 10)
+        r60=$(HOMEONORM_CUDA_CONV=$1 HOMEONORM_CUDA_GRAPHS=$2 rate --methods "$method" --seeds 60 --iterations 100 --warmup 10)
+        printf '%-18s %-9s %-7s %8s %8s\n' "$method" "$1" "$2" "$r10" "$r60" | tee -a "$save/arrangements.txt"
     done
-    wait
-    # The 10-batched column of each process's table.
-    total=$(awk '$1 == "batch-norm" { s += $3 } END { printf "%.0f", s }' "$tmp"/hn-"$k"-*.txt)
-    for i in $(seq "$k"); do
-        "$python" reference/bench.py --method batch-norm --runs 2 --iterations 200 --warmup 20 --device cuda \
-            >"$tmp/pt-$k-$i.txt" 2>&1 &
-    done
-    wait
-    pt=$("$python" -c 'import json, sys; print(round(sum(json.load(open(f))["model_iterations_per_s"] for f in sys.argv[1:])))' "$tmp"/pt-"$k"-*.txt 2>/dev/null || echo "failed")
-    echo "K=$k  homeonorm (10 batched each) $total   PyTorch (1 model each) $pt"
+done
+conv=$(awk '$1 == "batch-norm" && $3 == 1 && $5 ~ /^[0-9]+$/ { if ($5 > best) { best = $5; c = $2 } } END { print (c ? c : "grouped") }' "$save/arrangements.txt")
+export HOMEONORM_CUDA_CONV="$conv"
+echo "faster at 60 models with graphs: $conv (used from here on)"
+for seeds in 120 240; do
+    echo "batch-norm, $seeds models, graphs: $(rate --methods batch-norm --seeds "$seeds" --iterations 50 --warmup 10)"
 done
 
-section "seed-batch width and SVHN's batch (homeonorm only)"
-bounded 120 "$bin" bench --device cuda --methods batch-norm,synaptic-scaling --seeds 30 --iterations 200 --warmup 20 --in-process
-bounded 120 "$bin" bench --device cuda --methods batch-norm --seeds 60 --iterations 200 --warmup 20 --in-process
-bounded 120 "$bin" bench --device cuda --methods batch-norm,synaptic-scaling --seeds 10 --iterations 200 --warmup 20 --batch-size 256 --in-process
-
-section "CUDA correctness: 3 seeds x 400 iterations on 5,000 CIFAR-10-format images"
-"$python" - "$tmp/data/cifar-10-batches-bin" <<'PY'
-# Learnable synthetic data in the real file format: class k brightens channel k % 3.
-import os, sys, torch
-d = sys.argv[1]; os.makedirs(d, exist_ok=True)
-g = torch.Generator().manual_seed(0)
-for name, n in [(f"data_batch_{i}.bin", 10000) for i in range(1, 6)] + [("test_batch.bin", 10000)]:
-    labels = torch.randint(0, 10, (n,), generator=g)
-    pixels = torch.randint(0, 200, (n, 3, 1024), generator=g)
-    pixels[torch.arange(n), labels % 3] += (labels[:, None] * 5).clamp(max=55)
-    rows = torch.cat([labels[:, None].to(torch.uint8), pixels.reshape(n, 3072).to(torch.uint8)], 1)
-    open(os.path.join(d, name), "wb").write(rows.numpy().tobytes())
-PY
-common=(--dataset cifar10 --seed 0,1,2 --iterations 400 --eval-every 200 --limit 5000 --data-dir "$tmp/data")
-for method in batch-norm synaptic-scaling weight-norm; do
-    bounded 120 "$bin" train "${common[@]}" --method "$method" --device cuda --seeds-per-batch 3 --out "$tmp/cuda-batched" >/dev/null
-    bounded 120 "$bin" train "${common[@]}" --method "$method" --device cuda --seeds-per-batch 3 --out "$tmp/cuda-batched-again" >/dev/null
-    bounded 120 "$bin" train "${common[@]}" --method "$method" --device cuda --seeds-per-batch 1 --out "$tmp/cuda-single" >/dev/null
-    bounded 120 "$bin" train "${common[@]}" --method "$method" --device cpu --seeds-per-batch 1 --out "$tmp/cpu-single" >/dev/null
+section "every method at 10 models: captured in a CUDA graph? model-iterations per second"
+for method in vanilla batch-norm weight-norm synaptic-scaling mean-only scale-only layer-norm group-norm \
+    instance-norm self-norm whitening adaptive-threshold homeostatic-scaling dendritic-norm divisive-norm; do
+    out="$(RUST_LOG=info timeout 90 "$bin" bench --worker --device cuda --methods "$method" --seeds 10 \
+        --iterations 30 --warmup 5 2>&1)"
+    graph=$(echo "$out" | grep -o "captured in a CUDA graph: [0-9]* nodes, [0-9]* of them kernels\|without a CUDA graph.*" | head -1)
+    r=$("$python" -c 'import json, sys; print(round(json.loads(sys.argv[1].splitlines()[-1])["model_iterations_per_s"]))' "$out" 2>/dev/null || echo failed)
+    printf '%-20s %8s  %s\n' "$method" "$r" "${graph:-eager (not captured)}"
 done
-"$python" - "$tmp" <<'PY'
-# Largest differences between the curve.csv files of two output trees, per method.
+
+section "the yardstick: seeds 0 and 1, 300 steps on 2,000 synthetic images"
+synthetic_cifar "$tmp/small/cifar-10-batches-bin" 2000
+common=(--dataset cifar10 --seed 0,1 --iterations 300 --eval-every 100 --limit 2000 --data-dir "$tmp/small")
+for method in batch-norm synaptic-scaling; do
+    for side in a b; do
+        bounded 60 "$bin" train "${common[@]}" --method "$method" --device cuda --out "$tmp/hn-cuda-$side" >/dev/null 2>&1
+        bounded 120 "$python" "$repo/reference/train.py" "${common[@]}" --method "$method" --device cuda \
+            --out "$tmp/pt-cuda-$side" >/dev/null
+    done
+    HOMEONORM_CUDA_GRAPHS=0 bounded 60 "$bin" train "${common[@]}" --method "$method" --device cuda \
+        --out "$tmp/hn-eager" >/dev/null 2>&1
+    bounded 120 "$bin" train "${common[@]}" --method "$method" --device cpu --out "$tmp/cpu" >/dev/null 2>&1
+done
+"$python" - "$tmp" "$save/yardstick.txt" <<'PY'
 import csv, glob, os, sys
-root = sys.argv[1]
+root, save = sys.argv[1], sys.argv[2]
 def curves(tree):
     out = {}
     for f in glob.glob(os.path.join(root, tree, "**", "curve.csv"), recursive=True):
-        out[os.path.relpath(f, os.path.join(root, tree))] = list(csv.DictReader(open(f)))
+        rel = os.path.relpath(os.path.dirname(f), os.path.join(root, tree)).split(os.sep)
+        out[(rel[1], rel[-1])] = list(csv.DictReader(open(f)))  # (method, seed<k>)
     return out
-pairs = [("cuda-batched", "cuda-batched-again", "CUDA batched, twice"),
-         ("cuda-batched", "cuda-single", "CUDA batched (grouped conv) vs CUDA single"),
-         ("cuda-single", "cpu-single", "CUDA single vs CPU single")]
+pairs = [("pt-cuda-a", "pt-cuda-b", "PyTorch CUDA, twice"),
+         ("hn-cuda-a", "hn-cuda-b", "homeonorm CUDA (graphs), twice"),
+         ("hn-cuda-a", "hn-eager", "homeonorm graphs vs eager"),
+         ("hn-cuda-a", "pt-cuda-a", "homeonorm CUDA vs PyTorch CUDA"),
+         ("pt-cuda-a", "cpu", "PyTorch CUDA vs the CPU"),
+         ("hn-cuda-a", "cpu", "homeonorm CUDA vs the CPU")]
+lines = []
 for a, b, what in pairs:
     ca, cb = curves(a), curves(b)
-    if not ca or ca.keys() != cb.keys():
-        print(f"{what}: run folders missing ({len(ca)} vs {len(cb)})"); continue
-    by_method = {}
-    for k in ca:
-        m = k.split(os.sep)[1]
-        dl = max(abs(float(x["train_loss"]) - float(y["train_loss"])) for x, y in zip(ca[k], cb[k]))
-        da = max(abs(float(x["test_accuracy"]) - float(y["test_accuracy"])) for x, y in zip(ca[k], cb[k]))
-        fa = float(ca[k][-1]["test_accuracy"])
-        old = by_method.get(m, (0, 0, []))
-        by_method[m] = (max(old[0], dl), max(old[1], da), old[2] + [fa])
-    for m, (dl, da, fa) in sorted(by_method.items()):
-        print(f"{what:<45} {m:<18} max |loss diff| {dl:.3g}  max |acc diff| {da:.3g}  final acc {['%.3f' % x for x in fa]}")
+    common = sorted(set(ca) & set(cb))
+    if not common:
+        lines.append(f"{what}: no runs in common ({len(ca)} vs {len(cb)})"); continue
+    for key in common:
+        dl = max(abs(float(x["train_loss"]) - float(y["train_loss"])) for x, y in zip(ca[key], cb[key]))
+        da = max(abs(float(x["test_accuracy"]) - float(y["test_accuracy"])) for x, y in zip(ca[key], cb[key]))
+        lines.append(f"{what:<32} {key[0]:<17} {key[1]:<6} max |loss diff| {dl:.3g}  max |acc diff| {da:.3g}  "
+                     f"final acc {float(ca[key][-1]['test_accuracy']):.3f} / {float(cb[key][-1]['test_accuracy']):.3f}")
+print("\n".join(lines))
+open(save, "w").write("\n".join(lines) + "\n")
 PY
+grep -h "cuda_graphs\|cuda_conv" "$tmp"/hn-cuda-a/cifar10/batch-norm/*/seed0/config.json 2>/dev/null | head -2
 
-section "wall time: 10 seeds batched, CIFAR-10 shape (50,000 train / 10,000 test), evaluation every 1,000"
-declare -A rate
-for method in batch-norm synaptic-scaling; do
-    start=$(date +%s.%N)
-    bounded 200 "$bin" train --dataset cifar10 --method "$method" --seed 0,1,2,3,4,5,6,7,8,9 --device cuda \
-        --iterations 3000 --eval-every 1000 --data-dir "$tmp/data" --out "$tmp/time" >/dev/null
-    end=$(date +%s.%N)
-    secs=$(calc "$end - $start")
-    rate[$method]=$secs
-    echo "$method: 10 seeds x 3,000 iterations in $secs s; projected 45,000: $(calc "$secs * 15") s"
+section "the paper's grids end to end (2 workers, evaluations included), synthetic data of the real sizes"
+synthetic_cifar "$tmp/full/cifar-10-batches-bin" 10000
+synthetic_svhn "$tmp/full/svhn"
+# grid, its runs' iterations, models per process, lengths timed
+for spec in "paper-cifar10 45000 10 200 1200" "lr-sweep-cifar10 45000 60 200 1200" "paper-svhn 8000 10 200 800"; do
+    set -- $spec
+    declare -A took=()
+    for length in "$4" "$5"; do
+        exp="$tmp/$1-$length.toml"
+        { cat "$repo/experiments/$1.toml"; printf '\n[settings]\niterations = %s\n' "$length"; } >"$exp"
+        start=$(date +%s.%N)
+        bounded 200 "$bin" sweep "$exp" --data-dir "$tmp/full" --out "$tmp/grids-$length" --device cuda --workers 2 \
+            --seeds-per-batch "$3" >"$tmp/sweep.log" 2>&1 || true
+        end=$(date +%s.%N)
+        took[$length]=$(calc "$end - $start")
+        tail -1 "$tmp/sweep.log"
+    done
+    projected=$(calc "${took[$4]} + (${took[$5]} - ${took[$4]}) * ($2 - $4) / ($5 - $4)")
+    echo "$1: ${took[$4]} s at $4 iterations, ${took[$5]} s at $5; projected to $2: $projected s" | tee -a "$save/grids.txt"
 done
-start=$(date +%s.%N)
-bounded 200 "$bin" train --dataset cifar10 --method batch-norm --seed 0,1,2,3,4,5,6,7,8,9 --device cuda \
-    --batch-size 256 --lr 0.01 --iterations 1000 --eval-every 1000 --data-dir "$tmp/data" --out "$tmp/time256" >/dev/null
-end=$(date +%s.%N)
-svhn=$(calc "$end - $start")
-echo "batch-norm, batch 256 (SVHN's protocol shape): 10 seeds x 1,000 iterations in $svhn s; projected 8,000: $(calc "$svhn * 8") s"
-cifar=$(calc "(${rate[batch-norm]} + ${rate[synaptic-scaling]}) / 2 * 15")
-# paper-cifar10: 6 methods x 1 batch of 10 seeds; paper-svhn: 6 x 1; lr-sweep-cifar10: 6 methods x 6 lrs.
-echo "projected, one process, 10 seeds per batch:"
-echo "  paper-cifar10     6 x $cifar s = $(calc "6 * $cifar") s"
-echo "  paper-svhn        6 x $(calc "$svhn * 8") s = $(calc "6 * $svhn * 8") s"
-echo "  lr-sweep-cifar10  36 x $cifar s = $(calc "36 * $cifar") s"
-echo "  whole paper       $(calc "42 * $cifar + 48 * $svhn") s"
+whole=$(awk '{ s += $(NF-1) } END { printf "whole paper, projected: %.0f s (%.1f minutes)", s, s / 60 }' "$save/grids.txt")
+echo "$whole" | tee -a "$save/grids.txt"

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod claim;
 pub mod compare;
+pub mod cuda_graph;
 pub mod data;
 pub mod evaluate;
 pub mod experiment;

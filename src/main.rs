@@ -479,6 +479,11 @@ fn info(method: Option<MethodId>, network: model::Network) -> Result<()> {
     println!("homeonorm        {}", sys.homeonorm);
     println!("libtorch         {}", sys.libtorch);
     println!("CUDA available   {} ({} device(s), cuDNN {})", sys.cuda_available, sys.cuda_devices, sys.cudnn_available);
+    println!(
+        "CUDA graphs      {}",
+        if sys.cuda_graphs { "on (HOMEONORM_CUDA_GRAPHS=0 turns them off)" } else { "off" }
+    );
+    println!("CUDA convolution {}", sys.cuda_conv);
     println!("CPU threads      {}", sys.cpu_threads);
     match method {
         None => {

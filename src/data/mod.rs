@@ -296,10 +296,12 @@ impl PixelStandardization {
     /// uint8 images `[…, 3, 32, 32]` → normalized float32, as
     /// `ToTensor()` then `Normalize(mean, std)` would give.
     pub fn apply(&self, images: &Tensor) -> Tensor {
-        let device = images.device();
-        let shape = [3i64, 1, 1];
-        let mean = Tensor::from_slice(&self.mean).to_kind(Kind::Float).view(shape).to_device(device);
-        let std = Tensor::from_slice(&self.std).to_kind(Kind::Float).view(shape).to_device(device);
-        (images.to_kind(Kind::Float) / 255.0 - mean) / std
+        // Each channel's constants made on the images' device (filled there: a copy from
+        // host memory would make the host wait for the device's queue at every batch).
+        let on_device = |values: &[f64; 3]| {
+            let opts = (Kind::Float, images.device());
+            Tensor::cat(&values.map(|v| Tensor::full([1], v, opts)), 0).view([3, 1, 1])
+        };
+        (images.to_kind(Kind::Float) / 255.0 - on_device(&self.mean)) / on_device(&self.std)
     }
 }

@@ -334,6 +334,11 @@ pub trait Method: Sync {
     fn exact_in_a_seed_batch(&self) -> bool {
         true
     }
+    /// Whether a training step of the method can be captured in a CUDA graph: none of
+    /// its operations waits for the host (`crate::cuda_graph`).
+    fn captures_in_a_cuda_graph(&self) -> bool {
+        true
+    }
     /// Whether a seed batch trains faster than its runs one by one on single-threaded
     /// CPU workers (measured: BENCHMARKS.md); where it does not, the CPU's default is
     /// one run per model.

@@ -108,6 +108,11 @@ impl Method for Whitening {
     fn table1_row(&self) -> &'static str {
         "layer of neurons: whitening"
     }
+    /// `linalg_eigh` checks its result on the host (a CUDA synchronisation), which a
+    /// CUDA graph cannot hold.
+    fn captures_in_a_cuda_graph(&self) -> bool {
+        false
+    }
     fn exact_in_a_seed_batch(&self) -> bool {
         false // see `normalize`: a batched model's gradients reach the layer below contiguous
     }
