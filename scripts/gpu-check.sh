@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # GPU check, for a machine with an NVIDIA GPU and PyTorch 2.11 installed (about 6
-# minutes on an H200):
+# minutes on an H200; its first run is BENCHMARKS.md's of 2026-12-04, run 2):
 #   scripts/gpu-check.sh [BINARY] [PYTHON]
 # Runs the homeonorm binary built here against that machine's torch (LD_LIBRARY_PATH)
 # and prints, section by section (each bounded in time; a failing one does not stop
 # the rest):
 #   1. the machine and `homeonorm info`;
-#   2. model-iterations per second of one process (bench --worker) at 10 and 60 models:
-#      eager against CUDA graphs, cuDNN's grouped convolution against the unfolded
-#      one; the faster lowering is used from there on; then 120 and 240 models;
+#   2. model-iterations per second of one process (bench --worker) at 10 and 60 models,
+#      eager and with CUDA graphs; then 120 and 240 models;
 #   3. every method's step: captured in a CUDA graph or not, and its rate at 10 models;
 #   4. the yardstick: the same seeds twice on CUDA for homeonorm and for PyTorch, each
 #      against the other, without graphs, and against the CPU (where the two are
@@ -81,19 +80,14 @@ nproc
 bounded 60 "$bin" info
 
 section "one process, batch 32: model-iterations per second (100 steps after 10 warm-up)"
-printf '%-18s %-9s %-7s %8s %8s\n' method conv graphs "10" "60" | tee "$save/arrangements.txt"
-for arrangement in "grouped 0" "grouped 1" "unfolded 1"; do
-    set -- $arrangement
+printf '%-18s %-7s %8s %8s\n' method graphs "10" "60" | tee "$save/arrangements.txt"
+for graphs in 0 1; do
     for method in batch-norm synaptic-scaling; do
-        [ "$method" = synaptic-scaling ] && [ "$2" = 0 ] && continue
-        r10=$(HOMEONORM_CUDA_CONV=$1 HOMEONORM_CUDA_GRAPHS=$2 rate --methods "$method" --seeds 10 --iterations 100 --warmup 10)
-        r60=$(HOMEONORM_CUDA_CONV=$1 HOMEONORM_CUDA_GRAPHS=$2 rate --methods "$method" --seeds 60 --iterations 100 --warmup 10)
-        printf '%-18s %-9s %-7s %8s %8s\n' "$method" "$1" "$2" "$r10" "$r60" | tee -a "$save/arrangements.txt"
+        r10=$(HOMEONORM_CUDA_GRAPHS=$graphs rate --methods "$method" --seeds 10 --iterations 100 --warmup 10)
+        r60=$(HOMEONORM_CUDA_GRAPHS=$graphs rate --methods "$method" --seeds 60 --iterations 100 --warmup 10)
+        printf '%-18s %-7s %8s %8s\n' "$method" "$graphs" "$r10" "$r60" | tee -a "$save/arrangements.txt"
     done
 done
-conv=$(awk '$1 == "batch-norm" && $3 == 1 && $5 ~ /^[0-9]+$/ { if ($5 > best) { best = $5; c = $2 } } END { print (c ? c : "grouped") }' "$save/arrangements.txt")
-export HOMEONORM_CUDA_CONV="$conv"
-echo "faster at 60 models with graphs: $conv (used from here on)"
 for seeds in 120 240; do
     echo "batch-norm, $seeds models, graphs: $(rate --methods batch-norm --seeds "$seeds" --iterations 50 --warmup 10)"
 done
@@ -150,27 +144,27 @@ for a, b, what in pairs:
 print("\n".join(lines))
 open(save, "w").write("\n".join(lines) + "\n")
 PY
-grep -h "cuda_graphs\|cuda_conv" "$tmp"/hn-cuda-a/cifar10/batch-norm/*/seed0/config.json 2>/dev/null | head -2
+grep -h "cuda_graphs" "$tmp"/hn-cuda-a/cifar10/batch-norm/*/seed0/config.json 2>/dev/null | head -2
 
-section "the paper's grids end to end (2 workers, evaluations included), synthetic data of the real sizes"
+section "the paper's grids end to end (sweep's CUDA defaults, evaluations included), synthetic data of the real sizes"
 synthetic_cifar "$tmp/full/cifar-10-batches-bin" 10000
 synthetic_svhn "$tmp/full/svhn"
-# grid, its runs' iterations, models per process, lengths timed
-for spec in "paper-cifar10 45000 10 200 1200" "lr-sweep-cifar10 45000 60 200 1200" "paper-svhn 8000 10 200 800"; do
+# grid, its runs' iterations, lengths timed
+for spec in "paper-cifar10 45000 200 1200" "lr-sweep-cifar10 45000 200 1200" "paper-svhn 8000 200 800"; do
     set -- $spec
     declare -A took=()
-    for length in "$4" "$5"; do
+    for length in "$3" "$4"; do
         exp="$tmp/$1-$length.toml"
         { cat "$repo/experiments/$1.toml"; printf '\n[settings]\niterations = %s\n' "$length"; } >"$exp"
         start=$(date +%s.%N)
-        bounded 200 "$bin" sweep "$exp" --data-dir "$tmp/full" --out "$tmp/grids-$length" --device cuda --workers 2 \
-            --seeds-per-batch "$3" >"$tmp/sweep.log" 2>&1 || true
+        bounded 200 "$bin" sweep "$exp" --data-dir "$tmp/full" --out "$tmp/grids-$length" --device cuda \
+            >"$tmp/sweep.log" 2>&1 || true
         end=$(date +%s.%N)
         took[$length]=$(calc "$end - $start")
         tail -1 "$tmp/sweep.log"
     done
-    projected=$(calc "${took[$4]} + (${took[$5]} - ${took[$4]}) * ($2 - $4) / ($5 - $4)")
-    echo "$1: ${took[$4]} s at $4 iterations, ${took[$5]} s at $5; projected to $2: $projected s" | tee -a "$save/grids.txt"
+    projected=$(calc "${took[$3]} + (${took[$4]} - ${took[$3]}) * ($2 - $3) / ($4 - $3)")
+    echo "$1: ${took[$3]} s at $3 iterations, ${took[$4]} s at $4; projected to $2: $projected s" | tee -a "$save/grids.txt"
 done
 whole=$(awk '{ s += $(NF-1) } END { printf "whole paper, projected: %.0f s (%.1f minutes)", s, s / 60 }' "$save/grids.txt")
 echo "$whole" | tee -a "$save/grids.txt"

@@ -377,7 +377,7 @@ fn run(cli: Cli) -> Result<()> {
                 return bench_worker(&methods, &options);
             }
             let python = python.or_else(|| std::env::var("HOMEONORM_PYTHON").ok()).unwrap_or_else(|| "python3".into());
-            // sweep's default: one single-threaded worker per usable core (four per GPU).
+            // sweep's default: one single-threaded worker per usable core (two per GPU).
             let sweep_default = || {
                 let cores = homeonorm::workers::usable_cores();
                 homeonorm::workers::plan(options.device.is_cuda(), cores, None, usize::MAX).workers
@@ -483,7 +483,6 @@ fn info(method: Option<MethodId>, network: model::Network) -> Result<()> {
         "CUDA graphs      {}",
         if sys.cuda_graphs { "on (HOMEONORM_CUDA_GRAPHS=0 turns them off)" } else { "off" }
     );
-    println!("CUDA convolution {}", sys.cuda_conv);
     println!("CPU threads      {}", sys.cpu_threads);
     match method {
         None => {

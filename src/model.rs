@@ -419,41 +419,25 @@ pub struct Model {
 /// How the S models' conv and fc layers run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Layout {
-    /// Per model on the CPU; on CUDA batched, with the convolution lowering that
-    /// [`cuda_conv_lowering`] names.
+    /// Batched on CUDA, per model on the CPU.
     #[default]
     Auto,
-    /// One grouped convolution (groups = S) and batched matrix products.
+    /// One grouped convolution (groups = S) and batched matrix products: what CUDA runs.
+    /// (An unfolded lowering, im2col and one batched matrix product over the models, was
+    /// measured ten times slower on an H200: BENCHMARKS.md.)
     Batched,
-    /// Each convolution unfolded (im2col) and one batched matrix product over the models,
-    /// batched matrix products for the fc layers: no per-model kernels anywhere.
-    Unfolded,
     /// Each model's `F.conv2d` and `F.linear`, one after another: exact, and on the
     /// CPU also the faster (oneDNN's grouped convolution is several times slower there).
     PerModel,
 }
 
-/// How CUDA's batched layout lowers the seed batch's convolutions: `grouped` (cuDNN's
-/// grouped convolution) unless `HOMEONORM_CUDA_CONV` says `unfolded`.
-pub fn cuda_conv_lowering() -> Layout {
-    match std::env::var("HOMEONORM_CUDA_CONV").as_deref() {
-        Ok("unfolded") => Layout::Unfolded,
-        _ => Layout::Batched,
-    }
-}
-
 impl Layout {
-    /// What this layout is on `device`: never [`Layout::Auto`].
-    fn on(self, device: Device) -> Layout {
-        match self {
-            Layout::Auto if device.is_cuda() => cuda_conv_lowering(),
-            Layout::Auto => Layout::PerModel,
-            other => other,
-        }
-    }
-
     fn per_model(self, device: Device) -> bool {
-        self.on(device) == Layout::PerModel
+        match self {
+            Layout::Auto => !device.is_cuda(),
+            Layout::Batched => false,
+            Layout::PerModel => true,
+        }
     }
 }
 
@@ -528,8 +512,7 @@ impl Model {
 
     /// [`forward`](Self::forward) with the layers' applied weights given.
     pub fn forward_with(&self, x: &Tensor, pass: Pass, weights: &[Tensor]) -> Forward {
-        let layout = self.layout.on(x.device());
-        let per_model = layout == Layout::PerModel;
+        let per_model = self.layout.per_model(x.device());
         let mut hidden = Vec::with_capacity(self.layers.len());
         let mut h = x.shallow_clone();
         // The open residual block's input.
@@ -540,7 +523,7 @@ impl Model {
                 shortcut = Some(h.shallow_clone());
             }
             let z = match shape.kind {
-                LayerKind::Conv => convolve(&h, weight, &layer.bias, shape.padding, shape.stride, layout),
+                LayerKind::Conv => convolve(&h, weight, &layer.bias, shape.padding, shape.stride, per_model),
                 LayerKind::Fc => {
                     // [S, B, 16, 5, 5] → [S, B, 400] (or the image, for the MLP), flattening
                     // each model's channels as torch.flatten does.
@@ -612,60 +595,21 @@ fn block_shortcut(input: &Tensor, units: i64) -> Tensor {
     subsampled.constant_pad_nd([0, 0, 0, 0, pad, pad])
 }
 
-/// The most column elements an unfolded convolution makes at once (1 GiB of f32).
-const UNFOLDED_ELEMENTS: i64 = 1 << 28;
-
 /// Each model's convolution over its own input: `x` `[S, B, C, H, W]`, weight
-/// `[S, U, C, k, k]`, bias `[S, U]` → `[S, B, U, H', W']`: `F.conv2d` per model, one
-/// grouped convolution, or unfolded (`examples/conv_layouts.rs` times them).
-fn convolve(x: &Tensor, weight: &Tensor, bias: &Tensor, padding: i64, stride: i64, layout: Layout) -> Tensor {
+/// `[S, U, C, k, k]`, bias `[S, U]` → `[S, B, U, H', W']`: `F.conv2d` per model, or
+/// one grouped convolution (`examples/conv_layouts.rs` times both).
+fn convolve(x: &Tensor, weight: &Tensor, bias: &Tensor, padding: i64, stride: i64, one_by_one: bool) -> Tensor {
     let models = weight.size()[0];
     let (padding, stride) = ([padding, padding], [stride, stride]);
-    if layout == Layout::PerModel || models == 1 {
+    if one_by_one || models == 1 {
         return per_model(models, |m| x.get(m).conv2d(&weight.get(m), Some(&bias.get(m)), stride, padding, [1, 1], 1));
     }
-    let size = x.size();
-    if layout == Layout::Unfolded {
-        return convolve_unfolded(x, weight, bias, padding, stride, UNFOLDED_ELEMENTS);
-    }
     // The models' channels side by side, [B, S·C, H, W], for one grouped convolution.
+    let size = x.size();
     let side_by_side = x.transpose(0, 1).reshape([size[1], models * size[2], size[3], size[4]]);
     let z = side_by_side.conv2d(&weight.flatten(0, 1), Some(&bias.flatten(0, 1)), stride, padding, [1, 1], models);
     let out = z.size();
     z.view([out[0], models, -1, out[2], out[3]]).transpose(0, 1)
-}
-
-/// [`convolve`] unfolded: each image's k×k patches as columns, `[S, b, C·k·k, L]`, then
-/// each model's weight rows times its images' columns, one batched matrix product
-/// (`[S, b, U, L]`); over the batch in parts of at most `max_elements` column elements
-/// (an evaluation batch's columns would be large).
-fn convolve_unfolded(
-    x: &Tensor,
-    weight: &Tensor,
-    bias: &Tensor,
-    padding: [i64; 2],
-    stride: [i64; 2],
-    max_elements: i64,
-) -> Tensor {
-    let (size, w) = (x.size(), weight.size());
-    let models = w[0];
-    let side = |extent: i64, k: i64| (extent + 2 * padding[0] - k) / stride[0] + 1;
-    let (out_h, out_w) = (side(size[3], w[3]), side(size[4], w[4]));
-    let patch = w[2] * w[3] * w[4];
-    let rows = weight.reshape([models, 1, w[1], patch]);
-    let bias = bias.view([models, 1, w[1], 1]);
-    let part = (max_elements / (models * patch * out_h * out_w)).max(1);
-    let parts: Vec<Tensor> = (0..size[1])
-        .step_by(part as usize)
-        .map(|start| {
-            let b = part.min(size[1] - start);
-            let images = x.narrow(1, start, b).reshape([models * b, size[2], size[3], size[4]]);
-            let columns = images.im2col([w[3], w[4]], [1, 1], padding, stride);
-            rows.matmul(&columns.view([models, b, patch, out_h * out_w])) + &bias
-        })
-        .collect();
-    let z = if parts.len() == 1 { parts.into_iter().next().unwrap() } else { Tensor::cat(&parts, 1) };
-    z.view([models, size[1], w[1], out_h, out_w])
 }
 
 /// Each model's fc layer: `x` `[S, B, in]`, weight `[S, U, in]`, bias `[S, U]` →
@@ -791,27 +735,4 @@ pub fn parameter_counts(vs: &nn::VarStore, models: i64) -> Vec<(String, i64)> {
         .collect();
     counts.sort();
     counts
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_unfolded_convolution_is_each_models_conv2d_whole_or_in_parts() {
-        let (x, weight, bias) = crate::torch_rng::seeded(3, || {
-            let opts = (Kind::Double, Device::Cpu);
-            (Tensor::randn([3, 5, 4, 9, 9], opts), Tensor::randn([3, 6, 4, 3, 3], opts), Tensor::randn([3, 6], opts))
-        });
-        for (padding, stride) in [(0, 1), (1, 1), (1, 2)] {
-            let expected = convolve(&x, &weight, &bias, padding, stride, Layout::PerModel);
-            // Whole, and in parts of one and two images (the batch of 5 split unevenly).
-            for max_elements in [i64::MAX, 1, 2 * 3 * 36 * 81] {
-                let z = convolve_unfolded(&x, &weight, &bias, [padding; 2], [stride; 2], max_elements);
-                assert_eq!(z.size(), expected.size());
-                let error = (&z - &expected).abs().max().double_value(&[]);
-                assert!(error < 1e-12, "padding {padding}, stride {stride}, parts of {max_elements}: {error}");
-            }
-        }
-    }
 }

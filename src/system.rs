@@ -16,11 +16,9 @@ pub struct SystemInfo {
     pub cuda_devices: i64,
     pub cudnn_available: bool,
     pub cpu_threads: i32,
-    /// On CUDA: training steps captured in CUDA graphs (`HOMEONORM_CUDA_GRAPHS`), and
-    /// how a seed batch's convolutions are lowered (`HOMEONORM_CUDA_CONV`): the same
-    /// arithmetic in either case, bar the lowering's rounding.
+    /// On CUDA: training steps captured in CUDA graphs (`HOMEONORM_CUDA_GRAPHS`): the
+    /// same kernels on the same tensors either way.
     pub cuda_graphs: bool,
-    pub cuda_conv: &'static str,
 }
 
 impl SystemInfo {
@@ -33,10 +31,6 @@ impl SystemInfo {
             cudnn_available: tch::Cuda::cudnn_is_available(),
             cpu_threads: tch::get_num_threads(),
             cuda_graphs: crate::learner::cuda_graphs_enabled(),
-            cuda_conv: match crate::model::cuda_conv_lowering() {
-                crate::model::Layout::Unfolded => "unfolded (im2col and one batched matrix product)",
-                _ => "grouped (cuDNN, groups = models)",
-            },
         }
     }
 }

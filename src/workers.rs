@@ -4,8 +4,8 @@
 //! Why processes with few threads each, not one process with many: libtorch's
 //! OpenMP threads wait for each other at every operation, so a neighbour on one core
 //! stalls them all, while a single-threaded worker beside it keeps its speed
-//! (BENCHMARKS.md, "Beside a busy neighbour"). On CUDA, a few processes share a GPU
-//! better than one (BENCHMARKS.md, the H200 measurements).
+//! (BENCHMARKS.md, "Beside a busy neighbour"). On CUDA, two processes: one overlaps its
+//! evaluations and data with the other's captured steps (BENCHMARKS.md, the H200).
 
 use crate::norm::Method;
 use anyhow::{bail, Context, Result};
@@ -13,8 +13,10 @@ use std::ffi::OsString;
 use std::process::{Child, Command};
 use std::time::Duration;
 
-/// Processes sharing one GPU: the H200 gained 2.5× from 1 to 4 processes and nothing from 4 to 8.
-pub const WORKERS_PER_GPU: usize = 4;
+/// Processes sharing one GPU. With its steps in CUDA graphs one process keeps an H200
+/// busy: the learning-rate grid took 18.9 s per 1,000 iterations on 2 workers, 21.0 on 4
+/// (BENCHMARKS.md); two still overlap one's evaluations with the other's training.
+pub const WORKERS_PER_GPU: usize = 2;
 
 /// How many runs one model trains at most: what `--seeds-per-batch` asked, or the
 /// device's default for each method.
@@ -30,8 +32,10 @@ pub enum SeedsPerModel {
     },
 }
 
-/// The default seed batch on CUDA: 10 runs (one setting's paper seeds) per model.
-pub const CUDA_SEEDS_PER_MODEL: usize = 10;
+/// The default seed batch on CUDA: 60 runs per model (a setting's 10 seeds at 6 learning
+/// rates). An H200 trained 10,400 model-iterations per second at 10, 20,100 at 60,
+/// 23,900 at 120 and 20,000 at 240 (BENCHMARKS.md).
+pub const CUDA_SEEDS_PER_MODEL: usize = 60;
 /// The default seed batch on the CPU: 4 runs per model, the width two single-threaded
 /// workers were measured fastest at (a wider model's activations outgrow the cache).
 pub const CPU_SEEDS_PER_MODEL: usize = 4;
@@ -175,12 +179,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_single_threaded_worker_per_core_on_the_cpu_four_per_gpu() {
+    fn one_single_threaded_worker_per_core_on_the_cpu_two_per_gpu() {
         assert_eq!(plan(false, 2, None, 36), WorkerPlan { workers: 2, threads: 1 });
         assert_eq!(plan(false, 16, Some(4), 36), WorkerPlan { workers: 4, threads: 4 });
         assert_eq!(plan(false, 16, None, 3), WorkerPlan { workers: 3, threads: 5 }, "no idle workers or cores");
         assert_eq!(plan(false, 2, None, 1), WorkerPlan { workers: 1, threads: 2 });
-        assert_eq!(plan(true, 16, None, 36), WorkerPlan { workers: 4, threads: 4 });
+        assert_eq!(plan(true, 16, None, 36), WorkerPlan { workers: 2, threads: 8 });
         assert_eq!(plan(false, 0, None, 0), WorkerPlan { workers: 1, threads: 1 });
     }
 
