@@ -8,7 +8,7 @@
 //!
 //! Where libtorch has CUDA and the CUDA runtime's headers are found (PyPI's torch wheel
 //! brings them, `site-packages/nvidia/cu13/include`), it also compiles `csrc/cuda_graph.cpp`,
-//! the CUDA-graph shim `src/cuda_graph.rs` calls, and sets `cfg(homeonorm_cuda_graph)`.
+//! the CUDA-graph shim `src/engine/cuda_graph.rs` calls, and sets `cfg(homeonorm_cuda_graph)`.
 
 use std::path::PathBuf;
 

@@ -5,13 +5,13 @@
 //! parameter tensor that PyTorch's single-tensor loop launches.
 //!
 //!     scripts/with-libtorch.sh cargo run --release --example step_profile [METHOD...]
-use homeonorm::bench::synthetic_split;
-use homeonorm::data::batches::BatchSampler;
-use homeonorm::data::PixelStandardization;
-use homeonorm::learner::{per_model_loss, Learner};
-use homeonorm::model::shared_input;
-use homeonorm::norm::{method_by_name, EvalStats, Pass};
-use homeonorm::optim::{Adam, UPDATE_OPERATIONS};
+use homeonorm::engine::data::batches::BatchSampler;
+use homeonorm::engine::data::PixelStandardization;
+use homeonorm::engine::learner::{per_model_loss, Learner};
+use homeonorm::engine::model::shared_input;
+use homeonorm::engine::norm::{method_by_name, EvalStats, Pass};
+use homeonorm::engine::optim::{Adam, UPDATE_OPERATIONS};
+use homeonorm::runs::bench::synthetic_split;
 use std::time::{Duration, Instant};
 use tch::{Device, Kind, Tensor};
 

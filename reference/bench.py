@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lenet5 import Net  # noqa: E402
+from networks import Net  # noqa: E402
 
 
 def main():

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [here, os.path.join(here, "..", "python")]
 from homeonorm_writer import load_safetensors  # noqa: E402
-from lenet5 import NETWORKS, options_from  # noqa: E402
+from networks import NETWORKS, options_from  # noqa: E402
 from train import Images, evaluate, read_cifar10, read_svhn  # noqa: E402
 
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [here, os.path.join(here, "..", "python")]
 import homeonorm_writer.safetensors as safetensors_io  # noqa: E402
-from lenet5 import NETWORKS, load_state, named_state  # noqa: E402
+from networks import NETWORKS, load_state, named_state  # noqa: E402
 
 
 def read_case(d):

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [here, os.path.join(here, "..", "python")]  # (this checkout's writer, installed or not)
 from homeonorm_writer import PRESETS, Run  # noqa: E402
-from lenet5 import NETWORKS, OPTIONS, options_from  # noqa: E402
+from networks import NETWORKS, OPTIONS, options_from  # noqa: E402
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
 
@@ -195,7 +195,7 @@ def main():
     p.add_argument("--normalize-conv", choices=["true", "false"], default="true")
     p.add_argument("--conv-measures", action="store_true")
     p.add_argument("--groups", type=int, default=OPTIONS["groups"], help="group-norm: groups per layer")
-    p.add_argument("--whitening-group-size", type=int, default=OPTIONS["whitening_group"],
+    p.add_argument("--whitening-group-size", type=int, default=OPTIONS["whitening_group_size"],
                    help="whitening: units whitened together")
     p.add_argument("--target-rate", type=float, default=OPTIONS["target_rate"],
                    help="adaptive-threshold, homeostatic-scaling: target activation probability")

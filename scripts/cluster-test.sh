@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make cluster-test: the shipped Slurm array job (experiments/cluster/slurm-array.sbatch,
+# make cluster-test: the shipped Slurm array job (deploy/slurm-array.sbatch,
 # unchanged, configured by environment variables and sbatch's own resource options)
 # submitted to a real single-node Slurm cluster started here for the test
 # (scripts/slurm/cluster.sh), requeued and signalled mid-run, resubmitted, and its
@@ -85,7 +85,7 @@ cd "$tmp/work"
 # The file as shipped; sbatch's options fit its resources to this one CPU node.
 submit() {
     sbatch --parsable --array=0-2 --gres=none --cpus-per-task=1 --mem=1G --time=10 \
-        "$repo/experiments/cluster/slurm-array.sbatch" "$tmp/cluster-test.toml"
+        "$repo/deploy/slurm-array.sbatch" "$tmp/cluster-test.toml"
 }
 
 wait_until() { # WHAT COMMAND...: polls COMMAND until it succeeds, within the time limit

@@ -10,10 +10,10 @@
 
 mod common;
 
-use homeonorm::data::DatasetKind;
-use homeonorm::model::{check_method, ModelOptions, Network};
-use homeonorm::norm::METHODS;
-use homeonorm::settings::TrainSettings;
+use homeonorm::engine::data::DatasetKind;
+use homeonorm::engine::model::{check_method, ModelOptions, Network};
+use homeonorm::engine::norm::METHODS;
+use homeonorm::engine::settings::TrainSettings;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -75,13 +75,13 @@ fn script(args: &[String]) {
 }
 
 fn run_dir(out: &Path, method: &str, seed: u64) -> PathBuf {
-    homeonorm::rundir::run_path(out, "cifar10", method, 0.003, seed)
+    homeonorm::results::rundir::run_path(out, "cifar10", method, 0.003, seed)
 }
 
 fn network_run_dir(out: &Path, network: Network, method: &str, seed: u64) -> PathBuf {
     let mut settings = TrainSettings::preset(DatasetKind::Cifar10, method.parse().unwrap());
     settings.model = network;
-    homeonorm::rundir::run_dir(out, &settings, seed)
+    homeonorm::results::rundir::run_dir(out, &settings, seed)
 }
 
 /// What differs between two run folders' results.

@@ -3,14 +3,14 @@
 
 mod common;
 
-use homeonorm::compare::{compare, welch_p};
-use homeonorm::data::DatasetKind;
-use homeonorm::settings::TrainSettings;
-use homeonorm::train::train_seed_batch;
+use homeonorm::engine::data::DatasetKind;
+use homeonorm::engine::settings::TrainSettings;
+use homeonorm::results::compare::{compare, welch_p};
+use homeonorm::runs::train::train_seed_batch;
 use std::path::{Path, PathBuf};
 
 /// Seeds 0 and 1 of vanilla (and, if asked, vanilla at another learning rate) under `out`.
-fn results(data: &homeonorm::train::RunData, out: &Path, other_lr: bool) -> PathBuf {
+fn results(data: &homeonorm::runs::train::RunData, out: &Path, other_lr: bool) -> PathBuf {
     let mut s = TrainSettings::preset(DatasetKind::Cifar10, "vanilla".parse().unwrap());
     (s.iterations, s.eval_every, s.record_every, s.test_batch_size) = (40, 20, 10, 50);
     train_seed_batch(&s, &[0, 1], data, out).unwrap();
@@ -59,7 +59,7 @@ fn identical_folders_compare_identical_and_differences_are_found() {
     assert!(compare(&a, &a).unwrap().beyond(0.0).is_empty(), "a folder against itself");
 
     // A curve changed by hand: the curves part there, by exactly the change.
-    let run = homeonorm::rundir::run_path(&b, "cifar10", "vanilla", 0.003, 1);
+    let run = homeonorm::results::rundir::run_path(&b, "cifar10", "vanilla", 0.003, 1);
     let mut was = 0.0;
     edit_curve(&run, |rows| {
         let mut fields: Vec<String> = rows.last().unwrap().split(',').map(String::from).collect();
@@ -97,7 +97,7 @@ fn identical_folders_compare_identical_and_differences_are_found() {
     let beyond = c.beyond(1.0);
     assert!(beyond.iter().any(|l| l.contains(&run.display().to_string()) && l.contains("left out")), "{beyond:?}");
     assert!(beyond.iter().any(|l| l.contains("seed 1 in A only")), "{beyond:?}");
-    let md = homeonorm::compare::markdown(&c, &a, &b);
+    let md = homeonorm::results::compare::markdown(&c, &a, &b);
     assert!(md.contains(&run.display().to_string()), "{md}");
 }
 
@@ -119,7 +119,7 @@ fn bad_input_is_refused_naming_the_path() {
     let half = results(&data, &tmp.path().join("half"), false);
     for seed in [0, 1] {
         std::fs::remove_file(
-            homeonorm::rundir::run_path(&half, "cifar10", "vanilla", 0.003, seed).join("summary.json"),
+            homeonorm::results::rundir::run_path(&half, "cifar10", "vanilla", 0.003, seed).join("summary.json"),
         )
         .unwrap();
     }
@@ -128,7 +128,7 @@ fn bad_input_is_refused_naming_the_path() {
 
     // A run of another format version.
     let newer = results(&data, &tmp.path().join("newer"), false);
-    let run = homeonorm::rundir::run_path(&newer, "cifar10", "vanilla", 0.003, 1);
+    let run = homeonorm::results::rundir::run_path(&newer, "cifar10", "vanilla", 0.003, 1);
     let text = std::fs::read_to_string(run.join("config.json")).unwrap();
     std::fs::write(run.join("config.json"), text.replacen("\"format_version\": 2", "\"format_version\": 3", 1))
         .unwrap();
@@ -152,23 +152,23 @@ fn paths_with_control_characters_are_escaped_in_reports_and_a_file_in_the_way_is
     let tmp = tempfile::tempdir().unwrap();
     let data = common::small_cifar(tmp.path());
     let a = results(&data, &tmp.path().join("a\u{1b}[31m"), false);
-    let unfinished = homeonorm::rundir::run_path(&a, "cifar10", "vanilla", 0.003, 1);
+    let unfinished = homeonorm::results::rundir::run_path(&a, "cifar10", "vanilla", 0.003, 1);
     std::fs::remove_file(unfinished.join("summary.json")).unwrap();
     let c = compare(&a, &a).unwrap();
-    let md = homeonorm::compare::markdown(&c, &a, &a);
+    let md = homeonorm::results::compare::markdown(&c, &a, &a);
     assert!(!md.contains('\u{1b}') && md.contains("a\\u{1b}[31m"), "{md}");
     assert!(c.beyond(0.0).iter().all(|l| !l.contains('\u{1b}')), "{:?}", c.beyond(0.0));
-    homeonorm::report::write(&a).unwrap();
+    homeonorm::results::report::write(&a).unwrap();
     let report = std::fs::read_to_string(a.join("report/report.md")).unwrap();
     assert!(!report.contains('\u{1b}') && report.contains("a\\u{1b}[31m"), "{report}");
     // `report/` or compare's output folder taken by a file: the error names it.
     std::fs::remove_dir_all(a.join("report")).unwrap();
     std::fs::write(a.join("report"), "").unwrap();
-    let err = format!("{:#}", homeonorm::report::write(&a).err().expect("refused"));
+    let err = format!("{:#}", homeonorm::results::report::write(&a).err().expect("refused"));
     assert!(err.contains(&a.join("report").display().to_string()), "{err}");
     let file = tmp.path().join("a-file");
     std::fs::write(&file, "").unwrap();
-    let err = format!("{:#}", homeonorm::compare::write(&c, &a, &a, &file).unwrap_err());
+    let err = format!("{:#}", homeonorm::results::compare::write(&c, &a, &a, &file).unwrap_err());
     assert!(err.contains(&file.display().to_string()), "{err}");
 }
 
@@ -180,15 +180,15 @@ fn a_folder_written_in_format_1_compares_with_its_format_2_twin() {
     results(&data, &older, false);
     // What homeonorm wrote before format 2: format_version 1, no model.
     for seed in [0, 1] {
-        let run = homeonorm::rundir::run_path(&older, "cifar10", "vanilla", 0.003, seed);
+        let run = homeonorm::results::rundir::run_path(&older, "cifar10", "vanilla", 0.003, seed);
         let mut config: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
         assert_eq!(config["format_version"], 2);
         config["format_version"] = 1.into();
         config.as_object_mut().unwrap().remove("model");
         common::rewrite_run_file(&run, "config.json", config.to_string().as_bytes());
-        assert_eq!(homeonorm::rundir::recorded_format(&run), Some(1));
-        assert_eq!(homeonorm::rundir::read_config(&run).unwrap().settings.model, Default::default(), "LeNet5");
+        assert_eq!(homeonorm::results::rundir::recorded_format(&run), Some(1));
+        assert_eq!(homeonorm::results::rundir::read_config(&run).unwrap().settings.model, Default::default(), "LeNet5");
     }
     let c = compare(&now, &older).unwrap();
     assert!(c.beyond(0.0).is_empty(), "{:?}", c.beyond(0.0));

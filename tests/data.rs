@@ -3,8 +3,8 @@
 mod common;
 
 use common::formats::*;
-use homeonorm::data::download::{download_files, DownloadError, MinimumRate, Remote};
-use homeonorm::data::{self, batches::BatchSampler, DataError, DatasetKind, Limit, PixelStandardization};
+use homeonorm::engine::data::{self, batches::BatchSampler, DataError, DatasetKind, Limit, PixelStandardization};
+use homeonorm::runs::download::{download_files, DownloadError, MinimumRate, Remote};
 use std::io::{Read, Write};
 use std::path::Path;
 use tch::Kind;
@@ -495,4 +495,30 @@ fn files_larger_than_the_dataset_are_refused_without_being_read_whole() {
     std::fs::write(svhn.path().join("test_32x32.mat"), svhn_mat(2, true)).unwrap();
     let err = data::load(DatasetKind::Svhn, svhn.path(), SUBSET).err().unwrap().to_string();
     assert!(err.contains("train_32x32.mat") && err.contains("inflate to more than"), "{err}");
+}
+
+/// Every dataset (the enum's variants) is complete: it reads and writes as its name on
+/// the command line, in files and in experiment files; it has its folder, official counts,
+/// ten class names, a preset protocol and a place in the README's Data section.
+#[test]
+fn every_dataset_is_complete() {
+    use homeonorm::engine::data::DatasetKind;
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let data_section = &readme[readme.find("## Data").unwrap()..readme.find("## Commands").unwrap()];
+    let mut count = 0;
+    for kind in DatasetKind::all() {
+        count += 1;
+        let name = kind.name();
+        assert_eq!(name.parse::<DatasetKind>().unwrap(), kind);
+        assert_eq!(serde_json::to_value(kind).unwrap(), serde_json::json!(name));
+        assert_eq!(<DatasetKind as clap::ValueEnum>::to_possible_value(&kind).unwrap().get_name(), name);
+        let (train, test) = kind.official_counts();
+        assert!(train > 0 && test > 0, "{name}: official counts");
+        assert!(kind.class_names().iter().all(|c| !c.is_empty()), "{name}: class names");
+        assert!(kind.default_dir(std::path::Path::new("data")).starts_with("data"), "{name}: its folder");
+        let preset = homeonorm::engine::settings::TrainSettings::preset(kind, "vanilla".parse().unwrap());
+        assert!(preset.iterations > 0 && preset.batch_size > 0 && preset.lr > 0.0, "{name}: a preset protocol");
+        assert!(data_section.to_lowercase().contains(name), "{name}: not in the README's Data section");
+    }
+    assert!(count >= 2);
 }

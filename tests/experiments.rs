@@ -2,11 +2,11 @@
 
 mod common;
 
-use homeonorm::claim;
-use homeonorm::data::DatasetKind;
-use homeonorm::experiment::Experiment;
-use homeonorm::rundir::{self, Outcome, RunState};
-use homeonorm::sweep::{self, Shard, SweepOptions};
+use homeonorm::engine::data::DatasetKind;
+use homeonorm::results::rundir::{self, Outcome, RunState};
+use homeonorm::runs::claim;
+use homeonorm::runs::experiment::Experiment;
+use homeonorm::runs::sweep::{self, Shard, SweepOptions};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
@@ -19,9 +19,9 @@ fn options(out: &Path, shard: Shard) -> SweepOptions {
     SweepOptions {
         out: out.to_path_buf(),
         shard,
-        seeds_per_batch: homeonorm::workers::SeedsPerModel::Asked(10),
+        seeds_per_batch: homeonorm::runs::packing::SeedsPerModel::Asked(10),
         claim_timeout: Duration::from_secs(600),
-        data_limit: homeonorm::data::Limit { train: Some(usize::MAX), test: Some(usize::MAX) },
+        data_limit: homeonorm::engine::data::Limit { train: Some(usize::MAX), test: Some(usize::MAX) },
         retrain_changed: false,
         data_files: Default::default(),
     }
@@ -111,7 +111,7 @@ fn a_models_axis_multiplies_the_grid_and_places_each_network_in_its_own_folders(
     )
     .unwrap();
     assert_eq!(one.runs.len(), 1);
-    assert_eq!(one.runs[0].settings.model, homeonorm::model::Network::Mlp);
+    assert_eq!(one.runs[0].settings.model, homeonorm::engine::model::Network::Mlp);
 }
 
 #[test]
@@ -276,7 +276,7 @@ fn a_sweep_resumes_redoing_only_the_half_written_run() {
             assert_eq!(mtime(&r.dir.join(rundir::SUMMARY)), t, "{} was touched", r.dir.display());
         }
     }
-    assert!(!half.join(claim::CLAIM).exists(), "claims are released");
+    assert!(!half.join(rundir::CLAIM).exists(), "claims are released");
 }
 
 #[test]
@@ -302,7 +302,7 @@ fn a_run_completed_with_other_settings_after_the_plan_is_not_retrained() {
     );
     for (r, t) in planned.iter().zip(summaries) {
         assert_eq!(mtime(&r.dir.join(rundir::SUMMARY)), t, "{} was retrained", r.dir.display());
-        assert!(!r.dir.join(claim::CLAIM).exists(), "claims are released");
+        assert!(!r.dir.join(rundir::CLAIM).exists(), "claims are released");
     }
     // The same race with the same settings: the run is simply done.
     let planned = sweep::plan(&first, &opts);
@@ -326,13 +326,13 @@ fn a_stale_claim_is_taken_over_and_a_live_one_is_not() {
     assert!(first.is_ours());
     assert!(claim::try_claim(&run, Duration::from_secs(600)).unwrap().is_none(), "a live claim is respected");
     let old = std::time::SystemTime::now() - Duration::from_secs(3600);
-    std::fs::OpenOptions::new().write(true).open(run.join(claim::CLAIM)).unwrap().set_modified(old).unwrap();
+    std::fs::OpenOptions::new().write(true).open(run.join(rundir::CLAIM)).unwrap().set_modified(old).unwrap();
     let second = claim::try_claim(&run, Duration::from_secs(600)).unwrap().expect("a claim an hour old is taken over");
     assert!(!first.is_ours() && second.is_ours());
     first.release();
-    assert!(run.join(claim::CLAIM).exists(), "a worker releases only its own claim");
+    assert!(run.join(rundir::CLAIM).exists(), "a worker releases only its own claim");
     second.release();
-    assert!(!run.join(claim::CLAIM).exists());
+    assert!(!run.join(rundir::CLAIM).exists());
 }
 
 #[test]
@@ -344,10 +344,10 @@ fn a_claim_whose_process_is_gone_from_this_host_is_taken_over_at_once() {
     gone.wait().unwrap();
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let record = serde_json::json!({"host": host.trim(), "pid": gone.id(), "pid_start": 1, "token": "gone"});
-    std::fs::write(run.join(claim::CLAIM), record.to_string()).unwrap();
+    std::fs::write(run.join(rundir::CLAIM), record.to_string()).unwrap();
     assert!(claim::try_claim(&run, Duration::from_secs(600)).unwrap().is_some(), "a dead worker's claim stays");
     // This process is alive: its claim is respected even with a day's timeout left.
-    let me = std::fs::read_to_string(run.join(claim::CLAIM)).unwrap();
+    let me = std::fs::read_to_string(run.join(rundir::CLAIM)).unwrap();
     assert!(me.contains(&format!("\"pid\":{}", std::process::id())), "{me}");
     assert!(claim::try_claim(&run, Duration::from_secs(86_400)).unwrap().is_none());
 }
@@ -357,11 +357,29 @@ fn an_empty_claim_left_by_a_crash_is_taken_over_after_seconds_not_the_timeout() 
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     std::fs::create_dir_all(&run).unwrap();
-    std::fs::write(run.join(claim::CLAIM), "").unwrap();
+    std::fs::write(run.join(rundir::CLAIM), "").unwrap();
     let day = Duration::from_secs(86_400);
     assert!(claim::try_claim(&run, day).unwrap().is_none(), "a claim being written is respected");
     let old = std::time::SystemTime::now() - Duration::from_secs(10);
-    std::fs::OpenOptions::new().write(true).open(run.join(claim::CLAIM)).unwrap().set_modified(old).unwrap();
+    std::fs::OpenOptions::new().write(true).open(run.join(rundir::CLAIM)).unwrap().set_modified(old).unwrap();
     let claim = claim::try_claim(&run, day).unwrap().expect("an empty claim 10 s old is a crashed worker's");
     assert!(claim.is_ours());
+}
+
+#[test]
+fn a_grid_whose_size_overflows_is_refused_not_wrapped_to_zero() {
+    // Four axes of 65,536 values, two methods: 2^65 runs, which a wrapping product counts as 0.
+    let axis = |scale: f64| (1..=65_536).map(|i| format!("{}", i as f64 * scale)).collect::<Vec<_>>().join(", ");
+    let text = format!(
+        "name = \"huge\"\ndatasets = [\"cifar10\"]\nmethods = [\"adaptive-threshold\", \"homeostatic-scaling\"]\n\
+         seeds = 1\nlearning_rates = [{}]\ntarget_rates = [{}]\nthreshold_rates = [{}]\nscaling_rates = [{}]\n",
+        axis(1e-7),
+        axis(1.0 / 65_537.0),
+        axis(1e-6),
+        axis(1e-8)
+    );
+    let started = std::time::Instant::now();
+    let error = Experiment::parse(Path::new("huge.toml"), &text).unwrap_err().to_string();
+    assert!(error.contains("more than 2^64 runs"), "{error}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "refused before anything is built");
 }

@@ -7,7 +7,7 @@
 
 mod common;
 
-use homeonorm::rundir::RunState;
+use homeonorm::results::rundir::RunState;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
@@ -73,7 +73,7 @@ fn train(data: &Path, out: &Path, extra: &[&str]) -> Output {
 }
 
 fn the_run(out: &Path) -> PathBuf {
-    homeonorm::rundir::run_path(&out.join("faults"), "cifar10", "batch-norm", 0.003, 0)
+    homeonorm::results::rundir::run_path(&out.join("faults"), "cifar10", "batch-norm", 0.003, 0)
 }
 
 /// Waits until `path` exists (the run has started) or panics after `limit`.
@@ -113,7 +113,7 @@ fn a_run_whose_layer_died_is_finished_reported_and_not_trained_again() {
     assert!(o.status.success(), "{}", text(&o));
     let summaries: Vec<String> = (0..4)
         .map(|k| {
-            let dir = homeonorm::rundir::run_path(&out, "cifar10", "vanilla", 0.5, k);
+            let dir = homeonorm::results::rundir::run_path(&out, "cifar10", "vanilla", 0.5, k);
             std::fs::read_to_string(dir.join("summary.json")).unwrap()
         })
         .collect();
@@ -123,8 +123,11 @@ fn a_run_whose_layer_died_is_finished_reported_and_not_trained_again() {
         assert!(t.contains("\"outcome\": \"complete\""), "a dead layer is a complete run, not a diverged one: {t}");
     }
     for k in 0..4 {
-        let dir = homeonorm::rundir::run_path(&out, "cifar10", "vanilla", 0.5, k);
-        assert!(matches!(homeonorm::rundir::state(&dir), homeonorm::rundir::RunState::Done(_)), "seed {k}");
+        let dir = homeonorm::results::rundir::run_path(&out, "cifar10", "vanilla", 0.5, k);
+        assert!(
+            matches!(homeonorm::results::rundir::state(&dir), homeonorm::results::rundir::RunState::Done(_)),
+            "seed {k}"
+        );
     }
     // The same command again trains nothing: every run, the dead one too, is kept as it is.
     let o = train(
@@ -135,12 +138,12 @@ fn a_run_whose_layer_died_is_finished_reported_and_not_trained_again() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(text(&o).matches("complete with these settings already; kept").count(), 4, "{}", text(&o));
     for (k, before) in summaries.iter().enumerate() {
-        let dir = homeonorm::rundir::run_path(&out, "cifar10", "vanilla", 0.5, k as u64);
+        let dir = homeonorm::results::rundir::run_path(&out, "cifar10", "vanilla", 0.5, k as u64);
         assert_eq!(&std::fs::read_to_string(dir.join("summary.json")).unwrap(), before, "seed {k} was trained again");
     }
     let o = run(&["report", s(&out)]);
     assert!(o.status.success(), "{}", text(&o));
-    let results = homeonorm::report::write(&out).unwrap();
+    let results = homeonorm::results::report::write(&out).unwrap();
     let reported: usize = results.iter().map(|r| r.complete.len() + r.diverged.len()).sum();
     assert_eq!(reported, 4, "every run is reported");
     let o = run(&["plot", s(&out)]);
@@ -348,7 +351,7 @@ fn the_longest_run_allowed_starts_at_once_and_stops_on_the_first_sigterm() {
     args.extend(["--data-dir", s(&data), "--out", s(&out), "--limit", "10", "--threads", "1"]);
     args.extend(["--batch-size", "1", "--iterations", "100000000", "--eval-every", "100000000"]);
     let child = spawn(&args);
-    let run = homeonorm::rundir::run_path(&out, "cifar10", "vanilla", 0.003, 0);
+    let run = homeonorm::results::rundir::run_path(&out, "cifar10", "vanilla", 0.003, 0);
     wait_for(&run.join("config.json"), Duration::from_secs(60));
     std::thread::sleep(Duration::from_millis(500));
     signal(&child, "TERM");
@@ -367,11 +370,11 @@ fn eval_refuses_weights_that_are_not_the_runs_model() {
     let out = tmp.path().join("out");
     let o = train(&data, &out, &["--method", "vanilla", "--iterations", "20", "--eval-every", "10", "--limit", "1000"]);
     assert!(o.status.success(), "{}", text(&o));
-    let dir = homeonorm::rundir::run_path(&out, "cifar10", "vanilla", 0.003, 0);
+    let dir = homeonorm::results::rundir::run_path(&out, "cifar10", "vanilla", 0.003, 0);
     let eval = || run(&["eval", "--device", "cpu", s(&dir)]);
     let o = eval();
     assert!(o.status.success(), "the run's own weights: {}", text(&o));
-    let weights = homeonorm::rundir::read_model(&dir).unwrap();
+    let weights = homeonorm::results::rundir::read_model(&dir).unwrap();
     let rewrite = |change: &dyn Fn(&str, &tch::Tensor) -> tch::Tensor| {
         let changed: Vec<(String, tch::Tensor)> = weights.iter().map(|(n, t)| (n.clone(), change(n, t))).collect();
         tch::Tensor::write_safetensors(&changed, dir.join("model.safetensors")).unwrap();
@@ -468,8 +471,8 @@ fn kill_9_then_a_rerun_takes_over_the_dead_workers_claim() {
     assert!(text(&o).contains("trained 1 run(s) here"), "{}", text(&o));
     assert!(!the_run(&out).join(".claim").exists());
     assert_eq!(
-        homeonorm::rundir::state(&the_run(&out)),
-        homeonorm::rundir::RunState::Done(homeonorm::rundir::Outcome::Complete)
+        homeonorm::results::rundir::state(&the_run(&out)),
+        homeonorm::results::rundir::RunState::Done(homeonorm::results::rundir::Outcome::Complete)
     );
 }
 
@@ -488,7 +491,10 @@ fn ctrl_c_and_sigterm_release_the_claim_and_leave_the_run_unfinished() {
         assert_eq!(o.status.code(), Some(130), "SIG{sig}: {}", text(&o));
         assert!(text(&o).contains("interrupted"), "{}", text(&o));
         assert!(!the_run(&out).join(".claim").exists(), "SIG{sig} releases the claim");
-        assert!(matches!(homeonorm::rundir::state(&the_run(&out)), homeonorm::rundir::RunState::Unfinished(_)));
+        assert!(matches!(
+            homeonorm::results::rundir::state(&the_run(&out)),
+            homeonorm::results::rundir::RunState::Unfinished(_)
+        ));
         let o = run(&sweep_args(s(&exp), s(&out), s(&data), &["--dry-run"]));
         assert!(text(&o).contains("will be redone"), "{}", text(&o));
     }
@@ -577,10 +583,10 @@ fn a_full_disk_is_an_error_naming_the_file_and_leaves_the_run_unfinished() {
             .concat(),
     );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let dir = homeonorm::rundir::run_path(&out, "cifar10", "batch-norm", 0.003, 0);
+    let dir = homeonorm::results::rundir::run_path(&out, "cifar10", "batch-norm", 0.003, 0);
     let said = text(&o);
     assert!(said.contains(s(&dir)) && said.contains("No space left on device"), "{said}");
-    assert!(matches!(homeonorm::rundir::state(&dir), homeonorm::rundir::RunState::Unfinished(_)));
+    assert!(matches!(homeonorm::results::rundir::state(&dir), homeonorm::results::rundir::RunState::Unfinished(_)));
     let leftovers: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok())
@@ -680,15 +686,16 @@ fn workers_share_a_sweep_and_stop_together_on_sigterm() {
         path
     };
     let runs = |out: &Path| {
-        ["vanilla", "batch-norm"].map(|m| homeonorm::rundir::run_path(&out.join("workers"), "cifar10", m, 0.003, 0))
+        ["vanilla", "batch-norm"]
+            .map(|m| homeonorm::results::rundir::run_path(&out.join("workers"), "cifar10", m, 0.003, 0))
     };
     let exp = grid(100);
     let o = run(&["sweep", s(&exp), "--out", s(&out), "--data-dir", s(&data), "--limit", "1000", "--workers", "2"]);
     assert!(o.status.success() && text(&o).contains("2 workers finished"), "{}", text(&o));
     for dir in runs(&out) {
         assert_eq!(
-            homeonorm::rundir::state(&dir),
-            homeonorm::rundir::RunState::Done(homeonorm::rundir::Outcome::Complete),
+            homeonorm::results::rundir::state(&dir),
+            homeonorm::results::rundir::RunState::Done(homeonorm::results::rundir::Outcome::Complete),
             "{}",
             dir.display()
         );
@@ -753,7 +760,7 @@ fn sigterm_or_kill_at_any_moment_of_a_sweep_never_panics_and_a_resume_completes_
         ["vanilla", "mean-only", "scale-only"]
             .iter()
             .flat_map(|m| {
-                (0..2).map(|k| homeonorm::rundir::run_path(&root, "cifar10", m, 0.003, k)).collect::<Vec<_>>()
+                (0..2).map(|k| homeonorm::results::rundir::run_path(&root, "cifar10", m, 0.003, k)).collect::<Vec<_>>()
             })
             .collect()
     };
@@ -773,7 +780,7 @@ fn sigterm_or_kill_at_any_moment_of_a_sweep_never_panics_and_a_resume_completes_
             let said = text(&o);
             let case = format!("SIG{sig} after {wait} ms");
             assert!(!said.contains("panicked"), "{case}: {said}");
-            let complete = runs(&out).iter().all(|d| matches!(homeonorm::rundir::state(d), RunState::Done(_)));
+            let complete = runs(&out).iter().all(|d| matches!(homeonorm::results::rundir::state(d), RunState::Done(_)));
             match o.status.code() {
                 Some(0) => assert!(complete, "{case}: exit 0 with runs missing: {said}"),
                 Some(130) => {}
@@ -788,7 +795,11 @@ fn sigterm_or_kill_at_any_moment_of_a_sweep_never_panics_and_a_resume_completes_
             let o = run(&args);
             assert!(o.status.success() && !text(&o).contains("panicked"), "{case}, resumed: {}", text(&o));
             for dir in runs(&out) {
-                assert!(matches!(homeonorm::rundir::state(&dir), RunState::Done(_)), "{case}: {}", dir.display());
+                assert!(
+                    matches!(homeonorm::results::rundir::state(&dir), RunState::Done(_)),
+                    "{case}: {}",
+                    dir.display()
+                );
             }
         }
     }
@@ -815,7 +826,7 @@ fn a_sweep_waits_for_the_runs_another_worker_holds_and_exits_0_only_when_they_ar
     assert!(said.contains("taking over a stale claim"), "{said}");
     assert!(said.contains("trained 1 run(s) here") && said.contains("1 waited for"), "{said}");
     assert!(started.elapsed() >= Duration::from_secs(3), "it waited for the claim to go stale");
-    assert_eq!(homeonorm::rundir::state(&dir), RunState::Done(homeonorm::rundir::Outcome::Complete));
+    assert_eq!(homeonorm::results::rundir::state(&dir), RunState::Done(homeonorm::results::rundir::Outcome::Complete));
 
     // The same held claim, and a SIGTERM while the sweep waits: exit 130, no claim of its own left.
     let out = tmp.path().join("out2");

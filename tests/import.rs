@@ -9,7 +9,7 @@ use common::{homeonorm, homeonorm_ok as ok};
 use std::path::Path;
 
 fn run_dir(root: &Path, method: &str, lr: f64, seed: u64) -> std::path::PathBuf {
-    homeonorm::rundir::run_path(root, "cifar10", method, lr, seed)
+    homeonorm::results::rundir::run_path(root, "cifar10", method, lr, seed)
 }
 
 #[test]
@@ -77,12 +77,12 @@ fn homeonorms_curves_imported_from_a_table_compare_identical_to_their_runs() {
     for seed in [0, 1] {
         let (a, b) = (run_dir(&ours, "vanilla", 0.003, seed), run_dir(&theirs, "vanilla", 0.003, seed));
         assert_eq!(std::fs::read(a.join("curve.csv")).unwrap(), std::fs::read(b.join("curve.csv")).unwrap());
-        let summary = homeonorm::rundir::check_complete(&b).unwrap();
-        let original = homeonorm::rundir::read_summary(&a).unwrap();
+        let summary = homeonorm::results::rundir::check_complete(&b).unwrap();
+        let original = homeonorm::results::rundir::read_summary(&a).unwrap();
         assert_eq!((summary.final_accuracy, summary.best_accuracy), (original.final_accuracy, original.best_accuracy));
         assert!(summary.layers.is_empty() && summary.wall_time_s.is_none());
     }
-    let c = homeonorm::compare::compare(&ours, &theirs).unwrap();
+    let c = homeonorm::results::compare::compare(&ours, &theirs).unwrap();
     assert!(c.beyond(0.0).is_empty(), "{:?}", c.beyond(0.0));
     assert_eq!((c.curves.len(), c.curves[0].seeds, c.curves[0].first_parting), (1, 2, None));
     assert_eq!(c.curves[0].largest_loss_difference, Some(0.0));
@@ -115,7 +115,7 @@ fn homeonorms_curves_imported_from_a_table_compare_identical_to_their_runs() {
         "--limit",
         "100000",
     ]);
-    let c = homeonorm::compare::compare(&ours, &accuracy_only).unwrap();
+    let c = homeonorm::results::compare::compare(&ours, &accuracy_only).unwrap();
     assert_eq!((c.curves[0].first_parting, c.curves[0].largest_loss_difference), (None, None));
     let curve = std::fs::read_to_string(run_dir(&accuracy_only, "vanilla", 0.003, 0).join("curve.csv")).unwrap();
     assert!(curve.lines().skip(1).all(|l| l.split(',').nth(1) == Some("")), "{curve}");
@@ -238,8 +238,8 @@ fn a_loss_that_stops_being_finite_imports_a_diverged_run() {
     let out = tmp.path().join("out");
     ok(&["import", csv.to_str().unwrap(), "--out", out.to_str().unwrap(), "--iterations", "5"]);
     let dir = run_dir(&out, "vanilla", 0.1, 0);
-    let summary = homeonorm::rundir::check_complete(&dir).unwrap();
-    assert_eq!(summary.outcome, homeonorm::rundir::Outcome::Diverged);
+    let summary = homeonorm::results::rundir::check_complete(&dir).unwrap();
+    assert_eq!(summary.outcome, homeonorm::results::rundir::Outcome::Diverged);
     assert_eq!((summary.diverged_at, summary.iterations, summary.final_accuracy), (Some(2), 2, None));
     let curve = std::fs::read_to_string(dir.join("curve.csv")).unwrap();
     assert_eq!(curve, "iteration,train_loss,test_accuracy\n1,2.0,0.1\n", "the rows before it");

@@ -1,14 +1,14 @@
 //! Properties of the methods and the model that need no PyTorch.
 
-use homeonorm::data::DatasetKind;
-use homeonorm::learner::Learner;
-use homeonorm::model::LayerShape;
-use homeonorm::model::{model_state, parameter_counts, shared_input};
-use homeonorm::norm::{
+use homeonorm::engine::data::DatasetKind;
+use homeonorm::engine::learner::Learner;
+use homeonorm::engine::model::LayerShape;
+use homeonorm::engine::model::{model_state, parameter_counts, shared_input};
+use homeonorm::engine::norm::{
     method_by_name, EvalStats, LayerSpec, Method, MethodOptions, Pass, RuleSetting, DEFAULT_SCALING_RATE,
     DEFAULT_THRESHOLD_RATE, METHODS,
 };
-use homeonorm::settings::TrainSettings;
+use homeonorm::engine::settings::TrainSettings;
 use tch::{nn, Device, Kind, Tensor};
 
 const VANILLA_PARAMETERS: i64 = 62006;
@@ -16,7 +16,7 @@ const VANILLA_PARAMETERS: i64 = 62006;
 /// The parameters `method` declares for a hidden layer, with their sizes in one
 /// model; none where it does not apply (instance-norm's fc layers are vanilla).
 fn declared(method: &dyn Method, layer: &LayerShape) -> Vec<(&'static str, i64)> {
-    let applies = layer.kind == homeonorm::model::LayerKind::Conv || method.applies_to_fc();
+    let applies = layer.kind == homeonorm::engine::model::LayerKind::Conv || method.applies_to_fc();
     let mut sizes =
         if applies { method.parameter_sizes(&layer.spec(1, &MethodOptions::default())) } else { Vec::new() };
     sizes.sort();
@@ -47,14 +47,38 @@ fn parameter_counts_per_method() {
     }
 }
 
+/// Every method module in `src/engine/norm/` is in the registry: a method written but
+/// left out of `METHODS` would train nowhere and be tested by nothing.
+#[test]
+fn every_method_module_is_registered() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/engine/norm");
+    let registry = std::fs::read_to_string(format!("{dir}/mod.rs")).unwrap();
+    let start = registry.find("pub static METHODS").expect("METHODS in norm/mod.rs");
+    let listed = &registry[start..start + registry[start..].find("];").unwrap()];
+    let mut modules = 0;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let Some(module) = file.strip_suffix(".rs").filter(|m| *m != "mod") else { continue };
+        modules += 1;
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        let method = text
+            .lines()
+            .find_map(|l| l.strip_prefix("impl Method for ").and_then(|rest| rest.strip_suffix(" {")))
+            .unwrap_or_else(|| panic!("{file}: no `impl Method for …`"));
+        assert!(registry.contains(&format!("mod {module};")), "{file} is not a module of norm");
+        assert!(listed.contains(&format!("&{method},")), "{method} ({file}) is not in METHODS");
+    }
+    assert_eq!(modules, METHODS.len(), "a registered method without its own module, or the other way round");
+}
+
 /// Everything a method needs is reached from the registry: a name and summary, a
 /// colour of its own, the per-unit parameters it declares (and no others) in every
 /// hidden layer, a PyTorch reference, and a line in the README's method table.
 #[test]
 fn every_registered_method_is_complete() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let reference = std::fs::read_to_string(format!("{root}/reference/lenet5.py")).unwrap();
-    let start = reference.find("\nMETHODS = [").expect("METHODS in lenet5.py");
+    let reference = std::fs::read_to_string(format!("{root}/reference/networks.py")).unwrap();
+    let start = reference.find("\nMETHODS = [").expect("METHODS in networks.py");
     let reference_methods = &reference[start..start + reference[start..].find(']').expect("METHODS' closing ]")];
     let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
     let mut problems = Vec::new();
@@ -67,7 +91,7 @@ fn every_registered_method_is_complete() {
             problems.push(format!("{name}: registered twice"));
         }
         if !reference_methods.contains(&format!("\"{name}\"")) {
-            problems.push(format!("{name}: not in reference/lenet5.py's METHODS (its PyTorch reference)"));
+            problems.push(format!("{name}: not in reference/networks.py's METHODS (its PyTorch reference)"));
         }
         if !readme.lines().any(|l| l.starts_with(&format!("| {name} |"))) {
             problems.push(format!("{name}: no row in the README's method table"));
@@ -142,7 +166,7 @@ fn every_registered_method_is_complete() {
 
 #[test]
 fn the_palette_has_distinct_colours_for_sixteen_methods_and_more() {
-    let palette = homeonorm::norm::PALETTE;
+    let palette = homeonorm::engine::norm::PALETTE;
     assert!(palette.len() >= 16);
     for (i, a) in palette.iter().enumerate() {
         for b in &palette[..i] {
@@ -273,7 +297,7 @@ fn learning_rate_must_be_positive_and_finite() {
 }
 
 /// A method's layer on one fc layer of `units` units with 3 inputs, and its var store.
-fn attach(name: &str, units: i64) -> (nn::VarStore, Box<dyn homeonorm::norm::MethodLayer>) {
+fn attach(name: &str, units: i64) -> (nn::VarStore, Box<dyn homeonorm::engine::norm::MethodLayer>) {
     let vs = nn::VarStore::new(Device::Cpu);
     let norm = method_by_name(name).unwrap().attach(&vs.root(), &LayerSpec::fc(1, units, 3), &random(&[1, units, 3]));
     (vs, norm)
@@ -393,21 +417,21 @@ fn a_training_step_runs_the_after_step_rule_on_its_own_batch() {
 
 /// Everything a network needs is reached from its registration: a layer table that
 /// chains (each layer's inputs are what the one before gives), ends in the classes'
-/// logits and has hidden layers; a PyTorch module in reference/lenet5.py's NETWORKS;
+/// logits and has hidden layers; a PyTorch module in reference/networks.py's NETWORKS;
 /// a row in the README's network table.
 #[test]
 fn every_registered_network_is_complete() {
-    use homeonorm::model::{LayerKind, Network, Pool, Residual};
+    use homeonorm::engine::model::{LayerKind, Network, Pool, Residual};
     let root = env!("CARGO_MANIFEST_DIR");
-    let reference = std::fs::read_to_string(format!("{root}/reference/lenet5.py")).unwrap();
-    let start = reference.find("\nNETWORKS = {").expect("NETWORKS in lenet5.py");
+    let reference = std::fs::read_to_string(format!("{root}/reference/networks.py")).unwrap();
+    let start = reference.find("\nNETWORKS = {").expect("NETWORKS in networks.py");
     let reference_networks = &reference[start..start + reference[start..].find('}').expect("NETWORKS' closing }")];
     let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
     let mut problems = Vec::new();
     for network in Network::all() {
         let name = network.name();
         if !reference_networks.contains(&format!("\"{name}\":")) {
-            problems.push(format!("{name}: not in reference/lenet5.py's NETWORKS (its PyTorch module)"));
+            problems.push(format!("{name}: not in reference/networks.py's NETWORKS (its PyTorch module)"));
         }
         if !readme.lines().any(|l| l.starts_with(&format!("| `{name}`"))) {
             problems.push(format!("{name}: no row in the README's network table"));

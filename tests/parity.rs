@@ -8,9 +8,9 @@
 mod common;
 
 use common::{read_named, run_reference};
-use homeonorm::learner::Learner;
-use homeonorm::model::{check_method, model_state, shared_input, ModelOptions, Network};
-use homeonorm::norm::{EvalStats, Pass, METHODS};
+use homeonorm::engine::learner::Learner;
+use homeonorm::engine::model::{check_method, model_state, shared_input, ModelOptions, Network};
+use homeonorm::engine::norm::{EvalStats, Pass, METHODS};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use tch::{Device, Kind, Tensor};
@@ -47,7 +47,7 @@ fn kind_name(kind: Kind) -> &'static str {
 }
 
 /// The methods a network takes (the others are refused before anything runs).
-fn methods_of(network: Network) -> Vec<&'static dyn homeonorm::norm::Method> {
+fn methods_of(network: Network) -> Vec<&'static dyn homeonorm::engine::norm::Method> {
     let options = ModelOptions { network, ..ModelOptions::default() };
     METHODS.iter().copied().filter(|m| check_method(*m, &options).is_ok()).collect()
 }
@@ -56,7 +56,7 @@ fn methods_of(network: Network) -> Vec<&'static dyn homeonorm::norm::Method> {
 fn prepare(
     root: &std::path::Path,
     network: Network,
-    method: &'static dyn homeonorm::norm::Method,
+    method: &'static dyn homeonorm::engine::norm::Method,
     lr: f64,
     kind: Kind,
 ) -> Case {
@@ -68,7 +68,7 @@ fn prepare(
     std::fs::write(dir.join("case.json"), case.to_string()).unwrap();
 
     let (steps, batch) = steps_and_batch(network);
-    let (x, y, test_x) = homeonorm::torch_rng::seeded(1234, || {
+    let (x, y, test_x) = homeonorm::engine::torch_rng::seeded(1234, || {
         // Learnable batches: a fixed pattern per class plus noise (random labels on pure
         // noise make some methods' f32 training chaotic: PyTorch then disagrees with itself).
         let opts = (Kind::Float, Device::Cpu);
@@ -202,7 +202,7 @@ fn initialisation_is_pytorchs_bit_for_bit() {
 #[test]
 fn a_method_no_layer_of_a_network_takes_is_refused_by_name() {
     let mlp = ModelOptions { network: Network::Mlp, ..ModelOptions::default() };
-    use homeonorm::norm::method_by_name;
+    use homeonorm::engine::norm::method_by_name;
     let instance_norm = method_by_name("instance-norm").unwrap();
     let e = check_method(instance_norm, &mlp).unwrap_err();
     assert_eq!(e.key, "model");

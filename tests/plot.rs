@@ -2,10 +2,10 @@
 
 mod common;
 
-use homeonorm::data::DatasetKind;
-use homeonorm::plot::{self, method_colour, Format};
-use homeonorm::settings::TrainSettings;
-use homeonorm::train::train_seed_batch;
+use homeonorm::engine::data::DatasetKind;
+use homeonorm::engine::settings::TrainSettings;
+use homeonorm::results::plot::{self, method_colour, Format};
+use homeonorm::runs::train::train_seed_batch;
 use std::path::Path;
 
 fn results(root: &Path) -> std::path::PathBuf {
@@ -71,8 +71,8 @@ fn every_figure_is_drawn_at_its_size_in_the_method_colours() {
 
 #[test]
 fn every_methods_text_colour_reads_on_white() {
-    use homeonorm::plot::{contrast_with_white, method_text_colour};
-    for method in homeonorm::norm::method_names() {
+    use homeonorm::results::plot::{contrast_with_white, method_text_colour};
+    for method in homeonorm::engine::norm::method_names() {
         let id = method.parse().unwrap();
         let (colour, text) = (method_colour(id), method_text_colour(id));
         assert!(contrast_with_white(text) >= 4.5, "{method}: {text:?} on white");
@@ -88,7 +88,7 @@ fn every_methods_text_colour_reads_on_white() {
 #[test]
 fn a_folder_without_complete_runs_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let run = homeonorm::rundir::run_path(tmp.path(), "cifar10", "vanilla", 0.003, 0);
+    let run = homeonorm::results::rundir::run_path(tmp.path(), "cifar10", "vanilla", 0.003, 0);
     std::fs::create_dir_all(&run).unwrap();
     let config = serde_json::json!({"dataset": "cifar10", "method": "vanilla", "lr": 0.003, "batch_size": 32,
         "iterations": 10, "eval_stats": "batch", "test_batch_size": 32, "normalize_conv": true, "seed": 0});
@@ -101,7 +101,7 @@ fn a_folder_without_complete_runs_is_a_clear_error() {
 #[test]
 fn no_text_leaves_the_canvas_or_runs_into_other_text_with_every_method() {
     let tmp = tempfile::tempdir().unwrap();
-    let methods = homeonorm::norm::method_names();
+    let methods = homeonorm::engine::norm::method_names();
     let out = results_for(tmp.path(), &methods);
     let layouts = plot::layout(&out).unwrap();
     let names: Vec<&str> = layouts.iter().map(|l| l.name.as_str()).collect();
@@ -123,7 +123,7 @@ fn no_text_leaves_the_canvas_or_runs_into_other_text_with_every_method() {
 
 #[test]
 fn the_layout_check_fails_on_overlapping_or_clipped_text() {
-    use homeonorm::plot::layout::{FigureLayout, TextBox};
+    use homeonorm::results::plot::layout::{FigureLayout, TextBox};
     let text = |x0, y0, x1, y1| TextBox { text: "t".into(), x0, y0, x1, y1 };
     let figure = |texts| FigureLayout { name: "f".into(), size: (100, 50), texts, ink: Vec::new() };
     assert!(figure(vec![text(0, 0, 10, 10), text(10, 0, 20, 10)]).problems(4).is_empty(), "touching is fine");
@@ -144,16 +144,16 @@ fn the_layout_check_fails_on_overlapping_or_clipped_text() {
 
 #[test]
 fn a_colour_bar_label_over_the_bar_is_caught_by_the_recorder() {
-    use homeonorm::plot::layout::TextRecorder;
+    use homeonorm::results::plot::layout::TextRecorder;
     use plotters::prelude::*;
-    homeonorm::plot::register_font();
+    homeonorm::results::plot::register_font();
     let recorder = TextRecorder::new((200, 100));
     let (texts, ink) = (recorder.texts.clone(), recorder.ink.clone());
     let root = recorder.into_drawing_area();
     root.fill(&WHITE).unwrap();
     root.draw(&Rectangle::new([(100, 10), (120, 90)], ViridisRGB::get_color(0.5).filled())).unwrap();
     root.draw(&Text::new("1.0", (95, 10), ("sans-serif", 16))).unwrap();
-    let figure = homeonorm::plot::layout::FigureLayout {
+    let figure = homeonorm::results::plot::layout::FigureLayout {
         name: "bar".into(),
         size: (200, 100),
         texts: texts.take(),
@@ -165,10 +165,10 @@ fn a_colour_bar_label_over_the_bar_is_caught_by_the_recorder() {
 
 #[test]
 fn the_recorders_text_boxes_hold_every_pixel_the_png_backend_draws() {
-    use homeonorm::plot::layout::TextRecorder;
+    use homeonorm::results::plot::layout::TextRecorder;
     use plotters::prelude::*;
     use plotters::style::text_anchor::{HPos, Pos, VPos};
-    homeonorm::plot::register_font();
+    homeonorm::results::plot::register_font();
     let (w, h) = (400u32, 200u32);
     let mut failures: Vec<String> = Vec::new();
     for (text, size, h_pos, v_pos) in [
@@ -220,7 +220,7 @@ fn edit_run_file(run: &Path, name: &str, edit: impl FnOnce(String) -> String) {
 fn an_alpha_near_the_largest_float_and_a_nan_probability_are_drawn_not_hung_on() {
     let tmp = tempfile::tempdir().unwrap();
     let out = results(tmp.path());
-    let run = homeonorm::rundir::run_path(&out, "cifar10", "synaptic-scaling", 0.003, 0);
+    let run = homeonorm::results::rundir::run_path(&out, "cifar10", "synaptic-scaling", 0.003, 0);
     edit_run_file(&run, "unit_stats.csv", |text| {
         let mut lines: Vec<String> = text.lines().map(String::from).collect();
         let mut fields: Vec<String> = lines[1].split(',').map(String::from).collect();
@@ -235,7 +235,10 @@ fn an_alpha_near_the_largest_float_and_a_nan_probability_are_drawn_not_hung_on()
         lines[1] = fields.join(",");
         lines.join("\n") + "\n"
     });
-    assert_eq!(homeonorm::rundir::state(&run), homeonorm::rundir::RunState::Done(homeonorm::rundir::Outcome::Complete));
+    assert_eq!(
+        homeonorm::results::rundir::state(&run),
+        homeonorm::results::rundir::RunState::Done(homeonorm::results::rundir::Outcome::Complete)
+    );
     let (tx, rx) = std::sync::mpsc::channel();
     let root = out.clone();
     std::thread::spawn(move || {

@@ -104,12 +104,12 @@ fn the_readme_example_writes_the_run_homeonorm_trains() {
     ]);
 
     // Byte for byte where both record the same thing, and compare finds nothing apart.
-    let run = |root: &Path| homeonorm::rundir::run_path(root, "cifar10", "vanilla", 0.003, 0);
+    let run = |root: &Path| homeonorm::results::rundir::run_path(root, "cifar10", "vanilla", 0.003, 0);
     for file in ["curve.csv", "activation_prob.csv", "unit_stats.csv"] {
         let (a, b) = (std::fs::read(run(&ours).join(file)).unwrap(), std::fs::read(run(&theirs).join(file)).unwrap());
         assert!(a == b, "{file} differs:\n{}\n---\n{}", String::from_utf8_lossy(&a), String::from_utf8_lossy(&b));
     }
-    let c = homeonorm::compare::compare(&ours, &theirs).unwrap();
+    let c = homeonorm::results::compare::compare(&ours, &theirs).unwrap();
     assert_eq!(c.curves.len(), 1, "one setting on both sides");
     assert_eq!((c.curves[0].seeds, c.curves[0].first_parting), (1, None));
     assert!(c.beyond(0.0).is_empty(), "{:?}", c.beyond(0.0));
@@ -162,13 +162,13 @@ fn a_scripts_partial_runs_are_reported_plotted_and_compared() {
     run_script(&script, &site, &[data.to_str().unwrap(), theirs.to_str().unwrap()]);
 
     for seed in [0, 1] {
-        let dir = homeonorm::rundir::run_path(&theirs, "cifar10", "layer-norm", 0.05, seed);
+        let dir = homeonorm::results::rundir::run_path(&theirs, "cifar10", "layer-norm", 0.05, seed);
         assert_eq!(
-            homeonorm::rundir::state(&dir),
-            homeonorm::rundir::RunState::Done(homeonorm::rundir::Outcome::Complete),
+            homeonorm::results::rundir::state(&dir),
+            homeonorm::results::rundir::RunState::Done(homeonorm::results::rundir::Outcome::Complete),
             "a folder of config, curve and summary is a complete run"
         );
-        for optional in homeonorm::rundir::OPTIONAL {
+        for optional in homeonorm::results::rundir::OPTIONAL {
             assert!(!dir.join(optional).exists(), "{optional} not recorded");
         }
     }
@@ -211,7 +211,7 @@ fn a_scripts_partial_runs_are_reported_plotted_and_compared() {
         "--out",
         ours.to_str().unwrap(),
     ]);
-    let c = homeonorm::compare::compare(&ours, &theirs).unwrap();
+    let c = homeonorm::results::compare::compare(&ours, &theirs).unwrap();
     assert!(c.only_a.is_empty() && c.only_b.is_empty(), "{:?} {:?}", c.only_a, c.only_b);
     let accuracy = c.measures.iter().find(|m| m.measure == "final_accuracy").unwrap();
     assert_eq!((accuracy.runs_a, accuracy.runs_b, accuracy.paired_seeds), (2, 2, 2));

@@ -4,7 +4,7 @@
 
 mod common;
 
-use homeonorm::data::{self, DatasetKind, Limit};
+use homeonorm::engine::data::{self, DatasetKind, Limit};
 use tch::Kind;
 
 #[test]

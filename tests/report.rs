@@ -25,7 +25,7 @@ fn write_run(
     fc1_probs: [f64; 2],
     curve: &[(usize, f64)],
 ) {
-    let dir = homeonorm::rundir::run_path(root, "cifar10", method, lr, seed);
+    let dir = homeonorm::results::rundir::run_path(root, "cifar10", method, lr, seed);
     std::fs::create_dir_all(&dir).unwrap();
     let config = serde_json::json!({
         "dataset": "cifar10", "method": method, "lr": lr, "batch_size": 32, "iterations": 45000,
@@ -81,7 +81,7 @@ fn report_means_and_sample_stds_by_hand() {
     write_run(root, "vanilla", 0.003, 4, None, [0.0, 0.0], &[]);
     write_run(root, "vanilla", 0.01, 0, Some(("complete", 0.2, 0.9)), [0.1, 0.3], &curve(0.2));
 
-    let results = homeonorm::report::write(root).unwrap();
+    let results = homeonorm::results::report::write(root).unwrap();
     assert_eq!(results.len(), 2, "two learning rates are two settings, never pooled");
 
     let rows = summary_rows(root);
@@ -123,7 +123,7 @@ fn report_means_and_sample_stds_by_hand() {
 #[test]
 fn a_folder_without_runs_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let err = homeonorm::report::write(tmp.path()).err().unwrap().to_string();
+    let err = homeonorm::results::report::write(tmp.path()).err().unwrap().to_string();
     assert!(err.contains("no run folders"), "{err}");
 }
 
@@ -136,7 +136,7 @@ fn edit_json(dir: &Path, file: &str, key: &str, value: serde_json::Value) {
 }
 
 fn run_dir(root: &Path, seed: u64) -> std::path::PathBuf {
-    homeonorm::rundir::run_path(root, "cifar10", "vanilla", 0.003, seed)
+    homeonorm::results::rundir::run_path(root, "cifar10", "vanilla", 0.003, seed)
 }
 
 #[test]
@@ -153,7 +153,7 @@ fn runs_that_differ_in_pixel_standardization_or_data_limit_are_kept_apart() {
         serde_json::json!({"mean": [0.49, 0.48, 0.45], "std": [0.25, 0.24, 0.26]}),
     );
     edit_json(&run_dir(root, 2), "config.json", "data_limit", serde_json::json!({"train": 1000, "test": 1000}));
-    let results = homeonorm::report::write(root).unwrap();
+    let results = homeonorm::results::report::write(root).unwrap();
     assert_eq!(results.len(), 3, "pixel standardization and the data subset are settings, never pooled");
     let rows = summary_rows(root);
     assert!(rows.iter().any(|r| r["normalization_mean"] == "0.49 0.48 0.45" && r["runs"] == "1"));
@@ -176,9 +176,12 @@ fn damaged_runs_and_folders_without_a_configuration_are_left_out_and_named() {
     )
     .unwrap();
     std::fs::remove_file(run_dir(root, 2).join("config.json")).unwrap();
-    assert!(matches!(homeonorm::rundir::state(&run_dir(root, 1)), homeonorm::rundir::RunState::Unfinished(_)));
+    assert!(matches!(
+        homeonorm::results::rundir::state(&run_dir(root, 1)),
+        homeonorm::results::rundir::RunState::Unfinished(_)
+    ));
 
-    let results = homeonorm::report::write(root).unwrap();
+    let results = homeonorm::results::report::write(root).unwrap();
     assert_eq!(results.len(), 1);
     assert_eq!((results[0].complete.len(), results[0].unfinished.len()), (1, 1));
     let md = std::fs::read_to_string(root.join("report/report.md")).unwrap();
@@ -186,7 +189,7 @@ fn damaged_runs_and_folders_without_a_configuration_are_left_out_and_named() {
     assert!(md.contains(&format!("unreadable: {}", run_dir(root, 2).display())), "{md}");
     assert!(!md.contains("every run folder found is complete"), "{md}");
     // The figures skip what the report skips instead of failing on it.
-    homeonorm::plot::plot(root, homeonorm::plot::Format::Png, false).unwrap();
+    homeonorm::results::plot::plot(root, homeonorm::results::plot::Format::Png, false).unwrap();
 }
 
 #[test]
@@ -200,8 +203,8 @@ fn a_run_whose_layer_went_dead_is_complete_reported_and_drawn() {
         "layer,unit,activation_prob,entropy,mean_active_value,alpha\nfc1,0,0,0,,\nfc1,1,0,0,,\nfc2,0,0.2,0.5,1.0,\nfc2,1,0.2,0.5,1.0,\n",
     )
     .unwrap();
-    let units: Vec<homeonorm::metrics::UnitStats> = (0..2)
-        .map(|unit| homeonorm::metrics::UnitStats {
+    let units: Vec<homeonorm::engine::metrics::UnitStats> = (0..2)
+        .map(|unit| homeonorm::engine::metrics::UnitStats {
             layer: "fc1".into(),
             unit,
             activation_prob: 0.0,
@@ -210,20 +213,20 @@ fn a_run_whose_layer_went_dead_is_complete_reported_and_drawn() {
             alpha: None,
         })
         .collect();
-    let dead = homeonorm::metrics::LayerSummary::of("fc1", &units);
+    let dead = homeonorm::engine::measures::LayerSummary::of("fc1", &units);
     edit_json(&run_dir(root, 0), "summary.json", "layers", serde_json::json!([dead, layer("fc2", 0.5, 1.0, None)]));
     assert!(std::fs::read_to_string(run_dir(root, 0).join("summary.json")).unwrap().contains("null"));
 
     assert_eq!(
-        homeonorm::rundir::state(&run_dir(root, 0)),
-        homeonorm::rundir::RunState::Done(homeonorm::rundir::Outcome::Complete)
+        homeonorm::results::rundir::state(&run_dir(root, 0)),
+        homeonorm::results::rundir::RunState::Done(homeonorm::results::rundir::Outcome::Complete)
     );
-    let results = homeonorm::report::write(root).unwrap();
+    let results = homeonorm::results::report::write(root).unwrap();
     assert_eq!(results[0].complete.len(), 1);
     let row = &summary_rows(root)[0];
     assert_eq!((row["runs"].as_str(), row["fc1_prob_mean"].as_str()), ("1", "0"));
     assert_eq!((row["fc1_prob_cv"].as_str(), row["fc1_active_value_mean"].as_str()), ("", ""), "undefined");
-    let files = homeonorm::plot::plot(root, homeonorm::plot::Format::Png, false).unwrap();
+    let files = homeonorm::results::plot::plot(root, homeonorm::results::plot::Format::Png, false).unwrap();
     assert!(!files.is_empty());
 }
 
@@ -238,9 +241,9 @@ fn symlinked_folders_are_not_followed_so_runs_count_once_and_loops_end() {
     std::os::unix::fs::symlink(".", root.join("self")).unwrap();
     std::os::unix::fs::symlink(&root, root.join("cifar10").join("back-to-the-top")).unwrap();
     std::os::unix::fs::symlink(tmp.path(), root.join("parent")).unwrap();
-    let found = homeonorm::report::collect(&root).unwrap();
+    let found = homeonorm::results::report::collect(&root).unwrap();
     assert_eq!(found.runs.len(), 2, "{:?}", found.runs.iter().map(|r| &r.dir).collect::<Vec<_>>());
-    let results = homeonorm::report::write(&root).unwrap();
+    let results = homeonorm::results::report::write(&root).unwrap();
     assert_eq!(results[0].complete, vec![0, 1]);
 }
 
@@ -259,14 +262,14 @@ fn a_summary_with_values_no_run_writes_makes_the_run_unfinished() {
     {
         write_run(root, "vanilla", 0.003, seed as u64, Some(("complete", 0.5, 0.2)), [0.1, 0.3], &[(100, 0.5)]);
         edit_json(&run_dir(root, seed as u64), "summary.json", key, value.clone());
-        let state = homeonorm::rundir::state(&run_dir(root, seed as u64));
+        let state = homeonorm::results::rundir::state(&run_dir(root, seed as u64));
         assert!(
-            matches!(&state, homeonorm::rundir::RunState::Unfinished(why) if why.contains(key)),
+            matches!(&state, homeonorm::results::rundir::RunState::Unfinished(why) if why.contains(key)),
             "{key} {value}: {state:?}"
         );
     }
     write_run(root, "vanilla", 0.003, 9, Some(("complete", 0.5, 0.2)), [0.1, 0.3], &[(100, 0.5)]);
-    let results = homeonorm::report::write(root).unwrap();
+    let results = homeonorm::results::report::write(root).unwrap();
     assert_eq!((results[0].complete.clone(), results[0].unfinished.len()), (vec![9], 4));
     assert_eq!(results[0].final_accuracy.mean, Some(0.5), "only the sound run is averaged");
 }
@@ -279,11 +282,12 @@ fn a_report_of_two_networks_shows_each_ones_probe_layer() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     write_run(root, "batch-norm", 0.003, 0, Some(("complete", 0.6, 0.4)), [0.1, 0.3], &[(100, 0.6)]);
-    let resnet = homeonorm::rundir::run_path(&root.join("resnet20"), "cifar10", "batch-norm", 0.003, 0);
+    let resnet = homeonorm::results::rundir::run_path(&root.join("resnet20"), "cifar10", "batch-norm", 0.003, 0);
     std::fs::create_dir_all(resnet.parent().unwrap()).unwrap();
     let scratch = tempfile::tempdir().unwrap();
     write_run(scratch.path(), "batch-norm", 0.003, 0, Some(("complete", 0.8, 0.3)), [0.1, 0.3], &[(100, 0.8)]);
-    std::fs::rename(homeonorm::rundir::run_path(scratch.path(), "cifar10", "batch-norm", 0.003, 0), &resnet).unwrap();
+    std::fs::rename(homeonorm::results::rundir::run_path(scratch.path(), "cifar10", "batch-norm", 0.003, 0), &resnet)
+        .unwrap();
     edit_json(&resnet, "config.json", "model", "resnet20".into());
     let probe = "layer3.2.conv2";
     edit_json(&resnet, "summary.json", "layers", serde_json::json!([layer(probe, 0.45, 1.0, None)]));
@@ -292,7 +296,7 @@ fn a_report_of_two_networks_shows_each_ones_probe_layer() {
     );
     std::fs::write(resnet.join("unit_stats.csv"), units).unwrap();
 
-    homeonorm::report::write(root).unwrap();
+    homeonorm::results::report::write(root).unwrap();
     let md = std::fs::read_to_string(root.join("report/report.md")).unwrap();
     let header = md.lines().find(|l| l.starts_with("| dataset")).unwrap();
     assert!(header.contains("| model |") && header.contains("| probe layer |"), "{header}");

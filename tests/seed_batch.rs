@@ -15,14 +15,14 @@ mod common;
 
 use common::relative_error;
 
-use homeonorm::data::batches::BatchSampler;
-use homeonorm::data::PixelStandardization;
-use homeonorm::evaluate::evaluate;
-use homeonorm::learner::Learner;
-use homeonorm::model::{model_state, Layout};
-use homeonorm::norm::MethodId;
-use homeonorm::norm::METHODS;
-use homeonorm::settings::TrainSettings;
+use homeonorm::engine::data::batches::BatchSampler;
+use homeonorm::engine::data::PixelStandardization;
+use homeonorm::engine::evaluate::evaluate;
+use homeonorm::engine::learner::Learner;
+use homeonorm::engine::model::{model_state, Layout};
+use homeonorm::engine::norm::MethodId;
+use homeonorm::engine::norm::METHODS;
+use homeonorm::engine::settings::TrainSettings;
 use tch::{Device, Kind};
 
 const SEEDS: [u64; 3] = [11, 12, 13];
@@ -48,7 +48,7 @@ fn three_seeds_batched_equal_three_runs_one_by_one() {
     let root = tempfile::tempdir().unwrap();
     let data = common::small_cifar(root.path());
     let normalization = PixelStandardization::default();
-    let mut settings = TrainSettings::preset(homeonorm::data::DatasetKind::Cifar10, "vanilla".parse().unwrap());
+    let mut settings = TrainSettings::preset(homeonorm::engine::data::DatasetKind::Cifar10, "vanilla".parse().unwrap());
     settings.test_batch_size = 50;
     settings.conv_measures = true;
     println!("{:<18} {:>10} {:>10} {:>10} {:>10}", "method", "loss", "params", "accuracy", "measures");
@@ -163,12 +163,12 @@ fn on_the_cpu_a_seed_batch_is_bit_identical_to_its_runs_alone_in_float32() {
     for method in METHODS {
         if !method.exact_in_a_seed_batch() {
             // Trained one seed at a time instead (the first test holds its batch to TOLERANCE).
-            let settings = TrainSettings::preset(homeonorm::data::DatasetKind::Cifar10, method.name().parse().unwrap());
-            assert_eq!(settings.seeds_per_batch(homeonorm::workers::SeedsPerModel::Asked(10)), 1, "{}", method.name());
+            assert_eq!(homeonorm::runs::packing::SeedsPerModel::Asked(10).for_method(*method), 1, "{}", method.name());
             continue;
         }
         // Each model at its own learning rate (Adam's per-model step sizes) and rule settings.
-        let preset = TrainSettings::preset(homeonorm::data::DatasetKind::Cifar10, method.name().parse().unwrap());
+        let preset =
+            TrainSettings::preset(homeonorm::engine::data::DatasetKind::Cifar10, method.name().parse().unwrap());
         let train = |runs: &[usize]| {
             let settings: Vec<TrainSettings> = runs.iter().map(|&k| packed_run(&preset, k)).collect();
             let options = TrainSettings::model_options_of(&settings.iter().collect::<Vec<_>>());
@@ -206,21 +206,22 @@ fn on_the_cpu_a_seed_batch_is_bit_identical_to_its_runs_alone_in_float32() {
 /// trained alone, byte for byte.
 #[test]
 fn runs_of_several_learning_rates_and_rule_settings_in_one_model_write_the_folders_they_write_alone() {
-    use homeonorm::experiment::RunSpec;
+    use homeonorm::runs::experiment::RunSpec;
     let root = tempfile::tempdir().unwrap();
     let data = common::small_cifar(root.path());
     for method in ["vanilla", "batch-norm", "adaptive-threshold", "homeostatic-scaling"] {
-        let mut settings = TrainSettings::preset(homeonorm::data::DatasetKind::Cifar10, method.parse().unwrap());
+        let mut settings =
+            TrainSettings::preset(homeonorm::engine::data::DatasetKind::Cifar10, method.parse().unwrap());
         (settings.iterations, settings.eval_every, settings.record_every, settings.test_batch_size) = (60, 30, 10, 50);
         let runs: Vec<RunSpec> =
             (0..4).map(|k| RunSpec { settings: packed_run(&settings, k), seed: PACKED_SEEDS[k] }).collect();
         let packed = root.path().join(format!("packed-{method}"));
-        let written = homeonorm::train::train_runs(&runs, &data, &packed, &|_| true).unwrap();
+        let written = homeonorm::runs::train::train_runs(&runs, &data, &packed, &|_| true).unwrap();
         assert_eq!(written.iter().map(|(k, _)| *k).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
         for run in &runs {
             let alone = root.path().join(format!("alone-{method}"));
-            homeonorm::train::train_seed_batch(&run.settings, &[run.seed], &data, &alone).unwrap();
-            let dir = |out: &std::path::Path| homeonorm::rundir::run_dir(out, &run.settings, run.seed);
+            homeonorm::runs::train::train_seed_batch(&run.settings, &[run.seed], &data, &alone).unwrap();
+            let dir = |out: &std::path::Path| homeonorm::results::rundir::run_dir(out, &run.settings, run.seed);
             for file in ["curve.csv", "activation_prob.csv", "unit_stats.csv", "model.safetensors"] {
                 let same =
                     std::fs::read(dir(&packed).join(file)).unwrap() == std::fs::read(dir(&alone).join(file)).unwrap();
@@ -235,11 +236,11 @@ fn runs_of_several_learning_rates_and_rule_settings_in_one_model_write_the_folde
         }
     }
     // A model takes runs of one setting only: another batch size is refused before anything is written.
-    let mut other = TrainSettings::preset(homeonorm::data::DatasetKind::Cifar10, "vanilla".parse().unwrap());
+    let mut other = TrainSettings::preset(homeonorm::engine::data::DatasetKind::Cifar10, "vanilla".parse().unwrap());
     let first = RunSpec { settings: other.clone(), seed: 0 };
     other.batch_size = 64;
     let out = root.path().join("refused");
-    let e = homeonorm::train::train_runs(&[first, RunSpec { settings: other, seed: 1 }], &data, &out, &|_| true);
+    let e = homeonorm::runs::train::train_runs(&[first, RunSpec { settings: other, seed: 1 }], &data, &out, &|_| true);
     let e = e.unwrap_err().to_string();
     assert!(e.contains("differ in their learning rate and rule settings only; these differ in batch_size"), "{e}");
     assert!(!out.exists(), "nothing written");

@@ -3,10 +3,10 @@
 mod common;
 
 use common::small_cifar as small_data;
-use homeonorm::data::DatasetKind;
-use homeonorm::rundir::{self, Outcome, RunState};
-use homeonorm::settings::TrainSettings;
-use homeonorm::train::train_seed_batch;
+use homeonorm::engine::data::DatasetKind;
+use homeonorm::engine::settings::TrainSettings;
+use homeonorm::results::rundir::{self, Outcome, RunState};
+use homeonorm::runs::train::train_seed_batch;
 use std::path::Path;
 
 fn short(method: &str) -> TrainSettings {
@@ -38,7 +38,7 @@ fn a_short_run_learns_and_writes_a_complete_folder_identically_twice() {
     let accuracy = summary.final_accuracy.unwrap();
     assert!(accuracy > 0.8, "10 classes, chance is 0.1; got {accuracy}");
     assert_eq!(summary.layers.len(), 2);
-    assert!(summary.layers.iter().all(|l| l.alpha_mean.is_some()), "synaptic scaling reports α");
+    assert!(summary.layers.iter().all(|l| l.get("alpha_mean").is_some()), "synaptic scaling reports α");
     // With batch statistics, a test batch of one centres each fc unit on the example
     // itself: every fc output is 0, the prediction is the same class for every input.
     let batch1 = summary.test_accuracy_batch1.unwrap();
@@ -114,7 +114,7 @@ fn bad_settings_are_refused_before_anything_is_written() {
     assert!(err.contains("groups") && err.contains("conv1") && err.contains("6 units"), "{err}");
     assert!(!out.exists(), "nothing is written for bad settings");
     // A method name is checked where it is read, before any settings exist.
-    let err = "batch-renorm".parse::<homeonorm::norm::MethodId>().unwrap_err().to_string();
+    let err = "batch-renorm".parse::<homeonorm::engine::norm::MethodId>().unwrap_err().to_string();
     assert!(err.contains("valid methods are"), "{err}");
 }
 
@@ -124,8 +124,10 @@ fn an_empty_split_is_refused_before_anything_is_written() {
     for split in ["training", "test"] {
         let mut data = small_data(root.path());
         let target = if split == "training" { &mut data.train } else { &mut data.test };
-        *target =
-            homeonorm::data::Split { images: target.images.narrow(0, 0, 0), labels: target.labels.narrow(0, 0, 0) };
+        *target = homeonorm::engine::data::Split {
+            images: target.images.narrow(0, 0, 0),
+            labels: target.labels.narrow(0, 0, 0),
+        };
         let out = root.path().join("refused");
         let err = train_seed_batch(&short("vanilla"), &[0], &data, &out).expect_err("must fail").to_string();
         assert!(err.contains(&format!("{split} split")) && err.contains("has no images"), "{err}");

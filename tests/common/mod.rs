@@ -69,17 +69,17 @@ pub fn relative_error(ours: &Tensor, reference: &Tensor) -> f64 {
 
 /// Small, learnable CIFAR-10-format data (300 training, 200 test images) in `root`,
 /// loaded as a subset on the CPU.
-pub fn small_cifar(root: &Path) -> homeonorm::train::RunData {
+pub fn small_cifar(root: &Path) -> homeonorm::runs::train::RunData {
     formats::write_learnable_cifar_dir(&root.join("cifar-10-batches-bin"), 60, 200);
     load_small_cifar(root)
 }
 
 /// Loads what [`small_cifar`] wrote (tensors are not shared across threads: each loads its own).
-pub fn load_small_cifar(root: &Path) -> homeonorm::train::RunData {
-    use homeonorm::data::{self, DatasetKind, Limit};
+pub fn load_small_cifar(root: &Path) -> homeonorm::runs::train::RunData {
+    use homeonorm::engine::data::{self, DatasetKind, Limit};
     let subset = Limit { train: Some(usize::MAX), test: Some(usize::MAX) };
     let dir = root.join("cifar-10-batches-bin");
-    homeonorm::train::RunData::new(
+    homeonorm::runs::train::RunData::new(
         data::load(DatasetKind::Cifar10, &dir, subset).unwrap(),
         &dir,
         subset,

@@ -1,0 +1,75 @@
+//! What a unit is, for the methods' statistics, their rules and the measures alike: a
+//! neuron of an fc layer, a channel of a conv layer, over a batch of activations laid
+//! out `[S, B, U, …]` (models, batch, units, positions). Below both `norm` and
+//! `metrics`, which each use it.
+
+use tch::{Kind, Tensor};
+
+/// The dims that a unit's statistics are taken over: every dim of `z` (`[S, B, U, …]`)
+/// but the model (0) and the unit (2).
+pub fn stat_dims(z: &Tensor) -> Vec<i64> {
+    (0..z.dim() as i64).filter(|&d| d != 0 && d != 2).collect()
+}
+
+/// Activation probability per unit of each model over one batch: the fraction of
+/// inputs (× positions, for a conv channel) with output > 0, `[S, B, U, …]` → `[S, U]`,
+/// in `kind`. Bit for bit the scripts' `(y > 0).to(kind).mean(dims)`: the comparison
+/// writes its 0s and 1s straight into a `kind` tensor (`torch.gt(y, 0, out=…)`), which
+/// skips the bool tensor and its conversion, two thirds of the time (BENCHMARKS.md).
+pub fn activation_prob(hidden: &Tensor, kind: Kind) -> Tensor {
+    let dims = stat_dims(hidden);
+    let above = Tensor::empty(hidden.size(), (kind, hidden.device()));
+    hidden.gt_scalar_out(&above, 0.0).mean_dim(dims.as_slice(), false, kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    #[test]
+    fn activation_prob_per_model_and_unit_over_batch_and_positions() {
+        // S = 2 models, B = 2 inputs, U = 3 channels of 1×2 positions.
+        let y = Tensor::from_slice(&[
+            1f32, 0., 0., 0., 2., 2., //
+            1., 1., 0., 0., 0., 3., // model 0
+            0., 0., 0., 0., 0., 0., //
+            5., 0., 5., 0., 5., 0., // model 1
+        ])
+        .view([2, 2, 3, 1, 2]);
+        let p = Vec::<f32>::try_from(activation_prob(&y, Kind::Float).view([-1])).unwrap();
+        assert_eq!(p, vec![0.75, 0.0, 0.75, 0.25, 0.25, 0.25]);
+    }
+
+    #[test]
+    fn activation_prob_is_the_scripts_comparison_and_mean_bit_for_bit() {
+        // Negative outputs (SELU), zeros of both signs, NaN (a diverged model), infinities.
+        let awkward = Tensor::from_slice(&[-1.5f64, -0.0, 0.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e-40]);
+        for kind in [Kind::Float, Kind::Double] {
+            for shape in [vec![3i64, 32, 6, 7, 7], vec![3, 32, 120]] {
+                let y = tch::Tensor::randn(shape.as_slice(), (kind, Device::Cpu));
+                let picks = Tensor::randint(awkward.size()[0], [y.numel() as i64 / 3], (Kind::Int64, Device::Cpu));
+                let y = y
+                    .view([-1])
+                    .index_put(
+                        &[Some(picks.shallow_clone() * 3)],
+                        &awkward.index_select(0, &picks).to_kind(kind),
+                        false,
+                    )
+                    .view(shape.as_slice());
+                let dims = stat_dims(&y);
+                let scripts = y.gt(0.0).to_kind(kind).mean_dim(dims.as_slice(), false, kind);
+                let ours = activation_prob(&y, kind);
+                assert_eq!(ours.kind(), kind);
+                let bits = |t: &Tensor| {
+                    Vec::<f64>::try_from(t.to_kind(Kind::Double).view([-1]))
+                        .unwrap()
+                        .iter()
+                        .map(|v| v.to_bits())
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(bits(&ours), bits(&scripts), "{kind:?} {shape:?}");
+            }
+        }
+    }
+}

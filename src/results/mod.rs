@@ -1,0 +1,15 @@
+//! The results: what runs leave, and what reads it. The run-folder format ([`rundir`]:
+//! `config.json`, the CSV files, `summary.json`, `model.safetensors`, and what makes a
+//! folder complete), tables over a results folder ([`report`]), two folders side by
+//! side ([`compare`]), the paper's figures ([`plot`]), other programs' tables turned
+//! into run folders ([`import`]), and a finished run evaluated again ([`reevaluate`]).
+//!
+//! It uses the engine (the measures, the settings, the networks) and never imports the
+//! runs (`tests/floor_plan.rs`): any program's run folders read the same.
+
+pub mod compare;
+pub mod import;
+pub mod plot;
+pub mod reevaluate;
+pub mod report;
+pub mod rundir;
