@@ -2,7 +2,8 @@
 # make cluster-test: the shipped Slurm array job (deploy/slurm-array.sbatch,
 # unchanged, configured by environment variables and sbatch's own resource options)
 # submitted to a real single-node Slurm cluster started here for the test
-# (scripts/slurm/cluster.sh), requeued and signalled mid-run, resubmitted, and its
+# (scripts/slurm/cluster.sh), requeued and signalled mid-run (each going on from its
+# checkpoint), resubmitted, and its
 # results held bit for bit against the same grid swept locally.
 #
 #   scripts/cluster-test.sh [HOMEONORM_BINARY]     (default target/release/homeonorm)
@@ -80,7 +81,7 @@ TOML
 runs=6
 results="$tmp/out/cluster-test"
 export PATH="$(dirname "$binary"):$PATH" HOMEONORM_RUNNER=native HOMEONORM_DEVICE=cpu HOMEONORM_DATA="$tmp/data" \
-    HOMEONORM_OUT="$tmp/out" HOMEONORM_SWEEP_ARGS="--limit 1000" RUST_LOG=info
+    HOMEONORM_OUT="$tmp/out" HOMEONORM_SWEEP_ARGS="--limit 1000 --checkpoint-every 100it" RUST_LOG=info
 cd "$tmp/work"
 # The file as shipped; sbatch's options fit its resources to this one CPU node.
 submit() {
@@ -110,6 +111,14 @@ shard_run_in_progress() {
     done
     return 1
 }
+# A run of the task's shard has written a checkpoint (is mid-run).
+shard_checkpointed() {
+    local dir
+    for dir in $(shard_dirs "$1"); do
+        [ -f "$dir/checkpoint.safetensors" ] && return 0
+    done
+    return 1
+}
 # Grid order is method-major, seed-minor: run i belongs to shard i mod 3.
 shard_dirs() {
     local shard="$1" i=0 dir
@@ -123,22 +132,23 @@ job_done() { [ -z "$(squeue -h -j "$1" -o %i 2>/dev/null)" ]; }
 first="$(submit)"
 say "submitted array job $first (3 tasks, one shard each)"
 
-# Task 1 is requeued mid-run: it stops, releases its claim and comes back.
-wait_until "task 1 to start a run" shard_run_in_progress 1
+# Task 1 is requeued mid-run: it stops, releases its claim and comes back, and goes on
+# from its checkpoint.
+wait_until "task 1 to checkpoint a run" shard_checkpointed 1
 scontrol requeue "${first}_1"
 say "requeued task ${first}_1 mid-run"
 # Task 2 gets the batch shell's TERM (what --signal=B:TERM@120 sends before the time limit).
-wait_until "task 2 to start a run" shard_run_in_progress 2
+wait_until "task 2 to checkpoint a run" shard_checkpointed 2
 scancel --signal=TERM --batch "${first}_2"
 say "sent TERM to task ${first}_2's batch shell mid-run"
 wait_until "task 2 to end" task_is "${first}_2" FAILED
 stopped=""
 for dir in $(shard_dirs 2); do
     [ -e "$dir/.claim" ] && fail "$dir: task 2's claim was not released when it stopped"
-    [ -f "$dir/config.json" ] && [ ! -f "$dir/summary.json" ] && stopped="$dir"
+    [ -f "$dir/checkpoint.safetensors" ] && [ ! -f "$dir/summary.json" ] && stopped="$dir"
 done
-[ -n "$stopped" ] || fail "task 2 left no unfinished run: TERM did not stop it mid-run"
-say "task 2 stopped: $stopped unfinished, its claim released"
+[ -n "$stopped" ] || fail "task 2 left no checkpointed run: TERM did not stop it mid-run"
+say "task 2 stopped: $stopped unfinished with its checkpoint, its claim released"
 wait_until "array job $first to finish" job_done "$first"
 [ "$(task_state "${first}_0")" = COMPLETED ] || fail "task 0 ended $(task_state "${first}_0")"
 [ "$(task_state "${first}_1")" = COMPLETED ] || fail "requeued task 1 ended $(task_state "${first}_1")"
@@ -149,7 +159,9 @@ done
 log1="logs/homeonorm-${first}_1.out"
 grep -q "task 1/3, attempt 1," "$log1" && grep -q "task 1/3, attempt 2," "$log1" ||
     fail "$log1 does not show both attempts of the requeued task"
-say "task 1 came back (Restarts=1) and finished its shard; its log holds both attempts"
+resumed="$(grep -o 'resumed at iteration [0-9]*' "$log1" | head -n 1 || true)"
+[ -n "$resumed" ] || fail "$log1: the requeued task did not go on from its checkpoint"
+say "task 1 came back (Restarts=1), $resumed, and finished its shard; its log holds both attempts"
 
 second="$(submit)"
 say "resubmitted the array as job $second"
@@ -157,6 +169,9 @@ wait_until "array job $second to finish" job_done "$second"
 for t in 0 1 2; do
     [ "$(task_state "${second}_$t")" = COMPLETED ] || fail "resubmitted task $t ended $(task_state "${second}_$t")"
 done
+resumed="$(grep -o 'resumed at iteration [0-9]*' "logs/homeonorm-${second}_2.out" | head -n 1 || true)"
+[ -n "$resumed" ] || fail "the resubmitted task 2 did not go on from the stopped run's checkpoint"
+say "the resubmitted task 2 went on from the stopped run's checkpoint: $resumed"
 
 # Every run complete, each trained to completion exactly once across all attempts.
 homeonorm report "$results" >/dev/null

@@ -54,10 +54,6 @@ enum Command {
         /// List what would run and what is done, and run nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Minutes after which a claim not refreshed by its worker is taken over
-        /// (a claim whose process is gone from this host is taken over at once).
-        #[arg(long, default_value_t = 10.0)]
-        claim_timeout_minutes: f64,
         /// Retrain, in place, complete runs whose recorded settings differ from the
         /// experiment's (by default the sweep stops and names them).
         #[arg(long)]
@@ -107,6 +103,9 @@ enum Command {
         /// One of `--workers`' processes: time the seed batch, print one JSON line.
         #[arg(long, hide = true)]
         worker: bool,
+        /// Instead: what a mid-run checkpoint costs (size per model, time to write S models').
+        #[arg(long)]
+        checkpoint: bool,
     },
     /// Figures 2 and 3's panels from the complete runs under DIR, into DIR/report/figures/.
     Plot {
@@ -226,6 +225,21 @@ struct RuntimeArgs {
     /// CPU threads for libtorch (default: libtorch's choice).
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..=4096))]
     threads: Option<i32>,
+    /// When a run writes its checkpoint besides on a stop signal: a wall time (90s, 10m,
+    /// 2h), iterations (5000it), both (10m,5000it: whichever first), or 0 (signals only).
+    #[arg(long, value_name = "EVERY", default_value = "10m")]
+    checkpoint_every: homeonorm::runs::train::CheckpointPolicy,
+    /// Minutes after which a claim not refreshed by its worker is taken over
+    /// (a claim whose process is gone from this host is taken over at once).
+    #[arg(long, default_value_t = 10.0)]
+    claim_timeout_minutes: f64,
+    /// Keep a run's last checkpoint when it completes (by default it is removed).
+    #[arg(long)]
+    keep_checkpoints: bool,
+    /// The signals that stop a run after its step, with a checkpoint (comma-separated;
+    /// one left out keeps its usual effect).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "INT,TERM,HUP,USR1,USR2")]
+    stop_signals: Vec<homeonorm::runs::interrupt::StopSignal>,
 }
 
 /// A count that must be at least 1.
@@ -252,6 +266,10 @@ impl RuntimeArgs {
             Some(n) => SeedsPerModel::Asked(n),
             None => SeedsPerModel::Default { cuda: self.device.resolve()?.is_cuda() },
         })
+    }
+
+    fn checkpoints(&self) -> homeonorm::runs::train::CheckpointPolicy {
+        homeonorm::runs::train::CheckpointPolicy { keep: self.keep_checkpoints, ..self.checkpoint_every.clone() }
     }
 
     fn limit(&self) -> Limit {
@@ -322,30 +340,29 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Train(args) => {
             let TrainArgs { dataset, method, seed, changes, runtime, out, replace } = *args;
+            homeonorm::runs::interrupt::install(&runtime.stop_signals)?;
             let settings = changes.settings(dataset, method)?;
-            let data = (runtime.limit(), runtime.data_files(dataset));
-            let seeds_per_model = runtime.seeds_per_batch()?;
-            let load = || runtime.load(dataset, runtime.device()?);
-            train::train_command(&settings, &seed, &out, replace, (data.0, data.1.as_deref()), seeds_per_model, load)
+            let data_now = runtime.data_files(dataset);
+            let command = train::TrainCommand {
+                replace,
+                limit: runtime.limit(),
+                data_now: data_now.as_deref(),
+                seeds_per_model: runtime.seeds_per_batch()?,
+                checkpoints: runtime.checkpoints(),
+                claim_timeout: claim_timeout(runtime.claim_timeout_minutes)?,
+            };
+            train::train_command(&settings, &seed, &out, &command, || runtime.load(dataset, runtime.device()?))
         }
-        Command::Sweep {
-            experiment,
-            out,
-            shard,
-            dry_run,
-            claim_timeout_minutes,
-            retrain_changed,
-            workers,
-            datasets,
-            runtime,
-        } => {
+        Command::Sweep { experiment, out, shard, dry_run, retrain_changed, workers, datasets, runtime } => {
+            homeonorm::runs::interrupt::install(&runtime.stop_signals)?;
             let mut experiment = homeonorm::runs::experiment::Experiment::load(&experiment)?;
             experiment.keep_datasets(&datasets)?;
             let options = homeonorm::runs::sweep::SweepOptions {
                 out,
                 shard,
                 seeds_per_batch: runtime.seeds_per_batch()?,
-                claim_timeout: claim_timeout(claim_timeout_minutes)?,
+                checkpoints: runtime.checkpoints(),
+                claim_timeout: claim_timeout(runtime.claim_timeout_minutes)?,
                 data_limit: runtime.limit(),
                 retrain_changed,
                 data_files: experiment
@@ -376,6 +393,7 @@ fn run(cli: Cli) -> Result<()> {
             in_process,
             python,
             worker,
+            checkpoint,
         } => {
             if let Some(n) = threads {
                 tch::set_num_threads(n);
@@ -391,6 +409,9 @@ fn run(cli: Cli) -> Result<()> {
                 if methods.is_empty() { norm::METHODS.to_vec() } else { methods.iter().map(|m| m.method()).collect() };
             if worker {
                 return homeonorm::runs::bench::worker(&methods, &options);
+            }
+            if checkpoint {
+                return homeonorm::runs::bench::checkpoint_cost(&methods, &options);
             }
             let python = python.or_else(|| std::env::var("HOMEONORM_PYTHON").ok()).unwrap_or_else(|| "python3".into());
             // sweep's default: one single-threaded worker per usable core (two per GPU).
@@ -449,7 +470,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Download { dataset, dir, base_url } => {
             // Ctrl-C or SIGTERM ends a download at its next read, its partial file removed.
-            homeonorm::runs::interrupt::install()?;
+            homeonorm::runs::interrupt::install(&homeonorm::runs::interrupt::StopSignal::ALL)?;
             let target = homeonorm::runs::download::target_dir(dataset, &dir);
             let files = homeonorm::runs::download::download(dataset, &target, base_url.as_deref())?;
             for f in files {

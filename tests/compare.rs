@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 fn results(data: &homeonorm::runs::train::RunData, out: &Path, other_lr: bool) -> PathBuf {
     let mut s = TrainSettings::preset(DatasetKind::Cifar10, "vanilla".parse().unwrap());
     (s.iterations, s.eval_every, s.record_every, s.test_batch_size) = (40, 20, 10, 50);
-    train_seed_batch(&s, &[0, 1], data, out).unwrap();
+    train_seed_batch(&s, &[0, 1], data, out, &Default::default()).unwrap();
     if other_lr {
         s.lr = 0.01;
-        train_seed_batch(&s, &[0], data, out).unwrap();
+        train_seed_batch(&s, &[0], data, out, &Default::default()).unwrap();
     }
     out.to_path_buf()
 }

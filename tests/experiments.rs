@@ -20,6 +20,7 @@ fn options(out: &Path, shard: Shard) -> SweepOptions {
         out: out.to_path_buf(),
         shard,
         seeds_per_batch: homeonorm::runs::packing::SeedsPerModel::Asked(10),
+        checkpoints: Default::default(),
         claim_timeout: Duration::from_secs(600),
         data_limit: homeonorm::engine::data::Limit { train: Some(usize::MAX), test: Some(usize::MAX) },
         retrain_changed: false,
@@ -382,4 +383,66 @@ fn a_grid_whose_size_overflows_is_refused_not_wrapped_to_zero() {
     let error = Experiment::parse(Path::new("huge.toml"), &text).unwrap_err().to_string();
     assert!(error.contains("more than 2^64 runs"), "{error}");
     assert!(started.elapsed() < std::time::Duration::from_secs(60), "refused before anything is built");
+}
+
+#[test]
+fn a_changed_setting_a_method_does_not_read_leaves_its_complete_runs_done() {
+    let root = tempfile::tempdir().unwrap();
+    let data = common::small_cifar(root.path());
+    let out = root.path().join("out");
+    let grid = |target: &str| {
+        parse(&format!(
+            "name = \"rates\"\ndatasets = [\"cifar10\"]\nmethods = [\"vanilla\", \"adaptive-threshold\"]\nseeds = 1\n\
+             [settings]\niterations = 20\neval_every = 10\n{target}"
+        ))
+        .unwrap()
+    };
+    let opts = options(&out, Shard::default());
+    assert_eq!(sweep::run(&grid(""), &opts, |_| Ok(data.shallow_clone())).unwrap().trained.len(), 2);
+    // Another target rate: adaptive-threshold reads it (a new run), vanilla does not (done).
+    let planned = sweep::plan(&grid("target_rate = 0.3\n"), &opts);
+    sweep::check_changed(&planned, &opts).unwrap();
+    let state = |method: &str| {
+        let run = planned.iter().find(|r| r.spec.settings.method == method).unwrap();
+        (run.state.clone(), run.changed.clone())
+    };
+    assert_eq!(state("vanilla"), (RunState::Done(Outcome::Complete), Vec::<String>::new()));
+    assert_eq!(state("adaptive-threshold").0, RunState::Missing, "its own folder level for the new rate");
+}
+
+#[test]
+fn a_rule_value_whose_folder_no_filesystem_takes_is_refused_when_the_file_is_read() {
+    for (axis, value) in [("target_rates", "5e-324"), ("threshold_rates", "1e300")] {
+        let error = parse(&format!(
+            "name = \"rules\"\ndatasets = [\"cifar10\"]\nmethods = [\"adaptive-threshold\"]\nseeds = 1\n{axis} = [{value}]\n"
+        ))
+        .unwrap_err();
+        assert!(error.contains("longer than a folder name may be"), "{axis} {value}: {error}");
+    }
+}
+
+#[test]
+fn a_run_in_the_older_layout_is_never_retrained_as_another_settings_run() {
+    let root = tempfile::tempdir().unwrap();
+    let data = common::small_cifar(root.path());
+    let out = root.path().join("out");
+    let grid = |rates: &str| {
+        parse(&format!(
+            "name = \"older\"\ndatasets = [\"cifar10\"]\nmethods = [\"adaptive-threshold\"]\nseeds = 1\n\
+             target_rates = [{rates}]\n[settings]\niterations = 20\neval_every = 10\n"
+        ))
+        .unwrap()
+    };
+    let opts = options(&out, Shard::default());
+    sweep::run(&grid("0.2"), &opts, |_| Ok(data.shallow_clone())).unwrap();
+    // Where homeonorm put it before the rule level existed: lr0.003/seed0.
+    let lr = out.join("older/cifar10/adaptive-threshold/lr0.003");
+    std::fs::rename(lr.join("target_rate0.2/seed0"), lr.join("seed0")).unwrap();
+    let curve = std::fs::read(lr.join("seed0/curve.csv")).unwrap();
+    let retrain = SweepOptions { retrain_changed: true, ..opts };
+    // With the preset (0.5) asked for too, and --retrain-changed: the older run is the 0.2 run, done.
+    let result = sweep::run(&grid("0.2, 0.5"), &retrain, |_| Ok(data.shallow_clone())).unwrap();
+    assert_eq!(result.trained, vec![lr.join("target_rate0.5-threshold_rate0.03/seed0")]);
+    assert_eq!(std::fs::read(lr.join("seed0/curve.csv")).unwrap(), curve, "the 0.2 run written over");
+    assert_eq!(result.already_done, 1);
 }

@@ -374,6 +374,18 @@ fn eval_refuses_weights_that_are_not_the_runs_model() {
     let eval = || run(&["eval", "--device", "cpu", s(&dir)]);
     let o = eval();
     assert!(o.status.success(), "the run's own weights: {}", text(&o));
+    // A copy of the data whose test labels differ is not the run's data: refused, by its hash.
+    let copy = tmp.path().join("copy/cifar-10-batches-bin");
+    std::fs::create_dir_all(&copy).unwrap();
+    for entry in std::fs::read_dir(data.join("cifar-10-batches-bin")).unwrap().flatten() {
+        let mut bytes = std::fs::read(entry.path()).unwrap();
+        if entry.file_name() == "test_batch.bin" {
+            bytes[0] = (bytes[0] + 1) % 10; // the first image's label
+        }
+        std::fs::write(copy.join(entry.file_name()), bytes).unwrap();
+    }
+    let o = run(&["eval", "--device", "cpu", s(&dir), "--data-dir", s(&copy)]);
+    assert!(!o.status.success() && text(&o).contains("not the data the run trained"), "{}", text(&o));
     let weights = homeonorm::results::rundir::read_model(&dir).unwrap();
     let rewrite = |change: &dyn Fn(&str, &tch::Tensor) -> tch::Tensor| {
         let changed: Vec<(String, tch::Tensor)> = weights.iter().map(|(n, t)| (n.clone(), change(n, t))).collect();
@@ -496,7 +508,11 @@ fn ctrl_c_and_sigterm_release_the_claim_and_leave_the_run_unfinished() {
             homeonorm::results::rundir::RunState::Unfinished(_)
         ));
         let o = run(&sweep_args(s(&exp), s(&out), s(&data), &["--dry-run"]));
-        assert!(text(&o).contains("will be redone"), "{}", text(&o));
+        let said = text(&o);
+        assert!(
+            said.contains("will be redone") || said.contains("will go on from its checkpoint at iteration"),
+            "{said}"
+        );
     }
 }
 
@@ -840,4 +856,307 @@ fn a_sweep_waits_for_the_runs_another_worker_holds_and_exits_0_only_when_they_ar
     let o = waiting.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", text(&o));
     assert_eq!(std::fs::read_to_string(dir.join(".claim")).unwrap(), foreign_claim, "the other worker's claim stays");
+}
+
+/// A grid of two methods (batch-norm's running statistics, adaptive-threshold's rule) at
+/// two learning rates, two seeds: one model of four runs per method.
+fn resume_grid(root: &Path, iterations: usize) -> PathBuf {
+    let path = root.join("resume.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "name = \"resume\"\ndatasets = [\"cifar10\"]\nmethods = [\"batch-norm\", \"adaptive-threshold\"]\n\
+             learning_rates = [0.003, 0.01]\nseeds = 2\n\n[settings]\niterations = {iterations}\neval_every = 40\nrecord_every = 10\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+const RESUME_ARGS: [&str; 4] = ["--seeds-per-batch", "4", "--workers", "1"];
+
+/// Every file under `a` is under `b` with the same bytes (`summary.json` but its wall
+/// time; `config.json` is the run's settings, checked by the sweep itself).
+fn assert_same_runs(a: &Path, b: &Path) {
+    assert_same_runs_of(a, b, 8);
+}
+
+/// [`assert_same_runs`] of a grid of `runs` runs.
+fn assert_same_runs_of(a: &Path, b: &Path, runs: usize) {
+    let mut files = 0;
+    let mut stack = vec![a.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let other = b.join(path.strip_prefix(a).unwrap());
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            files += 1;
+            match name.as_str() {
+                "config.json" => assert!(other.is_file(), "{}", other.display()),
+                "summary.json" => {
+                    let read = |p: &Path| {
+                        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+                        v.as_object_mut().unwrap().remove("wall_time_s");
+                        v
+                    };
+                    assert_eq!(read(&path), read(&other), "{}", other.display());
+                }
+                _ => assert!(
+                    std::fs::read(&path).unwrap() == std::fs::read(&other).unwrap(),
+                    "{} differs",
+                    other.display()
+                ),
+            }
+        }
+    }
+    assert!(files >= runs * 5, "the grid's runs, each whole ({files} files)");
+    let mut stack = vec![b.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            assert!(!name.starts_with("checkpoint"), "{}: removed when the run completed", entry.path().display());
+            if entry.path().is_dir() {
+                stack.push(entry.path());
+            }
+        }
+    }
+}
+
+/// The uninterrupted grid under `out`.
+fn whole_grid(exp: &Path, out: &Path, data: &Path) {
+    let o = run(&sweep_args(s(exp), s(out), s(data), &RESUME_ARGS));
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn a_sweep_stopped_again_and_again_goes_on_from_its_checkpoints_and_ends_byte_identical() {
+    let _turn = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    let exp = resume_grid(tmp.path(), 200);
+    let whole = tmp.path().join("whole");
+    whole_grid(&exp, &whole, &data);
+
+    // Stopped by the signals clusters send (Slurm's TERM or --signal USR1, submitit's HUP),
+    // at moments from the first steps to the evaluations and writing; each time taken up again.
+    let out = tmp.path().join("stopped");
+    let mut args = sweep_args(s(&exp), s(&out), s(&data), &RESUME_ARGS);
+    args.extend(["--checkpoint-every", "25it"]);
+    let (mut resumed, mut stops) = (Vec::new(), 0);
+    for (round, sig) in ["TERM", "USR1", "HUP", "TERM", "USR1", "TERM", "HUP", "TERM"].iter().enumerate() {
+        let child = spawn(&args);
+        std::thread::sleep(Duration::from_millis(600 + 450 * round as u64));
+        signal(&child, sig);
+        let o = child.wait_with_output().unwrap();
+        let said = text(&o);
+        assert!(!said.contains("panicked"), "{said}");
+        resumed.extend(said.lines().filter_map(|l| l.split_once("resumed at iteration ").map(|(_, k)| k.to_string())));
+        match o.status.code() {
+            Some(130) => stops += 1,
+            Some(0) => break,
+            other => panic!("SIG{sig}: exit {other:?}: {said}"),
+        }
+    }
+    let o = run(&args);
+    assert!(o.status.success(), "{}", text(&o));
+    resumed.extend(text(&o).lines().filter_map(|l| l.split_once("resumed at iteration ").map(|(_, k)| k.to_string())));
+    assert!(stops >= 2 && !resumed.is_empty(), "stopped {stops} times, resumed at {resumed:?}");
+    assert_same_runs(&whole, &out);
+}
+
+#[test]
+fn kill_9_loses_only_the_steps_after_the_last_checkpoint() {
+    let _turn = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    let exp = resume_grid(tmp.path(), 200);
+    let whole = tmp.path().join("whole");
+    whole_grid(&exp, &whole, &data);
+
+    let out = tmp.path().join("killed");
+    let mut args = sweep_args(s(&exp), s(&out), s(&data), &RESUME_ARGS);
+    args.extend(["--checkpoint-every", "30it"]);
+    let child = spawn(&args);
+    // Killed once every run of the first model has a checkpoint (a kill between two runs'
+    // writes leaves each its previous one to share).
+    for lr in ["0.003", "0.01"] {
+        for seed in 0..2 {
+            let dir = out.join(format!("resume/cifar10/batch-norm/lr{lr}/seed{seed}"));
+            wait_for(&dir.join("checkpoint.safetensors"), Duration::from_secs(120));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    signal(&child, "KILL");
+    child.wait_with_output().unwrap();
+    let o = run(&args);
+    let said = text(&o);
+    assert!(o.status.success() && said.contains("resumed at iteration"), "{said}");
+    assert_same_runs(&whole, &out);
+}
+
+/// A way of damaging a checkpoint: what it is, what the log says of it, and the damage.
+type Damage = (&'static str, &'static str, fn(&Path));
+
+#[test]
+fn a_damaged_or_foreign_checkpoint_is_named_and_never_used() {
+    let _turn = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    let exp = resume_grid(tmp.path(), 120);
+    let whole = tmp.path().join("whole");
+    whole_grid(&exp, &whole, &data);
+    let damages: [Damage; 4] = [
+        ("truncated", "not a whole safetensors file", |p| {
+            let bytes = std::fs::read(p).unwrap();
+            std::fs::write(p, &bytes[..bytes.len() / 2]).unwrap();
+        }),
+        ("a flipped data byte", "SHA-256 differs", |p| {
+            let mut bytes = std::fs::read(p).unwrap();
+            let last = bytes.len() - 3;
+            bytes[last] ^= 0x40;
+            std::fs::write(p, bytes).unwrap();
+        }),
+        ("a newer format", "checkpoint format 9", |p| {
+            let mut bytes = std::fs::read(p).unwrap();
+            let key = b"checkpoint_format\\\":1"; // a JSON string in the header's JSON
+            let at = bytes.windows(key.len()).position(|w| w == key).expect("the format in the header");
+            bytes[at + key.len() - 1] = b'9';
+            std::fs::write(p, bytes).unwrap();
+        }),
+        ("another program's file", "not a whole safetensors file", |p| std::fs::write(p, b"not a checkpoint").unwrap()),
+    ];
+    for (what, reason, damage) in damages {
+        let out = tmp.path().join(what.replace(' ', "-"));
+        let mut args = sweep_args(s(&exp), s(&out), s(&data), &RESUME_ARGS);
+        args.extend(["--checkpoint-every", "20it"]);
+        let child = spawn(&args);
+        let checkpoint = out.join("resume/cifar10/batch-norm/lr0.003/seed0/checkpoint.safetensors");
+        wait_for(&checkpoint, Duration::from_secs(120));
+        signal(&child, "TERM");
+        assert_eq!(child.wait_with_output().unwrap().status.code(), Some(130), "{what}");
+        damage(&checkpoint);
+        let o = run(&args);
+        let said = text(&o);
+        assert!(o.status.success(), "{what}: {said}");
+        // Named, and not used: the run starts over, or goes on from the checkpoint before.
+        assert!(said.contains(reason), "{what}: {said}");
+        assert!(
+            said.contains("starting over, not from the checkpoints") || said.contains("checkpoints not used"),
+            "{said}"
+        );
+        assert_same_runs(&whole, &out);
+    }
+}
+
+#[test]
+fn stopped_at_every_kind_of_moment_a_run_goes_on_and_ends_byte_identical() {
+    let _turn = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    // One model of four runs (adaptive-threshold's rule, two learning rates, two seeds).
+    let exp = tmp.path().join("moments.toml");
+    std::fs::write(
+        &exp,
+        "name = \"resume\"\ndatasets = [\"cifar10\"]\nmethods = [\"adaptive-threshold\"]\nlearning_rates = [0.003, 0.01]\n\
+         seeds = 2\n\n[settings]\niterations = 100\neval_every = 20\nrecord_every = 10\n",
+    )
+    .unwrap();
+    let whole = tmp.path().join("whole");
+    let o = run(&sweep_args(s(&exp), s(&whole), s(&data), &RESUME_ARGS));
+    assert!(o.status.success(), "{}", text(&o));
+    let once = |out: &Path, stop_after: Option<usize>| {
+        let mut command = homeonorm();
+        command.args(sweep_args(s(&exp), s(out), s(&data), &RESUME_ARGS)).args(["--checkpoint-every", "25it"]);
+        if let Some(k) = stop_after {
+            command.env("HOMEONORM_STOP_AFTER_ITERATION", k.to_string());
+        }
+        command.output().unwrap()
+    };
+    // After the first step; a plain step; a checkpoint's step (25) and the step right after
+    // it; an evaluation's step (40: stopped once it is evaluated); the last but one; and
+    // stopped three times over.
+    let cases: [&[usize]; 7] = [&[1], &[13], &[25], &[26], &[40], &[99], &[30, 60, 81]];
+    for stops in cases {
+        let out = tmp.path().join(format!("stopped-{stops:?}").replace([' ', ',', '[', ']'], "_"));
+        for &k in stops {
+            let o = once(&out, Some(k));
+            assert_eq!(o.status.code(), Some(130), "stopped after {k}: {}", text(&o));
+        }
+        let o = once(&out, None);
+        let said = text(&o);
+        let last = stops.last().unwrap();
+        assert!(o.status.success() && said.contains(&format!("resumed at iteration {last}\n")), "{stops:?}: {said}");
+        assert_same_runs_of(&whole, &out, 4);
+    }
+}
+
+#[test]
+fn train_trains_no_run_beside_the_sweep_worker_that_holds_its_claim() {
+    let _turn = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    let out = tmp.path().join("out");
+    let exp = experiment(tmp.path(), 3000);
+    let sweep = spawn(&sweep_args(s(&exp), s(&out), s(&data), &[]));
+    wait_for(&the_run(&out).join("config.json"), Duration::from_secs(60));
+    let o = train(
+        &data,
+        &out.join("faults"),
+        &[&SMALL[..], &["--method", "batch-norm", "--seed", "0", "--iterations", "50"]].concat(),
+    );
+    let said = text(&o);
+    assert!(!o.status.success() && said.contains("is being trained by another worker (host "), "{said}");
+    signal(&sweep, "TERM");
+    assert_eq!(sweep.wait_with_output().unwrap().status.code(), Some(130));
+    let config = std::fs::read_to_string(the_run(&out).join("config.json")).unwrap();
+    assert!(config.contains("\"iterations\": 3000"), "the sweep's run, not train's: {config}");
+    // Once the sweep has stopped, the run is free: train takes it (its own settings).
+    let o =
+        train(&data, &out.join("faults"), &[&SMALL[..], &["--method", "batch-norm", "--iterations", "50"]].concat());
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn a_fifo_under_a_run_files_name_hangs_no_command() {
+    let _turn = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    let out = tmp.path().join("out");
+    let exp = experiment(tmp.path(), 20);
+    assert!(run(&sweep_args(s(&exp), s(&out), s(&data), &[])).status.success());
+    let config = the_run(&out).join("config.json");
+    std::fs::remove_file(&config).unwrap();
+    let path = std::ffi::CString::new(s(&config)).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o644) }, 0, "mkfifo");
+    let results = out.join("faults");
+    let compare_out = tmp.path().join("compare");
+    let commands: [Vec<&str>; 4] = [
+        vec!["report", s(&results)],
+        vec!["plot", s(&results)],
+        vec!["compare", s(&results), s(&results), "--out", s(&compare_out)],
+        sweep_args(s(&exp), s(&out), s(&data), &["--dry-run"]),
+    ];
+    for args in commands {
+        let mut child = spawn(&args);
+        let started = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                panic!("{args:?} hangs on a FIFO named config.json");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let said = text(&child.wait_with_output().unwrap());
+        assert!(!said.contains("panicked"), "{args:?}: {said}");
+        // `report` writes its report and names the run there; the others say it.
+        let told = match args[0] {
+            "report" => std::fs::read_to_string(results.join("report/report.md")).unwrap(),
+            _ => said.clone(),
+        };
+        assert!(told.contains("not a regular file") || args[0] == "sweep", "{args:?}: {told}");
+    }
 }

@@ -213,6 +213,21 @@ fn every_kind_of_bad_row_is_an_error_naming_its_line_and_nothing_is_written() {
         &["line 2", "last row", "iteration 1", "2 iterations"],
     );
     refused(t, "empty", HEADER, &[], &["no rows"]);
+    // A value whose folder no filesystem takes, on a later line: refused before anything is written.
+    refused(
+        t,
+        "huge-lr",
+        &format!("{HEADER}{good}vanilla,1e300,0,1,0.1,2.0\nvanilla,1e300,0,2,0.2,1.9\n"),
+        &[],
+        &["line 4", "longer than a folder name may be"],
+    );
+    refused(
+        t,
+        "two-accuracy-columns",
+        "method,lr,seed,iteration,test_accuracy,test_accuracy\nvanilla,0.003,0,2,0.2,0.3\n",
+        &[],
+        &["column \"test_accuracy\" is named twice", "columns 5 and 6"],
+    );
 
     // A run already there is named, and replaced only when asked.
     let csv = t.join("good.csv");
@@ -227,6 +242,41 @@ fn every_kind_of_bad_row_is_an_error_naming_its_line_and_nothing_is_written() {
         "{stderr}"
     );
     ok(&[&args[..], &["--replace"]].concat());
+
+    // A file where a run's folder must go: named, and nothing written.
+    let blocked = t.join("blocked");
+    std::fs::create_dir_all(&blocked).unwrap();
+    std::fs::write(blocked.join("cifar10"), "a file").unwrap();
+    let o = homeonorm(&["import", csv.to_str().unwrap(), "--out", blocked.to_str().unwrap(), "--iterations", "2"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && stderr.contains("not a folder, where the run of line 2 goes"), "{stderr}");
+    assert_eq!(std::fs::read_dir(&blocked).unwrap().count(), 1, "nothing written beside it");
+
+    // Another writer's run (a newer format) is never written over, --replace or not.
+    let dir = run_dir(&out, "vanilla", 0.003, 0);
+    let config = dir.join("config.json");
+    let mut newer: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    newer["format_version"] = 3.into();
+    std::fs::write(&config, newer.to_string()).unwrap();
+    let before = std::fs::read(dir.join("curve.csv")).unwrap();
+    let again = homeonorm(&[&args[..], &["--replace"]].concat());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success() && stderr.contains("another writer's run"), "{stderr}");
+    assert_eq!(std::fs::read(dir.join("curve.csv")).unwrap(), before, "the foreign run is as it was");
+    assert!(std::fs::read_to_string(&config).unwrap().contains("\"format_version\":3"));
+}
+
+#[test]
+fn a_table_without_line_breaks_is_refused_before_it_fills_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let started = std::time::Instant::now();
+    let result = homeonorm(&["import", "/dev/zero", "--out", out.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("a line longer than 1048576 bytes"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "refused at once");
+    assert!(!out.exists());
 }
 
 #[test]

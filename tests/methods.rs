@@ -147,6 +147,52 @@ fn every_registered_method_is_complete() {
                 ));
             }
         }
+        // Method settings: one the method does not declare changes nothing of a step (its
+        // runs stay done when it changes); its rule settings are among the declared ones.
+        // The loss the forward pass gives and the buffers a step leaves (not the weights,
+        // for the reason above).
+        let loss_and_buffers = |settings: &TrainSettings| {
+            let mut learner =
+                Learner::with_options(*method, &[0], &settings.model_options(), 1e-3, Device::Cpu).unwrap();
+            let x = Tensor::arange(8 * 3 * 32 * 32, (Kind::Float, Device::Cpu)).sin().view([1, 8, 3, 32, 32]);
+            let labels = Tensor::arange(8, (Kind::Int64, Device::Cpu)).view([1, 8]);
+            let (loss, _) = learner.step(&x, &labels);
+            let mut all: Vec<(String, Tensor)> =
+                learner.vs.variables().into_iter().filter(|(_, t)| !t.requires_grad()).collect();
+            all.sort_by(|a, b| a.0.cmp(&b.0));
+            all.push(("loss".into(), loss));
+            all
+        };
+        let before = loss_and_buffers(&preset);
+        let other_values = [
+            ("groups", serde_json::json!(1)),
+            ("whitening_group_size", serde_json::json!(8)),
+            ("target_rate", serde_json::json!(0.1)),
+            ("threshold_rate", serde_json::json!(1.0)),
+            ("scaling_rate", serde_json::json!(0.5)),
+            ("rate_window", serde_json::json!(3)),
+            ("branch_size", serde_json::json!(7)),
+        ];
+        assert_eq!(
+            other_values.each_ref().map(|v| v.0),
+            homeonorm::engine::settings::METHOD_SETTINGS,
+            "a value for each"
+        );
+        for (key, value) in other_values.iter().filter(|(k, _)| !method.method_settings().contains(k)) {
+            let mut json = serde_json::to_value(&preset).unwrap();
+            json[*key] = value.clone();
+            let changed: TrainSettings = serde_json::from_value(json).unwrap();
+            let after = loss_and_buffers(&changed);
+            if before.iter().zip(&after).any(|((_, a), (_, b))| !a.allclose(b, 1e-5, 1e-7, false)) {
+                problems
+                    .push(format!("{name}: a step reads {key}, which it does not declare (Method::method_settings)"));
+            }
+        }
+        for rule in method.rule_settings() {
+            if !method.method_settings().contains(&rule.name()) {
+                problems.push(format!("{name}: rule setting {} not among its method_settings", rule.name()));
+            }
+        }
         // Declared parameters: exactly these, of these sizes, in every hidden layer.
         let learner = Learner::new(*method, &[0], true, 1e-3, Device::Cpu).unwrap();
         let counts = parameter_counts(&learner.vs, 1);

@@ -20,7 +20,7 @@ fn results_for(root: &Path, methods: &[&str]) -> std::path::PathBuf {
         for lr in [0.003, 0.01] {
             let mut s = TrainSettings::preset(DatasetKind::Cifar10, method.parse().unwrap());
             (s.lr, s.iterations, s.eval_every, s.record_every) = (lr, 40, 10, 5);
-            train_seed_batch(&s, &[0, 1], &data, &out).unwrap();
+            train_seed_batch(&s, &[0, 1], &data, &out, &Default::default()).unwrap();
         }
     }
     out
@@ -119,6 +119,36 @@ fn no_text_leaves_the_canvas_or_runs_into_other_text_with_every_method() {
     assert!(texts.iter().any(|t| t.starts_with("synaptic-scaling, fc1: 120 units")), "{texts:?}");
     assert!(texts.iter().any(|t| t.starts_with("scale-only, fc2: 84 units")), "{texts:?}");
     assert!(texts.contains(&"α") && !texts.iter().any(|t| t.contains("scaled")), "{texts:?}");
+}
+
+#[test]
+fn each_methods_own_settings_get_their_own_figures_and_the_others_share_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = common::small_cifar(tmp.path());
+    let out = tmp.path().join("results");
+    let train = |method: &str, groups: usize, sweep: &str| {
+        let mut s = TrainSettings::preset(DatasetKind::Cifar10, method.parse().unwrap());
+        (s.iterations, s.eval_every, s.record_every, s.groups) = (20, 10, 5, groups);
+        train_seed_batch(&s, &[0], &data, &out.join(sweep), &Default::default()).unwrap();
+    };
+    // Two sweeps in one results folder; vanilla does not read `groups`, so its one run
+    // goes with both group-norm settings'.
+    train("vanilla", 1, "first");
+    train("group-norm", 2, "first");
+    train("group-norm", 1, "second");
+    let layouts = plot::layout(&out).unwrap();
+    let mut names: Vec<&str> =
+        layouts.iter().filter(|l| l.name.starts_with("accuracy-")).map(|l| l.name.as_str()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["accuracy-cifar10-lr0.003-b32-it20-groups-1.layout", "accuracy-cifar10-lr0.003-b32-it20-groups-2.layout"]
+    );
+    for figure in layouts.iter().filter(|l| l.name.starts_with("accuracy-")) {
+        let legend: Vec<&str> = figure.texts.iter().map(|t| t.text.as_str()).filter(|t| t.contains("(n = ")).collect();
+        assert_eq!(legend.len(), 2, "{}: {legend:?}", figure.name);
+        assert!(legend.iter().any(|t| t.starts_with("vanilla")), "{}: {legend:?}", figure.name);
+    }
 }
 
 #[test]

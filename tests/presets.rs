@@ -11,8 +11,9 @@ use homeonorm::engine::settings::TrainSettings;
 fn python_presets() -> serde_json::Value {
     let root = common::repo_root();
     let script = "import json, sys\nsys.path[:0] = [sys.argv[1], sys.argv[2]]\n\
-                  from homeonorm_writer.run import PRESETS, SETTINGS\nfrom networks import OPTIONS\n\
-                  print(json.dumps({'presets': PRESETS, 'settings': SETTINGS, 'options': OPTIONS}))";
+                  from homeonorm_writer.run import METHODS, MODELS, PRESETS, SETTINGS\nfrom networks import OPTIONS\n\
+                  print(json.dumps({'presets': PRESETS, 'settings': SETTINGS, 'options': OPTIONS,\
+                  'methods': METHODS, 'models': MODELS}))";
     let out = std::process::Command::new(common::python())
         .args(["-c", script])
         .arg(root.join("python"))
@@ -42,4 +43,16 @@ fn the_python_writer_and_the_reference_take_the_presets_rust_declares() {
         }
     }
     assert_eq!(python["presets"].as_object().unwrap().len(), DatasetKind::all().count(), "a preset per dataset");
+}
+
+#[test]
+fn the_python_writer_knows_every_method_and_network_and_no_other() {
+    let python = python_presets();
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_string()).collect()
+    };
+    let methods: Vec<String> = homeonorm::engine::norm::method_names().into_iter().map(String::from).collect();
+    assert_eq!(names(&python["methods"]), methods, "python/homeonorm_writer/run.py's METHODS");
+    let networks: Vec<String> = homeonorm::engine::model::Network::all().map(|n| n.name().to_string()).collect();
+    assert_eq!(names(&python["models"]), networks, "python/homeonorm_writer/run.py's MODELS");
 }

@@ -220,3 +220,62 @@ fn a_scripts_partial_runs_are_reported_plotted_and_compared() {
     assert_eq!(c.curves[0].seeds, 2);
     assert!(c.curves[0].largest_loss_difference.is_some(), "both sides record losses");
 }
+
+#[test]
+fn the_writer_refuses_names_outside_its_folder_and_values_that_are_not_numbers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let escaped = tmp.path().join("escaped");
+    let script = tmp.path().join("strict.py");
+    std::fs::write(
+        &script,
+        r#"import json, math, os, sys
+sys.path.insert(0, sys.argv[1])
+from homeonorm_writer import Run
+out = sys.argv[2]
+def refused(what, **kw):
+    try:
+        Run(out, **{"dataset": "cifar10", "method": "vanilla", "seed": 0, **kw})
+    except (ValueError, TypeError) as e:
+        print(f"refused {what}: {e}")
+    else:
+        raise SystemExit(f"{what} was accepted")
+refused("a method that climbs out", method="../../../escaped")
+refused("an absolute method", method=os.path.abspath(sys.argv[3]))
+refused("a model that is not homeonorm's", model="../x")
+refused("lr -0.0", lr=-0.0)
+refused("lr NaN", lr=math.nan)
+run = Run(out, dataset="cifar10", method="vanilla", seed=0, iterations=2)
+try:
+    run.log(2, math.nan)
+    raise SystemExit("a NaN accuracy was accepted")
+except ValueError as e:
+    print(f"refused a NaN accuracy: {e}")
+run.step(1, 2.0)
+run.step(2, math.inf)
+run.log(2, 0.5)
+summary = run.finish()
+assert summary["outcome"] == "diverged" and summary["diverged_at"] == 2, summary
+json.loads(open(os.path.join(run.folder, "summary.json")).read())  # whole JSON
+print("diverged run written")
+"#,
+    )
+    .unwrap();
+    let output = Command::new(common::python())
+        .arg(&script)
+        .arg(common::repo_root().join("python"))
+        .arg(&out)
+        .arg(&escaped)
+        .output()
+        .expect("python runs");
+    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{said}");
+    assert_eq!(said.matches("refused").count(), 6, "{said}");
+    assert!(said.contains("diverged run written"), "{said}");
+    assert!(!escaped.exists() && !tmp.path().join("x").exists(), "nothing outside the output folder");
+    let dir = homeonorm::results::rundir::run_path(&out, "cifar10", "vanilla", 0.003, 0);
+    assert_eq!(
+        homeonorm::results::rundir::state(&dir),
+        homeonorm::results::rundir::RunState::Done(homeonorm::results::rundir::Outcome::Diverged)
+    );
+}

@@ -316,3 +316,61 @@ fn a_report_of_two_networks_shows_each_ones_probe_layer() {
     let resnet_row = rows.iter().find(|r| r["model"] == "resnet20").unwrap();
     assert!((num(resnet_row, "fc_prob_cv") - 0.15 / 0.45).abs() < 1e-12);
 }
+
+#[test]
+fn runs_under_a_folder_named_report_are_found_and_only_the_roots_own_report_is_not_searched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let curve = [(100usize, 0.4), (200, 0.5)];
+    write_run(&root.join("runs/report"), "vanilla", 0.003, 0, Some(("complete", 0.5, 0.2)), [0.1, 0.3], &curve);
+    write_run(&root.join("report"), "vanilla", 0.003, 1, Some(("complete", 0.5, 0.2)), [0.1, 0.3], &curve);
+    let results = homeonorm::results::report::write(root).unwrap();
+    assert_eq!(results.iter().map(|r| r.complete.clone()).collect::<Vec<_>>(), vec![vec![0]], "seed 0 only");
+}
+
+#[test]
+fn a_curve_whose_rows_repeat_or_go_back_makes_its_run_unfinished() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    write_run(root, "vanilla", 0.003, 0, Some(("complete", 0.5, 0.2)), [0.1, 0.3], &[(100, 0.4), (200, 0.5)]);
+    let dir = run_dir(root, 0);
+    for (what, curve) in [
+        ("repeated", "iteration,train_loss,test_accuracy\n100,1.0,0.4\n200,1.0,0.5\n200,1.0,0.5\n"),
+        ("out of order", "iteration,train_loss,test_accuracy\n200,1.0,0.5\n100,1.0,0.4\n"),
+    ] {
+        common::rewrite_run_file(&dir, "curve.csv", curve.as_bytes());
+        match homeonorm::results::rundir::state(&dir) {
+            homeonorm::results::rundir::RunState::Unfinished(why) => {
+                assert!(why.contains("rows out of order or repeated"), "{what}: {why}")
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_copied_run_folder_is_named_and_its_seed_counted_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("runs");
+    let curve = [(100usize, 0.4), (200, 0.5)];
+    for seed in [0, 1] {
+        write_run(&root, "vanilla", 0.003, seed, Some(("complete", 0.5, 0.2)), [0.1, 0.3], &curve);
+    }
+    let original = run_dir(&root, 0);
+    let copy = original.with_file_name("seed0.bak");
+    std::fs::create_dir_all(&copy).unwrap();
+    for entry in std::fs::read_dir(&original).unwrap().flatten() {
+        std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+    }
+    let results = homeonorm::results::report::write(&root).unwrap();
+    assert_eq!(results[0].complete, vec![0, 1], "two seeds, each once");
+    let report = std::fs::read_to_string(root.join("report/report.md")).unwrap();
+    assert!(
+        report.contains("- duplicate: ") && report.contains("seed0.bak: seed 0 of its setting is also at"),
+        "{report}"
+    );
+    let comparison = homeonorm::results::compare::compare(&root, &root).unwrap();
+    let accuracy = comparison.measures.iter().find(|m| m.measure == "final_accuracy").unwrap();
+    assert_eq!((accuracy.runs_a, accuracy.runs_b), (2, 2));
+    assert!(comparison.left_out.iter().any(|(d, _)| d.ends_with("seed0.bak")));
+}

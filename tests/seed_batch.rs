@@ -216,11 +216,13 @@ fn runs_of_several_learning_rates_and_rule_settings_in_one_model_write_the_folde
         let runs: Vec<RunSpec> =
             (0..4).map(|k| RunSpec { settings: packed_run(&settings, k), seed: PACKED_SEEDS[k] }).collect();
         let packed = root.path().join(format!("packed-{method}"));
-        let written = homeonorm::runs::train::train_runs(&runs, &data, &packed, &|_| true).unwrap();
+        let written =
+            homeonorm::runs::train::train_runs(&runs, &data, &packed, &|_| true, &Default::default()).unwrap();
         assert_eq!(written.iter().map(|(k, _)| *k).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
         for run in &runs {
             let alone = root.path().join(format!("alone-{method}"));
-            homeonorm::runs::train::train_seed_batch(&run.settings, &[run.seed], &data, &alone).unwrap();
+            homeonorm::runs::train::train_seed_batch(&run.settings, &[run.seed], &data, &alone, &Default::default())
+                .unwrap();
             let dir = |out: &std::path::Path| homeonorm::results::rundir::run_dir(out, &run.settings, run.seed);
             for file in ["curve.csv", "activation_prob.csv", "unit_stats.csv", "model.safetensors"] {
                 let same =
@@ -240,7 +242,13 @@ fn runs_of_several_learning_rates_and_rule_settings_in_one_model_write_the_folde
     let first = RunSpec { settings: other.clone(), seed: 0 };
     other.batch_size = 64;
     let out = root.path().join("refused");
-    let e = homeonorm::runs::train::train_runs(&[first, RunSpec { settings: other, seed: 1 }], &data, &out, &|_| true);
+    let e = homeonorm::runs::train::train_runs(
+        &[first, RunSpec { settings: other, seed: 1 }],
+        &data,
+        &out,
+        &|_| true,
+        &Default::default(),
+    );
     let e = e.unwrap_err().to_string();
     assert!(e.contains("differ in their learning rate and rule settings only; these differ in batch_size"), "{e}");
     assert!(!out.exists(), "nothing written");

@@ -30,8 +30,8 @@ fn a_short_run_learns_and_writes_a_complete_folder_identically_twice() {
     let settings = short("synaptic-scaling");
     let out_a = root.path().join("a");
     let out_b = root.path().join("b");
-    let a = train_seed_batch(&settings, &[3], &data, &out_a).unwrap();
-    train_seed_batch(&settings, &[3], &data, &out_b).unwrap();
+    let a = train_seed_batch(&settings, &[3], &data, &out_a, &Default::default()).unwrap();
+    train_seed_batch(&settings, &[3], &data, &out_b, &Default::default()).unwrap();
 
     let summary = &a[0].1;
     assert_eq!(summary.outcome, Outcome::Complete);
@@ -80,7 +80,7 @@ fn a_huge_learning_rate_is_recorded_as_diverged() {
     let mut settings = short("vanilla");
     settings.lr = 1e30;
     let out = root.path().join("out");
-    let result = train_seed_batch(&settings, &[0], &data, &out).unwrap();
+    let result = train_seed_batch(&settings, &[0], &data, &out, &Default::default()).unwrap();
     let summary = &result[0].1;
     assert_eq!(summary.outcome, Outcome::Diverged);
     let at = summary.diverged_at.expect("the iteration is recorded");
@@ -102,7 +102,7 @@ fn bad_settings_are_refused_before_anything_is_written() {
         let mut s = short("vanilla");
         change(&mut s);
         let out = root.path().join("refused");
-        let err = train_seed_batch(&s, &[0], &data, &out).expect_err("must fail").to_string();
+        let err = train_seed_batch(&s, &[0], &data, &out, &Default::default()).expect_err("must fail").to_string();
         assert!(err.contains(expected), "{err}");
         assert!(!out.exists(), "nothing is written for bad settings");
     }
@@ -110,7 +110,7 @@ fn bad_settings_are_refused_before_anything_is_written() {
     let mut s = short("group-norm");
     s.groups = 4;
     let out = root.path().join("refused");
-    let err = train_seed_batch(&s, &[0], &data, &out).expect_err("must fail").to_string();
+    let err = train_seed_batch(&s, &[0], &data, &out, &Default::default()).expect_err("must fail").to_string();
     assert!(err.contains("groups") && err.contains("conv1") && err.contains("6 units"), "{err}");
     assert!(!out.exists(), "nothing is written for bad settings");
     // A method name is checked where it is read, before any settings exist.
@@ -129,7 +129,9 @@ fn an_empty_split_is_refused_before_anything_is_written() {
             labels: target.labels.narrow(0, 0, 0),
         };
         let out = root.path().join("refused");
-        let err = train_seed_batch(&short("vanilla"), &[0], &data, &out).expect_err("must fail").to_string();
+        let err = train_seed_batch(&short("vanilla"), &[0], &data, &out, &Default::default())
+            .expect_err("must fail")
+            .to_string();
         assert!(err.contains(&format!("{split} split")) && err.contains("has no images"), "{err}");
         assert!(!out.exists(), "nothing is written for an empty {split} split");
     }
@@ -142,7 +144,8 @@ fn a_method_without_batch_statistics_scores_the_same_with_a_test_batch_of_one() 
     for method in ["adaptive-threshold", "divisive-norm"] {
         let mut settings = short(method);
         settings.iterations = 120;
-        let summary = &train_seed_batch(&settings, &[1], &data, &root.path().join(method)).unwrap()[0].1;
+        let summary =
+            &train_seed_batch(&settings, &[1], &data, &root.path().join(method), &Default::default()).unwrap()[0].1;
         let (whole, one) = (summary.final_accuracy.unwrap(), summary.test_accuracy_batch1.unwrap());
         assert!(whole > 0.5, "{method} learns: {whole}");
         // Each example is computed alone either way; a batched convolution may round a

@@ -73,7 +73,8 @@ def write_csv(folder, name, columns, rows):
 
 
 def write_json(folder, name, value):
-    return write_atomic(folder, name, (json.dumps(value, indent=2) + "\n").encode())
+    # allow_nan=False: NaN is not JSON; a value that is not finite is an error here, not a broken file.
+    return write_atomic(folder, name, (json.dumps(value, indent=2, allow_nan=False) + "\n").encode())
 
 
 def file_sha256(path):

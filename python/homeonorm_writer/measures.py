@@ -73,11 +73,11 @@ def layer_summary(layer, units):
     a_mean, a_std = mean_std(alphas)
     return {
         "layer": layer, "units": len(units),
-        "activation_prob_mean": p_mean, "activation_prob_std": p_std,
+        "activation_prob_mean": _finite(p_mean), "activation_prob_std": _finite(p_std),
         "activation_prob_cv": _finite(p_std / p_mean) if p_mean else None,
-        "entropy_mean": mean_std([u["entropy"] for u in units])[0],
+        "entropy_mean": _finite(mean_std([u["entropy"] for u in units])[0]),
         "mean_active_value_mean": _finite(v_mean), "mean_active_value_std": _finite(v_std),
         "mean_active_value_cv": _finite(v_std / v_mean) if values and v_mean else None,
         "never_active_units": len(units) - len(values),
-        "alpha_mean": a_mean if alphas else None, "alpha_std": a_std if alphas else None,
+        "alpha_mean": _finite(a_mean) if alphas else None, "alpha_std": _finite(a_std) if alphas else None,
     }

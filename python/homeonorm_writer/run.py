@@ -11,6 +11,12 @@ from .safetensors import save as save_safetensors
 
 FORMAT_VERSION = 2
 
+# homeonorm's methods and networks (tests/presets.rs holds these lists to its registries).
+METHODS = ["vanilla", "batch-norm", "weight-norm", "synaptic-scaling", "mean-only", "scale-only", "layer-norm",
+           "group-norm", "instance-norm", "self-norm", "whitening", "adaptive-threshold", "homeostatic-scaling",
+           "dendritic-norm", "divisive-norm"]
+MODELS = ["lenet5", "mlp", "plain-cnn", "resnet20"]
+
 # The paper's protocol per dataset (section 4): what a setting left out means.
 PRESETS = {
     "cifar10": dict(batch_size=32, lr=0.003, iterations=45_000, eval_every=1_000),
@@ -36,6 +42,14 @@ def run_path(out, dataset, method, lr, seed, model="lenet5"):
     return os.path.join(base, dataset, method, f"lr{files.rust_display(float(lr))}", f"seed{seed}")
 
 
+def _accuracy(name, value):
+    """An accuracy as a float in [0, 1]; anything else (NaN, infinite, a percentage) is refused."""
+    value = float(value)
+    if not (0.0 <= value <= 1.0):
+        raise ValueError(f"{name} {value!r}: an accuracy is a fraction from 0 to 1")
+    return value
+
+
 class Run:
     """A run folder for one seed of one setting.
 
@@ -55,8 +69,12 @@ class Run:
     def __init__(self, out, *, dataset, method, seed, data_files=(), data_dir=None, data_limit=None,
                  train_images=None, test_images=None, seed_batch=None, device=None, system=None, choices=None,
                  **settings):
+        # Checked as homeonorm checks them: each names a folder level, so a name that is not
+        # one of homeonorm's (`../x`, an absolute path) would write elsewhere.
         if dataset not in PRESETS:
             raise ValueError(f"dataset {dataset!r}: homeonorm has {sorted(PRESETS)}")
+        if method not in METHODS:
+            raise ValueError(f"method {method!r}: homeonorm has {METHODS}")
         unknown = sorted(set(settings) - set(SETTINGS))
         if unknown:
             raise TypeError(f"not homeonorm settings: {unknown} (docs/run-folder.md lists them)")
@@ -64,7 +82,13 @@ class Run:
         for key, value in PRESETS[dataset].items():
             if values[key] is None:
                 values[key] = value
+        if values["model"] not in MODELS:
+            raise ValueError(f"model {values['model']!r}: homeonorm has {MODELS}")
         values["lr"] = float(values["lr"])
+        if not (math.isfinite(values["lr"]) and values["lr"] > 0):  # (-0.0 > 0 is false)
+            raise ValueError(f"lr {values['lr']!r}: a learning rate is a positive finite number")
+        if int(seed) < 0:
+            raise ValueError(f"seed {seed!r}: a seed is a whole number from 0")
         self.settings = dict(dataset=dataset, method=method, **values)
         self.seed = int(seed)
         self.folder = run_path(out, dataset, method, values["lr"], self.seed, values["model"])
@@ -126,9 +150,12 @@ class Run:
     def log(self, iteration, test_accuracy, train_loss=None):
         """A curve row (test accuracy a fraction in [0, 1]); `train_loss` by default the mean
         of the losses `step` was given since the previous row (none: not recorded)."""
+        test_accuracy = _accuracy("test_accuracy", test_accuracy)
         if train_loss is None and self.losses:
             train_loss = sum(self.losses) / len(self.losses)
         self.losses = []
+        if train_loss is not None and not math.isfinite(float(train_loss)) and self.diverged_at is None:
+            self.diverged_at = int(iteration)  # a loss that is not finite: the run diverged here
         self.curve.append({"iteration": int(iteration), "train_loss": None if train_loss is None else float(train_loss),
                            "test_accuracy": float(test_accuracy)})
 
@@ -161,6 +188,9 @@ class Run:
         """Writes the curve, the measures recorded, and `summary.json` last. The final
         accuracy is by default the last curve row's. A loss that was not finite makes
         the run diverged: its curve and heat map stop before it, and it has no measures."""
+        final_accuracy = None if final_accuracy is None else _accuracy("final_accuracy", final_accuracy)
+        if test_accuracy_batch1 is not None:
+            test_accuracy_batch1 = _accuracy("test_accuracy_batch1", test_accuracy_batch1)
         diverged = self.diverged_at
         curve = [r for r in self.curve if diverged is None or r["iteration"] < diverged]
         if final_accuracy is None and curve and not diverged:

@@ -147,6 +147,68 @@ impl Learner {
         self.optimizer.steps()
     }
 
+    /// Everything model `s`'s training depends on but its data's order, for a checkpoint:
+    /// its parameters and buffers under their var-store names (`var/conv1.weight`, …) and
+    /// its Adam moments (`adam/<i>/exp_avg`, `adam/<i>/exp_avg_sq`, parameter i in the
+    /// optimiser's order). Copies, on the model's device.
+    pub fn model_checkpoint(&self, s: i64) -> Vec<(String, Tensor)> {
+        let mut tensors: Vec<(String, Tensor)> =
+            crate::engine::model::model_state(&self.vs, s).into_iter().map(|(n, t)| (format!("var/{n}"), t)).collect();
+        for (i, (exp_avg, exp_avg_sq)) in self.optimizer.model_moments(s).into_iter().flatten().enumerate() {
+            tensors.push((format!("adam/{i}/exp_avg"), exp_avg));
+            tensors.push((format!("adam/{i}/exp_avg_sq"), exp_avg_sq));
+        }
+        tensors
+    }
+
+    /// Takes up every model where a checkpoint left it: `states[s]` as
+    /// [`model_checkpoint`](Self::model_checkpoint) gave model s's, after `steps` updates.
+    /// Before the first step only. The error names a tensor missing, misshapen or of
+    /// another kind.
+    pub fn restore(&mut self, steps: u64, states: &[std::collections::HashMap<String, Tensor>]) -> Result<(), String> {
+        assert_eq!(states.len() as i64, self.model.models(), "one state per model");
+        assert_eq!(self.steps(), 0, "a learner is restored before its first step");
+        let take = |state: &std::collections::HashMap<String, Tensor>, name: &str, like: &Tensor| {
+            let t = state.get(name).ok_or_else(|| format!("no `{name}`"))?;
+            if t.size() != like.size() || t.kind() != like.kind() {
+                return Err(format!(
+                    "`{name}` is {:?} {:?}, the model's {:?} {:?}",
+                    t.kind(),
+                    t.size(),
+                    like.kind(),
+                    like.size()
+                ));
+            }
+            Ok(t.to_device(like.device()))
+        };
+        let variables = self.vs.variables();
+        for (s, state) in states.iter().enumerate() {
+            for (name, var) in &variables {
+                let slot = var.get(s as i64);
+                let value = take(state, &format!("var/{name}"), &slot)?;
+                tch::no_grad(|| slot.shallow_clone().copy_(&value));
+            }
+        }
+        if steps == 0 {
+            return Ok(());
+        }
+        let models = self.model.models();
+        let params: Vec<Tensor> = self.optimizer.params().iter().map(|p| p.get(0)).collect();
+        let mut moments = Vec::with_capacity(states.len());
+        for state in states {
+            let mut model = Vec::with_capacity(params.len());
+            for (i, like) in params.iter().enumerate() {
+                let exp_avg = take(state, &format!("adam/{i}/exp_avg"), like)?;
+                let exp_avg_sq = take(state, &format!("adam/{i}/exp_avg_sq"), like)?;
+                model.push((exp_avg, exp_avg_sq));
+            }
+            moments.push(model);
+        }
+        debug_assert_eq!(moments.len() as i64, models);
+        self.optimizer.restore(steps, &moments);
+        Ok(())
+    }
+
     /// Model s's state under PyTorch's names (`model.safetensors`).
     pub fn pytorch_state(&self, model: i64) -> Vec<(String, Tensor)> {
         self.model.pytorch_state(&self.vs, model, self.steps() as i64)

@@ -150,6 +150,23 @@ impl ActivityRecord {
         self.rows.push((iteration, Tensor::cat(&probs, 1)));
     }
 
+    /// The iterations recorded, and model s's rows as one tensor `[rows, ΣU]` (`None`
+    /// before the first): what a checkpoint keeps.
+    pub fn model_rows(&self, s: i64) -> (Vec<usize>, Option<Tensor>) {
+        let iterations = self.rows.iter().map(|(i, _)| *i).collect();
+        let rows: Vec<Tensor> = self.rows.iter().map(|(_, r)| r.get(s)).collect();
+        (iterations, (!rows.is_empty()).then(|| Tensor::stack(&rows, 0)))
+    }
+
+    /// Takes up the rows a checkpoint kept: at `iterations`, each model's `[rows, ΣU]`.
+    pub fn restore(&mut self, iterations: &[usize], per_model: &[Tensor]) {
+        self.rows = iterations
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| (i, Tensor::stack(&per_model.iter().map(|m| m.get(k as i64)).collect::<Vec<_>>(), 0)))
+            .collect();
+    }
+
     /// Model s's rows before iteration `until` (all if `None`): (iteration, layer, unit, probability).
     pub fn rows(&self, s: i64, until: Option<usize>) -> Vec<(usize, &str, usize, f64)> {
         let mut out = Vec::new();

@@ -157,6 +157,47 @@ impl Adam {
         self.steps
     }
 
+    /// Model `s`'s moments, `(exp_avg, exp_avg_sq)` of each parameter in [`params`](Self::params)
+    /// order, shaped as the parameter's slice of that model (copies); `None` before the
+    /// first step, when there are none.
+    pub fn model_moments(&self, s: i64) -> Option<Vec<(Tensor, Tensor)>> {
+        let state = self.state.as_ref()?;
+        let models = self.lrs.len() as i64;
+        let mut offset = 0;
+        let mut moments = Vec::with_capacity(self.params.len());
+        for param in &self.params {
+            let per_model = param.numel() as i64 / models;
+            let shape = &param.size()[1..];
+            let slice = |flat: &Tensor| flat.narrow(0, offset + s * per_model, per_model).view(shape).copy();
+            moments.push((slice(&state.exp_avg), slice(&state.exp_avg_sq)));
+            offset += param.numel() as i64;
+        }
+        Some(moments)
+    }
+
+    /// Takes up where a run left off: `steps` updates taken and each model's moments
+    /// (`moments[s]` as [`model_moments`](Self::model_moments) gave them), the parameters
+    /// already holding their values. Makes the flat state now, as the first step would.
+    pub fn restore(&mut self, steps: u64, moments: &[Vec<(Tensor, Tensor)>]) {
+        assert_eq!(moments.len(), self.lrs.len(), "one model's moments per model");
+        tch::no_grad(|| {
+            let state = FlatState::new(&mut self.params, &self.lrs);
+            let mut offset = 0;
+            for (i, param) in self.params.iter().enumerate() {
+                let per_model = param.numel() as i64 / self.lrs.len() as i64;
+                for (s, model) in moments.iter().enumerate() {
+                    let start = offset + s as i64 * per_model;
+                    state.exp_avg.narrow(0, start, per_model).copy_(&model[i].0.reshape([-1]));
+                    state.exp_avg_sq.narrow(0, start, per_model).copy_(&model[i].1.reshape([-1]));
+                }
+                offset += param.numel() as i64;
+            }
+            self.state = Some(state);
+        });
+        self.steps = steps;
+        self.table = None; // refilled from the step count at the next step
+    }
+
     /// Tensor operations one step launches (the profile's count): the gradients'
     /// gathering into one buffer, then one update over all parameters at once (and,
     /// from a device table, the row's read and the cursor's advance).

@@ -224,6 +224,11 @@ declare_settings! { |dataset|
 /// script's test loader does, and so moves the DataLoader order's later epochs.)
 pub const BOOKKEEPING: [&str; 2] = ["record_every", "conv_measures"];
 
+/// The settings only some methods read (each method declares its own:
+/// `Method::method_settings`); a run's identity leaves out those its method does not read.
+pub const METHOD_SETTINGS: [&str; 7] =
+    ["groups", "whitening_group_size", "target_rate", "threshold_rate", "scaling_rate", "rate_window", "branch_size"];
+
 /// The preset test batch size, for both datasets.
 pub const PRESET_TEST_BATCH: usize = 1_000;
 /// The largest batch, group or window size a setting may have (2^31 − 1).
@@ -282,6 +287,13 @@ impl TrainSettings {
             .collect()
     }
 
+    /// Every rule setting of the method, as [`rule_changes`](Self::rule_changes) names
+    /// them, changed or not.
+    pub fn rule_values(&self) -> Vec<String> {
+        let rules = self.method.method().rule_settings();
+        rules.iter().map(|&rule| format!("{}{}", rule.name(), self.rule(rule))).collect()
+    }
+
     /// How the model is built.
     pub fn model_options(&self) -> ModelOptions {
         Self::model_options_of(&[self])
@@ -308,14 +320,18 @@ impl TrainSettings {
         }
     }
 
-    /// What identifies a run's experiment in its `config.json`: every setting and the
-    /// data subset. A complete run whose recorded identity differs from the one asked
-    /// for is another experiment (see `rundir::differences`).
+    /// What identifies a run's experiment in its `config.json`: every setting its method
+    /// reads and the data subset (a method's own setting another method does not read is
+    /// left out: changing it leaves that method's runs as they are). A complete run whose
+    /// recorded identity differs from the one asked for is another experiment (see
+    /// `rundir::differences`).
     pub fn identity(&self, data_limit: Limit) -> Map<String, Value> {
         let mut map = match serde_json::to_value(self) {
             Ok(Value::Object(map)) => map,
             _ => unreachable!("settings serialize to a JSON object"),
         };
+        let reads = self.method.method().method_settings();
+        map.retain(|key, _| reads.contains(&key.as_str()) || !METHOD_SETTINGS.contains(&key.as_str()));
         map.insert("data_limit".into(), serde_json::to_value(data_limit).expect("a limit serializes"));
         map
     }
@@ -376,9 +392,12 @@ impl GroupKey {
     }
 
     /// The same key without some settings (a figure of every method: without `method`).
+    /// Without `method` it is also without the methods' own settings, which each run
+    /// holds only of its own method (so runs of different methods meet).
     pub fn without(&self, keys: &[&str]) -> GroupKey {
         let mut key = self.clone();
-        for k in keys {
+        let methods = if keys.contains(&"method") { &METHOD_SETTINGS[..] } else { &[] };
+        for k in keys.iter().chain(methods) {
             key.fields.shift_remove(*k);
         }
         key
@@ -407,13 +426,22 @@ impl GroupKey {
 /// The columns of `keys` whose values are not the same in all of them, in column order.
 pub fn differing_columns(keys: &[&GroupKey]) -> Vec<String> {
     let all: Vec<Vec<(String, String)>> = keys.iter().map(|k| k.columns()).collect();
-    let Some(first) = all.first() else { return Vec::new() };
-    first
-        .iter()
-        .filter(|(name, value)| {
-            all.iter().any(|cols| cols.iter().find(|(n, _)| n == name).map(|(_, v)| v) != Some(value))
+    let mut names: Vec<&String> = Vec::new();
+    for (name, _) in all.iter().flatten() {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    // A column only some keys have (a method's own setting) differs when two of those
+    // that have it disagree.
+    names
+        .into_iter()
+        .filter(|name| {
+            let mut values = all.iter().filter_map(|cols| cols.iter().find(|(n, _)| n == *name).map(|(_, v)| v));
+            let first = values.next();
+            values.any(|v| Some(v) != first)
         })
-        .map(|(name, _)| name.clone())
+        .cloned()
         .collect()
 }
 
@@ -504,11 +532,32 @@ mod tests {
         for key in &compared {
             assert!(key.as_str() == "data_limit" || names.contains(&key.as_str()), "no change tried for {key}");
         }
+        // A method's own setting keeps apart the runs of a method that reads it.
+        let reader = |name: &str| match name {
+            "groups" => "group-norm",
+            "whitening_group_size" => "whitening",
+            "target_rate" | "threshold_rate" => "adaptive-threshold",
+            "scaling_rate" | "rate_window" => "homeostatic-scaling",
+            "branch_size" => "dendritic-norm",
+            _ => "batch-norm",
+        };
         for (name, change) in changes {
-            let mut s = preset();
+            let method = reader(name).parse().unwrap();
+            let base = GroupKey::of(&TrainSettings::preset(DatasetKind::Cifar10, method), Limit::default());
+            let mut s = TrainSettings::preset(DatasetKind::Cifar10, method);
             change(&mut s);
             let key = GroupKey::of(&s, Limit::default());
             assert_ne!(key, base, "{name} must keep runs apart");
+            if METHOD_SETTINGS.contains(&name) {
+                // …and not those of a method that does not (batch-norm reads none of them).
+                let mut unread = preset();
+                change(&mut unread);
+                assert_eq!(
+                    GroupKey::of(&unread, Limit::default()),
+                    GroupKey::of(&preset(), Limit::default()),
+                    "{name}"
+                );
+            }
             let differing = differing_columns(&[&base, &key]);
             assert!(differing.iter().all(|c| c.starts_with(name)) && !differing.is_empty(), "{name}: {differing:?}");
         }
@@ -553,12 +602,15 @@ mod tests {
     #[test]
     fn each_rule_setting_is_the_setting_of_its_name() {
         for (k, rule) in RuleSetting::ALL.into_iter().enumerate() {
-            let mut s = preset();
+            // A method that reads the rule (its identity names it).
+            let method = if rule == RuleSetting::ScalingRate { "homeostatic-scaling" } else { "adaptive-threshold" };
+            let mut s = TrainSettings::preset(DatasetKind::Cifar10, method.parse().unwrap());
             let value = 0.0625 * (k + 1) as f64;
             s.set_rule(rule, value);
             assert_eq!((s.rule(rule), s.identity(Limit::default())[rule.name()].as_f64()), (value, Some(value)));
             let others = RuleSetting::ALL.into_iter().filter(|&r| r != rule);
             assert!(others.into_iter().all(|r| s.rule(r) == preset().rule(r)), "{rule:?} sets only itself");
+            assert!(s.method.method().rule_settings().contains(&rule), "{method} reads {rule:?}");
         }
     }
 

@@ -12,7 +12,7 @@
 use crate::engine::measures::{LayerSummary, LAYER_MEASURES};
 use crate::engine::metrics::mean_sample_std;
 use crate::engine::settings::GroupKey;
-use crate::results::report::{collect, RunRecord};
+use crate::results::report::{self, collect, RunRecord};
 use crate::results::rundir::{read_csv, CurveRow, Outcome};
 use anyhow::{bail, Context, Result};
 use statrs::distribution::{ContinuousCDF, StudentsT};
@@ -158,6 +158,7 @@ fn read_side(
     }
     dirs.extend(found.runs.iter().map(|r| r.dir.clone()).chain(found.unreadable.iter().map(|(d, _)| d.clone())));
     left_out.extend(found.unreadable);
+    left_out.extend(found.duplicates);
     let mut sides: Vec<(GroupKey, Side)> = Vec::new();
     for r in found.runs {
         let Some(numbers) = numbers_of(&r, left_out)? else { continue };
@@ -214,7 +215,11 @@ pub fn compare(a: &Path, b: &Path) -> Result<Comparison> {
     check_format(&dirs)?;
     if side_a.is_empty() || side_b.is_empty() {
         let empty = if side_a.is_empty() { a } else { b };
-        bail!("{}: no complete run to compare (every run folder there is unfinished or unreadable)", empty.display());
+        bail!(
+            "{}: no complete run to compare (every run folder there is unfinished or unreadable){}",
+            empty.display(),
+            report::reasons(&left_out)
+        );
     }
     let mut comparison = Comparison {
         measures: Vec::new(),

@@ -17,6 +17,7 @@ use crate::results::rundir::{self, CurveRow, Outcome, RunConfig, Summary};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The table's column names, where they differ from homeonorm's.
@@ -65,6 +66,8 @@ struct TableRun {
     rows: Vec<(usize, CurveRow)>,
     first_line: usize,
     cells: Map<String, Value>,
+    /// Each iteration's line (a second row of one is a duplicate).
+    lines: HashMap<usize, usize>,
 }
 
 /// Reads `table` and writes one partial run folder per (dataset, network, method,
@@ -79,6 +82,25 @@ pub fn import(table: &Path, out: &Path, options: &ImportOptions) -> Result<Vec<P
     for run in &runs {
         let s = &run.settings;
         let dir = rundir::run_dir(out, s, run.seed);
+        // Checked for every run before any is written: nothing is written when one cannot be.
+        if let Some(why) = rundir::unnamable(s, run.seed) {
+            bail!("{}: line {}: {why}", table.display(), run.first_line);
+        }
+        if let Some(file) = dir.ancestors().skip(1).find(|a| a.exists() && !a.is_dir()) {
+            bail!(
+                "{}: not a folder, where the run of line {} goes ({})",
+                file.display(),
+                run.first_line,
+                dir.display()
+            );
+        }
+        if let rundir::RunState::Foreign(why) = rundir::state(&dir) {
+            bail!(
+                "{}: another writer's run ({}): never written over, --replace or not; move it, or use another --out",
+                dir.display(),
+                crate::text::escape(&why)
+            );
+        }
         if dir.exists() && !options.replace {
             bail!(
                 "{}: already holds a run (of {}, seed {}); pass --replace to write over it, or another --out",
@@ -101,18 +123,60 @@ fn describe(s: &TrainSettings) -> String {
     crate::engine::settings::GroupKey::of(s, Limit::default()).label()
 }
 
+/// The longest line a results table may have, and the most bytes it may hold: a
+/// table of a million rows is some 100 MB; `/dev/zero` given as one is refused.
+const MAX_LINE: usize = 1 << 20;
+const MAX_TABLE: u64 = 16 << 30;
+
+/// A table's bytes, read with its bounds: an error past [`MAX_LINE`] bytes without a line
+/// break, or [`MAX_TABLE`] bytes in all.
+struct Bounded<R> {
+    inner: R,
+    line: usize,
+    total: u64,
+}
+
+impl<R> Bounded<R> {
+    fn new(inner: R) -> Self {
+        Bounded { inner, line: 0, total: 0 }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &byte in &buf[..n] {
+            self.line = if byte == b'\n' { 0 } else { self.line + 1 };
+            if self.line > MAX_LINE {
+                return Err(std::io::Error::other(format!("a line longer than {MAX_LINE} bytes: not a results table")));
+            }
+        }
+        self.total += n as u64;
+        if self.total > MAX_TABLE {
+            return Err(std::io::Error::other(format!("more than {MAX_TABLE} bytes: not a results table")));
+        }
+        Ok(n)
+    }
+}
+
 /// The table's runs, every row checked.
 fn read_table(table: &Path, options: &ImportOptions) -> Result<Vec<TableRun>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(false)
-        .from_path(table)
-        .with_context(|| format!("cannot read {}", table.display()))?;
+    let file = std::fs::File::open(table).with_context(|| format!("cannot read {}", table.display()))?;
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(Bounded::new(file));
     let header: Vec<String> = reader
         .headers()
         .with_context(|| format!("{}: no header row", table.display()))?
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
+    if let Some((i, name)) = header.iter().enumerate().find(|(i, h)| header[..*i].contains(h)) {
+        bail!(
+            "{}: column {name:?} is named twice (columns {} and {})",
+            table.display(),
+            header.iter().position(|h| h == name).unwrap() + 1,
+            i + 1
+        );
+    }
     let c = &options.columns;
     let find = |name: &str| header.iter().position(|h| h == name);
     let required = |name: &str, flag: &str| {
@@ -143,6 +207,9 @@ fn read_table(table: &Path, options: &ImportOptions) -> Result<Vec<TableRun>> {
     }
 
     let mut runs: Vec<TableRun> = Vec::new();
+    // Each run's place in `runs`, by its folder's levels (a table of a million rows is read
+    // in linear time: BENCHMARKS.md).
+    let mut run_of: HashMap<(DatasetKind, &'static str, &'static str, u64, u64), usize> = HashMap::new();
     for (index, record) in reader.records().enumerate() {
         // (line numbers as an editor shows them: the header is line 1; a record spanning
         // lines is named by its first)
@@ -186,17 +253,13 @@ fn read_table(table: &Path, options: &ImportOptions) -> Result<Vec<TableRun>> {
         let row = CurveRow { iteration, train_loss, test_accuracy: accuracy };
         // A run is its dataset, network, method, learning rate and seed (its folder); its other
         // settings must agree row by row.
-        let same = |r: &TableRun| {
-            let s = &r.settings;
-            r.seed == seed && (s.dataset, s.model, s.method, s.lr) == (settings.dataset, settings.model, method, lr)
-        };
-        let run = match runs.iter_mut().find(|r| same(r)) {
-            Some(run) => run,
-            None => {
-                runs.push(TableRun { settings, seed, rows: Vec::new(), first_line: line, cells: cells.clone() });
-                runs.last_mut().expect("just pushed")
-            }
-        };
+        let key = (settings.dataset, settings.model.name(), method.name(), lr.to_bits(), seed);
+        let at = *run_of.entry(key).or_insert_with(|| {
+            let lines = HashMap::new();
+            runs.push(TableRun { settings, seed, rows: Vec::new(), first_line: line, cells: cells.clone(), lines });
+            runs.len() - 1
+        });
+        let run = &mut runs[at];
         let said = |cells: &Map<String, Value>, key: &str| cells.get(key).map_or("empty".into(), |v| v.to_string());
         if let Some(key) = run.cells.keys().chain(cells.keys()).find(|k| run.cells.get(*k) != cells.get(*k)) {
             bail!(
@@ -208,7 +271,7 @@ fn read_table(table: &Path, options: &ImportOptions) -> Result<Vec<TableRun>> {
                 said(&run.cells, key)
             );
         }
-        if let Some((first_line, _)) = run.rows.iter().find(|(_, r)| r.iteration == iteration) {
+        if let Some(first_line) = run.lines.insert(iteration, line) {
             bail!(
                 "{}: line {line}: {method} lr {lr} seed {seed} iteration {iteration} again (first on line \
                  {first_line}): duplicate row",

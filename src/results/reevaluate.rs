@@ -1,6 +1,7 @@
 //! `homeonorm eval`: a finished run's weights (`model.safetensors`) evaluated again, with
-//! another test batch size or test-time statistics, on the run's test split; the result
-//! written beside the run as `eval-<stats>-tb<N>.json`.
+//! another test batch size or test-time statistics, on the run's test split (the data it
+//! recorded: other bytes are refused); the result written beside the run as
+//! `eval-<stats>-tb<N>.json`.
 
 use crate::engine::data;
 use crate::engine::evaluate::evaluate;
@@ -55,6 +56,13 @@ pub fn reevaluate(
         .map_err(|e| anyhow!("{}: {e}", dir.join(rundir::MODEL).display()))?;
     let data_dir = data_dir.map_or(config.data_dir.clone(), Path::to_path_buf);
     let dataset = data::load(settings.dataset, &data_dir, config.data_limit)?;
+    // The run's own data, as train and sweep hold it: another copy's bytes are another test.
+    if let Some(difference) = data::data_difference(&config.data_files, &dataset.files) {
+        bail!(
+            "{}: not the data the run trained and was tested on ({difference}); eval evaluates a run on its own data",
+            data_dir.display()
+        );
+    }
     if dataset.test.is_empty() {
         bail!("{}: the test split has no images to evaluate on", data_dir.display());
     }

@@ -37,6 +37,20 @@ pub struct RunRecord {
 pub struct Found {
     pub runs: Vec<RunRecord>,
     pub unreadable: Vec<(PathBuf, String)>,
+    /// Folders holding a seed of a setting another folder holds too (a copy: `seed0.bak`
+    /// beside `seed0`, two writers' roots), and why: a seed is counted once.
+    pub duplicates: Vec<(PathBuf, String)>,
+}
+
+/// Folders and why each was left out, one indented line each (the first 20), for an
+/// error that has nothing else to show.
+pub fn reasons(left_out: &[(PathBuf, String)]) -> String {
+    let mut lines: String =
+        left_out.iter().take(20).map(|(dir, why)| format!("\n  {}: {why}", dir.display())).collect();
+    if left_out.len() > 20 {
+        lines += &format!("\n  … and {} more", left_out.len() - 20);
+    }
+    lines
 }
 
 /// Whether a folder holds any of a run folder's files (finished, temporary or a claim).
@@ -50,7 +64,7 @@ pub const NOT_RECORDED: &str = "not recorded";
 
 /// Every run folder under `root`, complete or not.
 pub fn collect(root: &Path) -> Result<Found> {
-    let mut found = Found { runs: Vec::new(), unreadable: Vec::new() };
+    let mut found = Found { runs: Vec::new(), unreadable: Vec::new(), duplicates: Vec::new() };
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let entries = std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?;
@@ -58,7 +72,8 @@ pub fn collect(root: &Path) -> Result<Found> {
             let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
             // Real folders only: a symlink to a folder would count its runs again, or loop.
             let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            if is_dir && entry.file_name() != REPORT_DIR {
+            // The results folder's own report holds no runs; a folder named so deeper down may.
+            if is_dir && entry.path() != root.join(REPORT_DIR) {
                 stack.push(entry.path());
             }
         }
@@ -78,7 +93,29 @@ pub fn collect(root: &Path) -> Result<Found> {
             }
         }
     }
-    found.runs.sort_by(|a, b| a.key.sort_key().cmp(&b.key.sort_key()).then(a.seed.cmp(&b.seed)));
+    // A seed of a setting in several folders is counted once: the folder named as homeonorm
+    // names it (`seed<k>`) first, then the first by path.
+    let copy = |r: &RunRecord| r.dir.file_name().is_none_or(|n| n.to_string_lossy() != format!("seed{}", r.seed));
+    found.runs.sort_by(|a, b| {
+        (a.key.sort_key().cmp(&b.key.sort_key()).then(a.seed.cmp(&b.seed)))
+            .then(copy(a).cmp(&copy(b)))
+            .then(a.dir.cmp(&b.dir))
+    });
+    let mut kept: Vec<RunRecord> = Vec::with_capacity(found.runs.len());
+    for r in std::mem::take(&mut found.runs) {
+        match kept.last().filter(|k| k.key == r.key && k.seed == r.seed) {
+            Some(first) => {
+                let why = format!(
+                    "seed {} of its setting is also at {}, counted there",
+                    r.seed,
+                    crate::text::path(&first.dir)
+                );
+                found.duplicates.push((r.dir, why));
+            }
+            None => kept.push(r),
+        }
+    }
+    found.runs = kept;
     found.unreadable.sort();
     Ok(found)
 }
@@ -464,14 +501,14 @@ pub fn write(root: &Path) -> Result<Vec<SettingResult>> {
         }
     }
     rundir::write_atomic(&out, "curves.csv", &curves.into_inner()?)?;
-    rundir::write_atomic(&out, "report.md", markdown(root, &results, &found.unreadable).as_bytes())?;
+    rundir::write_atomic(&out, "report.md", markdown(root, &results, &found).as_bytes())?;
     Ok(results)
 }
 
 /// The report's column naming each row's probe layer, when the rows' networks differ in it.
 const PROBE_COLUMN: &str = "probe layer";
 
-fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, String)]) -> String {
+fn markdown(root: &Path, results: &[SettingResult], found: &Found) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# homeonorm report: {}\n", crate::text::path(root));
     let _ = writeln!(
@@ -487,7 +524,7 @@ fn markdown(root: &Path, results: &[SettingResult], unreadable: &[(PathBuf, Stri
     against_the_paper(&mut md, results);
     figures(&mut md, root);
     data_hashes(&mut md, results);
-    left_out(&mut md, results, unreadable);
+    left_out(&mut md, results, found);
     md
 }
 
@@ -665,29 +702,34 @@ fn data_hashes(md: &mut String, results: &[SettingResult]) {
     }
 }
 
-/// "Runs left out": diverged, unfinished and unreadable runs, named.
-fn left_out(md: &mut String, results: &[SettingResult], unreadable: &[(PathBuf, String)]) {
-    let problems: Vec<String> = results
-        .iter()
-        .flat_map(|r| {
-            r.diverged
-                .iter()
-                .map(|(s, d)| format!("- diverged: {} seed {s} ({})", r.key.label(), crate::text::path(d)))
-                .chain(r.unfinished.iter().map(|(s, d, why)| {
-                    format!(
-                        "- unfinished: {} seed {s} ({}): {}",
-                        r.key.label(),
-                        crate::text::path(d),
-                        crate::text::escape(why)
-                    )
-                }))
-        })
-        .chain(
-            unreadable
-                .iter()
-                .map(|(d, why)| format!("- unreadable: {}: {}", crate::text::path(d), crate::text::escape(why))),
-        )
-        .collect();
+/// "Runs left out": diverged, unfinished, unreadable and duplicate runs, named.
+fn left_out(md: &mut String, results: &[SettingResult], found: &Found) {
+    let problems: Vec<String> =
+        results
+            .iter()
+            .flat_map(|r| {
+                r.diverged
+                    .iter()
+                    .map(|(s, d)| format!("- diverged: {} seed {s} ({})", r.key.label(), crate::text::path(d)))
+                    .chain(r.unfinished.iter().map(|(s, d, why)| {
+                        format!(
+                            "- unfinished: {} seed {s} ({}): {}",
+                            r.key.label(),
+                            crate::text::path(d),
+                            crate::text::escape(why)
+                        )
+                    }))
+            })
+            .chain(
+                found
+                    .unreadable
+                    .iter()
+                    .map(|(d, why)| format!("- unreadable: {}: {}", crate::text::path(d), crate::text::escape(why)))
+                    .chain(found.duplicates.iter().map(|(d, why)| {
+                        format!("- duplicate: {}: {}", crate::text::path(d), crate::text::escape(why))
+                    })),
+            )
+            .collect();
     let _ = writeln!(md, "\n## Runs left out\n");
     if problems.is_empty() {
         let _ = writeln!(md, "None: every run folder found is complete.");

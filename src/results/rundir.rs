@@ -32,6 +32,9 @@ pub const UNIT_STATS: &str = "unit_stats.csv";
 /// The final parameters and buffers, named as the PyTorch reference's `state_dict`.
 pub const MODEL: &str = "model.safetensors";
 pub const SUMMARY: &str = "summary.json";
+/// A run's mid-run checkpoint (`crate::runs::checkpoint`): in an unfinished folder only,
+/// removed when the run completes (unless kept); never part of a complete run.
+pub const CHECKPOINT: &str = "checkpoint.safetensors";
 /// Where `report` writes under a results folder, and `plot` beneath it: the one folder
 /// of a results folder that holds no runs.
 pub const REPORT_DIR: &str = "report";
@@ -59,6 +62,19 @@ pub fn run_path(out: &Path, dataset: &str, method: &str, lr: f64, seed: u64) -> 
 /// where there are none, so every folder written before there was a choice is where it
 /// was. A run of changed rule settings written before the rules' level existed (at
 /// `lr<lr>/seed<k>`, its `config.json` naming those settings) is found where it is.
+/// The longest folder name most filesystems take (ext4, XFS, APFS: 255 bytes).
+pub const MAX_NAME: usize = 255;
+
+/// Why a run of `settings` has no folder a filesystem takes, if it has none: a level
+/// named for a value (`lr1000…0`, `threshold_rate0.000…05`) longer than [`MAX_NAME`].
+pub fn unnamable(settings: &TrainSettings, seed: u64) -> Option<String> {
+    let dir = run_dir(Path::new(""), settings, seed);
+    dir.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).find(|c| c.len() > MAX_NAME).map(|c| {
+        let start: String = c.chars().take(24).collect();
+        format!("its folder level `{start}…` would be {} bytes, longer than a folder name may be ({MAX_NAME})", c.len())
+    })
+}
+
 pub fn run_dir(out: &Path, settings: &TrainSettings, seed: u64) -> PathBuf {
     let base = match settings.model {
         crate::engine::model::Network::Lenet5 => out.to_path_buf(),
@@ -68,7 +84,13 @@ pub fn run_dir(out: &Path, settings: &TrainSettings, seed: u64) -> PathBuf {
     let seed = format!("seed{seed}");
     let rules = settings.rule_changes();
     if rules.is_empty() {
-        return lr.join(seed);
+        // Folders written before the rule level existed hold runs of other rule settings
+        // here; such a run is its own, never this one's: the preset's run then names its
+        // rule settings too (`lr0.003/target_rate0.5-threshold_rate0.03/seed0`).
+        let plain = lr.join(&seed);
+        let another_settings_run = read_config(&plain)
+            .is_ok_and(|c| c.settings.method == settings.method && !c.settings.rule_changes().is_empty());
+        return if another_settings_run { lr.join(settings.rule_values().join("-")).join(seed) } else { plain };
     }
     let here = lr.join(rules.join("-")).join(&seed);
     let before = lr.join(&seed);
@@ -243,7 +265,7 @@ pub fn state(dir: &Path) -> RunState {
 /// newer homeonorm or another program; a cut-short file does not parse, and is unfinished.
 fn foreign(dir: &Path) -> Option<String> {
     let path = dir.join(CONFIG);
-    let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).ok()?).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&read_regular(&path).ok()?).ok()?;
     let version = format_of(&value);
     if version > FORMAT_VERSION {
         return Some(format!(
@@ -264,7 +286,7 @@ fn foreign(dir: &Path) -> Option<String> {
 /// The format version a whole `config.json` records (absent: 1); `None` when there is
 /// no such file or it is not JSON.
 pub fn recorded_format(dir: &Path) -> Option<u32> {
-    let text = std::fs::read_to_string(dir.join(CONFIG)).ok()?;
+    let text = read_regular(&dir.join(CONFIG)).ok()?;
     Some(format_of(&serde_json::from_str(&text).ok()?))
 }
 
@@ -289,7 +311,15 @@ pub fn check_complete(dir: &Path) -> Result<Summary> {
         }
     }
     read_config(dir)?;
-    read_csv::<CurveRow>(dir)?;
+    let curve = read_csv::<CurveRow>(dir)?;
+    if let Some(pair) = curve.windows(2).find(|pair| pair[1].iteration <= pair[0].iteration) {
+        bail!(
+            "{}: iteration {} after iteration {} (rows out of order or repeated)",
+            dir.join(CURVE).display(),
+            pair[1].iteration,
+            pair[0].iteration
+        );
+    }
     if has(dir, UNIT_STATS) {
         read_csv::<UnitRow>(dir)?;
     }
@@ -378,15 +408,25 @@ pub fn differences(
     Ok(changed)
 }
 
+/// A run folder's file as text, if it is a regular file: a FIFO, a device or a folder
+/// under a run file's name is refused, never opened (opening a FIFO waits for a writer).
+pub fn read_regular(path: &Path) -> std::io::Result<String> {
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::other("not a regular file (a FIFO, a device or a folder)"));
+    }
+    std::fs::read_to_string(path)
+}
+
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = read_regular(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))
 }
 
 /// Reads one of a run folder's CSV files into rows; errors name the file.
 pub fn read_csv<T: CsvFile>(dir: &Path) -> Result<Vec<T>> {
     let path = &dir.join(T::NAME);
-    let mut reader = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = read_regular(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
     reader.deserialize().collect::<Result<Vec<T>, _>>().with_context(|| format!("{}: malformed", path.display()))
 }
 
@@ -528,7 +568,9 @@ mod tests {
         let mut other = changed.clone();
         other.threshold_rate = 0.3;
         assert_eq!(run_dir(out, &other, 3), lr.join("target_rate0.2-threshold_rate0.3/seed3"));
-        assert_eq!(run_dir(out, &preset, 3), lr.join("seed3"));
+        // The preset's own folder holds that older run: the preset's run names its rules
+        // instead, and is never the older run's (#42: --retrain-changed wrote over it).
+        assert_eq!(run_dir(out, &preset, 3), lr.join("target_rate0.5-threshold_rate0.03/seed3"));
     }
 
     #[test]

@@ -229,6 +229,74 @@ pub fn worker(methods: &[&'static dyn Method], options: &BenchOptions) -> Result
     Ok(())
 }
 
+/// `bench --checkpoint`: what a mid-run checkpoint costs, for each of `methods` at
+/// `options.seeds` models (the CIFAR-10 protocol's LeNet5): its size per model, at the
+/// end of a 45,000-iteration run (its heat map is then longest), the time to write the
+/// seed batch's checkpoints (fsynced), and that time as a share of the default interval.
+pub fn checkpoint_cost(methods: &[&'static dyn Method], options: &BenchOptions) -> Result<()> {
+    use crate::runs::checkpoint::{self, CheckpointInfo, CHECKPOINT_FORMAT};
+    let split = synthetic_split(options.device);
+    let settings = TrainSettings::preset(crate::engine::data::DatasetKind::Cifar10, "vanilla".parse()?);
+    let interval = crate::runs::train::CHECKPOINT_EVERY.as_secs_f64();
+    println!(
+        "checkpoint of {} model(s), each at iteration {} (a heat-map row every {}): size per model, time to write all (fsynced), share of a {interval:.0} s interval",
+        options.seeds, settings.iterations, settings.record_every
+    );
+    for &method in methods {
+        let seeds: Vec<u64> = (0..options.seeds as u64).collect();
+        let mut learner = Learner::with_options(method, &seeds, &ModelOptions::default(), settings.lr, options.device)?;
+        let mut sampler = BatchSampler::chacha8(&split, &seeds, options.batch_size);
+        let normalization = PixelStandardization::default();
+        let mut forward = None;
+        for _ in 0..2 {
+            let (images, labels) = sampler.next_batch(&split);
+            forward = Some(learner.step(&normalization.apply(&images), &labels).1);
+        }
+        let hidden = forward.expect("two steps").hidden;
+        let units: i64 = crate::engine::evaluate::measured_layers(&learner.model, false)
+            .iter()
+            .map(|l| hidden[l.index].size()[2])
+            .sum();
+        let rows = (settings.iterations / settings.record_every) as i64;
+        let activity = Tensor::rand([rows, units], (Kind::Float, Device::Cpu));
+        let dir = std::env::temp_dir().join(format!("homeonorm-bench-checkpoint-{}", std::process::id()));
+        let start = std::time::Instant::now();
+        let mut bytes = 0;
+        for s in 0..options.seeds {
+            let run_dir = dir.join(s.to_string());
+            std::fs::create_dir_all(&run_dir)?;
+            let mut tensors = learner.model_checkpoint(s as i64);
+            tensors.push(("log/activity".into(), activity.shallow_clone()));
+            let info = CheckpointInfo {
+                checkpoint_format: CHECKPOINT_FORMAT,
+                iteration: settings.iterations - 1,
+                seed: s as u64,
+                settings: settings.identity(Default::default()),
+                data_sha256: None,
+                curve: Vec::new(),
+                diverged_at: None,
+                loss_sum: 0.0,
+                loss_steps: 0,
+                activity_iterations: (0..rows as usize).map(|r| (r + 1) * settings.record_every).collect(),
+                wall_time_s: 0.0,
+                tensors_sha256: String::new(),
+            };
+            bytes = checkpoint::write(&run_dir, &info, &tensors)?;
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+        println!(
+            "{:<20} {:>8.1} KB per model {:>8.1} ms for {} {:>9.4} %",
+            method.name(),
+            bytes as f64 / 1024.0,
+            1000.0 * seconds,
+            options.seeds,
+            100.0 * seconds / interval
+        );
+    }
+    Ok(())
+}
+
 /// `homeonorm bench`: prints the table of every arrangement's rate for each of `methods`.
 pub fn table(methods: &[&'static dyn Method], options: &BenchOptions, arrangements: &Arrangements) -> Result<()> {
     if options.seeds == 0 || options.iterations == 0 || options.batch_size == 0 {

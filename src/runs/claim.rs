@@ -63,6 +63,14 @@ impl Claim {
     }
 }
 
+/// Who holds `dir`'s claim, for messages: "host <h>, process <pid>" (or that it is unreadable).
+pub fn holder(dir: &Path) -> String {
+    match read_claim(&dir.join(CLAIM)) {
+        Some(record) => format!("host {}, process {}", crate::text::escape(&record.host), record.pid),
+        None => "a claim being written or unreadable".into(),
+    }
+}
+
 fn read_claim(path: &Path) -> Option<ClaimRecord> {
     serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }

@@ -41,8 +41,9 @@ pub fn existing(dir: &Path, settings: &TrainSettings, limit: Limit, data_now: Op
 pub fn foreign_error(count: usize, first: &str) -> anyhow::Error {
     anyhow::anyhow!(
         "{count} run folder(s) in the results folder hold a configuration this homeonorm does not read \
-         (a newer homeonorm's, or another program's); they are never trained over or deleted \
-         (--replace and --retrain-changed included): move them, or use another --out. The first: {}",
+         (a newer homeonorm's, or another program's); they are never deleted or trained over (a run \
+         there is never trained over, with --replace or --retrain-changed either): move them, or use \
+         another --out. The first: {}",
         crate::text::escape(first)
     )
 }

@@ -336,6 +336,11 @@ impl Experiment {
                     for &lr in &lrs {
                         let at_lr = TrainSettings { lr, ..base.clone() };
                         for settings in rule_combinations(&at_lr, &rule_axes, &err)? {
+                            // What the sweep would refuse, refused now (the dry run too).
+                            if let Some(why) = crate::results::rundir::unnamable(&settings, 0) {
+                                let key = if why.contains("`lr") { "learning_rates" } else { "the rule settings" };
+                                return Err(err(None, key, format!("{} lr {}: {why}", settings.method, settings.lr)));
+                            }
                             for &seed in &seeds {
                                 runs.push(RunSpec { settings: settings.clone(), seed });
                             }

@@ -2,12 +2,14 @@
 //! ([`experiment`]); a sweep trains the grid's pending runs ([`sweep`]), packed into
 //! seed-batched models ([`packing`]), on worker processes ([`workers`]) that share a
 //! results folder through claims ([`claim`]); [`train`] trains one model's runs and
-//! writes their folders; [`bench`] times the arrangements. Signals ([`interrupt`]),
+//! writes their folders, going on from a [`checkpoint`] where a run was stopped;
+//! [`bench`] times the arrangements. Signals ([`interrupt`]),
 //! progress display ([`progress`]) and dataset downloads ([`download`]) live here too.
 //!
 //! It uses the engine, and the results wing for the run-folder format (`rundir`).
 
 pub mod bench;
+pub mod checkpoint;
 pub mod claim;
 pub mod download;
 pub mod existing;

@@ -67,6 +67,8 @@ pub struct SweepOptions {
     pub data_limit: Limit,
     /// Retrain complete runs whose recorded settings differ from the grid's, instead of stopping.
     pub retrain_changed: bool,
+    /// When the runs write their checkpoints (and whether a completed run keeps its last).
+    pub checkpoints: crate::runs::train::CheckpointPolicy,
     /// The data files each dataset now has (with their hashes), where they could be read:
     /// a complete run recorded on other bytes is a changed run.
     pub data_files: BTreeMap<DatasetKind, Vec<DataFile>>,
@@ -219,6 +221,7 @@ pub fn run_planned(
     let outcome = (|| -> Result<()> {
         let mut remaining = pending;
         let mut waited_for: Vec<PathBuf> = Vec::new();
+        let mut said = None; // (the count the log last gave: a line when it changes)
         loop {
             let elsewhere = pass.train(remaining, &mut result, &mut load)?;
             // Runs other workers hold (or took over from this one): done when they finish them.
@@ -233,12 +236,15 @@ pub fn run_planned(
                     waited_for.push(run.dir.clone());
                 }
             }
-            log::info!(
-                "waiting for {} run(s) other workers hold (trained here if a claim is released unfinished \
-                 or goes stale); the first: {}",
-                remaining.len(),
-                remaining[0].dir.display()
-            );
+            if said != Some(remaining.len()) {
+                said = Some(remaining.len());
+                log::info!(
+                    "waiting for {} run(s) other workers hold (trained here if a claim is released unfinished \
+                     or goes stale); the first: {}",
+                    remaining.len(),
+                    remaining[0].dir.display()
+                );
+            }
             wait_a_while(options.claim_timeout)?;
         }
         result.claimed_elsewhere = waited_for.len();
@@ -341,7 +347,7 @@ impl<'a> Pass<'a> {
             let seeds: Vec<u64> = mine.iter().map(|r| r.spec.seed).collect();
             let specs: Vec<RunSpec> = mine.iter().map(|r| r.spec.clone()).collect();
             let still_ours = |k: usize| claims[k].is_ours();
-            let trained = train_runs(&specs, self.data.as_ref().unwrap(), &root, &still_ours);
+            let trained = train_runs(&specs, self.data.as_ref().unwrap(), &root, &still_ours, &options.checkpoints);
             self.held.lock().unwrap().retain(|c| !claims.contains(c));
             for claim in &claims {
                 claim.release();
@@ -400,7 +406,7 @@ pub fn command(
     device: tch::Device,
     load: impl FnMut(DatasetKind) -> Result<RunData>,
 ) -> Result<()> {
-    crate::runs::interrupt::install()?;
+    crate::runs::interrupt::install(&crate::runs::interrupt::StopSignal::ALL)?;
     let planned = plan(experiment, options);
     let arrangement = |models: usize| crate::runs::workers::arrangement(workers, threads, device.is_cuda(), models);
     if dry_run {
@@ -445,7 +451,14 @@ fn print_plan(
                 if options.retrain_changed { "will be retrained" } else { "the sweep stops on it" }
             ),
             RunState::Done(outcome) => format!("{outcome:?}").to_lowercase(),
-            RunState::Unfinished(why) => format!("unfinished ({}): will be redone", crate::text::escape(why)),
+            RunState::Unfinished(why) => match crate::runs::checkpoint::read(&run.dir) {
+                Ok(Some(c)) => format!(
+                    "unfinished ({}): will go on from its checkpoint at iteration {}",
+                    crate::text::escape(why),
+                    c.info.iteration
+                ),
+                _ => format!("unfinished ({}): will be redone", crate::text::escape(why)),
+            },
             RunState::Foreign(why) => format!(
                 "not read by this homeonorm, never trained over ({}): the sweep stops on it",
                 crate::text::escape(why)

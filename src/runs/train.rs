@@ -11,10 +11,15 @@ use crate::engine::metrics::ActivityRecord;
 use crate::engine::settings::{GroupKey, TrainSettings};
 use crate::engine::system::{device_name, SystemInfo};
 use crate::results::rundir::{self, ActivationRow, CurveRow, Outcome, RunConfig, Summary, UnitRow};
+use crate::runs::checkpoint::{self, Checkpoint, CheckpointInfo};
+use crate::runs::claim::{spawn_heartbeat, try_claim, Claim};
 use crate::runs::experiment::RunSpec;
 use crate::runs::progress::Progress;
 use anyhow::{bail, Result};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use tch::{Device, Kind, Tensor};
 
 /// The data of a run, loaded once and kept on the training device.
@@ -98,20 +103,31 @@ fn record_divergence(logs: &mut [ModelLog], step_losses: &[Tensor], first: usize
     }
 }
 
+/// How `homeonorm train` treats what is there and what it trains with.
+pub struct TrainCommand<'a> {
+    /// Train runs complete in `out` again (with these settings, or with other ones).
+    pub replace: bool,
+    /// The data subset, and the files the data has now (where they could be read).
+    pub limit: Limit,
+    pub data_now: Option<&'a [crate::engine::data::DataFile]>,
+    pub seeds_per_model: crate::runs::packing::SeedsPerModel,
+    pub checkpoints: CheckpointPolicy,
+    /// A claim not refreshed for this long belongs to a worker that is gone (as `sweep`'s).
+    pub claim_timeout: std::time::Duration,
+}
+
 /// `homeonorm train`: trains `seeds` of `settings` into run folders under `out`,
 /// `seeds_per_model` at a time as one model, and prints each run's result. Each seed's
 /// folder is decided on as a sweep decides ([`crate::runs::existing`]): a complete run
 /// of these settings is kept (`replace` trains it again), one of other settings is an
-/// error (`replace` retrains it), a foreign folder is never trained over. The data are
-/// the subset `limit` of files that are now `data_now` (where they could be read);
-/// `load` gives them, called only when something is to be trained.
+/// error (`replace` retrains it), a foreign folder is never trained over, and a run
+/// another worker (a sweep's) holds the claim on is refused, naming it. `load` gives the
+/// data, called only when something is to be trained.
 pub fn train_command(
     settings: &TrainSettings,
     seeds: &[u64],
     out: &Path,
-    replace: bool,
-    (limit, data_now): (Limit, Option<&[crate::engine::data::DataFile]>),
-    seeds_per_model: crate::runs::packing::SeedsPerModel,
+    command: &TrainCommand,
     load: impl FnOnce() -> Result<RunData>,
 ) -> Result<()> {
     use crate::runs::existing::{changed_error, existing, foreign_error, Existing};
@@ -122,12 +138,12 @@ pub fn train_command(
     let mut to_train = Vec::new();
     for &seed in seeds {
         let dir = rundir::run_dir(out, settings, seed);
-        match existing(&dir, settings, limit, data_now) {
+        match existing(&dir, settings, command.limit, command.data_now) {
             Existing::Foreign(why) => return Err(foreign_error(1, &why)),
-            Existing::Changed(changed) if !replace => {
+            Existing::Changed(changed) if !command.replace => {
                 return Err(changed_error(&[(dir.as_path(), changed.as_slice())], "pass --replace"))
             }
-            Existing::Done if !replace => {
+            Existing::Done if !command.replace => {
                 println!(
                     "seed {seed}: {} is complete with these settings already; kept (--replace trains it again)",
                     dir.display()
@@ -139,24 +155,61 @@ pub fn train_command(
     if to_train.is_empty() {
         return Ok(());
     }
-    crate::runs::interrupt::install()?;
+    crate::runs::interrupt::install(&crate::runs::interrupt::StopSignal::ALL)?;
+    // The data first: data that cannot be loaded leave nothing written.
     let data = load()?;
-    let mut diverged = 0;
-    for seeds in to_train.chunks(seeds_per_model.for_method(settings.method.method())) {
-        for (seed, summary) in train_seed_batch(settings, seeds, &data, out)? {
-            match summary.final_accuracy {
-                Some(acc) => println!("seed {seed}: test accuracy {:.2} %", 100.0 * acc),
-                None => {
-                    diverged += 1;
-                    println!("seed {seed}: diverged at iteration {}", summary.diverged_at.unwrap_or(0));
+    // Claimed as a sweep claims them: a run a sweep's worker is training is not trained
+    // beside it (a claim whose worker is gone, or stale, is taken over).
+    let held: Arc<Mutex<Vec<Claim>>> = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let heartbeat = spawn_heartbeat(held.clone(), stop.clone(), command.claim_timeout / 4);
+    let trained = (|| -> Result<()> {
+        let mut claims = Vec::new();
+        for &seed in &to_train {
+            let dir = rundir::run_dir(out, settings, seed);
+            match try_claim(&dir, command.claim_timeout)? {
+                Some(claim) => {
+                    held.lock().unwrap().push(claim.clone());
+                    claims.push(claim);
+                }
+                None => bail!(
+                    "{} is being trained by another worker ({}): train trains no run beside it; run it again \
+                     when that worker is done, or stop it",
+                    dir.display(),
+                    crate::runs::claim::holder(&dir)
+                ),
+            }
+        }
+        let mut diverged = 0;
+        let width = command.seeds_per_model.for_method(settings.method.method());
+        for (seeds, claims) in to_train.chunks(width).zip(claims.chunks(width)) {
+            let runs: Vec<RunSpec> = seeds.iter().map(|&seed| RunSpec { settings: settings.clone(), seed }).collect();
+            let still_ours = |k: usize| claims[k].is_ours();
+            let written = train_runs(&runs, &data, out, &still_ours, &command.checkpoints);
+            for claim in claims {
+                claim.release();
+            }
+            for (k, summary) in written? {
+                match summary.final_accuracy {
+                    Some(acc) => println!("seed {}: test accuracy {:.2} %", seeds[k], 100.0 * acc),
+                    None => {
+                        diverged += 1;
+                        println!("seed {}: diverged at iteration {}", seeds[k], summary.diverged_at.unwrap_or(0));
+                    }
                 }
             }
         }
+        if diverged > 0 {
+            log::warn!("{diverged} run(s) diverged; their folders record it");
+        }
+        Ok(())
+    })();
+    stop.store(true, Ordering::SeqCst);
+    let _ = heartbeat.join();
+    for claim in held.lock().unwrap().drain(..) {
+        claim.release();
     }
-    if diverged > 0 {
-        log::warn!("{diverged} run(s) diverged; their folders record it");
-    }
-    Ok(())
+    trained
 }
 
 /// A sweep's run was taken over by another worker (this one stalled past the claim
@@ -172,9 +225,10 @@ pub fn train_seed_batch(
     seeds: &[u64],
     data: &RunData,
     out: &Path,
+    checkpoints: &CheckpointPolicy,
 ) -> Result<Vec<(u64, Summary)>> {
     let runs: Vec<RunSpec> = seeds.iter().map(|&seed| RunSpec { settings: settings.clone(), seed }).collect();
-    let trained = train_runs(&runs, data, out, &|_| true)?;
+    let trained = train_runs(&runs, data, out, &|_| true, checkpoints)?;
     Ok(trained.into_iter().map(|(k, summary)| (seeds[k], summary)).collect())
 }
 
@@ -190,6 +244,7 @@ pub fn train_runs(
     data: &RunData,
     out: &Path,
     still_ours: &dyn Fn(usize) -> bool,
+    checkpoints: &CheckpointPolicy,
 ) -> Result<Vec<(usize, Summary)>> {
     let Some(first) = runs.first() else { return Ok(Vec::new()) };
     let settings = &first.settings;
@@ -199,6 +254,7 @@ pub fn train_runs(
     let seeds: Vec<u64> = runs.iter().map(|r| r.seed).collect();
     let lrs: Vec<f64> = runs.iter().map(|r| r.settings.lr).collect();
     let dirs: Vec<PathBuf> = runs.iter().map(|r| rundir::run_dir(out, &r.settings, r.seed)).collect();
+    let resumable = resumable(runs, data, &dirs)?;
     let config_bytes = write_configs(runs, data, &dirs)?;
 
     let model = TrainSettings::model_options_of(&runs.iter().map(|r| &r.settings).collect::<Vec<_>>());
@@ -216,13 +272,14 @@ pub fn train_runs(
     let seeds = seeds.as_slice();
     let models = seeds.len();
     let layers = measured_layers(&learner.model, settings.conv_measures);
-    let mut activity = ActivityRecord::new(layers.iter().map(|l| (l.name.to_string(), l.units)).collect());
-    let mut logs: Vec<ModelLog> = (0..models).map(|_| ModelLog { curve: Vec::new(), diverged_at: None }).collect();
-    // Losses stay on the device until the next evaluation point, the one place the loop
-    // synchronises with the device; each step's loss is kept, so a NaN's iteration is exact.
-    let mut step_losses: Vec<Tensor> = Vec::new();
-    let mut loss_sum = Tensor::zeros([models as i64], (Kind::Double, device));
-    let mut loss_steps = 0usize;
+    let mut training = Training {
+        logs: (0..models).map(|_| ModelLog { curve: Vec::new(), diverged_at: None }).collect(),
+        activity: ActivityRecord::new(layers.iter().map(|l| (l.name.to_string(), l.units)).collect()),
+        step_losses: Vec::new(),
+        loss_sum: Tensor::zeros([models as i64], (Kind::Double, device)),
+        loss_steps: 0,
+        wall_time_before: 0.0,
+    };
     let mut rates = lrs.clone();
     rates.dedup();
     let rates: Vec<String> = rates.iter().map(f64::to_string).collect();
@@ -234,34 +291,60 @@ pub fn train_runs(
         if models > 1 { "s" } else { "" },
         seeds
     );
-    let mut progress = Progress::new(&label, settings.iterations as u64, 5);
+    let mut iterations_done = 0;
+    if let Some(taken_up) = resumable {
+        iterations_done = training.restore(&mut learner, &mut sampler, taken_up)?;
+        log::info!("{label}: resumed at iteration {iterations_done}");
+    }
+    let mut progress = Progress::new(&label, settings.iterations as u64, 5).resuming_from(iterations_done as u64);
     let mut last_accuracy = f64::NAN;
     let mut last_loss = f64::NAN;
-    let mut iterations_done = 0;
+    let mut last_checkpoint = (std::time::Instant::now(), iterations_done);
+    let checkpoint = |training: &Training, learner: &Learner, iteration: usize| -> Result<()> {
+        let wall_time_s = training.wall_time_before + started.elapsed().as_secs_f64();
+        for (s, (run, dir)) in runs.iter().zip(&dirs).enumerate().filter(|(s, _)| still_ours(*s)) {
+            let info = training.info(s, iteration, run, data, wall_time_s);
+            checkpoint::write(dir, &info, &training.tensors(learner, s as i64))?;
+        }
+        log::info!("{label}: checkpoint at iteration {iteration}");
+        Ok(())
+    };
 
-    for iteration in 1..=settings.iterations {
-        crate::runs::interrupt::check()?;
+    // Fault injection for the tests: a stop as if signalled once this step (and its
+    // evaluation) is done, so that every moment of a run can be stopped at exactly.
+    let stop_after: Option<usize> =
+        std::env::var("HOMEONORM_STOP_AFTER_ITERATION").ok().and_then(|v| v.trim().parse().ok());
+    for iteration in iterations_done + 1..=settings.iterations {
+        if crate::runs::interrupt::requested() {
+            // The steps taken so far are kept: the next sweep goes on from here.
+            if iteration > 1 && last_checkpoint.1 != iteration - 1 {
+                checkpoint(&training, &learner, iteration - 1)?;
+            }
+            return Err(crate::runs::interrupt::Interrupted.into());
+        }
         let (images, labels) = sampler.next_batch(&data.train);
         let (losses, forward) = learner.step(&settings.normalization.apply(&images), &labels);
-        loss_sum += losses.to_kind(Kind::Double);
-        loss_steps += 1;
-        step_losses.push(losses);
+        training.loss_sum += losses.to_kind(Kind::Double);
+        training.loss_steps += 1;
+        training.step_losses.push(losses);
         if iteration % settings.record_every == 0 {
-            activity.record(iteration, &layers.iter().map(|l| &forward.hidden[l.index]).collect::<Vec<_>>());
+            let hidden: Vec<&Tensor> = layers.iter().map(|l| &forward.hidden[l.index]).collect();
+            training.activity.record(iteration, &hidden);
         }
         iterations_done = iteration;
         if iteration % settings.eval_every == 0 || iteration == settings.iterations {
-            record_divergence(&mut logs, &step_losses, iteration + 1 - step_losses.len(), seeds);
-            step_losses.clear();
-            if logs.iter().all(|l| l.diverged_at.is_some()) {
+            let first = iteration + 1 - training.step_losses.len();
+            record_divergence(&mut training.logs, &training.step_losses, first, seeds);
+            training.step_losses.clear();
+            if training.logs.iter().all(|l| l.diverged_at.is_some()) {
                 break;
             }
             if !(0..models).any(still_ours) {
                 return Err(TakenOver.into());
             }
             let eval = evaluate(&learner, &data.test, settings, false);
-            let mean_losses = Vec::<f64>::try_from((&loss_sum / loss_steps as f64).to_device(Device::Cpu)).unwrap();
-            for (s, log) in logs.iter_mut().enumerate() {
+            let mean_losses = training.mean_losses();
+            for (s, log) in training.logs.iter_mut().enumerate() {
                 if log.diverged_at.is_none() {
                     log.curve.push(CurveRow {
                         iteration,
@@ -272,8 +355,15 @@ pub fn train_runs(
             }
             last_accuracy = eval.accuracy.iter().sum::<f64>() / models as f64;
             last_loss = mean_losses.iter().sum::<f64>() / models as f64;
-            loss_sum = loss_sum.zero_();
-            loss_steps = 0;
+            training.loss_sum = training.loss_sum.zero_();
+            training.loss_steps = 0;
+        }
+        if iteration < settings.iterations && checkpoints.due(iteration, last_checkpoint.0.elapsed()) {
+            checkpoint(&training, &learner, iteration)?;
+            last_checkpoint = (std::time::Instant::now(), iteration);
+        }
+        if stop_after == Some(iteration) {
+            crate::runs::interrupt::request();
         }
         progress.update(iteration as u64, || {
             if last_accuracy.is_nan() {
@@ -288,9 +378,10 @@ pub fn train_runs(
     let final_eval = evaluate(&learner, &data.test, settings, true);
     let units = final_eval.units.expect("asked for units");
     let one_by_one = evaluate(&learner, &data.test, &TrainSettings { test_batch_size: 1, ..settings.clone() }, false);
-    let finished = Finished { activity: &activity, wall_time_s: started.elapsed().as_secs_f64(), iterations_done };
+    let wall_time_s = training.wall_time_before + started.elapsed().as_secs_f64();
+    let finished = Finished { activity: &training.activity, wall_time_s, iterations_done };
     let mut summaries = Vec::new();
-    for (s, log) in logs.into_iter().enumerate() {
+    for (s, log) in training.logs.into_iter().enumerate() {
         let dir = &dirs[s];
         if !still_ours(s) {
             log::warn!("{}: taken over by another worker; this worker's result is not written", dir.display());
@@ -305,9 +396,220 @@ pub fn train_runs(
             weights: learner.pytorch_state(s as i64),
         };
         let summary = finished.write_run(dir, config_bytes[s], result)?;
+        if checkpoints.keep {
+            checkpoint::remove_previous(dir)?;
+        } else {
+            checkpoint::remove(dir)?;
+        }
         summaries.push((s, summary));
     }
     Ok(summaries)
+}
+
+/// When a run writes its checkpoint, besides on a stop signal (which always writes one).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckpointPolicy {
+    /// Wall time between checkpoints; `None`: none by time.
+    pub every: Option<std::time::Duration>,
+    /// Iterations between checkpoints; `None`: none by count.
+    pub every_iterations: Option<usize>,
+    /// Keep the last checkpoint when the run completes (by default it is removed).
+    pub keep: bool,
+}
+
+/// The default interval: a preempted run loses at most this much of its training.
+pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+impl Default for CheckpointPolicy {
+    fn default() -> Self {
+        CheckpointPolicy { every: Some(CHECKPOINT_EVERY), every_iterations: None, keep: false }
+    }
+}
+
+impl std::str::FromStr for CheckpointPolicy {
+    type Err = String;
+    /// `--checkpoint-every`: a wall time (`90s`, `10m`, `2h`), a count of iterations
+    /// (`5000it`), both comma-separated (whichever comes first), or `0` for none but the
+    /// one a stop signal writes.
+    fn from_str(text: &str) -> Result<CheckpointPolicy, String> {
+        let bad = |item: &str| {
+            format!(
+                "--checkpoint-every: `{item}` is not a duration (90s, 10m, 2h), a count of iterations (5000it) or 0"
+            )
+        };
+        let mut policy = CheckpointPolicy { every: None, every_iterations: None, keep: false };
+        for item in text.split(',').map(str::trim) {
+            if item == "0" {
+                continue;
+            }
+            if let Some(n) = item.strip_suffix("it") {
+                let n: usize = n.parse().map_err(|_| bad(item))?;
+                policy.every_iterations = (n > 0).then_some(n);
+                continue;
+            }
+            let (number, unit) = item.split_at(item.len().saturating_sub(1));
+            let seconds = match unit {
+                "s" => 1.0,
+                "m" => 60.0,
+                "h" => 3600.0,
+                _ => return Err(bad(item)),
+            };
+            let value: f64 = number.parse().map_err(|_| bad(item))?;
+            if !(value.is_finite() && value >= 0.0 && value * seconds <= 1e9) {
+                return Err(bad(item));
+            }
+            policy.every = (value > 0.0).then(|| std::time::Duration::from_secs_f64(value * seconds));
+        }
+        Ok(policy)
+    }
+}
+
+impl CheckpointPolicy {
+    /// Whether a checkpoint is due after `iteration`, `since` the last one (or the start).
+    fn due(&self, iteration: usize, since: std::time::Duration) -> bool {
+        self.every.is_some_and(|every| since >= every)
+            || self.every_iterations.is_some_and(|n| iteration.is_multiple_of(n))
+    }
+}
+
+/// The loop's state besides the model: what a checkpoint keeps of it.
+struct Training {
+    logs: Vec<ModelLog>,
+    activity: ActivityRecord,
+    /// Each step's losses `[S]` since the last evaluation (kept on the device, so that a
+    /// NaN's iteration is exact: the loop synchronises only at evaluations).
+    step_losses: Vec<Tensor>,
+    /// Their sum `[S]` (f64) and count, for the curve's mean training loss.
+    loss_sum: Tensor,
+    loss_steps: usize,
+    /// Seconds trained in earlier stretches of the run (before its last resume).
+    wall_time_before: f64,
+}
+
+impl Training {
+    fn mean_losses(&self) -> Vec<f64> {
+        Vec::<f64>::try_from((&self.loss_sum / self.loss_steps as f64).to_device(Device::Cpu)).unwrap()
+    }
+
+    /// Model s's tensors for its checkpoint: the learner's, the losses since the last
+    /// evaluation (`log/pending_losses`) and the heat-map rows (`log/activity`).
+    fn tensors(&self, learner: &Learner, s: i64) -> Vec<(String, Tensor)> {
+        let mut tensors = learner.model_checkpoint(s);
+        if !self.step_losses.is_empty() {
+            tensors.push(("log/pending_losses".into(), Tensor::stack(&self.step_losses, 0).select(1, s)));
+        }
+        if let (_, Some(rows)) = self.activity.model_rows(s) {
+            tensors.push(("log/activity".into(), rows));
+        }
+        tensors
+    }
+
+    /// Model s's checkpoint metadata after `iteration` steps.
+    fn info(&self, s: usize, iteration: usize, run: &RunSpec, data: &RunData, wall_time_s: f64) -> CheckpointInfo {
+        let loss_sum = Vec::<f64>::try_from(self.loss_sum.to_device(Device::Cpu)).unwrap()[s];
+        CheckpointInfo {
+            checkpoint_format: checkpoint::CHECKPOINT_FORMAT,
+            iteration,
+            seed: run.seed,
+            settings: run.settings.identity(data.limit),
+            data_sha256: crate::engine::data::content_sha256(&data.files),
+            curve: self.logs[s].curve.clone(),
+            diverged_at: self.logs[s].diverged_at,
+            loss_sum,
+            loss_steps: self.loss_steps,
+            activity_iterations: self.activity.model_rows(s as i64).0,
+            wall_time_s,
+            tensors_sha256: String::new(), // set as it is written
+        }
+    }
+
+    /// Takes up every model where its checkpoint left it (all at one iteration:
+    /// [`resumable`]); returns that iteration.
+    fn restore(
+        &mut self,
+        learner: &mut Learner,
+        sampler: &mut BatchSampler,
+        taken_up: Vec<Checkpoint>,
+    ) -> Result<usize> {
+        let iteration = taken_up[0].info.iteration;
+        let states: Vec<HashMap<String, Tensor>> =
+            taken_up.iter().map(|c| c.tensors.iter().map(|(n, t)| (n.clone(), t.shallow_clone())).collect()).collect();
+        learner
+            .restore(iteration as u64, &states)
+            .map_err(|e| anyhow::anyhow!("a checkpoint does not fit its model: {e}"))?;
+        sampler.skip(iteration);
+        let device = self.loss_sum.device();
+        for (log, c) in self.logs.iter_mut().zip(&taken_up) {
+            log.curve = c.info.curve.clone();
+            log.diverged_at = c.info.diverged_at;
+        }
+        let pending: Vec<Tensor> =
+            taken_up.iter().filter_map(|c| c.tensors.get("log/pending_losses")).map(|t| t.to_device(device)).collect();
+        if pending.len() == taken_up.len() {
+            self.step_losses = Tensor::stack(&pending, 1).unbind(0);
+        }
+        let sums: Vec<f64> = taken_up.iter().map(|c| c.info.loss_sum).collect();
+        self.loss_sum = Tensor::from_slice(&sums).to_device(device);
+        self.loss_steps = taken_up[0].info.loss_steps;
+        let rows: Vec<Tensor> =
+            taken_up.iter().filter_map(|c| c.tensors.get("log/activity")).map(|t| t.to_device(device)).collect();
+        if rows.len() == taken_up.len() {
+            self.activity.restore(&taken_up[0].info.activity_iterations, &rows);
+        }
+        self.wall_time_before = taken_up[0].info.wall_time_s;
+        Ok(iteration)
+    }
+}
+
+/// The checkpoints `runs` can be taken up from: one of each run's (its last, or the one
+/// before where a kill came between the runs' writes), all at the newest iteration they
+/// share, each of its run's seed, settings and data. Otherwise `None`: the runs start
+/// over, any checkpoint among them removed and why named in the log.
+fn resumable(runs: &[RunSpec], data: &RunData, dirs: &[PathBuf]) -> Result<Option<Vec<Checkpoint>>> {
+    let mut usable: Vec<Vec<Checkpoint>> = Vec::new();
+    let mut unusable = Vec::new();
+    for (run, dir) in runs.iter().zip(dirs) {
+        let mut theirs = Vec::new();
+        for found in checkpoint::read_all(dir) {
+            match found {
+                Err(e) => unusable.push(format!("{e:#}")),
+                Ok(c) => {
+                    let identity = run.settings.identity(data.limit);
+                    match c.mismatch(run.seed, &identity, &data.files, run.settings.iterations) {
+                        Some(why) => unusable.push(format!("{}: {why}", dir.join(rundir::CHECKPOINT).display())),
+                        None => theirs.push(c),
+                    }
+                }
+            }
+        }
+        usable.push(theirs);
+    }
+    if usable.iter().all(Vec::is_empty) && unusable.is_empty() {
+        return Ok(None); // a fresh start
+    }
+    let shared = usable[0]
+        .iter()
+        .map(|c| c.info.iteration)
+        .filter(|&i| usable.iter().all(|theirs| theirs.iter().any(|c| c.info.iteration == i)))
+        .max();
+    if let Some(iteration) = shared {
+        if !unusable.is_empty() {
+            log::warn!("checkpoints not used: {}", unusable.join("; "));
+        }
+        let taken_up = usable
+            .into_iter()
+            .map(|theirs| theirs.into_iter().find(|c| c.info.iteration == iteration).expect("shared by every run"))
+            .collect();
+        return Ok(Some(taken_up));
+    }
+    if unusable.is_empty() {
+        unusable.push("not every run of the model has one at the same iteration".into());
+    }
+    log::warn!("starting over, not from the checkpoints: {}", unusable.join("; "));
+    for dir in dirs {
+        checkpoint::remove(dir)?;
+    }
+    Ok(None)
 }
 
 /// Refuses runs one model cannot train together (they differ in more than what each

@@ -185,6 +185,15 @@ impl BatchSampler {
         idx
     }
 
+    /// Passes over the next `batches` batches without gathering them: where a run taken up
+    /// from a checkpoint stands in its batch order (the epochs' permutations drawn as they
+    /// were, so every later batch is the one the run would have had).
+    pub fn skip(&mut self, batches: usize) {
+        for _ in 0..batches {
+            let _ = self.next_indices();
+        }
+    }
+
     /// The next batch: uint8 images `[S, b, 3, 32, 32]` and labels `[S, b]`.
     pub fn next_batch(&mut self, split: &Split) -> (Tensor, Tensor) {
         let idx = self.next_indices();

@@ -31,6 +31,9 @@ impl MethodLayer for AdaptiveThresholdLayer {
 }
 
 impl Method for AdaptiveThreshold {
+    fn method_settings(&self) -> &'static [&'static str] {
+        &["target_rate", "threshold_rate"]
+    }
     fn choice(&self) -> Option<(&'static str, &'static str)> {
         Some(("after_step_rules", AFTER_STEP_RULES_CHOICE))
     }

@@ -62,6 +62,9 @@ impl MethodLayer for DendriticNormLayer {
 }
 
 impl Method for DendriticNorm {
+    fn method_settings(&self) -> &'static [&'static str] {
+        &["branch_size"]
+    }
     fn choice(&self) -> Option<(&'static str, &'static str)> {
         Some(("dendritic_norm", "branches: a conv unit's input channels (one k x k kernel each); an fc unit's inputs in contiguous groups of branch_size (the last smaller); c_b starts at |v_b|"))
     }

@@ -27,6 +27,9 @@ impl MethodLayer for GroupNormLayer {
 }
 
 impl Method for GroupNorm {
+    fn method_settings(&self) -> &'static [&'static str] {
+        &["groups"]
+    }
     fn choice(&self) -> Option<(&'static str, &'static str)> {
         Some(("group_norm", "nn.GroupNorm(groups, U) on conv and fc layers, groups = the setting (2 by default: the most dividing 6, 16, 120 and 84); eps 1e-5"))
     }

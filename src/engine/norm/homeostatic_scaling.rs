@@ -40,6 +40,9 @@ impl MethodLayer for HomeostaticScalingLayer {
 }
 
 impl Method for HomeostaticScaling {
+    fn method_settings(&self) -> &'static [&'static str] {
+        &["target_rate", "scaling_rate", "rate_window"]
+    }
     fn choice(&self) -> Option<(&'static str, &'static str)> {
         Some(("after_step_rules", super::adaptive_threshold::AFTER_STEP_RULES_CHOICE))
     }

@@ -335,6 +335,13 @@ pub trait Method: Sync {
     fn exact_in_a_seed_batch(&self) -> bool {
         true
     }
+    /// The method's own settings it reads, of [`METHOD_SETTINGS`](crate::engine::settings::METHOD_SETTINGS)
+    /// (`groups`, `target_rate`, …): the others change nothing of its runs, so a change
+    /// of them leaves its complete runs done (`TrainSettings::identity`). Its
+    /// [`rule_settings`](Self::rule_settings) among them.
+    fn method_settings(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// What homeonorm chose where the method's literature or PyTorch leaves it open, as
     /// `config.json`'s `choices` records it: (key, text); methods that share a choice
     /// share its key (`docs/run-folder.md`).

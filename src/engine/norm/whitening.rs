@@ -85,6 +85,9 @@ impl MethodLayer for WhiteningLayer {
 }
 
 impl Method for Whitening {
+    fn method_settings(&self) -> &'static [&'static str] {
+        &["whitening_group_size"]
+    }
     fn choice(&self) -> Option<(&'static str, &'static str)> {
         Some(("whitening", "ZCA whitening per group of whitening_group_size units (a layer's last group smaller), Sigma = Xc Xc^T/m + 1e-5 I, gradients through eigh; running mean and whitening matrix with momentum 0.1 for eval_stats running; with eval_stats batch a test batch whitens itself (a single fc example: Sigma = 1e-5 I)"))
     }

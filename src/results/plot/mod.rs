@@ -22,7 +22,7 @@ pub mod layout;
 
 use crate::engine::model::Network;
 use crate::engine::norm::MethodId;
-use crate::engine::settings::{differing_columns, GroupKey};
+use crate::engine::settings::{differing_columns, GroupKey, METHOD_SETTINGS};
 use crate::results::report::{self, RunRecord, SettingResult, FIGURES_DIR};
 use crate::results::rundir::{self, read_csv, ActivationRow, Outcome, UnitRow};
 use anyhow::{anyhow, bail, Context, Result};
@@ -217,36 +217,78 @@ fn titled<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, title: &Title) -> R
 
 /// A group of settings drawn in one figure: every setting the same but the method.
 struct FigureGroup<'r> {
+    /// The settings all members share.
     key: GroupKey,
     settings: Vec<&'r SettingResult>,
 }
 
+impl FigureGroup<'_> {
+    /// Whether `r` may join: no member of its method holds other settings of that method
+    /// (group-norm with 4 groups and with 8 are two figures).
+    fn takes(&self, r: &SettingResult, own: &[&str]) -> bool {
+        let method = r.key.settings.method;
+        let theirs = r.key.without(own);
+        self.settings.iter().all(|o| o.key.settings.method != method || o.key.without(own) == theirs)
+    }
+}
+
 /// Groups results by their key without `apart` (the settings a figure shows side by side).
 fn figure_groups<'r>(results: impl Iterator<Item = &'r SettingResult>, apart: &[&str]) -> Vec<FigureGroup<'r>> {
+    // What a method's members within one figure may differ in: `apart` but the method.
+    let own: Vec<&str> = apart.iter().copied().filter(|&k| k != "method").collect();
     let mut groups: Vec<FigureGroup> = Vec::new();
     for r in results {
         let key = r.key.without(apart);
-        match groups.iter_mut().find(|g| g.key == key) {
+        match groups.iter_mut().find(|g| g.key == key && g.takes(r, &own)) {
             Some(g) => g.settings.push(r),
             None => groups.push(FigureGroup { key, settings: vec![r] }),
+        }
+    }
+    // A method with one setting goes into every figure of its key (vanilla beside
+    // group-norm with 4 groups and beside it with 8).
+    for i in 0..groups.len() {
+        for j in 0..groups.len() {
+            if i == j || groups[i].key != groups[j].key {
+                continue;
+            }
+            let shared: Vec<&SettingResult> = groups[j]
+                .settings
+                .iter()
+                .copied()
+                .filter(|r| groups.iter().filter(|g| g.key == groups[i].key).all(|g| g.takes(r, &own)))
+                .filter(|r| !groups[i].settings.iter().any(|o| std::ptr::eq(*o, *r)))
+                .collect();
+            groups[i].settings.extend(shared);
         }
     }
     groups
 }
 
 /// A figure name's part for a group, and its settings line: dataset, lr, batch and
-/// length, and any other setting in which the groups differ (so no two share a name).
+/// length, and any other setting in which the groups differ (so no two share a name;
+/// of two groups with the same shared settings, the method settings that part them).
 fn group_names(groups: &[FigureGroup], apart: &[&str]) -> Vec<(String, String)> {
     let keys: Vec<&GroupKey> = groups.iter().map(|g| &g.key).collect();
-    let others: Vec<String> = differing_columns(&keys)
-        .into_iter()
-        .filter(|c| !["dataset", "lr", "batch_size", "iterations"].contains(&c.as_str()))
-        .collect();
+    let shown = |c: &String| !["dataset", "lr", "batch_size", "iterations"].contains(&c.as_str());
+    let others: Vec<String> = differing_columns(&keys).into_iter().filter(shown).collect();
     groups
         .iter()
         .map(|g| {
             let s = &g.key.settings;
-            let columns = g.key.columns();
+            let mut columns = g.key.columns();
+            let mut others = others.clone();
+            let twins: Vec<&GroupKey> =
+                groups.iter().filter(|h| h.key == g.key).flat_map(|h| h.settings.iter().map(|r| &r.key)).collect();
+            if groups.iter().filter(|h| h.key == g.key).count() > 1 {
+                let method_settings = differing_columns(&twins).into_iter().filter(|c| METHOD_SETTINGS.contains(&&**c));
+                for column in method_settings {
+                    let mine = g.settings.iter().flat_map(|r| r.key.columns()).find(|(n, _)| *n == column);
+                    if let Some(cell) = mine {
+                        columns.push(cell);
+                        others.push(column);
+                    }
+                }
+            }
             let value = |name: &str| columns.iter().find(|(n, _)| n == name).map_or(String::new(), |(_, v)| v.clone());
             let mut slug = format!("{}", s.dataset);
             let mut detail = format!("{}", s.dataset);
@@ -377,11 +419,18 @@ fn with_not_recorded(detail: &str, methods: &[MethodId]) -> String {
 
 fn plot_into(root: &Path, target: Target, paper: bool) -> Result<Vec<PathBuf>> {
     register_font();
-    let records = report::collect(root)?.runs;
+    let found = report::collect(root)?;
+    let records = found.runs;
     let complete: Vec<&RunRecord> =
         records.iter().filter(|r| r.summary.as_ref().is_some_and(|s| s.outcome == Outcome::Complete)).collect();
     if complete.is_empty() {
-        bail!("{}: no complete runs to plot ({} run folder(s) found, none complete)", root.display(), records.len());
+        bail!(
+            "{}: no complete runs to plot ({} run folder(s) found, none complete; {} unreadable){}",
+            root.display(),
+            records.len(),
+            found.unreadable.len(),
+            report::reasons(&found.unreadable)
+        );
     }
     let results = report::summarize(&records)?;
     let dir = root.join(rundir::REPORT_DIR).join(FIGURES_DIR);
