@@ -926,6 +926,11 @@ fn assert_same_runs_of(a: &Path, b: &Path, runs: usize) {
     }
 }
 
+/// The iterations a command's log says its runs were resumed at.
+fn resumed_at(said: &str) -> Vec<String> {
+    said.lines().filter_map(|l| l.split_once("resumed at iteration ").map(|(_, k)| k.to_string())).collect()
+}
+
 /// The uninterrupted grid under `out`.
 fn whole_grid(exp: &Path, out: &Path, data: &Path) {
     let o = run(&sweep_args(s(exp), s(out), s(data), &RESUME_ARGS));
@@ -954,7 +959,7 @@ fn a_sweep_stopped_again_and_again_goes_on_from_its_checkpoints_and_ends_byte_id
         let o = child.wait_with_output().unwrap();
         let said = text(&o);
         assert!(!said.contains("panicked"), "{said}");
-        resumed.extend(said.lines().filter_map(|l| l.split_once("resumed at iteration ").map(|(_, k)| k.to_string())));
+        resumed.extend(resumed_at(&said));
         match o.status.code() {
             Some(130) => stops += 1,
             Some(0) => break,
@@ -963,7 +968,7 @@ fn a_sweep_stopped_again_and_again_goes_on_from_its_checkpoints_and_ends_byte_id
     }
     let o = run(&args);
     assert!(o.status.success(), "{}", text(&o));
-    resumed.extend(text(&o).lines().filter_map(|l| l.split_once("resumed at iteration ").map(|(_, k)| k.to_string())));
+    resumed.extend(resumed_at(&text(&o)));
     assert!(stops >= 2 && !resumed.is_empty(), "stopped {stops} times, resumed at {resumed:?}");
     assert_same_runs(&whole, &out);
 }
