@@ -743,21 +743,25 @@ fn workers_share_a_sweep_and_stop_together_on_sigterm() {
     }
 }
 
-/// Every claim file left under `root` (a run folder's `.claim`).
-fn claims_under(root: &Path) -> Vec<PathBuf> {
+/// Every file and folder below `root`.
+fn entries_under(root: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let path = entry.path();
             if path.is_dir() {
-                stack.push(path);
-            } else if path.file_name().is_some_and(|n| n == ".claim") {
-                found.push(path);
+                stack.push(path.clone());
             }
+            found.push(path);
         }
     }
     found
+}
+
+/// Every claim file left under `root` (a run folder's `.claim`).
+fn claims_under(root: &Path) -> Vec<PathBuf> {
+    entries_under(root).into_iter().filter(|p| !p.is_dir() && p.file_name().is_some_and(|n| n == ".claim")).collect()
 }
 
 #[test]
@@ -858,20 +862,45 @@ fn a_sweep_waits_for_the_runs_another_worker_holds_and_exits_0_only_when_they_ar
     assert_eq!(std::fs::read_to_string(dir.join(".claim")).unwrap(), foreign_claim, "the other worker's claim stays");
 }
 
-/// A grid of two methods (batch-norm's running statistics, adaptive-threshold's rule) at
-/// two learning rates, two seeds: one model of four runs per method.
-fn resume_grid(root: &Path, iterations: usize) -> PathBuf {
-    let path = root.join("resume.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "name = \"resume\"\ndatasets = [\"cifar10\"]\nmethods = [\"batch-norm\", \"adaptive-threshold\"]\n\
-             learning_rates = [0.003, 0.01]\nseeds = 2\n\n[settings]\niterations = {iterations}\neval_every = 40\nrecord_every = 10\n"
-        ),
-    )
-    .unwrap();
-    path
+/// A grid of `methods` at two learning rates, two seeds (one model of four runs per
+/// method), and its uninterrupted runs under `whole`, to hold a stopped sweep's runs to.
+struct ResumeGrid {
+    tmp: tempfile::TempDir,
+    data: PathBuf,
+    exp: PathBuf,
+    whole: PathBuf,
 }
+
+impl ResumeGrid {
+    fn new(methods: &[&str], iterations: usize, eval_every: usize) -> ResumeGrid {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = data(tmp.path());
+        let exp = tmp.path().join("resume.toml");
+        std::fs::write(
+            &exp,
+            format!(
+                "name = \"resume\"\ndatasets = [\"cifar10\"]\nmethods = {methods:?}\n\
+                 learning_rates = [0.003, 0.01]\nseeds = 2\n\n[settings]\niterations = {iterations}\n\
+                 eval_every = {eval_every}\nrecord_every = 10\n"
+            ),
+        )
+        .unwrap();
+        let whole = tmp.path().join("whole");
+        let o = run(&sweep_args(s(&exp), s(&whole), s(&data), &RESUME_ARGS));
+        assert!(o.status.success(), "{}", text(&o));
+        ResumeGrid { tmp, data, exp, whole }
+    }
+
+    /// The sweep of this grid into `out`, with a checkpoint every `every`.
+    fn args<'a>(&'a self, out: &'a Path, every: &'a str) -> Vec<&'a str> {
+        let mut args = sweep_args(s(&self.exp), s(out), s(&self.data), &RESUME_ARGS);
+        args.extend(["--checkpoint-every", every]);
+        args
+    }
+}
+
+/// batch-norm's running statistics and adaptive-threshold's rule.
+const RESUME_METHODS: [&str; 2] = ["batch-norm", "adaptive-threshold"];
 
 const RESUME_ARGS: [&str; 4] = ["--seeds-per-batch", "4", "--workers", "1"];
 
@@ -884,45 +913,29 @@ fn assert_same_runs(a: &Path, b: &Path) {
 /// [`assert_same_runs`] of a grid of `runs` runs.
 fn assert_same_runs_of(a: &Path, b: &Path, runs: usize) {
     let mut files = 0;
-    let mut stack = vec![a.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
+    for path in entries_under(a).into_iter().filter(|p| !p.is_dir()) {
+        let other = b.join(path.strip_prefix(a).unwrap());
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        files += 1;
+        match name.as_str() {
+            "config.json" => assert!(other.is_file(), "{}", other.display()),
+            "summary.json" => {
+                let read = |p: &Path| {
+                    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+                    v.as_object_mut().unwrap().remove("wall_time_s");
+                    v
+                };
+                assert_eq!(read(&path), read(&other), "{}", other.display());
             }
-            let other = b.join(path.strip_prefix(a).unwrap());
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            files += 1;
-            match name.as_str() {
-                "config.json" => assert!(other.is_file(), "{}", other.display()),
-                "summary.json" => {
-                    let read = |p: &Path| {
-                        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
-                        v.as_object_mut().unwrap().remove("wall_time_s");
-                        v
-                    };
-                    assert_eq!(read(&path), read(&other), "{}", other.display());
-                }
-                _ => assert!(
-                    std::fs::read(&path).unwrap() == std::fs::read(&other).unwrap(),
-                    "{} differs",
-                    other.display()
-                ),
+            _ => {
+                assert!(std::fs::read(&path).unwrap() == std::fs::read(&other).unwrap(), "{} differs", other.display())
             }
         }
     }
     assert!(files >= runs * 5, "the grid's runs, each whole ({files} files)");
-    let mut stack = vec![b.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            assert!(!name.starts_with("checkpoint"), "{}: removed when the run completed", entry.path().display());
-            if entry.path().is_dir() {
-                stack.push(entry.path());
-            }
-        }
+    for path in entries_under(b) {
+        let name = path.file_name().unwrap().to_string_lossy();
+        assert!(!name.starts_with("checkpoint"), "{}: removed when the run completed", path.display());
     }
 }
 
@@ -931,26 +944,15 @@ fn resumed_at(said: &str) -> Vec<String> {
     said.lines().filter_map(|l| l.split_once("resumed at iteration ").map(|(_, k)| k.to_string())).collect()
 }
 
-/// The uninterrupted grid under `out`.
-fn whole_grid(exp: &Path, out: &Path, data: &Path) {
-    let o = run(&sweep_args(s(exp), s(out), s(data), &RESUME_ARGS));
-    assert!(o.status.success(), "{}", text(&o));
-}
-
 #[test]
 fn a_sweep_stopped_again_and_again_goes_on_from_its_checkpoints_and_ends_byte_identical() {
     let _turn = serial();
-    let tmp = tempfile::tempdir().unwrap();
-    let data = data(tmp.path());
-    let exp = resume_grid(tmp.path(), 200);
-    let whole = tmp.path().join("whole");
-    whole_grid(&exp, &whole, &data);
+    let grid = ResumeGrid::new(&RESUME_METHODS, 200, 40);
 
     // Stopped by the signals clusters send (Slurm's TERM or --signal USR1, submitit's HUP),
     // at moments from the first steps to the evaluations and writing; each time taken up again.
-    let out = tmp.path().join("stopped");
-    let mut args = sweep_args(s(&exp), s(&out), s(&data), &RESUME_ARGS);
-    args.extend(["--checkpoint-every", "25it"]);
+    let out = grid.tmp.path().join("stopped");
+    let args = grid.args(&out, "25it");
     let (mut resumed, mut stops) = (Vec::new(), 0);
     for (round, sig) in ["TERM", "USR1", "HUP", "TERM", "USR1", "TERM", "HUP", "TERM"].iter().enumerate() {
         let child = spawn(&args);
@@ -970,21 +972,16 @@ fn a_sweep_stopped_again_and_again_goes_on_from_its_checkpoints_and_ends_byte_id
     assert!(o.status.success(), "{}", text(&o));
     resumed.extend(resumed_at(&text(&o)));
     assert!(stops >= 2 && !resumed.is_empty(), "stopped {stops} times, resumed at {resumed:?}");
-    assert_same_runs(&whole, &out);
+    assert_same_runs(&grid.whole, &out);
 }
 
 #[test]
 fn kill_9_loses_only_the_steps_after_the_last_checkpoint() {
     let _turn = serial();
-    let tmp = tempfile::tempdir().unwrap();
-    let data = data(tmp.path());
-    let exp = resume_grid(tmp.path(), 200);
-    let whole = tmp.path().join("whole");
-    whole_grid(&exp, &whole, &data);
+    let grid = ResumeGrid::new(&RESUME_METHODS, 200, 40);
 
-    let out = tmp.path().join("killed");
-    let mut args = sweep_args(s(&exp), s(&out), s(&data), &RESUME_ARGS);
-    args.extend(["--checkpoint-every", "30it"]);
+    let out = grid.tmp.path().join("killed");
+    let args = grid.args(&out, "30it");
     let child = spawn(&args);
     // Killed once every run of the first model has a checkpoint (a kill between two runs'
     // writes leaves each its previous one to share).
@@ -1000,7 +997,7 @@ fn kill_9_loses_only_the_steps_after_the_last_checkpoint() {
     let o = run(&args);
     let said = text(&o);
     assert!(o.status.success() && said.contains("resumed at iteration"), "{said}");
-    assert_same_runs(&whole, &out);
+    assert_same_runs(&grid.whole, &out);
 }
 
 /// A way of damaging a checkpoint: what it is, what the log says of it, and the damage.
@@ -1009,11 +1006,7 @@ type Damage = (&'static str, &'static str, fn(&Path));
 #[test]
 fn a_damaged_or_foreign_checkpoint_is_named_and_never_used() {
     let _turn = serial();
-    let tmp = tempfile::tempdir().unwrap();
-    let data = data(tmp.path());
-    let exp = resume_grid(tmp.path(), 120);
-    let whole = tmp.path().join("whole");
-    whole_grid(&exp, &whole, &data);
+    let grid = ResumeGrid::new(&RESUME_METHODS, 120, 40);
     let damages: [Damage; 4] = [
         ("truncated", "not a whole safetensors file", |p| {
             let bytes = std::fs::read(p).unwrap();
@@ -1035,9 +1028,8 @@ fn a_damaged_or_foreign_checkpoint_is_named_and_never_used() {
         ("another program's file", "not a whole safetensors file", |p| std::fs::write(p, b"not a checkpoint").unwrap()),
     ];
     for (what, reason, damage) in damages {
-        let out = tmp.path().join(what.replace(' ', "-"));
-        let mut args = sweep_args(s(&exp), s(&out), s(&data), &RESUME_ARGS);
-        args.extend(["--checkpoint-every", "20it"]);
+        let out = grid.tmp.path().join(what.replace(' ', "-"));
+        let args = grid.args(&out, "20it");
         let child = spawn(&args);
         let checkpoint = out.join("resume/cifar10/batch-norm/lr0.003/seed0/checkpoint.safetensors");
         wait_for(&checkpoint, Duration::from_secs(120));
@@ -1053,29 +1045,18 @@ fn a_damaged_or_foreign_checkpoint_is_named_and_never_used() {
             said.contains("starting over, not from the checkpoints") || said.contains("checkpoints not used"),
             "{said}"
         );
-        assert_same_runs(&whole, &out);
+        assert_same_runs(&grid.whole, &out);
     }
 }
 
 #[test]
 fn stopped_at_every_kind_of_moment_a_run_goes_on_and_ends_byte_identical() {
     let _turn = serial();
-    let tmp = tempfile::tempdir().unwrap();
-    let data = data(tmp.path());
     // One model of four runs (adaptive-threshold's rule, two learning rates, two seeds).
-    let exp = tmp.path().join("moments.toml");
-    std::fs::write(
-        &exp,
-        "name = \"resume\"\ndatasets = [\"cifar10\"]\nmethods = [\"adaptive-threshold\"]\nlearning_rates = [0.003, 0.01]\n\
-         seeds = 2\n\n[settings]\niterations = 100\neval_every = 20\nrecord_every = 10\n",
-    )
-    .unwrap();
-    let whole = tmp.path().join("whole");
-    let o = run(&sweep_args(s(&exp), s(&whole), s(&data), &RESUME_ARGS));
-    assert!(o.status.success(), "{}", text(&o));
+    let grid = ResumeGrid::new(&["adaptive-threshold"], 100, 20);
     let once = |out: &Path, stop_after: Option<usize>| {
         let mut command = homeonorm();
-        command.args(sweep_args(s(&exp), s(out), s(&data), &RESUME_ARGS)).args(["--checkpoint-every", "25it"]);
+        command.args(grid.args(out, "25it"));
         if let Some(k) = stop_after {
             command.env("HOMEONORM_STOP_AFTER_ITERATION", k.to_string());
         }
@@ -1086,7 +1067,7 @@ fn stopped_at_every_kind_of_moment_a_run_goes_on_and_ends_byte_identical() {
     // stopped three times over.
     let cases: [&[usize]; 7] = [&[1], &[13], &[25], &[26], &[40], &[99], &[30, 60, 81]];
     for stops in cases {
-        let out = tmp.path().join(format!("stopped-{stops:?}").replace([' ', ',', '[', ']'], "_"));
+        let out = grid.tmp.path().join(format!("stopped-{stops:?}").replace([' ', ',', '[', ']'], "_"));
         for &k in stops {
             let o = once(&out, Some(k));
             assert_eq!(o.status.code(), Some(130), "stopped after {k}: {}", text(&o));
@@ -1095,7 +1076,7 @@ fn stopped_at_every_kind_of_moment_a_run_goes_on_and_ends_byte_identical() {
         let said = text(&o);
         let last = stops.last().unwrap();
         assert!(o.status.success() && said.contains(&format!("resumed at iteration {last}\n")), "{stops:?}: {said}");
-        assert_same_runs_of(&whole, &out, 4);
+        assert_same_runs_of(&grid.whole, &out, 4);
     }
 }
 
