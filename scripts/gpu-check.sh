@@ -17,47 +17,15 @@
 #      projected to the paper's iterations.
 # Saves its tables to $OUT when set (the device tool's folder). Paste what it prints
 # into BENCHMARKS.md with the machine's name.
-set -uo pipefail
-bin="$(realpath "${1:-target/release/homeonorm}")"
-python="${2:-python3}"
-repo="$(cd "$(dirname "$0")/.." && pwd)"
-torch_lib="$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
-export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export HOMEONORM_PYTHON="$python" RUST_LOG=warn PYTHONUNBUFFERED=1
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-save="${OUT:-$tmp}"
+. "$(dirname "$0")/gpu-common.sh" "$@"
 
-section() { echo; echo "== $*"; }
 calc() { awk "BEGIN { printf \"%.1f\", $* }"; }
-bounded() {
-    local limit="$1"; shift
-    timeout "$limit" "$@"
-    local rc=$?
-    [ "$rc" -eq 0 ] || echo "!! exit $rc (124: over the ${limit} s bound): $*"
-    return 0
-}
 # One process's model-iterations per second: bench --worker's JSON line, or "failed".
 rate() {
     local out
     out="$(timeout 90 "$bin" bench --worker --device cuda "$@" 2>"$tmp/rate.err" | tail -1)"
     "$python" -c 'import json, sys; print(round(json.loads(sys.argv[1])["model_iterations_per_s"]))' "$out" 2>/dev/null \
         || { echo "failed"; tail -3 "$tmp/rate.err" >&2; }
-}
-# CIFAR-10-format files of learnable synthetic images (class k brightens channel k % 3),
-# N per file: 5 training files and a test file.
-synthetic_cifar() {
-    "$python" - "$1" "$2" <<'PY'
-import os, sys, torch
-d, n = sys.argv[1], int(sys.argv[2]); os.makedirs(d, exist_ok=True)
-g = torch.Generator().manual_seed(0)
-for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
-    labels = torch.randint(0, 10, (n,), generator=g)
-    pixels = torch.randint(0, 200, (n, 3, 1024), generator=g)
-    pixels[torch.arange(n), labels % 3] += (labels[:, None] * 5).clamp(max=55)
-    rows = torch.cat([labels[:, None].to(torch.uint8), pixels.reshape(n, 3072).to(torch.uint8)], 1)
-    open(os.path.join(d, name), "wb").write(rows.numpy().tobytes())
-PY
 }
 # SVHN's two .mat files at their real sizes (73,257 and 26,032 images), synthetic.
 synthetic_svhn() {
@@ -115,35 +83,13 @@ for method in batch-norm synaptic-scaling; do
         --out "$tmp/hn-eager" >/dev/null 2>&1
     bounded 120 "$bin" train "${common[@]}" --method "$method" --device cpu --out "$tmp/cpu" >/dev/null 2>&1
 done
-"$python" - "$tmp" "$save/yardstick.txt" <<'PY'
-import csv, glob, os, sys
-root, save = sys.argv[1], sys.argv[2]
-def curves(tree):
-    out = {}
-    for f in glob.glob(os.path.join(root, tree, "**", "curve.csv"), recursive=True):
-        rel = os.path.relpath(os.path.dirname(f), os.path.join(root, tree)).split(os.sep)
-        out[(rel[1], rel[-1])] = list(csv.DictReader(open(f)))  # (method, seed<k>)
-    return out
-pairs = [("pt-cuda-a", "pt-cuda-b", "PyTorch CUDA, twice"),
-         ("hn-cuda-a", "hn-cuda-b", "homeonorm CUDA (graphs), twice"),
-         ("hn-cuda-a", "hn-eager", "homeonorm graphs vs eager"),
-         ("hn-cuda-a", "pt-cuda-a", "homeonorm CUDA vs PyTorch CUDA"),
-         ("pt-cuda-a", "cpu", "PyTorch CUDA vs the CPU"),
-         ("hn-cuda-a", "cpu", "homeonorm CUDA vs the CPU")]
-lines = []
-for a, b, what in pairs:
-    ca, cb = curves(a), curves(b)
-    common = sorted(set(ca) & set(cb))
-    if not common:
-        lines.append(f"{what}: no runs in common ({len(ca)} vs {len(cb)})"); continue
-    for key in common:
-        dl = max(abs(float(x["train_loss"]) - float(y["train_loss"])) for x, y in zip(ca[key], cb[key]))
-        da = max(abs(float(x["test_accuracy"]) - float(y["test_accuracy"])) for x, y in zip(ca[key], cb[key]))
-        lines.append(f"{what:<32} {key[0]:<17} {key[1]:<6} max |loss diff| {dl:.3g}  max |acc diff| {da:.3g}  "
-                     f"final acc {float(ca[key][-1]['test_accuracy']):.3f} / {float(cb[key][-1]['test_accuracy']):.3f}")
-print("\n".join(lines))
-open(save, "w").write("\n".join(lines) + "\n")
-PY
+"$python" "$repo/scripts/curve-spread.py" "$tmp" "$save/yardstick.txt" \
+    "pt-cuda-a:pt-cuda-b:PyTorch CUDA, twice" \
+    "hn-cuda-a:hn-cuda-b:homeonorm CUDA (graphs), twice" \
+    "hn-cuda-a:hn-eager:homeonorm graphs vs eager" \
+    "hn-cuda-a:pt-cuda-a:homeonorm CUDA vs PyTorch CUDA" \
+    "pt-cuda-a:cpu:PyTorch CUDA vs the CPU" \
+    "hn-cuda-a:cpu:homeonorm CUDA vs the CPU"
 grep -h "cuda_graphs" "$tmp"/hn-cuda-a/cifar10/batch-norm/*/seed0/config.json 2>/dev/null | head -2
 
 section "the paper's grids end to end (sweep's CUDA defaults, evaluations included), synthetic data of the real sizes"

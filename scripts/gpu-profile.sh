@@ -12,39 +12,7 @@
 #   5. the yardstick: the same seeds twice on CUDA, for homeonorm and for PyTorch,
 #      each against the other and against the CPU (where the two are bit-identical).
 # Numbers it saves go to $OUT when set (the device tool's folder), else to a temporary one.
-set -uo pipefail
-bin="$(realpath "${1:-target/release/homeonorm}")"
-python="${2:-python3}"
-repo="$(cd "$(dirname "$0")/.." && pwd)"
-site="$("$python" -c 'import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))')"
-export LD_LIBRARY_PATH="$site/torch/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export HOMEONORM_PYTHON="$python" RUST_LOG=warn PYTHONUNBUFFERED=1
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-save="${OUT:-$tmp}"
-
-section() { echo; echo "== $*"; }
-bounded() {
-    local limit="$1"; shift
-    timeout "$limit" "$@"
-    local rc=$?
-    [ "$rc" -eq 0 ] || echo "!! exit $rc (124: over the ${limit} s bound): $*"
-    return 0
-}
-# CIFAR-10-format files of learnable synthetic images: class k brightens channel k % 3.
-synthetic() {
-    "$python" - "$1" "$2" <<'PY'
-import os, sys, torch
-d, n = sys.argv[1], int(sys.argv[2]); os.makedirs(d, exist_ok=True)
-g = torch.Generator().manual_seed(0)
-for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
-    labels = torch.randint(0, 10, (n,), generator=g)
-    pixels = torch.randint(0, 200, (n, 3, 1024), generator=g)
-    pixels[torch.arange(n), labels % 3] += (labels[:, None] * 5).clamp(max=55)
-    rows = torch.cat([labels[:, None].to(torch.uint8), pixels.reshape(n, 3072).to(torch.uint8)], 1)
-    open(os.path.join(d, name), "wb").write(rows.numpy().tobytes())
-PY
-}
+. "$(dirname "$0")/gpu-common.sh" "$@"
 
 section "machine"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader || true
@@ -117,7 +85,7 @@ else
 fi
 
 section "evaluation cost: 10 models, 20 steps, CIFAR-10-sized synthetic data (50,000 / 10,000)"
-synthetic "$tmp/full/cifar-10-batches-bin" 10000
+synthetic_cifar "$tmp/full/cifar-10-batches-bin" 10000
 for every in 20 10; do
     start=$(date +%s.%N)
     bounded 200 "$bin" train --dataset cifar10 --method batch-norm --seed 0,1,2,3,4,5,6,7,8,9 --device cuda \
@@ -127,7 +95,7 @@ for every in 20 10; do
 done
 
 section "the yardstick: seeds 0 and 1, 400 steps on 2,000 synthetic images, each twice on CUDA"
-synthetic "$tmp/small/cifar-10-batches-bin" 2000
+synthetic_cifar "$tmp/small/cifar-10-batches-bin" 2000
 common=(--dataset cifar10 --seed 0,1 --iterations 400 --eval-every 100 --limit 2000 --data-dir "$tmp/small")
 for method in batch-norm synaptic-scaling; do
     for side in a b; do
@@ -139,32 +107,9 @@ for method in batch-norm synaptic-scaling; do
     bounded 120 "$bin" train "${common[@]}" --method "$method" --device cpu --seeds-per-batch 1 \
         --out "$tmp/cpu" >/dev/null
 done
-"$python" - "$tmp" "$save/yardstick.txt" <<'PY'
-import csv, glob, os, sys
-root, save = sys.argv[1], sys.argv[2]
-def curves(tree):
-    out = {}
-    for f in glob.glob(os.path.join(root, tree, "**", "curve.csv"), recursive=True):
-        rel = os.path.relpath(os.path.dirname(f), os.path.join(root, tree)).split(os.sep)
-        # .../<dataset>/<method>/.../seed<k>: keyed by method and seed
-        out[(rel[1], rel[-1])] = list(csv.DictReader(open(f)))
-    return out
-pairs = [("pt-cuda-a", "pt-cuda-b", "PyTorch CUDA, twice"),
-         ("hn-cuda-a", "hn-cuda-b", "homeonorm CUDA, twice"),
-         ("hn-cuda-a", "pt-cuda-a", "homeonorm CUDA vs PyTorch CUDA"),
-         ("pt-cuda-a", "cpu", "PyTorch CUDA vs the CPU"),
-         ("hn-cuda-a", "cpu", "homeonorm CUDA vs the CPU")]
-lines = []
-for a, b, what in pairs:
-    ca, cb = curves(a), curves(b)
-    common = sorted(set(ca) & set(cb))
-    if not common:
-        lines.append(f"{what}: no runs in common ({len(ca)} vs {len(cb)})"); continue
-    for key in common:
-        dl = max(abs(float(x["train_loss"]) - float(y["train_loss"])) for x, y in zip(ca[key], cb[key]))
-        da = max(abs(float(x["test_accuracy"]) - float(y["test_accuracy"])) for x, y in zip(ca[key], cb[key]))
-        lines.append(f"{what:<34} {key[0]:<17} {key[1]:<6} max |loss diff| {dl:.3g}  max |acc diff| {da:.3g}  "
-                     f"final acc {float(ca[key][-1]['test_accuracy']):.3f} / {float(cb[key][-1]['test_accuracy']):.3f}")
-print("\n".join(lines))
-open(save, "w").write("\n".join(lines) + "\n")
-PY
+"$python" "$repo/scripts/curve-spread.py" "$tmp" "$save/yardstick.txt" \
+    "pt-cuda-a:pt-cuda-b:PyTorch CUDA, twice" \
+    "hn-cuda-a:hn-cuda-b:homeonorm CUDA, twice" \
+    "hn-cuda-a:pt-cuda-a:homeonorm CUDA vs PyTorch CUDA" \
+    "pt-cuda-a:cpu:PyTorch CUDA vs the CPU" \
+    "hn-cuda-a:cpu:homeonorm CUDA vs the CPU"

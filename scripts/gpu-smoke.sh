@@ -4,30 +4,12 @@
 # Every method trains on CUDA (2 seeds batched, then alone) on CIFAR-10-format data and
 # must reach a finite loss; the batched and single runs' curves are compared; and the
 # training benchmark runs every method on CUDA. scripts/gpu-check.sh is the long one.
-set -uo pipefail
-bin="$(realpath "${1:-target/release/homeonorm}")"
-python="${2:-python3}"
-torch_lib="$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
-export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export RUST_LOG=warn
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/gpu-common.sh" "$@"
 echo "== machine"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 timeout 60 "$bin" info
 echo "== every method on CUDA: 2 seeds x 300 iterations on 3,000 CIFAR-10-format images"
-"$python" - "$tmp/data/cifar-10-batches-bin" <<'PY'
-import os, sys, torch
-d = sys.argv[1]; os.makedirs(d, exist_ok=True)
-g = torch.Generator().manual_seed(0)
-for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
-    n = 600
-    labels = torch.randint(0, 10, (n,), generator=g)
-    pixels = torch.randint(0, 200, (n, 3, 1024), generator=g)
-    pixels[torch.arange(n), labels % 3] += (labels[:, None] * 5).clamp(max=55)
-    rows = torch.cat([labels[:, None].to(torch.uint8), pixels.reshape(n, 3072).to(torch.uint8)], 1)
-    open(os.path.join(d, name), "wb").write(rows.numpy().tobytes())
-PY
+synthetic_cifar "$tmp/data/cifar-10-batches-bin" 600
 methods=$("$bin" info | sed -n 's/^methods *//p' | tr -d ' ')
 common=(--dataset cifar10 --seed 0,1 --iterations 300 --eval-every 150 --limit 3000 --data-dir "$tmp/data" --device cuda)
 for m in ${methods//,/ }; do
