@@ -48,7 +48,8 @@ enum Command {
         /// Results root: runs go to OUT/<experiment name>/.
         #[arg(long, default_value = "outputs")]
         out: PathBuf,
-        /// This worker's share, I/N with I from 0 (e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT).
+        /// This worker's share, I/N with I from 0 (e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT),
+        /// or shards I to J of N together as I-J/N.
         #[arg(long, default_value = "0/1")]
         shard: homeonorm::runs::sweep::Shard,
         /// List what would run and what is done, and run nothing.
@@ -211,6 +212,11 @@ struct TrainArgs {
 struct RuntimeArgs {
     #[arg(long, value_enum, default_value = "auto")]
     device: DeviceChoice,
+    /// On CUDA, the GPUs to use, comma-separated (cuda:0,cuda:1): a sweep's worker i
+    /// trains on the (i mod n)-th [default: CUDA_VISIBLE_DEVICES's, else Slurm's
+    /// SLURM_STEP_GPUS or SLURM_JOB_GPUS, else every visible GPU].
+    #[arg(long, value_delimiter = ',', value_parser = homeonorm::runs::placement::parse_cuda_device)]
+    devices: Vec<usize>,
     /// The data root: data/cifar-10-batches-bin (or the archive beside it), data/svhn.
     #[arg(long, default_value = "data")]
     data_dir: PathBuf,
@@ -252,11 +258,31 @@ fn positive(text: &str) -> Result<usize, String> {
 }
 
 impl RuntimeArgs {
+    /// The device this process trains on: the CPU, or the first GPU of its placement
+    /// (a sweep's worker is given its own with `--devices`).
     fn device(&self) -> Result<tch::Device> {
         if let Some(n) = self.threads {
             tch::set_num_threads(n);
         }
-        self.device.resolve()
+        Ok(match self.placement()? {
+            Some(placement) => tch::Device::Cuda(placement.devices[0]),
+            None => self.device.resolve()?,
+        })
+    }
+
+    /// On CUDA, the GPUs this process's workers share out (`--devices`, or what the job
+    /// was given); None on the CPU.
+    fn placement(&self) -> Result<Option<homeonorm::runs::placement::Placement>> {
+        use homeonorm::runs::placement::{place, GpuEnv};
+        if !self.device.resolve()?.is_cuda() {
+            if !self.devices.is_empty() {
+                anyhow::bail!(
+                    "--devices places runs on GPUs, but this run is on the CPU (--device cuda asks for CUDA)"
+                );
+            }
+            return Ok(None);
+        }
+        Ok(Some(place(&self.devices, &GpuEnv::read(), tch::Cuda::device_count().max(0) as usize)?))
     }
 
     /// `--seeds-per-batch`, or the device's default.
@@ -374,9 +400,11 @@ fn run(cli: Cli) -> Result<()> {
                     .filter_map(|kind| Some((kind, runtime.data_files(kind)?)))
                     .collect(),
             };
-            let device = runtime.device.resolve()?;
+            let placement = runtime.placement()?;
+            let device = runtime.device()?;
             let threads = runtime.threads.map(|t| t as usize);
-            homeonorm::runs::sweep::command(&experiment, &options, dry_run, (workers, threads), device, |kind| {
+            let on = (device, placement.as_ref());
+            homeonorm::runs::sweep::command(&experiment, &options, dry_run, (workers, threads), on, |kind| {
                 runtime.load(kind, device)
             })
         }
@@ -417,7 +445,7 @@ fn run(cli: Cli) -> Result<()> {
             // sweep's default: one single-threaded worker per usable core (two per GPU).
             let sweep_default = || {
                 let cores = homeonorm::runs::workers::usable_cores();
-                homeonorm::runs::workers::plan(options.device.is_cuda(), cores, None, usize::MAX).workers
+                homeonorm::runs::workers::plan(usize::from(options.device.is_cuda()), cores, None, usize::MAX).workers
             };
             let arrangements = homeonorm::runs::bench::Arrangements {
                 workers: (!in_process).then(|| workers.map_or_else(sweep_default, usize::from)),

@@ -156,14 +156,24 @@ fn shards_are_disjoint_and_cover_the_grid() {
     for n in 1..=7 {
         let mut seen = BTreeSet::new();
         for i in 0..n {
-            for run in sweep::plan(&e, &options(out.path(), Shard { index: i, count: n })) {
+            for run in sweep::plan(&e, &options(out.path(), Shard::one(i, n))) {
                 assert!(seen.insert(run.index), "run {} in two shards of {n}", run.index);
             }
         }
         assert_eq!(seen.len(), e.runs.len(), "shards of {n} cover the grid");
     }
     assert!("3/3".parse::<Shard>().is_err() && "1/0".parse::<Shard>().is_err() && "x".parse::<Shard>().is_err());
-    assert_eq!("2/4".parse::<Shard>().unwrap(), Shard { index: 2, count: 4 });
+    assert!("2-1/4".parse::<Shard>().is_err() && "2-4/4".parse::<Shard>().is_err());
+    assert_eq!("2/4".parse::<Shard>().unwrap(), Shard::one(2, 4));
+    // Several shards per task: shards 3-5 of 12 hold exactly the runs those three shards hold.
+    let range: Shard = "3-5/12".parse().unwrap();
+    assert_eq!((range.to_string(), Shard::one(2, 4).to_string()), ("3-5/12".to_string(), "2/4".to_string()));
+    let together: Vec<usize> = sweep::plan(&e, &options(out.path(), range)).iter().map(|r| r.index).collect();
+    let mut apart: Vec<usize> =
+        (3..=5).flat_map(|i| sweep::plan(&e, &options(out.path(), Shard::one(i, 12)))).map(|r| r.index).collect();
+    apart.sort();
+    assert_eq!(together, apart);
+    assert_eq!(together, [3, 4, 5, 15, 16, 17, 27, 28, 29]);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The runs: how training is carried out. An experiment file becomes a grid of runs
 //! ([`experiment`]); a sweep trains the grid's pending runs ([`sweep`]), packed into
-//! seed-batched models ([`packing`]), on worker processes ([`workers`]) that share a
+//! seed-batched models ([`packing`]), on worker processes ([`workers`], placed on the
+//! GPUs by [`placement`]) that share a
 //! results folder through claims ([`claim`]); [`train`] trains one model's runs and
 //! writes their folders, going on from a [`checkpoint`] where a run was stopped;
 //! [`bench`] times the arrangements. Signals ([`interrupt`]),
@@ -16,6 +17,7 @@ pub mod existing;
 pub mod experiment;
 pub mod interrupt;
 pub mod packing;
+pub mod placement;
 pub mod progress;
 pub mod sweep;
 pub mod train;

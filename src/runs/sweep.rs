@@ -5,7 +5,8 @@
 //!   differ from the grid's stops the sweep with an error naming the run and the
 //!   settings, unless `retrain_changed` asks for it to be retrained in place.
 //! - `--shard I/N` (I from 0) takes runs I, I+N, I+2N, … of the grid's stable order,
-//!   so the N tasks of a Slurm array or a Kubernetes indexed Job split one sweep.
+//!   so the N tasks of a Slurm array or a Kubernetes indexed Job split one sweep;
+//!   `--shard I-J/N` takes shards I to J together.
 //! - Workers sharing one results folder never train a run twice at once: each claims
 //!   a run before it trains it (`crate::runs::claim`).
 //! - Ctrl-C and SIGTERM stop the training at its next step and release the claims;
@@ -19,6 +20,7 @@ use crate::runs::claim::{spawn_heartbeat, try_claim, Claim};
 use crate::runs::existing::{changed_error, existing, foreign_error, Existing};
 use crate::runs::experiment::{Experiment, RunSpec};
 use crate::runs::packing::{self, SeedsPerModel};
+use crate::runs::placement::Placement;
 use crate::runs::progress::Progress;
 use crate::runs::train::{train_runs, RunData, TakenOver};
 use anyhow::{bail, Context, Result};
@@ -28,30 +30,56 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// `I/N`: this worker's share of a sweep.
+/// `I/N`: this worker's share of a sweep, the grid's runs whose index is I mod N; or
+/// `I-J/N`, the shards I to J of N together (an array task running several shards when
+/// the cluster's `MaxArraySize` allows fewer tasks than shards).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shard {
-    pub index: usize,
+    pub first: usize,
+    pub last: usize,
     pub count: usize,
+}
+
+impl Shard {
+    /// Shard `index` of `count`.
+    pub fn one(index: usize, count: usize) -> Shard {
+        Shard { first: index, last: index, count }
+    }
+
+    /// Whether run `index` of the grid is in this share.
+    pub fn holds(&self, index: usize) -> bool {
+        (self.first..=self.last).contains(&(index % self.count))
+    }
 }
 
 impl Default for Shard {
     fn default() -> Self {
-        Shard { index: 0, count: 1 }
+        Shard::one(0, 1)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.first == self.last {
+            write!(f, "{}/{}", self.first, self.count)
+        } else {
+            write!(f, "{}-{}/{}", self.first, self.last, self.count)
+        }
     }
 }
 
 impl std::str::FromStr for Shard {
     type Err = String;
     fn from_str(s: &str) -> Result<Shard, String> {
-        let bad = || format!("--shard takes I/N with 0 ≤ I < N (I counts from 0), got `{s}`");
-        let (i, n) = s.split_once('/').ok_or_else(bad)?;
-        let (index, count) =
-            (i.trim().parse::<usize>().map_err(|_| bad())?, n.trim().parse::<usize>().map_err(|_| bad())?);
-        if count == 0 || index >= count {
+        let bad = || format!("--shard takes I/N or I-J/N with 0 ≤ I ≤ J < N (I counts from 0), got `{s}`");
+        let (range, n) = s.split_once('/').ok_or_else(bad)?;
+        let (i, j) = range.split_once('-').unwrap_or((range, range));
+        let number = |t: &str| t.trim().parse::<usize>().map_err(|_| bad());
+        let (first, last, count) = (number(i)?, number(j)?, number(n)?);
+        if count == 0 || first > last || last >= count {
             return Err(bad());
         }
-        Ok(Shard { index, count })
+        Ok(Shard { first, last, count })
     }
 }
 
@@ -103,7 +131,7 @@ pub fn plan(experiment: &Experiment, options: &SweepOptions) -> Vec<PlannedRun> 
         .runs
         .iter()
         .enumerate()
-        .filter(|(i, _)| i % options.shard.count == options.shard.index)
+        .filter(|(i, _)| options.shard.holds(*i))
         .map(|(index, spec)| {
             let s = &spec.settings;
             let dir = rundir::run_dir(&root, s, spec.seed);
@@ -198,11 +226,10 @@ pub fn run_planned(
     let pending: Vec<&PlannedRun> = planned.iter().filter(|r| r.pending(options)).collect();
     result.already_done = planned.len() - pending.len();
     log::info!(
-        "sweep {}: {} runs in shard {}/{} of {}; {} done, {} to run",
+        "sweep {}: {} runs in shard {} of {}; {} done, {} to run",
         experiment.name,
         planned.len(),
-        options.shard.index,
-        options.shard.count,
+        options.shard,
         experiment.runs.len(),
         result.already_done,
         pending.len()
@@ -396,21 +423,22 @@ impl SweepResult {
 }
 
 /// `homeonorm sweep`: the dry run's plan, or this shard's runs trained on `workers`
-/// worker processes (as asked, or this machine's default for `device`) of `threads`
-/// threads each. `load` gives a dataset's data on `device`.
+/// worker processes (as asked, or this machine's default for `device` and the GPUs of
+/// `placement`) of `threads` threads each. `load` gives a dataset's data on `device`.
 pub fn command(
     experiment: &Experiment,
     options: &SweepOptions,
     dry_run: bool,
     (workers, threads): (Option<usize>, Option<usize>),
-    device: tch::Device,
+    (device, placement): (tch::Device, Option<&Placement>),
     load: impl FnMut(DatasetKind) -> Result<RunData>,
 ) -> Result<()> {
     crate::runs::interrupt::install(&crate::runs::interrupt::StopSignal::ALL)?;
     let planned = plan(experiment, options);
-    let arrangement = |models: usize| crate::runs::workers::arrangement(workers, threads, device.is_cuda(), models);
+    let gpus = placement.map_or(0, |p| p.devices.len());
+    let arrangement = |models: usize| crate::runs::workers::arrangement(workers, threads, gpus, models);
     if dry_run {
-        return print_plan(&planned, options, arrangement, workers.is_some(), device);
+        return print_plan(&planned, options, arrangement, workers.is_some(), (device, placement));
     }
     check_changed(&planned, options)?;
     let models = seed_batches(planned.iter().filter(|r| r.pending(options)).collect(), options).len();
@@ -423,7 +451,7 @@ pub fn command(
             let done = dirs.iter().filter(|d| d.join(rundir::SUMMARY).is_file()).count();
             (done as u64, dirs.len() as u64)
         };
-        crate::runs::workers::run(arrangement, &crate::runs::workers::worker_args(&args), finished)?;
+        crate::runs::workers::run(arrangement, placement, &crate::runs::workers::worker_args(&args), finished)?;
         println!("sweep {}: {} workers finished", crate::text::escape(&experiment.name), arrangement.workers);
         return Ok(());
     }
@@ -440,7 +468,7 @@ fn print_plan(
     options: &SweepOptions,
     arrangement: impl Fn(usize) -> crate::runs::workers::WorkerPlan,
     workers_asked: bool,
-    device: tch::Device,
+    (device, placement): (tch::Device, Option<&Placement>),
 ) -> Result<()> {
     let (mut done, mut pending, mut stops) = (0, 0, 0);
     for run in planned {
@@ -484,6 +512,9 @@ fn print_plan(
         arrangement.threads,
         if workers_asked { "--workers" } else { "this machine's default" }
     );
+    if let Some(placement) = placement {
+        println!("GPUs: {}", crate::runs::workers::describe_devices(arrangement.workers, placement));
+    }
     if !models.is_empty() {
         tch::set_num_threads(arrangement.threads as i32);
         let time = crate::runs::bench::estimate_plan(&models, arrangement.workers, device)?;

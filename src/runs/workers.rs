@@ -12,6 +12,8 @@ use std::ffi::OsString;
 use std::process::{Child, Command};
 use std::time::Duration;
 
+use crate::runs::placement::Placement;
+
 /// Processes sharing one GPU. With its steps in CUDA graphs one process keeps an H200
 /// busy: the learning-rate grid took 18.9 s per 1,000 iterations on 2 workers, 21.0 on 4
 /// (BENCHMARKS.md); two still overlap one's evaluations with the other's training.
@@ -32,32 +34,43 @@ pub fn usable_cores() -> usize {
     slurm.map_or(available, |s| s.min(available))
 }
 
-/// The default arrangement: on the CPU one worker per usable core (or per `threads`
-/// cores when given); on CUDA, [`WORKERS_PER_GPU`] workers. Never more workers than
-/// seed batches to train; without `threads`, the cores are split between the workers.
-pub fn plan(cuda: bool, cores: usize, threads: Option<usize>, batches: usize) -> WorkerPlan {
+/// The default arrangement: on the CPU (`gpus` 0) one worker per usable core (or per
+/// `threads` cores when given); on CUDA, [`WORKERS_PER_GPU`] workers per GPU. Never more
+/// workers than seed batches to train; without `threads`, the cores are split between
+/// the workers.
+pub fn plan(gpus: usize, cores: usize, threads: Option<usize>, batches: usize) -> WorkerPlan {
     let (cores, batches) = (cores.max(1), batches.max(1));
-    let workers = match (cuda, threads) {
-        (true, _) => WORKERS_PER_GPU,
-        (false, Some(t)) => (cores / t.max(1)).max(1),
-        (false, None) => cores,
+    let workers = match (gpus, threads) {
+        (1.., _) => WORKERS_PER_GPU * gpus,
+        (0, Some(t)) => (cores / t.max(1)).max(1),
+        (0, None) => cores,
     }
     .min(batches);
     WorkerPlan { workers, threads: threads.unwrap_or((cores / workers).max(1)) }
 }
 
 /// The workers and threads a sweep runs with: `workers` (and `threads`) as given, or
-/// this machine's default ([`plan`]) for the device and the number of models to train.
-pub fn arrangement(workers: Option<usize>, threads: Option<usize>, cuda: bool, models: usize) -> WorkerPlan {
+/// this machine's default ([`plan`]) for the GPUs (0: the CPU) and the number of models to train.
+pub fn arrangement(workers: Option<usize>, threads: Option<usize>, gpus: usize, models: usize) -> WorkerPlan {
     let cores = usable_cores();
     match workers {
         Some(n) => WorkerPlan { workers: n, threads: threads.unwrap_or_else(|| (cores / n).max(1)) },
-        None => plan(cuda, cores, threads, models),
+        None => plan(gpus, cores, threads, models),
     }
 }
 
-/// This process's arguments without `--workers` and `--threads` (in either the
-/// `--flag value` or the `--flag=value` form), for a worker to be given its own.
+/// Which worker trains on which GPU, for the log and the dry run: `worker 0 on cuda:0,
+/// worker 1 on cuda:1, … (from …)`.
+pub fn describe_devices(workers: usize, placement: &Placement) -> String {
+    let each: Vec<String> = (0..workers).map(|k| format!("worker {k} on cuda:{}", placement.device_of(k))).collect();
+    format!("{} ({})", each.join(", "), placement.source)
+}
+
+/// The flags a worker is given its own values of: the parent's are left out.
+const WORKER_FLAGS: [&str; 3] = ["--workers", "--threads", "--devices"];
+
+/// This process's arguments without `--workers`, `--threads` and `--devices` (in either
+/// the `--flag value` or the `--flag=value` form), for a worker to be given its own.
 pub fn worker_args(args: &[OsString]) -> Vec<OsString> {
     let mut out = Vec::new();
     let mut skip_value = false;
@@ -67,9 +80,9 @@ pub fn worker_args(args: &[OsString]) -> Vec<OsString> {
             continue;
         }
         let text = arg.to_string_lossy();
-        if text == "--workers" || text == "--threads" {
+        if WORKER_FLAGS.contains(&text.as_ref()) {
             skip_value = true;
-        } else if !(text.starts_with("--workers=") || text.starts_with("--threads=")) {
+        } else if !WORKER_FLAGS.iter().any(|flag| text.starts_with(&format!("{flag}="))) {
             out.push(arg.clone());
         }
     }
@@ -77,15 +90,27 @@ pub fn worker_args(args: &[OsString]) -> Vec<OsString> {
 }
 
 /// Starts `plan.workers` copies of this binary with `args` plus `--workers 1
-/// --threads T`, shows `progress()` (done, total) until they end, passes Ctrl-C and
+/// --threads T` (and on CUDA `--devices cuda:D`, worker `k` on the placement's `k` mod
+/// `n`-th GPU), shows `progress()` (done, total) until they end, passes Ctrl-C and
 /// SIGTERM on to them, and fails if any worker failed.
-pub fn run(plan: WorkerPlan, args: &[OsString], mut progress: impl FnMut() -> (u64, u64)) -> Result<()> {
+pub fn run(
+    plan: WorkerPlan,
+    placement: Option<&Placement>,
+    args: &[OsString],
+    mut progress: impl FnMut() -> (u64, u64),
+) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find this program's own path to start workers")?;
     log::info!("{} workers × {} thread(s)", plan.workers, plan.threads);
+    if let Some(placement) = placement {
+        log::info!("{}", describe_devices(plan.workers, placement));
+    }
     let mut children: Vec<Child> = Vec::new();
     for k in 0..plan.workers {
         let mut command = Command::new(&exe);
         command.args(args).args(["--workers", "1", "--threads", &plan.threads.to_string()]);
+        if let Some(placement) = placement {
+            command.args(["--devices", &format!("cuda:{}", placement.device_of(k))]);
+        }
         command.env("HOMEONORM_WORKER", k.to_string());
         if std::env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", "warn"); // the workers' progress is this process's display
@@ -155,22 +180,45 @@ mod tests {
 
     #[test]
     fn one_single_threaded_worker_per_core_on_the_cpu_two_per_gpu() {
-        assert_eq!(plan(false, 2, None, 36), WorkerPlan { workers: 2, threads: 1 });
-        assert_eq!(plan(false, 16, Some(4), 36), WorkerPlan { workers: 4, threads: 4 });
-        assert_eq!(plan(false, 16, None, 3), WorkerPlan { workers: 3, threads: 5 }, "no idle workers or cores");
-        assert_eq!(plan(false, 2, None, 1), WorkerPlan { workers: 1, threads: 2 });
-        assert_eq!(plan(true, 16, None, 36), WorkerPlan { workers: 2, threads: 8 });
-        assert_eq!(plan(false, 0, None, 0), WorkerPlan { workers: 1, threads: 1 });
+        assert_eq!(plan(0, 2, None, 36), WorkerPlan { workers: 2, threads: 1 });
+        assert_eq!(plan(0, 16, Some(4), 36), WorkerPlan { workers: 4, threads: 4 });
+        assert_eq!(plan(0, 16, None, 3), WorkerPlan { workers: 3, threads: 5 }, "no idle workers or cores");
+        assert_eq!(plan(0, 2, None, 1), WorkerPlan { workers: 1, threads: 2 });
+        assert_eq!(plan(1, 16, None, 36), WorkerPlan { workers: 2, threads: 8 });
+        assert_eq!(plan(4, 16, None, 36), WorkerPlan { workers: 8, threads: 2 }, "two per GPU");
+        assert_eq!(plan(4, 16, None, 5), WorkerPlan { workers: 5, threads: 3 });
+        assert_eq!(plan(0, 0, None, 0), WorkerPlan { workers: 1, threads: 1 });
     }
 
     #[test]
     fn a_worker_gets_the_arguments_without_workers_and_threads() {
-        let args: Vec<OsString> =
-            ["sweep", "e.toml", "--threads", "2", "--workers=3", "--out", "o", "--threads=4", "--workers", "2"]
-                .iter()
-                .map(OsString::from)
-                .collect();
+        let args: Vec<OsString> = [
+            "sweep",
+            "e.toml",
+            "--threads",
+            "2",
+            "--workers=3",
+            "--out",
+            "o",
+            "--threads=4",
+            "--devices",
+            "cuda:0,cuda:1",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
         let kept: Vec<String> = worker_args(&args).iter().map(|a| a.to_string_lossy().into_owned()).collect();
         assert_eq!(kept, ["sweep", "e.toml", "--out", "o"]);
+        let kept = worker_args(&[OsString::from("--devices=cuda:1"), OsString::from("--workers"), OsString::from("2")]);
+        assert!(kept.is_empty(), "{kept:?}");
+    }
+
+    #[test]
+    fn the_log_and_the_dry_run_say_which_worker_has_which_gpu() {
+        let placement = Placement { devices: vec![0, 1], source: "SLURM_JOB_GPUS=2,3".into() };
+        assert_eq!(
+            describe_devices(3, &placement),
+            "worker 0 on cuda:0, worker 1 on cuda:1, worker 2 on cuda:0 (SLURM_JOB_GPUS=2,3)"
+        );
     }
 }
