@@ -359,7 +359,8 @@ impl<'a> Pass<'a> {
                     claims.push(claim);
                     mine.push(*run);
                 } else {
-                    log::info!("{}: claimed by another worker", run.dir.display());
+                    // Said once per wait, with the count, by `run_planned`; each poll only at debug.
+                    log::debug!("{}: claimed by another worker", run.dir.display());
                     elsewhere.push(*run);
                 }
             }

@@ -300,13 +300,19 @@ pub fn train_runs(
     let mut last_accuracy = f64::NAN;
     let mut last_loss = f64::NAN;
     let mut last_checkpoint = (std::time::Instant::now(), iterations_done);
+    // Only the runs this worker still holds are written; with none left (a worker that
+    // stalled and came back), the training stops here, not at the next evaluation.
     let checkpoint = |training: &Training, learner: &Learner, iteration: usize| -> Result<()> {
-        let wall_time_s = training.wall_time_before + started.elapsed().as_secs_f64();
-        for (s, (run, dir)) in runs.iter().zip(&dirs).enumerate().filter(|(s, _)| still_ours(*s)) {
-            let info = training.info(s, iteration, run, data, wall_time_s);
-            checkpoint::write(dir, &info, &training.tensors(learner, s as i64))?;
+        let ours: Vec<usize> = (0..runs.len()).filter(|&s| still_ours(s)).collect();
+        if ours.is_empty() {
+            return Err(TakenOver.into());
         }
-        log::info!("{label}: checkpoint at iteration {iteration}");
+        let wall_time_s = training.wall_time_before + started.elapsed().as_secs_f64();
+        for &s in &ours {
+            let info = training.info(s, iteration, &runs[s], data, wall_time_s);
+            checkpoint::write(&dirs[s], &info, &training.tensors(learner, s as i64))?;
+        }
+        log::info!("{label}: checkpoint at iteration {iteration} ({} of {} runs)", ours.len(), runs.len());
         Ok(())
     };
 
