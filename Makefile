@@ -7,7 +7,7 @@ OUT ?= outputs
 # The homeonorm binary cluster-test submits (built first when it is the release one).
 BINARY ?= target/release/homeonorm
 
-.PHONY: setup build test lint reproduce docker-test cluster-test clean-venv
+.PHONY: setup build test lint reproduce docker-test cluster-test multinode-test clean-venv
 
 setup:
 	@$(WITH_TORCH) true
@@ -30,7 +30,15 @@ cluster-test:
 	@if [ "$(BINARY)" = target/release/homeonorm ]; then $(MAKE) --no-print-directory build; fi
 	$(WITH_TORCH) scripts/cluster-test.sh "$(BINARY)"
 
-# Builds the Docker image and runs it as a cluster job would (root, minutes; not part of make test).
+# The same array job on a three-node Slurm cluster, each node in its own network namespace,
+# through a lost node, a stalled node, a node cut off from the controller and two arrays of
+# one sweep at once (root; installs Slurm and munge when missing; about five minutes).
+multinode-test:
+	@if [ "$(BINARY)" = target/release/homeonorm ]; then $(MAKE) --no-print-directory build; fi
+	$(WITH_TORCH) scripts/multinode-test.sh "$(BINARY)"
+
+# Builds the Docker image and runs it as a cluster job would (root; installs docker.io and
+# debootstrap when missing; minutes; not part of make test).
 docker-test:
 	scripts/docker-test.sh
 
