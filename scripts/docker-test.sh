@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds homeonorm's image and runs it as a cluster job would, checking files and exit
-# codes; one pass/fail line per step. Needs root (it starts dockerd if none runs).
+# codes; one pass/fail line per step. Needs root: it installs Debian's docker.io (and
+# debootstrap, for the fallback base) when missing, and starts dockerd if none runs.
 #
 #   scripts/docker-test.sh            # or: make docker-test
 #   KEEP=1 scripts/docker-test.sh     # keep the image, containers' results and base
@@ -37,9 +38,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# PACKAGE...: Debian's packages installed (root, Debian's archive), or the test ends naming them.
+apt_install() {
+    echo "docker-test: installing $* with apt-get"
+    # flock: one apt-get at a time when CI runs the Slurm tests' installs beside this one.
+    if ! flock /tmp/homeonorm-apt.lock sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install \
+        -y -qq --no-install-recommends "$@"' apt "$@" >"$work/apt.log" 2>&1; then
+        tail -n 20 "$work/apt.log" >&2
+        echo "docker-test: FAILED: cannot install $* with apt-get (root and Debian's package archive are needed)" >&2
+        exit 2
+    fi
+}
+
 # 1. A docker daemon.
 if ! docker info >/dev/null 2>&1; then
-    command -v dockerd >/dev/null || { echo "docker-test: no dockerd (apt-get install docker.io)" >&2; exit 2; }
+    command -v dockerd >/dev/null && command -v docker >/dev/null || apt_install docker.io
     (dockerd >"$work/dockerd.log" 2>&1 &)
     for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
 fi
@@ -54,7 +67,7 @@ if [ -z "$base" ]; then
     else
         base=homeonorm-base:bookworm
         if ! docker image inspect "$base" >/dev/null 2>&1; then
-            command -v debootstrap >/dev/null || { echo "docker-test: no debootstrap (apt-get install debootstrap)" >&2; exit 2; }
+            command -v debootstrap >/dev/null || apt_install debootstrap
             debootstrap --variant=minbase bookworm "$work/rootfs" http://deb.debian.org/debian >"$work/debootstrap.log" 2>&1 \
                 && tar -C "$work/rootfs" -c . | docker import - "$base" >/dev/null
             rm -rf "$work/rootfs"
@@ -151,5 +164,9 @@ check "a rerun finishes it" test -f "$run_dir/summary.json"
 run report /results/small >"$work/report.log" 2>&1
 check "report on the shards' results" grep -q "every run folder found is complete" "$results/small/report/report.md"
 
-echo "docker-test: $passes passed, $failures failed"
-[ "$failures" -eq 0 ]
+if [ "$failures" -eq 0 ]; then
+    echo "docker-test: passed ($passes steps)"
+else
+    echo "docker-test: FAILED: $failures of $((passes + failures)) steps"
+    exit 1
+fi
