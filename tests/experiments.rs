@@ -65,7 +65,9 @@ batch_size = 64
 
 #[test]
 fn the_shipped_experiment_files_parse() {
-    for (file, runs) in [
+    // Every file in experiments/, read from the folder: one added without its grid size
+    // here fails, as does one listed here that is gone.
+    let mut expected: std::collections::BTreeMap<&str, usize> = [
         ("paper-cifar10.toml", 60),
         ("paper-svhn.toml", 60),
         ("lr-sweep-cifar10.toml", 360),
@@ -73,6 +75,7 @@ fn the_shipped_experiment_files_parse() {
         ("table1-cifar10.toml", 150),
         ("table1-quick.toml", 30),
         ("neural-column-quick.toml", 12),
+        ("neural-column-rates.toml", 8),
         ("reproduction-cifar10.toml", 40),
         ("reproduction-ablations-cifar10.toml", 20),
         ("gap-standardization-cifar10.toml", 6),
@@ -80,10 +83,22 @@ fn the_shipped_experiment_files_parse() {
         ("reproduction-lr-sweep-cifar10.toml", 60),
         ("architectures-quick.toml", 40),
         ("architectures-cifar10.toml", 240),
-    ] {
-        let e = Experiment::load(&common::repo_root().join("experiments").join(file)).unwrap();
+    ]
+    .into_iter()
+    .collect();
+    let folder = common::repo_root().join("experiments");
+    for entry in std::fs::read_dir(&folder).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let file = path.file_name().unwrap().to_str().unwrap().to_string();
+        let e = Experiment::load(&path).unwrap_or_else(|err| panic!("{file}: {err:#}"));
+        let runs =
+            expected.remove(file.as_str()).unwrap_or_else(|| panic!("{file}: shipped, but its grid size is not here"));
         assert_eq!(e.runs.len(), runs, "{file}");
     }
+    assert!(expected.is_empty(), "listed but not shipped: {:?}", expected.keys());
     let paper = Experiment::load(&common::repo_root().join("experiments/paper-cifar10.toml")).unwrap();
     assert!(paper
         .runs

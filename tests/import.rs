@@ -294,3 +294,24 @@ fn a_loss_that_stops_being_finite_imports_a_diverged_run() {
     let curve = std::fs::read_to_string(dir.join("curve.csv")).unwrap();
     assert_eq!(curve, "iteration,train_loss,test_accuracy\n1,2.0,0.1\n", "the rows before it");
 }
+
+#[test]
+fn percentages_are_converted_and_the_lr_flag_serves_a_table_without_an_lr_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("percent.csv");
+    // No lr column: every run has --lr's learning rate. Accuracies in percent.
+    let rows = "method,seed,iteration,test_accuracy,train_loss\nvanilla,0,1,12.5,2.0\nvanilla,0,2,65.25,1.5\n";
+    std::fs::write(&csv, rows).unwrap();
+    let out = tmp.path().join("out");
+    let (csv, out_arg) = (csv.to_str().unwrap(), out.to_str().unwrap());
+    ok(&["import", csv, "--out", out_arg, "--iterations", "2", "--percent", "--lr", "0.01"]);
+    assert!(!run_dir(&out, "vanilla", 0.003, 0).exists(), "not at the preset's learning rate");
+    let dir = run_dir(&out, "vanilla", 0.01, 0);
+    let summary = homeonorm::results::rundir::check_complete(&dir).unwrap();
+    assert_eq!(summary.final_accuracy, Some(0.6525));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["lr"], 0.01);
+    let curve = std::fs::read_to_string(dir.join("curve.csv")).unwrap();
+    assert_eq!(curve, "iteration,train_loss,test_accuracy\n1,2.0,0.125\n2,1.5,0.6525\n");
+}

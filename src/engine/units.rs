@@ -46,18 +46,22 @@ mod tests {
         // Negative outputs (SELU), zeros of both signs, NaN (a diverged model), infinities.
         let awkward = Tensor::from_slice(&[-1.5f64, -0.0, 0.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e-40]);
         for kind in [Kind::Float, Kind::Double] {
-            for shape in [vec![3i64, 32, 6, 7, 7], vec![3, 32, 120]] {
+            // The script's reduction dims written out (batch and positions), not stat_dims.
+            for (shape, dims) in [(vec![3i64, 32, 6, 7, 7], vec![1i64, 3, 4]), (vec![3, 32, 120], vec![1])] {
                 let y = tch::Tensor::randn(shape.as_slice(), (kind, Device::Cpu));
-                let picks = Tensor::randint(awkward.size()[0], [y.numel() as i64 / 3], (Kind::Int64, Device::Cpu));
+                // A third of the entries, anywhere (every unit gets some), made awkward.
+                let n = y.numel() as i64;
+                let at = Tensor::randint(n, [n / 3], (Kind::Int64, Device::Cpu));
+                let which = Tensor::randint(awkward.size()[0], [n / 3], (Kind::Int64, Device::Cpu));
                 let y = y
                     .view([-1])
-                    .index_put(
-                        &[Some(picks.shallow_clone() * 3)],
-                        &awkward.index_select(0, &picks).to_kind(kind),
-                        false,
-                    )
+                    .index_put(&[Some(at.shallow_clone())], &awkward.index_select(0, &which).to_kind(kind), false)
                     .view(shape.as_slice());
-                let dims = stat_dims(&y);
+                let placed = Tensor::zeros([n], (Kind::Bool, Device::Cpu))
+                    .index_put(&[Some(at)], &Tensor::from(true), false)
+                    .view(shape.as_slice());
+                let per_unit = placed.transpose(0, 2).reshape([shape[2], -1]).any_dim(1, false);
+                assert!(Vec::<bool>::try_from(per_unit).unwrap().iter().all(|&p| p), "every unit gets awkward values");
                 let scripts = y.gt(0.0).to_kind(kind).mean_dim(dims.as_slice(), false, kind);
                 let ours = activation_prob(&y, kind);
                 assert_eq!(ours.kind(), kind);
