@@ -15,8 +15,9 @@ setup:
 build:
 	$(WITH_TORCH) cargo build --release
 
+# Every test binary runs, even after one fails, so that all are counted.
 test:
-	$(WITH_TORCH) cargo test
+	$(WITH_TORCH) cargo test --no-fail-fast
 
 # Formatting and every clippy warning, as CI checks them before the tests.
 lint:
