@@ -45,6 +45,9 @@ wait_until "task 2 to checkpoint a run" shard_checkpointed "$results" 2 3
 scancel --signal=TERM --batch "${first}_2"
 say "sent TERM to task ${first}_2's batch shell mid-run"
 wait_until "task 2 to end" task_is "${first}_2" FAILED
+# The README's promise: a stopped task exits 130 (homeonorm is the batch shell).
+[ "$(task_field "${first}_2" ExitCode)" = "130:0" ] ||
+    fail "the TERM'd task 2 ended with ExitCode=$(task_field "${first}_2" ExitCode), not 130:0"
 stopped=""
 for dir in $(shard_dirs "$results" 2 3); do
     [ -e "$dir/.claim" ] && fail "$dir: task 2's claim was not released when it stopped"
@@ -62,6 +65,10 @@ done
 log1="logs/homeonorm-${first}_1.out"
 grep -q "task 1/3 (shard 1/3), attempt 1," "$log1" && grep -q "task 1/3 (shard 1/3), attempt 2," "$log1" ||
     fail "$log1 does not show both attempts of the requeued task"
+# Its first attempt stopped cleanly: the stop's own error line, no panic, before attempt 2 began.
+first_attempt="$(sed -n '/task 1\/3 (shard 1\/3), attempt 1,/,/task 1\/3 (shard 1\/3), attempt 2,/p' "$log1")"
+grep -q "^error: .*interrupted by a stop signal" <<<"$first_attempt" && ! grep -q "panicked" <<<"$first_attempt" ||
+    fail "$log1: the requeued task's first attempt did not stop cleanly: $(tail -n 3 <<<"$first_attempt")"
 resumed="$(grep -o 'resumed at iteration [0-9]*' "$log1" | head -n 1 || true)"
 [ -n "$resumed" ] || fail "$log1: the requeued task did not go on from its checkpoint"
 say "task 1 came back (Restarts=1), $resumed, and finished its shard; its log holds both attempts"

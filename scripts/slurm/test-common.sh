@@ -111,7 +111,8 @@ local_sweep() {
 }
 
 # Every run of results folder $1 complete and trained to completion exactly once across the
-# logs in $2, and bit for bit the local sweep's runs.
+# logs in $2, and bit for bit the local sweep's runs (compare --tolerance 0, and the weights
+# and measure files byte for byte).
 check_results() {
     local results="$1" logs="$2" plan dir n
     homeonorm report "$results" >/dev/null
@@ -127,4 +128,12 @@ check_results() {
     done
     homeonorm compare "$results" "$tmp/local/cluster-test" --out "$tmp/compare" --tolerance 0 >/dev/null ||
         fail "$results: the cluster's runs differ from the local sweep's ($(grep -m 3 -i differ "$tmp/compare/compare.md"))"
+    # compare reads the measures; the weights and measure files, byte for byte, as well.
+    local file local_dir
+    for dir in $(grid_dirs "$results"); do
+        local_dir="$tmp/local/cluster-test/${dir#"$results"/}"
+        for file in model.safetensors curve.csv activation_prob.csv unit_stats.csv; do
+            cmp -s "$dir/$file" "$local_dir/$file" || fail "$dir/$file differs from the local sweep's"
+        done
+    done
 }
