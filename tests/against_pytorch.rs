@@ -6,7 +6,9 @@
 //! (all but the wall time and file sizes), and `model.safetensors` tensor for tensor
 //! — and a seed batch (two seeds trained as one model) each seed's run alone. The
 //! other networks the same way, shorter, on one thread, as a seed batch (ResNet-20,
-//! whose step costs some sixty of LeNet5's on a CPU, 6 steps of 8 images).
+//! whose step costs some sixty of LeNet5's on a CPU, 6 steps of 8 images). The local
+//! rules' settings at values other than the preset, packed into one model by a sweep and
+//! trained alone, against the script run with the same flags.
 
 mod common;
 
@@ -222,5 +224,95 @@ fn every_network_runs_as_its_pytorch_module_does() {
         }
     }
     assert_eq!(compared, 2 * (3 * METHODS.len() - 1), "every network but LeNet5 with every method it takes");
+    assert!(failures.is_empty(), "homeonorm and the PyTorch script differ:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn rule_settings_at_other_values_run_as_the_script_runs() {
+    use homeonorm::engine::norm::RuleSetting;
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    common::formats::write_learnable_cifar_dir(&data.join("cifar-10-batches-bin"), 60, 200);
+    let out = |side: &str| root.path().join(side);
+    // Each rule setting at two values other than the preset (an experiment's axes, shared
+    // by the methods that read them): a sweep packs each method's four runs into one
+    // model; the script runs each alone.
+    let axes: [(RuleSetting, [f64; 2]); 3] = [
+        (RuleSetting::TargetRate, [0.2, 0.35]),
+        (RuleSetting::ThresholdRate, [0.05, 0.01]),
+        (RuleSetting::ScalingRate, [0.004, 0.02]),
+    ];
+    let methods = ["adaptive-threshold", "homeostatic-scaling"];
+    let mut experiment = format!("name = \"rules\"\ndatasets = [\"cifar10\"]\nmethods = {methods:?}\nseeds = [3]\n");
+    for (rule, values) in &axes {
+        experiment += &format!("{}s = [{}, {}]\n", rule.name(), values[0], values[1]);
+    }
+    experiment +=
+        "\n[settings]\niterations = 300\nbatch_size = 32\neval_every = 70\nrecord_every = 25\ntest_batch_size = 64\n";
+    let file = root.path().join("rules.toml");
+    std::fs::write(&file, &experiment).unwrap();
+    let sweep = |extra: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_homeonorm"));
+        c.arg("sweep").arg(&file).arg("--out").arg(out("homeonorm")).arg("--data-dir").arg(&data);
+        c.args(["--limit", "100000", "--device", "cpu", "--threads", "1", "--workers", "1", "--seeds-per-batch", "10"]);
+        c.args(extra);
+        c
+    };
+    let plan = sweep(&["--dry-run"]).output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&plan.stdout), String::from_utf8_lossy(&plan.stderr));
+    let runs = 4 * methods.len();
+    assert!(said.contains(&format!("{runs} run(s) to train as 2 model(s)")), "one model per method:\n{said}");
+    check(sweep(&[]), "homeonorm sweep");
+
+    let mut compared = Vec::new();
+    for method in methods {
+        let settings = TrainSettings::preset(DatasetKind::Cifar10, method.parse().unwrap());
+        let read = settings.method.method().rule_settings();
+        let values = |rule: RuleSetting| axes.iter().find(|(r, _)| *r == rule).unwrap().1;
+        let (first, second) = (read[0], read[1]);
+        for x in values(first) {
+            for y in values(second) {
+                let mut flags = run_flags(method, "3", 1, &data, &out("torch"));
+                for (rule, value) in [(first, x), (second, y)] {
+                    flags.extend([format!("--{}", rule.name().replace('_', "-")), value.to_string()]);
+                }
+                script(&flags);
+                let mut settings = settings.clone();
+                settings.set_rule(first, x);
+                settings.set_rule(second, y);
+                let theirs = homeonorm::results::rundir::run_dir(&out("torch"), &settings, 3);
+                let ours = homeonorm::results::rundir::run_dir(&out("homeonorm").join("rules"), &settings, 3);
+                assert!(theirs.to_string_lossy().contains(&format!("{}{x}", first.name())), "{}", theirs.display());
+                compared.push((format!("{method} {}={x} {}={y}", first.name(), second.name()), ours, theirs));
+            }
+        }
+    }
+    // One of them trained alone by homeonorm train, with the same flags as the script.
+    let mut alone = run_flags("adaptive-threshold", "3", 1, &data, &out("homeonorm-alone"));
+    alone.extend(["--target-rate", "0.35", "--threshold-rate", "0.01"].map(String::from));
+    homeonorm(&alone);
+    let mut settings = TrainSettings::preset(DatasetKind::Cifar10, "adaptive-threshold".parse().unwrap());
+    settings.set_rule(RuleSetting::TargetRate, 0.35);
+    settings.set_rule(RuleSetting::ThresholdRate, 0.01);
+    compared.push((
+        "adaptive-threshold target_rate=0.35 threshold_rate=0.01, trained alone".into(),
+        homeonorm::results::rundir::run_dir(&out("homeonorm-alone"), &settings, 3),
+        homeonorm::results::rundir::run_dir(&out("torch"), &settings, 3),
+    ));
+    assert_eq!(compared.len(), runs + 1);
+    // The values take effect: each rule setting changes its runs (a rule read by neither
+    // side would make them identical and equal).
+    for (a, b) in [(0, 2), (0, 1), (4, 5)] {
+        let file = |k: usize| std::fs::read(compared[k].1.join("activation_prob.csv")).unwrap();
+        assert_ne!(file(a), file(b), "{} and {} trained alike", compared[a].0, compared[b].0);
+    }
+    let mut failures = Vec::new();
+    for (what, ours, theirs) in compared {
+        let differing = differences(&ours, &theirs);
+        println!("{what:<70} {}", if differing.is_empty() { "identical".into() } else { differing.join("; ") });
+        if !differing.is_empty() {
+            failures.push(format!("{what}: {}", differing.join("; ")));
+        }
+    }
     assert!(failures.is_empty(), "homeonorm and the PyTorch script differ:\n{}", failures.join("\n"));
 }

@@ -56,3 +56,64 @@ fn the_python_writer_knows_every_method_and_network_and_no_other() {
     let networks: Vec<String> = homeonorm::engine::model::Network::all().map(|n| n.name().to_string()).collect();
     assert_eq!(names(&python["models"]), networks, "python/homeonorm_writer/run.py's MODELS");
 }
+
+#[test]
+fn the_python_writer_names_changed_rule_settings_as_homeonorm_does() {
+    use homeonorm::engine::norm::{RuleSetting, METHODS};
+    let root = common::repo_root();
+    // Its RULE_SETTINGS: every method's rule settings, in homeonorm's order.
+    let script =
+        "import json, sys\nsys.path[:0] = [sys.argv[1]]\nfrom homeonorm_writer.run import RULE_SETTINGS, run_path\n\
+                  cases = json.loads(sys.argv[2])\n\
+                  print(json.dumps({'rules': RULE_SETTINGS, 'paths': [run_path('out', 'cifar10', m, lr, 3, model, **r)\
+                  for m, lr, model, r in cases]}))";
+    // (method, learning rate, network, the rule settings changed)
+    type Case = (&'static str, f64, &'static str, Vec<(RuleSetting, f64)>);
+    let cases: Vec<Case> = vec![
+        (
+            "adaptive-threshold",
+            0.003,
+            "lenet5",
+            vec![(RuleSetting::TargetRate, 0.2), (RuleSetting::ThresholdRate, 0.05)],
+        ),
+        ("adaptive-threshold", 0.003, "lenet5", vec![(RuleSetting::ThresholdRate, 0.03)]), // the preset's: no level
+        ("homeostatic-scaling", 1e-5, "mlp", vec![(RuleSetting::ScalingRate, 0.004)]),
+        ("homeostatic-scaling", 0.01, "lenet5", vec![(RuleSetting::TargetRate, 0.35), (RuleSetting::ScalingRate, 0.1)]),
+        ("vanilla", 0.003, "lenet5", vec![]),
+    ];
+    let as_json: Vec<serde_json::Value> = cases
+        .iter()
+        .map(|(method, lr, model, rules)| {
+            let rules: serde_json::Map<String, serde_json::Value> =
+                rules.iter().map(|(r, v)| (r.name().to_string(), (*v).into())).collect();
+            serde_json::json!([method, lr, model, rules])
+        })
+        .collect();
+    let out = std::process::Command::new(common::python())
+        .args(["-c", script])
+        .arg(root.join("python"))
+        .arg(serde_json::Value::Array(as_json).to_string())
+        .output()
+        .expect("python runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let python: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for method in METHODS {
+        let ours: Vec<&str> = method.rule_settings().iter().map(|r| r.name()).collect();
+        let theirs: Vec<&str> = python["rules"][method.name()]
+            .as_array()
+            .map_or(Vec::new(), |names| names.iter().map(|n| n.as_str().unwrap()).collect());
+        assert_eq!(theirs, ours, "{}: the writer's RULE_SETTINGS", method.name());
+    }
+    let empty = tempfile::tempdir().unwrap(); // (no older folders to be found in)
+    for ((method, lr, model, rules), theirs) in cases.iter().zip(python["paths"].as_array().unwrap()) {
+        let mut settings = TrainSettings::preset(DatasetKind::Cifar10, method.parse().unwrap());
+        settings.lr = *lr;
+        settings.model = homeonorm::engine::model::Network::all().find(|n| n.name() == *model).unwrap();
+        for (rule, value) in rules {
+            settings.set_rule(*rule, *value);
+        }
+        let ours = homeonorm::results::rundir::run_dir(&empty.path().join("out"), &settings, 3);
+        let ours = ours.strip_prefix(empty.path()).unwrap();
+        assert_eq!(theirs.as_str().unwrap(), ours.to_str().unwrap(), "{method} {rules:?}");
+    }
+}

@@ -9,5 +9,5 @@ results beside homeonorm's own.
 
 Depends on torch (and numpy through it) only.
 """
-from .run import FORMAT_VERSION, PRESETS, SETTINGS, Run, run_path  # noqa: F401
+from .run import FORMAT_VERSION, PRESETS, RULE_SETTINGS, SETTINGS, Run, run_path  # noqa: F401
 from .safetensors import load as load_safetensors, save as save_safetensors  # noqa: F401

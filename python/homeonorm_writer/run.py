@@ -16,6 +16,13 @@ METHODS = ["vanilla", "batch-norm", "weight-norm", "synaptic-scaling", "mean-onl
            "group-norm", "instance-norm", "self-norm", "whitening", "adaptive-threshold", "homeostatic-scaling",
            "dendritic-norm", "divisive-norm"]
 MODELS = ["lenet5", "mlp", "plain-cnn", "resnet20"]
+# The local rules' settings each method reads, in homeonorm's order: a run whose values
+# differ from the preset gets a folder level naming them (tests/presets.rs holds this to
+# homeonorm's methods).
+RULE_SETTINGS = {
+    "adaptive-threshold": ["target_rate", "threshold_rate"],
+    "homeostatic-scaling": ["target_rate", "scaling_rate"],
+}
 
 # The paper's protocol per dataset (section 4): what a setting left out means.
 PRESETS = {
@@ -35,11 +42,16 @@ ACTIVATION_COLUMNS = ["iteration", "layer", "unit", "activation_prob"]
 UNIT_COLUMNS = ["layer", "unit", "activation_prob", "entropy", "mean_active_value", "alpha"]
 
 
-def run_path(out, dataset, method, lr, seed, model="lenet5"):
-    """`<out>/[<model>/]<dataset>/<method>/lr<lr>/seed<k>` (no network level for LeNet5), the
-    learning rate as homeonorm names it."""
+def run_path(out, dataset, method, lr, seed, model="lenet5", **rules):
+    """`<out>/[<model>/]<dataset>/<method>/lr<lr>/[<rules>/]seed<k>` (no network level for
+    LeNet5), the learning rate as homeonorm names it; `<rules>` names the method's rule
+    settings that differ from the preset (`target_rate0.2-threshold_rate0.05`), as
+    homeonorm's folders do."""
     base = out if model == "lenet5" else os.path.join(out, model)
-    return os.path.join(base, dataset, method, f"lr{files.rust_display(float(lr))}", f"seed{seed}")
+    changed = [f"{name}{files.rust_display(float(rules[name]))}" for name in RULE_SETTINGS.get(method, [])
+               if name in rules and float(rules[name]) != float(SETTINGS[name])]
+    levels = [base, dataset, method, f"lr{files.rust_display(float(lr))}"] + (["-".join(changed)] if changed else [])
+    return os.path.join(*levels, f"seed{seed}")
 
 
 def _accuracy(name, value):
@@ -91,7 +103,8 @@ class Run:
             raise ValueError(f"seed {seed!r}: a seed is a whole number from 0")
         self.settings = dict(dataset=dataset, method=method, **values)
         self.seed = int(seed)
-        self.folder = run_path(out, dataset, method, values["lr"], self.seed, values["model"])
+        rules = {name: values[name] for name in RULE_SETTINGS.get(method, [])}
+        self.folder = run_path(out, dataset, method, values["lr"], self.seed, values["model"], **rules)
         os.makedirs(self.folder, exist_ok=True)
         for name in ("summary.json", "config.json", "curve.csv", "activation_prob.csv", "unit_stats.csv",
                      "model.safetensors"):
