@@ -711,6 +711,22 @@ fn draw_heatmaps<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &Titl
 }
 
 /// `x` rounded to tenths by `round` where that cannot overflow (|x| near f64::MAX stays as it is).
+/// How many ticks a log axis over the exponents `lo..hi` (whole numbers) asks for: one
+/// per decade, so that plotters puts them on the decades.
+fn decade_ticks(lo: f64, hi: f64) -> usize {
+    (hi - lo).round().max(1.0) as usize + 1
+}
+
+/// A log axis's label at exponent `x`: its value when `x` is a decade (`1e-1`, `1e0`,
+/// `1e2`), nothing elsewhere, where no short label would be exact.
+fn decade_label(x: f64) -> String {
+    if (x - x.round()).abs() < 1e-9 {
+        format!("1e{}", x.round() as i64)
+    } else {
+        String::new()
+    }
+}
+
 fn tenths(x: f64, round: fn(f64) -> f64) -> f64 {
     if x.abs() < f64::MAX / 10.0 {
         round(x * 10.0) / 10.0
@@ -837,7 +853,10 @@ fn draw_histograms<DB: DrawingBackend>(
         // No "0" at the foot of a panel: it would sit on the shared x axis's first label.
         mesh.y_label_formatter(&|y| if *y == 0.0 { String::new() } else { format!("{y:.2}") });
         if log {
-            mesh.x_label_formatter(&|x| format!("{:.0e}", 10f64.powf(*x)));
+            // Ticks at the decades only (the range's ends are decades), each labelled with
+            // its exact value: plotters' own ticks in exponent space fell on 10^0.2 = 1.58
+            // and the like, which no short label names.
+            mesh.x_labels(decade_ticks(lo, hi)).x_label_formatter(&|x| decade_label(*x));
         }
         if last {
             mesh.x_desc(x_desc);
@@ -1017,4 +1036,22 @@ fn draw_lr_sweep<DB: DrawingBackend>(
     }
     draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_axis_names_its_decades_exactly_and_nothing_between() {
+        assert_eq!(decade_label(0.0), "1e0");
+        assert_eq!(decade_label(-1.0), "1e-1");
+        assert_eq!(decade_label(2.0000000001), "1e2");
+        // Where plotters' ticks in exponent space fell: 10^0.2 = 1.58 was labelled "2e0".
+        for x in [0.2, 0.4, 0.6, 0.8, -0.5, 1.3] {
+            assert_eq!(decade_label(x), "", "{x}");
+        }
+        assert_eq!(decade_ticks(-1.0, 2.0), 4);
+        assert_eq!(decade_ticks(0.0, 1.0), 2);
+    }
 }
