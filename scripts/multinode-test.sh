@@ -99,9 +99,15 @@ held_by() { # HOST: a run whose claim HOST holds has a checkpoint; prints it
     done
     return 1
 }
-wait_until "node1 to checkpoint a run it holds" held_by node1 >/dev/null
-node stall node1
-stalled_run="$(held_by node1)" || fail "node1 finished its run before it was stopped: the test needs a longer run"
+# Stopped while it holds a checkpointed run (if the run ended in between, let it go on and try again).
+stalled_run=""
+for _ in $(seq 10); do
+    wait_until "node1 to checkpoint a run it holds" held_by node1 >/dev/null
+    node stall node1
+    stalled_run="$(held_by node1)" && break
+    node wake node1
+done
+[ -n "$stalled_run" ] || fail "node1 never held a checkpointed run when stopped (10 tries)"
 say "stalled: node1's job processes stopped (SIGSTOP) with $stalled_run claimed and checkpointed"
 taken() { grep -q '"host":"node2"' "$stalled_run/.claim" 2>/dev/null || [ -f "$stalled_run/summary.json" ]; }
 wait_until "node2 to take $stalled_run over" taken

@@ -14,13 +14,13 @@ fail() {
 [ -x "$binary" ] || fail "no homeonorm binary at $binary (make build first)"
 
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v sbatch >/dev/null ||
-    ! command -v munged >/dev/null; then
-    say "installing Debian's slurmctld, slurmd, slurm-client and munge"
+    ! command -v munged >/dev/null || ! command -v ip >/dev/null || ! command -v nsenter >/dev/null; then
+    say "installing Debian's slurmctld, slurmd, slurm-client, munge, iproute2 and util-linux"
     # flock: one apt-get at a time when CI runs another test's installs beside this one.
     if ! flock /tmp/homeonorm-apt.lock sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install \
-        -y -qq --no-install-recommends slurmctld slurmd slurm-client munge' >"/tmp/$name-apt.log" 2>&1; then
+        -y -qq --no-install-recommends slurmctld slurmd slurm-client munge iproute2 util-linux' >"/tmp/$name-apt.log" 2>&1; then
         tail -n 20 "/tmp/$name-apt.log" >&2
-        fail "cannot install Slurm and munge with apt-get (root and Debian's package archive are needed; log above)"
+        fail "cannot install Slurm, munge and iproute2 with apt-get (root and Debian's package archive are needed; log above)"
     fi
 fi
 
