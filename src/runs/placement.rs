@@ -43,12 +43,6 @@ impl Placement {
     pub fn device_of(&self, worker: usize) -> usize {
         self.devices[worker % self.devices.len()]
     }
-
-    /// `cuda:0, cuda:1 (from …)`.
-    pub fn describe(&self) -> String {
-        let names: Vec<String> = self.devices.iter().map(|d| format!("cuda:{d}")).collect();
-        format!("{} ({})", names.join(", "), self.source)
-    }
 }
 
 /// Parses `--devices`' `cuda:N` (or a bare `N`).
@@ -131,7 +125,7 @@ mod tests {
         let p = place(&[], &env(Some("2,3"), None, Some("2,3")), 2).unwrap();
         assert_eq!(p.devices, [0, 1]);
         assert_eq!((0..5).map(|k| p.device_of(k)).collect::<Vec<_>>(), [0, 1, 0, 1, 0]);
-        assert_eq!(p.describe(), "cuda:0, cuda:1 (CUDA_VISIBLE_DEVICES=2,3)");
+        assert_eq!(p.source, "CUDA_VISIBLE_DEVICES=2,3");
         // UUIDs count as entries.
         assert_eq!(place(&[], &env(Some("GPU-aa,GPU-bb,GPU-cc"), None, None), 3).unwrap().devices, [0, 1, 2]);
         // Slurm's list without CUDA_VISIBLE_DEVICES: renumbered by a device cgroup ...
