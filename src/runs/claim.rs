@@ -170,24 +170,64 @@ fn is_stale(claim: &Path, timeout: Duration) -> bool {
     matches!(age, Ok(a) if a > limit)
 }
 
-/// Refreshes the modification time of every held claim every `period`.
-pub fn spawn_heartbeat(
+/// The claims a worker holds, kept alive while it trains: a heartbeat thread refreshes
+/// each one every `period`. Dropping it (or [`release_all`](Self::release_all)) stops the
+/// heartbeat and releases every claim still held, on an error as on success.
+pub struct HeldClaims {
     held: Arc<Mutex<Vec<Claim>>>,
     stop: Arc<AtomicBool>,
-    period: Duration,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let tick = Duration::from_millis(200).min(period);
-        let mut waited = Duration::ZERO;
-        while !stop.load(Ordering::SeqCst) {
-            std::thread::sleep(tick);
-            waited += tick;
-            if waited >= period {
-                waited = Duration::ZERO;
-                for claim in held.lock().unwrap().iter() {
-                    claim.refresh();
+    heartbeat: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HeldClaims {
+    pub fn new(period: Duration) -> Self {
+        let held: Arc<Mutex<Vec<Claim>>> = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (beat_held, beat_stop) = (held.clone(), stop.clone());
+        let heartbeat = std::thread::spawn(move || {
+            let tick = Duration::from_millis(200).min(period);
+            let mut waited = Duration::ZERO;
+            while !beat_stop.load(Ordering::SeqCst) {
+                std::thread::sleep(tick);
+                waited += tick;
+                if waited >= period {
+                    waited = Duration::ZERO;
+                    for claim in beat_held.lock().unwrap().iter() {
+                        claim.refresh();
+                    }
                 }
             }
+        });
+        HeldClaims { held, stop, heartbeat: Some(heartbeat) }
+    }
+
+    /// Keeps `claim` alive from now on.
+    pub fn hold(&self, claim: &Claim) {
+        self.held.lock().unwrap().push(claim.clone());
+    }
+
+    /// Stops keeping `claims` alive and releases them (those still ours).
+    pub fn release(&self, claims: &[Claim]) {
+        self.held.lock().unwrap().retain(|c| !claims.contains(c));
+        for claim in claims {
+            claim.release();
         }
-    })
+    }
+
+    /// Stops the heartbeat and releases every claim still held.
+    pub fn release_all(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(heartbeat) = self.heartbeat.take() {
+            let _ = heartbeat.join();
+        }
+        for claim in self.held.lock().unwrap().drain(..) {
+            claim.release();
+        }
+    }
+}
+
+impl Drop for HeldClaims {
+    fn drop(&mut self) {
+        self.release_all();
+    }
 }

@@ -16,7 +16,7 @@
 use crate::engine::data::{DataFile, DatasetKind, Limit};
 use crate::engine::settings::TrainSettings;
 use crate::results::rundir::{self, Outcome, RunState};
-use crate::runs::claim::{spawn_heartbeat, try_claim, Claim};
+use crate::runs::claim::{try_claim, HeldClaims};
 use crate::runs::existing::{changed_error, existing, foreign_error, Existing};
 use crate::runs::experiment::{Experiment, RunSpec};
 use crate::runs::packing::{self, SeedsPerModel};
@@ -26,8 +26,6 @@ use crate::runs::train::{train_runs, RunData, TakenOver};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// `I/N`: this worker's share of a sweep, the grid's runs whose index is I mod N; or
@@ -238,13 +236,11 @@ pub fn run_planned(
     let mut pass = Pass {
         experiment,
         options,
-        held: Arc::new(Mutex::new(Vec::new())),
+        held: HeldClaims::new(options.claim_timeout / 4),
         data: None,
         progress: Progress::new(&format!("sweep {}", experiment.name), pending.len() as u64, 1),
         finished: 0,
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let heartbeat = spawn_heartbeat(pass.held.clone(), stop.clone(), options.claim_timeout / 4);
     let outcome = (|| -> Result<()> {
         let mut remaining = pending;
         let mut waited_for: Vec<PathBuf> = Vec::new();
@@ -277,11 +273,7 @@ pub fn run_planned(
         result.claimed_elsewhere = waited_for.len();
         Ok(())
     })();
-    stop.store(true, Ordering::SeqCst);
-    let _ = heartbeat.join();
-    for claim in pass.held.lock().unwrap().drain(..) {
-        claim.release();
-    }
+    pass.held.release_all();
     pass.progress.finish();
     outcome?;
     Ok(result)
@@ -310,7 +302,7 @@ struct Pass<'a> {
     experiment: &'a Experiment,
     options: &'a SweepOptions,
     /// The claims this worker holds (the heartbeat refreshes them).
-    held: Arc<Mutex<Vec<Claim>>>,
+    held: HeldClaims,
     /// The dataset loaded last, kept for the next model that trains on it.
     data: Option<RunData>,
     progress: Progress,
@@ -338,15 +330,14 @@ impl<'a> Pass<'a> {
                     result.already_done += 1;
                     self.finished += 1;
                 } else if let Some(claim) = try_claim(&run.dir, options.claim_timeout)? {
-                    self.held.lock().unwrap().push(claim.clone());
+                    self.held.hold(&claim);
                     // Under the claim, what the folder holds now: another sweep (of other
                     // settings, into the same folder) may have completed it since the plan.
                     let settings = &run.spec.settings;
                     match existing(&run.dir, settings, options.data_limit, data_now(settings, options)) {
                         Existing::Foreign(why) => return Err(foreign_error(1, &why)),
                         Existing::Done => {
-                            self.held.lock().unwrap().retain(|c| *c != claim);
-                            claim.release();
+                            self.held.release(&[claim]);
                             result.already_done += 1;
                             self.finished += 1;
                             continue;
@@ -376,10 +367,7 @@ impl<'a> Pass<'a> {
             let specs: Vec<RunSpec> = mine.iter().map(|r| r.spec.clone()).collect();
             let still_ours = |k: usize| claims[k].is_ours();
             let trained = train_runs(&specs, self.data.as_ref().unwrap(), &root, &still_ours, &options.checkpoints);
-            self.held.lock().unwrap().retain(|c| !claims.contains(c));
-            for claim in &claims {
-                claim.release();
-            }
+            self.held.release(&claims);
             let trained = match trained {
                 Err(e) if e.is::<TakenOver>() => {
                     log::warn!("seeds {seeds:?}: {e}");

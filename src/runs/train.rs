@@ -12,14 +12,12 @@ use crate::engine::settings::{GroupKey, TrainSettings};
 use crate::engine::system::{device_name, SystemInfo};
 use crate::results::rundir::{self, ActivationRow, CurveRow, Outcome, RunConfig, Summary, UnitRow};
 use crate::runs::checkpoint::{self, Checkpoint, CheckpointInfo};
-use crate::runs::claim::{spawn_heartbeat, try_claim, Claim};
+use crate::runs::claim::{try_claim, HeldClaims};
 use crate::runs::experiment::RunSpec;
 use crate::runs::progress::Progress;
 use anyhow::{bail, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use tch::{Device, Kind, Tensor};
 
 /// The data of a run, loaded once and kept on the training device.
@@ -160,56 +158,45 @@ pub fn train_command(
     let data = load()?;
     // Claimed as a sweep claims them: a run a sweep's worker is training is not trained
     // beside it (a claim whose worker is gone, or stale, is taken over).
-    let held: Arc<Mutex<Vec<Claim>>> = Arc::new(Mutex::new(Vec::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let heartbeat = spawn_heartbeat(held.clone(), stop.clone(), command.claim_timeout / 4);
-    let trained = (|| -> Result<()> {
-        let mut claims = Vec::new();
-        for &seed in &to_train {
-            let dir = rundir::run_dir(out, settings, seed);
-            match try_claim(&dir, command.claim_timeout)? {
-                Some(claim) => {
-                    held.lock().unwrap().push(claim.clone());
-                    claims.push(claim);
-                }
-                None => bail!(
-                    "{} is being trained by another worker ({}): train trains no run beside it; run it again \
-                     when that worker is done, or stop it",
-                    dir.display(),
-                    crate::runs::claim::holder(&dir)
-                ),
+    let held = HeldClaims::new(command.claim_timeout / 4);
+    let mut claims = Vec::new();
+    for &seed in &to_train {
+        let dir = rundir::run_dir(out, settings, seed);
+        match try_claim(&dir, command.claim_timeout)? {
+            Some(claim) => {
+                held.hold(&claim);
+                claims.push(claim);
             }
+            None => bail!(
+                "{} is being trained by another worker ({}): train trains no run beside it; run it again when \
+                 that worker is done, or stop it",
+                dir.display(),
+                crate::runs::claim::holder(&dir)
+            ),
         }
-        let mut diverged = 0;
-        let width = command.seeds_per_model.for_method(settings.method.method());
-        for (seeds, claims) in to_train.chunks(width).zip(claims.chunks(width)) {
-            let runs: Vec<RunSpec> = seeds.iter().map(|&seed| RunSpec { settings: settings.clone(), seed }).collect();
-            let still_ours = |k: usize| claims[k].is_ours();
-            let written = train_runs(&runs, &data, out, &still_ours, &command.checkpoints);
-            for claim in claims {
-                claim.release();
-            }
-            for (k, summary) in written? {
-                match summary.final_accuracy {
-                    Some(acc) => println!("seed {}: test accuracy {:.2} %", seeds[k], 100.0 * acc),
-                    None => {
-                        diverged += 1;
-                        println!("seed {}: diverged at iteration {}", seeds[k], summary.diverged_at.unwrap_or(0));
-                    }
-                }
-            }
-        }
-        if diverged > 0 {
-            log::warn!("{diverged} run(s) diverged; their folders record it");
-        }
-        Ok(())
-    })();
-    stop.store(true, Ordering::SeqCst);
-    let _ = heartbeat.join();
-    for claim in held.lock().unwrap().drain(..) {
-        claim.release();
     }
-    trained
+    // (every claim still held is released when `held` goes, on an error too)
+    let mut diverged = 0;
+    let width = command.seeds_per_model.for_method(settings.method.method());
+    for (seeds, claims) in to_train.chunks(width).zip(claims.chunks(width)) {
+        let runs: Vec<RunSpec> = seeds.iter().map(|&seed| RunSpec { settings: settings.clone(), seed }).collect();
+        let still_ours = |k: usize| claims[k].is_ours();
+        let written = train_runs(&runs, &data, out, &still_ours, &command.checkpoints);
+        held.release(claims);
+        for (k, summary) in written? {
+            match summary.final_accuracy {
+                Some(acc) => println!("seed {}: test accuracy {:.2} %", seeds[k], 100.0 * acc),
+                None => {
+                    diverged += 1;
+                    println!("seed {}: diverged at iteration {}", seeds[k], summary.diverged_at.unwrap_or(0));
+                }
+            }
+        }
+    }
+    if diverged > 0 {
+        log::warn!("{diverged} run(s) diverged; their folders record it");
+    }
+    Ok(())
 }
 
 /// A sweep's run was taken over by another worker (this one stalled past the claim
