@@ -461,9 +461,31 @@ pub fn prepare(dir: &Path) -> Result<()> {
 /// the file (a full disk says which file it could not write). No temporary file is
 /// left behind on failure. Returns the size written.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<u64> {
+    write_through_temporary(dir, name, bytes, false)
+}
+
+/// [`write_atomic`], with the temporary file and then the folder fsynced: after a crash
+/// the file is the old one or the new one, whole (what a checkpoint needs).
+pub fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<u64> {
+    write_through_temporary(dir, name, bytes, true)
+}
+
+fn write_through_temporary(dir: &Path, name: &str, bytes: &[u8], durable: bool) -> Result<u64> {
+    use std::io::Write as _;
     let tmp = dir.join(format!(".{name}.tmp"));
     let target = dir.join(name);
-    let written = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, &target));
+    let written = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        if durable {
+            file.sync_all()?;
+        }
+        std::fs::rename(&tmp, &target)?;
+        if durable {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok::<(), std::io::Error>(())
+    })();
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
         return Err(e).with_context(|| format!("cannot write {}", target.display()));

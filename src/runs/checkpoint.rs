@@ -10,8 +10,8 @@
 //! iteration, the settings and data it trains on, and the curve so far. Where a run is in
 //! its batch order follows from the iteration (`BatchSampler::skip`).
 //!
-//! Written atomically (a temporary file, fsync, rename, the folder fsynced): the previous
-//! checkpoint stays until the new one is whole. A checkpoint is used only when its format,
+//! Written atomically (`rundir::write_durably`: a temporary file, fsync, rename, the
+//! folder fsynced): the previous checkpoint stays until the new one is whole. A checkpoint is used only when its format,
 //! seed, settings and data are the run's; any other is named in the log and the run
 //! starts over (it is never used silently, and never stops a sweep).
 
@@ -20,7 +20,6 @@ use crate::results::rundir::{CurveRow, CHECKPOINT};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
@@ -102,7 +101,6 @@ fn tensors_sha256<'a>(tensors: impl Iterator<Item = (&'a str, safetensors::Dtype
 
 /// Writes `dir`'s checkpoint atomically; returns its size in bytes.
 pub fn write(dir: &Path, info: &CheckpointInfo, tensors: &[(String, Tensor)]) -> Result<u64> {
-    let target = dir.join(CHECKPOINT);
     let mut owned: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = Vec::with_capacity(tensors.len());
     for (name, tensor) in tensors {
         let t = tensor.to_device(Device::Cpu).contiguous();
@@ -132,30 +130,11 @@ pub fn write(dir: &Path, info: &CheckpointInfo, tensors: &[(String, Tensor)]) ->
         std::fs::rename(&current, dir.join(PREVIOUS))
             .with_context(|| format!("cannot keep {} as the previous checkpoint", current.display()))?;
     }
-    write_durably(dir, CHECKPOINT, &bytes).with_context(|| format!("cannot write {}", target.display()))?;
-    Ok(bytes.len() as u64)
+    crate::results::rundir::write_durably(dir, CHECKPOINT, &bytes)
 }
 
 /// A run's checkpoint before its last (see [`write`]).
 const PREVIOUS: &str = "checkpoint.previous.safetensors";
-
-/// `bytes` to `dir/name` through a temporary file that is fsynced, renamed over the old
-/// file, and the folder fsynced: after a crash the file is the old one or the new one,
-/// whole. No temporary file is left behind on failure.
-fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let written = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, dir.join(name))?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
-}
 
 /// Reads `dir`'s checkpoints, the last and the one before it, where they are: each a
 /// checkpoint, or an error where the file is there but is not a whole checkpoint of this
