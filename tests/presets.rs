@@ -7,21 +7,27 @@ mod common;
 use homeonorm::engine::data::DatasetKind;
 use homeonorm::engine::settings::TrainSettings;
 
-/// The Python side's presets: `{"presets": …, "settings": …, "options": …}`.
-fn python_presets() -> serde_json::Value {
+/// What `script` prints (JSON), run with python/ and reference/ importable and `argument`
+/// as `sys.argv[1]`.
+fn python_json(script: &str, argument: &str) -> serde_json::Value {
     let root = common::repo_root();
-    let script = "import json, sys\nsys.path[:0] = [sys.argv[1], sys.argv[2]]\n\
-                  from homeonorm_writer.run import METHODS, MODELS, PRESETS, SETTINGS\nfrom networks import OPTIONS\n\
-                  print(json.dumps({'presets': PRESETS, 'settings': SETTINGS, 'options': OPTIONS,\
-                  'methods': METHODS, 'models': MODELS}))";
+    let prologue = "import json, sys\nsys.path[:0] = [sys.argv[2], sys.argv[3]]\n";
     let out = std::process::Command::new(common::python())
-        .args(["-c", script])
+        .args(["-c", &format!("{prologue}{script}"), argument])
         .arg(root.join("python"))
         .arg(root.join("reference"))
         .output()
         .expect("python runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The Python side's presets: `{"presets": …, "settings": …, "options": …}`.
+fn python_presets() -> serde_json::Value {
+    let script = "from homeonorm_writer.run import METHODS, MODELS, PRESETS, SETTINGS\nfrom networks import OPTIONS\n\
+                  print(json.dumps({'presets': PRESETS, 'settings': SETTINGS, 'options': OPTIONS,\
+                  'methods': METHODS, 'models': MODELS}))";
+    python_json(script, "")
 }
 
 #[test]
@@ -60,11 +66,8 @@ fn the_python_writer_knows_every_method_and_network_and_no_other() {
 #[test]
 fn the_python_writer_names_changed_rule_settings_as_homeonorm_does() {
     use homeonorm::engine::norm::{RuleSetting, METHODS};
-    let root = common::repo_root();
     // Its RULE_SETTINGS: every method's rule settings, in homeonorm's order.
-    let script =
-        "import json, sys\nsys.path[:0] = [sys.argv[1]]\nfrom homeonorm_writer.run import RULE_SETTINGS, run_path\n\
-                  cases = json.loads(sys.argv[2])\n\
+    let script = "from homeonorm_writer.run import RULE_SETTINGS, run_path\ncases = json.loads(sys.argv[1])\n\
                   print(json.dumps({'rules': RULE_SETTINGS, 'paths': [run_path('out', 'cifar10', m, lr, 3, model, **r)\
                   for m, lr, model, r in cases]}))";
     // (method, learning rate, network, the rule settings changed)
@@ -89,14 +92,7 @@ fn the_python_writer_names_changed_rule_settings_as_homeonorm_does() {
             serde_json::json!([method, lr, model, rules])
         })
         .collect();
-    let out = std::process::Command::new(common::python())
-        .args(["-c", script])
-        .arg(root.join("python"))
-        .arg(serde_json::Value::Array(as_json).to_string())
-        .output()
-        .expect("python runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let python: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let python = python_json(script, &serde_json::Value::Array(as_json).to_string());
     for method in METHODS {
         let ours: Vec<&str> = method.rule_settings().iter().map(|r| r.name()).collect();
         let theirs: Vec<&str> = python["rules"][method.name()]
