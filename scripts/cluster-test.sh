@@ -56,8 +56,8 @@ done
 [ -n "$stopped" ] || fail "task 2 left no checkpointed run: TERM did not stop it mid-run"
 say "task 2 stopped: $stopped unfinished with its checkpoint, its claim released"
 wait_until "array job $first to finish" job_done "$first"
-[ "$(task_state "${first}_0")" = COMPLETED ] || fail "task 0 ended $(task_state "${first}_0")"
-[ "$(task_state "${first}_1")" = COMPLETED ] || fail "requeued task 1 ended $(task_state "${first}_1")"
+ended_as "${first}_0" COMPLETED
+ended_as "${first}_1" COMPLETED # (the requeued one)
 [ "$(task_field "${first}_1" Restarts)" = 1 ] || fail "task 1 was not restarted once (Restarts=$(task_field "${first}_1" Restarts))"
 for dir in $(shard_dirs "$results" 0 3) $(shard_dirs "$results" 1 3); do
     [ -f "$dir/summary.json" ] || fail "$dir: not complete after tasks 0 and 1 finished"
@@ -77,7 +77,7 @@ second="$(submit)"
 say "resubmitted the array as job $second"
 wait_until "array job $second to finish" job_done "$second"
 for t in 0 1 2; do
-    [ "$(task_state "${second}_$t")" = COMPLETED ] || fail "resubmitted task $t ended $(task_state "${second}_$t")"
+    ended_as "${second}_$t" COMPLETED
 done
 resumed="$(grep -o 'resumed at iteration [0-9]*' "logs/homeonorm-${second}_2.out" | head -n 1 || true)"
 [ -n "$resumed" ] || fail "the resubmitted task 2 did not go on from the stopped run's checkpoint"

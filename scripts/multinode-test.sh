@@ -56,11 +56,6 @@ node_of() { task_field "$1" BatchHost; }
 all_idle() { [ "$(slurm sinfo -h -o %t | sort -u)" = idle ]; }
 node_down() { [ "$(slurm sinfo -h -n "$1" -o %t)" = "down*" ]; }
 queue_empty() { [ -z "$(slurm squeue -h -o %i)" ]; }
-ended_as() { # TASK STATE: the task ended so (fails the test if it ended otherwise)
-    local state
-    state="$(task_state "$1")"
-    [ "$state" = "$2" ] || fail "task $1 ended $state, not $2"
-}
 
 # --- a node lost mid-run ---------------------------------------------------------------
 job="$(submit lost --array=0-2)"

@@ -55,6 +55,11 @@ wait_until() { # WHAT COMMAND...: polls COMMAND until it succeeds, within the ti
 task_field() { slurm scontrol show job "$1" 2>/dev/null | grep -o "$2=[^ ]*" | head -n 1 | cut -d= -f2; }
 task_state() { task_field "$1" JobState; }
 task_is() { [ "$(task_state "$1")" = "$2" ]; }
+ended_as() { # TASK STATE: the task ended so (fails the test if it ended otherwise)
+    local state
+    state="$(task_state "$1")"
+    [ "$state" = "$2" ] || fail "task $1 ended $state, not $2"
+}
 job_done() { [ -z "$(slurm squeue -h -j "$1" -o %i 2>/dev/null)" ]; }
 
 # CIFAR-10-format files (6 × 400 records of random pixels) and a grid of 3 methods × 2 seeds.
