@@ -7,7 +7,9 @@
 started=$(date +%s)
 
 say() { echo "$name: $*"; }
+failure=""
 fail() {
+    failure="$*"
     echo "$name: FAILED: $*" >&2
     exit 1
 }
@@ -34,6 +36,8 @@ cleanup() {
         for log in "$tmp"/*/logs/*.out; do
             [ -f "$log" ] && { echo "--- $log" >&2; tail -n 15 "$log" >&2; }
         done
+        # Again below the logs, where a reader of the output's tail (CI's) sees it.
+        [ -z "$failure" ] || echo "$name: FAILED: $failure" >&2
     fi
     if [ "${CLUSTER_TEST_KEEP:-0}" = 1 ]; then say "kept $tmp"; else rm -rf "$tmp"; fi
     exit "$status"
