@@ -34,7 +34,10 @@ RUN if [ -x /opt/rust/bin/cargo ]; then \
     fi
 WORKDIR /src
 COPY . .
-RUN scripts/with-libtorch.sh cargo build --release --locked \
+# The commit each run's provenance.json records (.git is not copied): `docker build
+# --build-arg HOMEONORM_COMMIT=$(git rev-parse HEAD)`; empty: not recorded.
+ARG HOMEONORM_COMMIT=""
+RUN HOMEONORM_COMMIT="$HOMEONORM_COMMIT" scripts/with-libtorch.sh cargo build --release --locked \
     && install -m 755 target/release/homeonorm /usr/local/bin/homeonorm
 
 FROM ${BASE}

@@ -28,6 +28,7 @@ fn main() {
     };
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());
     println!("cargo:rustc-env=HOMEONORM_LIBTORCH_VERSION={}", libtorch_version(&lib_dir));
+    println!("cargo:rustc-env=HOMEONORM_COMMIT={}", source_commit());
     println!("cargo::rustc-check-cfg=cfg(homeonorm_cuda_graph)");
     if lib_dir.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
@@ -40,6 +41,33 @@ fn main() {
                  built without CUDA graphs (set HOMEONORM_CUDA_INCLUDE to their folder)"
             ),
         }
+    }
+}
+
+/// The git commit the binary is built from, `-dirty` added when its source (src, csrc,
+/// build.rs, Cargo.toml, Cargo.lock) differs from it; `HOMEONORM_COMMIT` where there is no
+/// git checkout (the Docker build copies no `.git`: its build argument passes the commit);
+/// empty when neither is known. Rerun when the commit or the source changes.
+fn source_commit() -> String {
+    println!("cargo:rerun-if-env-changed=HOMEONORM_COMMIT");
+    if let Ok(commit) = std::env::var("HOMEONORM_COMMIT") {
+        return commit;
+    }
+    // (only paths that exist: cargo reruns a build script on every build for a missing one)
+    let watched = [".git/HEAD", ".git/index", ".git/packed-refs", ".git/refs/heads", "src", "csrc", "Cargo.toml", "Cargo.lock"];
+    for path in watched.into_iter().filter(|p| std::path::Path::new(p).exists()) {
+        println!("cargo:rerun-if-changed={path}");
+    }
+    let git = |args: &[&str]| std::process::Command::new("git").args(args).output().ok();
+    let Some(head) = git(&["rev-parse", "HEAD"]).filter(|o| o.status.success()) else {
+        return String::new();
+    };
+    let commit = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    let source = ["src", "csrc", "build.rs", "Cargo.toml", "Cargo.lock"];
+    let diff = git(&[&["diff", "--quiet", "HEAD", "--"][..], &source[..]].concat());
+    match diff.map(|o| o.status.code()) {
+        Some(Some(0)) => commit,
+        _ => format!("{commit}-dirty"),
     }
 }
 

@@ -86,7 +86,9 @@ cp "$sysroot/bin/cargo" "$sysroot/bin/rustc" "$context/docker/toolchain/bin/"
 cp -r "$sysroot/lib" "$context/docker/toolchain/"
 cp /usr/local/share/ca-certificates/*.crt "$context/docker/ca-certificates/" 2>/dev/null
 start=$(date +%s)
-if docker build --build-arg "BASE=$base" -t "$image" "$context" >"$work/build.log" 2>&1; then
+commit="$(git -C "$repo" rev-parse HEAD)"
+if docker build --build-arg "BASE=$base" --build-arg "HOMEONORM_COMMIT=$commit" -t "$image" "$context" \
+    >"$work/build.log" 2>&1; then
     pass "image built in $(($(date +%s) - start)) s"
 else
     fail "image build (log: $work/build.log)"; tail -n 30 "$work/build.log"; KEEP=1; exit 1
@@ -137,6 +139,8 @@ check "homeonorm info" grep -q "libtorch         2.11.0" <<<"$info"
 run train --dataset cifar10 --method batch-norm --iterations 40 --eval-every 20 --out /results/train "${common[@]}" \
     >"$work/train.log" 2>&1
 check "train: a complete run folder" test -f "$results/train/cifar10/batch-norm/lr0.003/seed0/summary.json"
+check "provenance.json names the commit the image was built from" \
+    grep -q "\"commit\": \"$commit\"" "$results/train/cifar10/batch-norm/lr0.003/seed0/provenance.json"
 
 run sweep /exp/small.toml --out /results --shard 0/2 "${common[@]}" >"$work/shard0.log" 2>&1 &
 shard0=$!

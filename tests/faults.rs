@@ -905,7 +905,9 @@ const RESUME_METHODS: [&str; 2] = ["batch-norm", "adaptive-threshold"];
 const RESUME_ARGS: [&str; 4] = ["--seeds-per-batch", "4", "--workers", "1"];
 
 /// Every file under `a` is under `b` with the same bytes (`summary.json` but its wall
-/// time; `config.json` is the run's settings, checked by the sweep itself).
+/// time and `provenance.json`'s size; `config.json` is the run's settings, checked by the
+/// sweep itself; `provenance.json` says who trained each stretch: its stretches in `b`
+/// cover the run's iterations in order, whatever they were).
 fn assert_same_runs(a: &Path, b: &Path) {
     assert_same_runs_of(a, b, 8);
 }
@@ -923,10 +925,12 @@ fn assert_same_runs_of(a: &Path, b: &Path, runs: usize) {
                 let read = |p: &Path| {
                     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
                     v.as_object_mut().unwrap().remove("wall_time_s");
+                    v["files"].as_object_mut().unwrap().remove("provenance.json");
                     v
                 };
                 assert_eq!(read(&path), read(&other), "{}", other.display());
             }
+            "provenance.json" => assert_stretches_cover_the_run(&other),
             _ => {
                 assert!(std::fs::read(&path).unwrap() == std::fs::read(&other).unwrap(), "{} differs", other.display())
             }
@@ -937,6 +941,22 @@ fn assert_same_runs_of(a: &Path, b: &Path, runs: usize) {
         let name = path.file_name().unwrap().to_string_lossy();
         assert!(!name.starts_with("checkpoint"), "{}: removed when the run completed", path.display());
     }
+}
+
+/// A run's `provenance.json` lists stretches that go on from one another, from 0 to the
+/// run's last iteration, each saying when, where and by which command it ran.
+fn assert_stretches_cover_the_run(provenance: &Path) {
+    let dir = provenance.parent().unwrap();
+    let stretches = homeonorm::results::rundir::read_provenance(dir).unwrap().unwrap().stretches;
+    let summary = homeonorm::results::rundir::read_summary(dir).unwrap();
+    let mut at = 0;
+    for stretch in &stretches {
+        assert_eq!(stretch.from_iteration, at, "{}: {stretches:?}", provenance.display());
+        assert!(stretch.to_iteration >= at && stretch.started <= stretch.ended && stretch.ended.is_some());
+        assert!(stretch.host.is_some() && stretch.command.iter().any(|a| a == "sweep" || a == "train"));
+        at = stretch.to_iteration;
+    }
+    assert_eq!(at, summary.iterations, "{}: the stretches end where the run ended", provenance.display());
 }
 
 /// The iterations a command's log says its runs were resumed at.
@@ -973,6 +993,17 @@ fn a_sweep_stopped_again_and_again_goes_on_from_its_checkpoints_and_ends_byte_id
     resumed.extend(resumed_at(&text(&o)));
     assert!(stops >= 2 && !resumed.is_empty(), "stopped {stops} times, resumed at {resumed:?}");
     assert_same_runs(&grid.whole, &out);
+    assert!(most_stretches(&out) >= 2, "a resumed run's provenance.json lists each process that trained it");
+}
+
+/// The most stretches a run under `out` records in its `provenance.json`.
+fn most_stretches(out: &Path) -> usize {
+    entries_under(out)
+        .iter()
+        .filter(|p| p.ends_with("provenance.json"))
+        .map(|p| homeonorm::results::rundir::read_provenance(p.parent().unwrap()).unwrap().unwrap().stretches.len())
+        .max()
+        .unwrap_or(0)
 }
 
 #[test]
@@ -998,6 +1029,7 @@ fn kill_9_loses_only_the_steps_after_the_last_checkpoint() {
     let said = text(&o);
     assert!(o.status.success() && said.contains("resumed at iteration"), "{said}");
     assert_same_runs(&grid.whole, &out);
+    assert_eq!(most_stretches(&out), 2, "the killed stretch up to its last checkpoint, and the rest");
 }
 
 /// A way of damaging a checkpoint: what it is, what the log says of it, and the damage.

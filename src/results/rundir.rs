@@ -32,6 +32,8 @@ pub const UNIT_STATS: &str = "unit_stats.csv";
 /// The final parameters and buffers, named as the PyTorch reference's `state_dict`.
 pub const MODEL: &str = "model.safetensors";
 pub const SUMMARY: &str = "summary.json";
+/// Who made the run: the code, machine, command and job of each stretch of its training.
+pub const PROVENANCE: &str = "provenance.json";
 /// A run's mid-run checkpoint (`crate::runs::checkpoint`): in an unfinished folder only,
 /// removed when the run completes (unless kept); never part of a complete run.
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
@@ -42,12 +44,12 @@ pub const REPORT_DIR: &str = "report";
 /// a run in progress.
 pub const CLAIM: &str = ".claim";
 /// Every file a run folder may hold, in the order they are written.
-pub const FILES: [&str; 6] = [CONFIG, CURVE, ACTIVATION_PROB, UNIT_STATS, MODEL, SUMMARY];
+pub const FILES: [&str; 7] = [CONFIG, CURVE, ACTIVATION_PROB, UNIT_STATS, MODEL, PROVENANCE, SUMMARY];
 /// The files every complete run holds: what it is, its curve and its outcome.
 pub const REQUIRED: [&str; 3] = [CONFIG, CURVE, SUMMARY];
 /// The files a complete run may lack (homeonorm writes them all): a run without them
-/// has not recorded the measures or the weights ("not recorded" in reports).
-pub const OPTIONAL: [&str; 3] = [ACTIVATION_PROB, UNIT_STATS, MODEL];
+/// has not recorded the measures, the weights or its provenance ("not recorded" in reports).
+pub const OPTIONAL: [&str; 4] = [ACTIVATION_PROB, UNIT_STATS, MODEL, PROVENANCE];
 
 /// The run folder of one (dataset, method, lr, seed) of LeNet5, its rule settings the
 /// preset's, under `out`.
@@ -235,6 +237,90 @@ pub struct Summary {
     pub files: std::collections::BTreeMap<String, u64>,
 }
 
+/// `provenance.json`: each stretch of the run's training, in order — one, or one per
+/// process that took the run up from a checkpoint (a preemption, a lost node).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub stretches: Vec<Stretch>,
+}
+
+/// One process's stretch of a run: what code ran it where, on what, from which command
+/// and job, when, over which iterations. Every field but the iterations may be absent
+/// (another writer's, or not known).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stretch {
+    /// The iteration it started at (0, or the checkpoint's it took up) and ended at.
+    pub from_iteration: usize,
+    pub to_iteration: usize,
+    /// UTC, RFC 3339, to the second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<String>,
+    /// The writer's version (homeonorm's, `CARGO_PKG_VERSION`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub homeonorm: Option<String>,
+    /// The git commit its binary was built from, `-dirty` when its source differed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub libtorch: Option<String>,
+    /// `cpu`, `cuda:0`, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// The CPU's model name, or the GPU's name and driver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_name: Option<String>,
+    /// Intra-op threads (libtorch's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The command line, as typed (a sweep's worker records its sweep's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// The Slurm job it ran in, when it ran in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<SlurmJob>,
+}
+
+/// Slurm's names for the job a stretch ran in (its environment's `SLURM_*`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SlurmJob {
+    /// `SLURM_JOB_ID`.
+    pub job_id: String,
+    /// `SLURM_ARRAY_JOB_ID` and `SLURM_ARRAY_TASK_ID`, for an array task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array_job_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array_task_id: Option<String>,
+    /// `SLURM_RESTART_COUNT`: how often the job was requeued before this start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_count: Option<u32>,
+    /// `SLURMD_NODENAME`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+}
+
+impl SlurmJob {
+    /// How the job is named on the command line: `123_4` for an array task, else `123`.
+    pub fn name(&self) -> String {
+        match (&self.array_job_id, &self.array_task_id) {
+            (Some(job), Some(task)) => format!("{job}_{task}"),
+            _ => self.job_id.clone(),
+        }
+    }
+}
+
+/// A run folder's `provenance.json`, or `None` when the run did not record it.
+pub fn read_provenance(dir: &Path) -> Result<Option<Provenance>> {
+    if has(dir, PROVENANCE) {
+        read_json(&dir.join(PROVENANCE)).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunState {
     Missing,
@@ -323,6 +409,7 @@ pub fn check_complete(dir: &Path) -> Result<Summary> {
     if has(dir, UNIT_STATS) {
         read_csv::<UnitRow>(dir)?;
     }
+    read_provenance(dir)?;
     // The heat-map rows are megabytes for a full run, and a sweep checks every run it
     // skips: where their size is recorded, that check stands for reading them.
     if has(dir, ACTIVATION_PROB) && !summary.files.contains_key(ACTIVATION_PROB) {
@@ -632,7 +719,34 @@ mod tests {
         .unwrap();
         let layer = serde_json::to_value(LayerSummary::of("fc1", &[])).unwrap();
         let config = serde_json::to_value(config_of(settings("vanilla"), 0)).unwrap();
-        let keys = [&summary, &layer, &config].into_iter().flat_map(|v| v.as_object().unwrap().keys().cloned());
+        let slurm = SlurmJob {
+            job_id: "1".into(),
+            array_job_id: Some("1".into()),
+            array_task_id: Some("0".into()),
+            restart_count: Some(0),
+            node: Some("n".into()),
+        };
+        let some = || Some(String::new());
+        let stretch = Stretch {
+            from_iteration: 0,
+            to_iteration: 1,
+            started: some(),
+            ended: some(),
+            homeonorm: some(),
+            commit: some(),
+            libtorch: some(),
+            device: some(),
+            device_name: some(),
+            threads: Some(1),
+            host: some(),
+            command: vec![String::new()],
+            slurm: Some(slurm.clone()),
+        };
+        let provenance = serde_json::to_value(Provenance { stretches: vec![stretch.clone()] }).unwrap();
+        let [stretch, slurm] = [serde_json::to_value(stretch).unwrap(), serde_json::to_value(slurm).unwrap()];
+        let keys = [&summary, &layer, &config, &provenance, &stretch, &slurm]
+            .into_iter()
+            .flat_map(|v| v.as_object().unwrap().keys().cloned());
         for name in columns.iter().map(|c| c.to_string()).chain(keys) {
             assert!(doc.contains(&format!("`{name}`")), "docs/run-folder.md does not describe `{name}`");
         }

@@ -279,6 +279,7 @@ pub fn checkpoint_cost(methods: &[&'static dyn Method], options: &BenchOptions) 
                 loss_steps: 0,
                 activity_iterations: (0..rows as usize).map(|r| (r + 1) * settings.record_every).collect(),
                 wall_time_s: 0.0,
+                stretches: vec![crate::runs::provenance::begin(options.device, 0)],
                 tensors_sha256: String::new(),
             };
             bytes = checkpoint::write(&run_dir, &info, &tensors)?;

@@ -16,7 +16,7 @@
 //! starts over (it is never used silently, and never stops a sweep).
 
 use crate::engine::data::DataFile;
-use crate::results::rundir::{CurveRow, CHECKPOINT};
+use crate::results::rundir::{CurveRow, Stretch, CHECKPOINT};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -50,6 +50,10 @@ pub struct CheckpointInfo {
     pub activity_iterations: Vec<usize>,
     /// Seconds trained before this checkpoint, over every stretch of the run.
     pub wall_time_s: f64,
+    /// Every stretch of the run up to this checkpoint, the last ending here: what its
+    /// `provenance.json` goes on from (empty in checkpoints written before it was kept).
+    #[serde(default)]
+    pub stretches: Vec<Stretch>,
     /// SHA-256 of the tensors (name, dtype, shape, bytes, in name order), set when written
     /// and checked when read: a checkpoint damaged in its data is not read as another run's state.
     #[serde(default)]
@@ -272,6 +276,13 @@ mod tests {
             loss_steps: 31,
             activity_iterations: vec![10, 20],
             wall_time_s: 1.5,
+            stretches: vec![Stretch {
+                from_iteration: 0,
+                to_iteration: 71,
+                host: Some("node2".into()),
+                command: vec!["homeonorm".into(), "sweep".into()],
+                ..Default::default()
+            }],
             tensors_sha256: String::new(),
         }
     }

@@ -4,7 +4,8 @@
 //! GPUs by [`placement`]) that share a
 //! results folder through claims ([`claim`]); [`train`] trains one model's runs and
 //! writes their folders, going on from a [`checkpoint`] where a run was stopped;
-//! [`bench`] times the arrangements. Signals ([`interrupt`]),
+//! [`provenance`] says which code, machine, command and job trained each stretch of a
+//! run; [`bench`] times the arrangements. Signals ([`interrupt`]),
 //! progress display ([`progress`]) and dataset downloads ([`download`]) live here too.
 //!
 //! It uses the engine, and the results wing for the run-folder format (`rundir`).
@@ -19,6 +20,7 @@ pub mod interrupt;
 pub mod packing;
 pub mod placement;
 pub mod progress;
+pub mod provenance;
 pub mod sweep;
 pub mod train;
 pub mod workers;

@@ -10,11 +10,12 @@ use crate::engine::measures::LayerSummary;
 use crate::engine::metrics::ActivityRecord;
 use crate::engine::settings::{GroupKey, TrainSettings};
 use crate::engine::system::{device_name, SystemInfo};
-use crate::results::rundir::{self, ActivationRow, CurveRow, Outcome, RunConfig, Summary, UnitRow};
+use crate::results::rundir::{self, ActivationRow, CurveRow, Outcome, Provenance, RunConfig, Stretch, Summary, UnitRow};
 use crate::runs::checkpoint::{self, Checkpoint, CheckpointInfo};
 use crate::runs::claim::{try_claim, HeldClaims};
 use crate::runs::experiment::RunSpec;
 use crate::runs::progress::Progress;
+use crate::runs::provenance;
 use anyhow::{bail, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -266,6 +267,8 @@ pub fn train_runs(
         loss_sum: Tensor::zeros([models as i64], (Kind::Double, device)),
         loss_steps: 0,
         wall_time_before: 0.0,
+        stretches_before: vec![Vec::new(); models],
+        stretch: provenance::begin(device, 0),
     };
     let mut rates = lrs.clone();
     rates.dedup();
@@ -372,6 +375,7 @@ pub fn train_runs(
     let units = final_eval.units.expect("asked for units");
     let one_by_one = evaluate(&learner, &data.test, &TrainSettings { test_batch_size: 1, ..settings.clone() }, false);
     let wall_time_s = training.wall_time_before + started.elapsed().as_secs_f64();
+    let stretch = provenance::ended(&training.stretch, iterations_done);
     let finished = Finished { activity: &training.activity, wall_time_s, iterations_done };
     let mut summaries = Vec::new();
     for (s, log) in training.logs.into_iter().enumerate() {
@@ -387,6 +391,7 @@ pub fn train_runs(
             accuracy_batch1: one_by_one.accuracy[s],
             units: &units[s],
             weights: learner.pytorch_state(s as i64),
+            provenance: Provenance { stretches: [&training.stretches_before[s][..], &[stretch.clone()]].concat() },
         };
         let summary = finished.write_run(dir, config_bytes[s], result)?;
         if checkpoints.keep {
@@ -477,6 +482,9 @@ struct Training {
     loss_steps: usize,
     /// Seconds trained in earlier stretches of the run (before its last resume).
     wall_time_before: f64,
+    /// Each model's earlier stretches (its checkpoint's), and this process's.
+    stretches_before: Vec<Vec<Stretch>>,
+    stretch: Stretch,
 }
 
 impl Training {
@@ -512,6 +520,7 @@ impl Training {
             loss_steps: self.loss_steps,
             activity_iterations: self.activity.model_rows(s as i64).0,
             wall_time_s,
+            stretches: [&self.stretches_before[s][..], &[provenance::ended(&self.stretch, iteration)]].concat(),
             tensors_sha256: String::new(), // set as it is written
         }
     }
@@ -550,6 +559,8 @@ impl Training {
             self.activity.restore(&taken_up[0].info.activity_iterations, &rows);
         }
         self.wall_time_before = taken_up[0].info.wall_time_s;
+        self.stretches_before = taken_up.iter().map(|c| c.info.stretches.clone()).collect();
+        self.stretch.from_iteration = iteration;
         Ok(iteration)
     }
 }
@@ -676,12 +687,13 @@ struct ModelResult<'a> {
     units: &'a LayerUnits,
     /// Final parameters and buffers under PyTorch's names.
     weights: Vec<(String, Tensor)>,
+    provenance: Provenance,
 }
 
 impl Finished<'_> {
     /// Writes one run folder's files after its `config.json`, `summary.json` last.
     fn write_run(&self, dir: &Path, config_bytes: u64, result: ModelResult) -> Result<Summary> {
-        let ModelResult { index, log, final_accuracy, accuracy_batch1, units, weights } = result;
+        let ModelResult { index, log, final_accuracy, accuracy_batch1, units, weights, provenance } = result;
         let diverged = log.diverged_at.is_some();
         let activation_rows: Vec<ActivationRow> = self
             .activity
@@ -702,6 +714,7 @@ impl Finished<'_> {
         files.insert(rundir::ACTIVATION_PROB.to_string(), rundir::write_csv(dir, &activation_rows)?);
         files.insert(rundir::UNIT_STATS.to_string(), rundir::write_csv(dir, &unit_rows)?);
         files.insert(rundir::MODEL.to_string(), rundir::write_model(dir, &weights)?);
+        files.insert(rundir::PROVENANCE.to_string(), rundir::write_json(dir, rundir::PROVENANCE, &provenance)?);
         let best = log.curve.iter().max_by(|a, b| a.test_accuracy.total_cmp(&b.test_accuracy));
         let summary = Summary {
             outcome: if diverged { Outcome::Diverged } else { Outcome::Complete },

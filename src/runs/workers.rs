@@ -112,6 +112,7 @@ pub fn run(
             command.args(["--devices", &format!("cuda:{}", placement.device_of(k))]);
         }
         command.env("HOMEONORM_WORKER", k.to_string());
+        command.env(crate::runs::provenance::COMMAND_ENV, crate::runs::provenance::command_for_workers());
         if std::env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", "warn"); // the workers' progress is this process's display
         }
