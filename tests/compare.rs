@@ -5,7 +5,8 @@ mod common;
 
 use homeonorm::engine::data::DatasetKind;
 use homeonorm::engine::settings::TrainSettings;
-use homeonorm::results::compare::{compare, welch_p};
+use homeonorm::results::compare::compare;
+use homeonorm::results::stats::welch_p;
 use homeonorm::runs::train::train_seed_batch;
 use std::path::{Path, PathBuf};
 

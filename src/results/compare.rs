@@ -15,7 +15,7 @@ use crate::engine::settings::GroupKey;
 use crate::results::report::{self, collect, RunRecord};
 use crate::results::rundir::{read_csv, CurveRow, Outcome};
 use anyhow::{bail, Context, Result};
-use statrs::distribution::{ContinuousCDF, StudentsT};
+use crate::results::stats::welch_p;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -120,23 +120,6 @@ impl Comparison {
         );
         out
     }
-}
-
-/// Welch's t-test p-value (two-sided) for two samples' means; `None` with fewer
-/// than two values on a side.
-pub fn welch_p(a: &[f64], b: &[f64]) -> Option<f64> {
-    if a.len() < 2 || b.len() < 2 {
-        return None;
-    }
-    let ((ma, sa), (mb, sb)) = (mean_sample_std(a), mean_sample_std(b));
-    let (va, vb) = (sa * sa / a.len() as f64, sb * sb / b.len() as f64);
-    if va + vb == 0.0 {
-        return Some(if ma == mb { 1.0 } else { 0.0 });
-    }
-    let t = (ma - mb) / (va + vb).sqrt();
-    let df = (va + vb).powi(2) / (va * va / (a.len() - 1) as f64 + vb * vb / (b.len() - 1) as f64);
-    let dist = StudentsT::new(0.0, 1.0, df).ok()?;
-    Some(2.0 * (1.0 - dist.cdf(t.abs())))
 }
 
 /// How one run's value of a measure is read.

@@ -2,7 +2,9 @@
 //! `config.json`, the CSV files, `summary.json`, `model.safetensors`, and what makes a
 //! folder complete), tables over a results folder ([`report`]), two folders side by
 //! side ([`compare`]), the paper's figures ([`plot`]), other programs' tables turned
-//! into run folders ([`import`]), and a finished run evaluated again ([`reevaluate`]).
+//! into run folders ([`import`]), a finished run evaluated again ([`reevaluate`]), and
+//! the statistics the tables print ([`stats`]) and the tables themselves, as Markdown or
+//! LaTeX ([`table`]).
 //!
 //! It uses the engine (the measures, the settings, the networks) and never imports the
 //! runs (`tests/floor_plan.rs`): any program's run folders read the same.
@@ -13,3 +15,5 @@ pub mod plot;
 pub mod reevaluate;
 pub mod report;
 pub mod rundir;
+pub mod stats;
+pub mod table;
