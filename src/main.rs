@@ -117,8 +117,15 @@ enum Command {
         #[arg(long)]
         paper: bool,
     },
-    /// Tables (CSV and Markdown) of the finished runs under DIR, beside the paper's numbers.
-    Report { dir: PathBuf },
+    /// Tables (CSV and Markdown) of the finished runs under DIR, beside the paper's numbers:
+    /// DIR/report/summary.csv (a row per setting), runs.csv (a row per run), curves.csv
+    /// and report.md.
+    Report {
+        dir: PathBuf,
+        /// Also write the tables as LaTeX (booktabs) to DIR/report/tables.tex.
+        #[arg(long)]
+        latex: bool,
+    },
     /// Two results folders side by side (homeonorm's and a PyTorch script's, CPU and
     /// GPU, two machines): per setting, accuracy and measures with Welch's test, and
     /// for shared seeds where the curves part. Writes OUT/compare.csv and compare.md.
@@ -487,8 +494,11 @@ fn run(cli: Cli) -> Result<()> {
             println!("{} run folder(s) under {}", written.len(), homeonorm::text::path(&out));
             Ok(())
         }
-        Command::Report { dir } => {
+        Command::Report { dir, latex } => {
             let results = homeonorm::results::report::write(&dir)?;
+            if latex {
+                homeonorm::results::report::write_latex(&dir, &results)?;
+            }
             println!(
                 "{} settings; wrote {}",
                 results.len(),

@@ -111,13 +111,63 @@ fn report_means_and_sample_stds_by_hand() {
     assert_eq!(last["runs"], "3");
     assert!((num(last, "accuracy_mean") - 0.6).abs() < 1e-12 && (num(last, "accuracy_std") - 0.1).abs() < 1e-12);
 
+    // The mean's 95 % interval: 0.6 ± t(0.975, 2) · 0.1 / √3, t = 4.302652729911275.
+    let half = 4.302652729911275 * 0.1 / 3f64.sqrt();
+    // (statrs' inverse t is exact to about 1e-11 here)
+    assert!((num(main, "final_accuracy_ci95_low") - (0.6 - half)).abs() < 1e-9);
+    assert!((num(main, "final_accuracy_ci95_high") - (0.6 + half)).abs() < 1e-9);
+    assert_eq!(other["final_accuracy_ci95_low"], "", "one run has no interval");
+
     let md = std::fs::read_to_string(root.join("report/report.md")).unwrap();
+    let row = md.lines().find(|l| l.starts_with("| cifar10 | vanilla |") && l.contains("| 0.003 |")).unwrap();
     assert!(
-        md.contains("| test accuracy (%) | vanilla | 0.003 | 59.3 ± 1.4 | 60.0 ± 10.0 | 0.7 | 3 | 45000 |"),
+        row.contains("| 3 | 1 | 1 | 60.00 ± 10.00 | 35.16 to 84.84 |"),
+        "n, diverged, unfinished, mean ± std, CI: {row}"
+    );
+    // Against the paper's 59.3 ± 1.4 of 10 seeds: 0.7 points, 0.50 of its std; Welch's
+    // t = 0.12089 at df = 2.0236, p = 0.9147 (Student's t density integrated numerically).
+    assert!(
+        md.contains(
+            "| test accuracy (%) | vanilla | 0.003 | 59.3 ± 1.4 | 60.0 ± 10.0 | 0.7 | 0.50 | 0.915 | 3 | 45000 |"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("| fc1 activation probability | vanilla | 0.003 | 0.10 ± 0.15 | 0.30 ± 0.10 | 0.20 | – | – | 3 |"),
         "{md}"
     );
     assert!(md.contains("diverged: cifar10 vanilla lr 0.003 seed 3"), "{md}");
     assert!(md.contains("unfinished: cifar10 vanilla lr 0.003 seed 4"), "{md}");
+
+    // runs.csv: every run folder, the unfinished and diverged ones too, with its setting row.
+    let mut reader = csv::Reader::from_path(root.join("report/runs.csv")).unwrap();
+    let runs: Vec<std::collections::HashMap<String, String>> = reader.deserialize().map(|r| r.unwrap()).collect();
+    assert_eq!(runs.len(), 6);
+    let run = |lr: &str, seed: &str| runs.iter().find(|r| r["lr"] == lr && r["seed"] == seed).unwrap();
+    let setting = |lr: &str| rows.iter().position(|r| r["lr"] == lr).unwrap().to_string();
+    assert_eq!(
+        (run("0.003", "1")["outcome"].as_str(), run("0.003", "1")["final_accuracy"].as_str()),
+        ("complete", "0.6")
+    );
+    assert_eq!(run("0.003", "1")["setting"], setting("0.003"));
+    assert_eq!(run("0.01", "0")["setting"], setting("0.01"));
+    assert_eq!((run("0.003", "3")["outcome"].as_str(), run("0.003", "3")["final_accuracy"].as_str()), ("diverged", ""));
+    assert_eq!(run("0.003", "4")["outcome"], "unfinished");
+    assert!(run("0.003", "4")["why_unfinished"].contains("summary.json"), "{:?}", run("0.003", "4"));
+    assert_eq!(run("0.003", "2")["fc1_prob_mean"], "0.4");
+    assert_eq!(run("0.003", "2")["run"], "cifar10/vanilla/lr0.003/seed2");
+    // (written by hand, without provenance.json: who made the 5 finished runs is not recorded)
+    assert_eq!(run("0.003", "2")["commit"], "");
+    assert!(
+        md.contains("| not recorded | not recorded | not recorded | not recorded | not recorded | not recorded | 5 |"),
+        "{md}"
+    );
+
+    // --latex: the same tables in booktabs.
+    let tex = std::fs::read_to_string(homeonorm::results::report::write_latex(root, &results).unwrap()).unwrap();
+    assert_eq!(tex.matches("\\begin{tabular}").count(), 3, "accuracy, measures, against the paper: {tex}");
+    assert!(tex.contains("3 & 1 & 1 & 60.00 $\\pm$ 10.00 & 35.16 to 84.84 &"), "{tex}");
+    assert!(tex.contains("59.3 $\\pm$ 1.4 & 60.0 $\\pm$ 10.0 & 0.7 & 0.50 & 0.915 & 3 & 45000 \\\\"), "{tex}");
 }
 
 #[test]
@@ -373,4 +423,66 @@ fn a_copied_run_folder_is_named_and_its_seed_counted_once() {
     let accuracy = comparison.measures.iter().find(|m| m.measure == "final_accuracy").unwrap();
     assert_eq!((accuracy.runs_a, accuracy.runs_b), (2, 2));
     assert!(comparison.left_out.iter().any(|(d, _)| d.ends_with("seed0.bak")));
+}
+
+/// Writes a `provenance.json` of `stretches` (host, commit, Slurm restart count) into a run folder.
+fn write_provenance(dir: &Path, stretches: &[(&str, &str, u32)]) {
+    let stretches: Vec<serde_json::Value> = stretches
+        .iter()
+        .enumerate()
+        .map(|(k, (host, commit, restarts))| {
+            serde_json::json!({
+                "from_iteration": 1000 * k, "to_iteration": 1000 * (k + 1),
+                "started": format!("2026-12-04T0{k}:00:00Z"), "ended": format!("2026-12-04T0{k}:30:00Z"),
+                "homeonorm": "0.1.0", "commit": commit, "libtorch": "2.11.0", "device": "cpu",
+                "device_name": "AMD EPYC", "threads": 1, "host": host, "command": ["homeonorm", "sweep"],
+                "slurm": {"job_id": "107", "array_job_id": "105", "array_task_id": "2", "restart_count": restarts},
+            })
+        })
+        .collect();
+    std::fs::write(dir.join("provenance.json"), serde_json::json!({ "stretches": stretches }).to_string()).unwrap();
+}
+
+#[test]
+fn who_made_each_run_is_in_runs_csv_and_the_report_and_compare_notes_other_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for (root, commit) in [(&a, "c0ffee"), (&b, "beef00")] {
+        for seed in 0..2 {
+            write_run(root, "vanilla", 0.003, seed, Some(("complete", 0.5, 0.2)), [0.1, 0.3], &[(100, 0.5)]);
+        }
+        let run = |seed| homeonorm::results::rundir::run_path(root, "cifar10", "vanilla", 0.003, seed);
+        // Seed 0 preempted on node1 and taken up on node2 after a requeue; seed 1 at once.
+        write_provenance(&run(0), &[("node1", commit, 0), ("node2", commit, 1)]);
+        write_provenance(&run(1), &[("node3", commit, 0)]);
+    }
+    homeonorm::results::report::write(&a).unwrap();
+
+    let mut reader = csv::Reader::from_path(a.join("report/runs.csv")).unwrap();
+    let runs: Vec<std::collections::HashMap<String, String>> = reader.deserialize().map(|r| r.unwrap()).collect();
+    let seed0 = runs.iter().find(|r| r["seed"] == "0").unwrap();
+    assert_eq!(seed0["hosts"], "node1 + node2");
+    assert_eq!(seed0["slurm_jobs"], "105_2 + 105_2 (restart 1)");
+    assert_eq!((seed0["started"].as_str(), seed0["ended"].as_str()), ("2026-12-04T00:00:00Z", "2026-12-04T01:30:00Z"));
+    assert_eq!(
+        (seed0["stretches"].as_str(), seed0["commit"].as_str(), seed0["threads"].as_str()),
+        ("2", "c0ffee", "1")
+    );
+    let seed1 = runs.iter().find(|r| r["seed"] == "1").unwrap();
+    assert_eq!((seed1["hosts"].as_str(), seed1["stretches"].as_str()), ("node3", "1"));
+
+    let md = std::fs::read_to_string(a.join("report/report.md")).unwrap();
+    assert!(md.contains("| 0.1.0 | c0ffee | 2.11.0 | cpu | AMD EPYC | 1 | 2 |"), "{md}");
+    assert!(md.contains("Hosts (runs): node1 (1), node2 (1), node3 (1)."), "{md}");
+    assert!(md.contains("Slurm jobs: 105_2."), "{md}");
+
+    let comparison = homeonorm::results::compare::compare(&a, &b).unwrap();
+    assert_eq!(
+        comparison.made_differently(),
+        ["the two sides ran on different code: A on homeonorm 0.1.0 (c0ffee), libtorch 2.11.0; \
+          B on homeonorm 0.1.0 (beef00), libtorch 2.11.0"]
+    );
+    assert!(comparison.beyond(0.0).is_empty(), "other code is a note, never a difference of results");
+    let same = homeonorm::results::compare::compare(&a, &a).unwrap();
+    assert!(same.made_differently().is_empty());
 }

@@ -62,6 +62,18 @@ fn a_short_run_learns_and_writes_a_complete_folder_identically_twice() {
     assert_eq!(config["seed"], 3);
     assert_eq!(config["system"]["libtorch"].as_str().unwrap().split('+').next(), Some("2.11.0"));
     assert_eq!(config["data_files"].as_array().unwrap().len(), 6);
+    // Who made it: one stretch, over the whole run, by this code on this machine.
+    let stretches = rundir::read_provenance(&dir).unwrap().expect("provenance.json").stretches;
+    assert_eq!(stretches.len(), 1);
+    let made = &stretches[0];
+    assert_eq!((made.from_iteration, made.to_iteration), (0, settings.iterations));
+    assert_eq!(made.commit.as_deref(), Some(homeonorm::runs::provenance::COMMIT).filter(|c| !c.is_empty()));
+    assert_eq!(made.device.as_deref(), Some("cpu"));
+    assert_eq!(made.threads, Some(tch::get_num_threads().into()));
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(made.host.as_deref(), Some(host.trim()));
+    assert!(made.started.is_some() && made.started <= made.ended, "{made:?}");
+    assert!(summary.files.contains_key("provenance.json"), "its size is recorded, as every file's");
 
     let dir_b = rundir::run_path(&out_b, "cifar10", "synaptic-scaling", 0.003, 3);
     for file in ["curve.csv", "activation_prob.csv", "unit_stats.csv"] {

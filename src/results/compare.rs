@@ -14,8 +14,9 @@ use crate::engine::metrics::mean_sample_std;
 use crate::engine::settings::GroupKey;
 use crate::results::report::{self, collect, RunRecord};
 use crate::results::rundir::{read_csv, CurveRow, Outcome};
-use anyhow::{bail, Context, Result};
+use crate::results::runs_table::Makers;
 use crate::results::stats::welch_p;
+use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -81,6 +82,28 @@ pub struct Comparison {
     pub data_differs: Vec<String>,
     /// Seeds of a setting on both sides that only one side ran.
     pub one_sided_seeds: Vec<String>,
+    /// Each side's code (homeonorm version and commit, libtorch) and devices, from its
+    /// runs' `provenance.json`: informative, never a difference in itself.
+    pub made_by: [Makers; 2],
+}
+
+impl Comparison {
+    /// What differs in the code and devices the two sides ran on, described (empty: the
+    /// same, or not recorded on a side).
+    pub fn made_differently(&self) -> Vec<String> {
+        let [a, b] = &self.made_by;
+        let mut out = Vec::new();
+        for (what, a, b) in [("code", a.code(), b.code()), ("devices", a.devices(), b.devices())] {
+            if !a.is_empty() && !b.is_empty() && a != b {
+                out.push(format!(
+                    "the two sides ran on different {what}: A on {}; B on {}",
+                    a.join(", "),
+                    b.join(", ")
+                ));
+            }
+        }
+        out
+    }
 }
 
 impl Comparison {
@@ -131,7 +154,7 @@ fn read_side(
     root: &Path,
     left_out: &mut Vec<(PathBuf, String)>,
     dirs: &mut Vec<PathBuf>,
-) -> Result<Vec<(GroupKey, Side)>> {
+) -> Result<(Vec<(GroupKey, Side)>, Makers)> {
     if !root.is_dir() {
         bail!("{}: not a folder", root.display());
     }
@@ -142,6 +165,7 @@ fn read_side(
     dirs.extend(found.runs.iter().map(|r| r.dir.clone()).chain(found.unreadable.iter().map(|(d, _)| d.clone())));
     left_out.extend(found.unreadable);
     left_out.extend(found.duplicates);
+    let makers = Makers::of(&found.runs);
     let mut sides: Vec<(GroupKey, Side)> = Vec::new();
     for r in found.runs {
         let Some(numbers) = numbers_of(&r, left_out)? else { continue };
@@ -150,7 +174,7 @@ fn read_side(
             None => sides.push((r.key.clone(), Side { runs: vec![numbers] })),
         }
     }
-    Ok(sides)
+    Ok((sides, makers))
 }
 
 fn numbers_of(r: &RunRecord, left_out: &mut Vec<(PathBuf, String)>) -> Result<Option<RunNumbers>> {
@@ -193,8 +217,8 @@ fn check_format(dirs: &[PathBuf]) -> Result<()> {
 pub fn compare(a: &Path, b: &Path) -> Result<Comparison> {
     let mut left_out = Vec::new();
     let mut dirs = Vec::new();
-    let side_a = read_side(a, &mut left_out, &mut dirs)?;
-    let side_b = read_side(b, &mut left_out, &mut dirs)?;
+    let (side_a, made_a) = read_side(a, &mut left_out, &mut dirs)?;
+    let (side_b, made_b) = read_side(b, &mut left_out, &mut dirs)?;
     check_format(&dirs)?;
     if side_a.is_empty() || side_b.is_empty() {
         let empty = if side_a.is_empty() { a } else { b };
@@ -212,6 +236,7 @@ pub fn compare(a: &Path, b: &Path) -> Result<Comparison> {
         left_out,
         data_differs: Vec::new(),
         one_sided_seeds: Vec::new(),
+        made_by: [made_a, made_b],
     };
     for (key, _) in side_b.iter().filter(|(k, _)| !side_a.iter().any(|(ka, _)| ka == k)) {
         comparison.only_b.push(describe(key));
@@ -444,6 +469,20 @@ pub fn markdown(c: &Comparison, a: &Path, b: &Path) -> String {
             let _ = writeln!(md, "- {s}");
         }
     }
+    let _ = writeln!(md, "\n## Code and devices\n");
+    for (side, made) in ["A", "B"].iter().zip(&c.made_by) {
+        let or_not = |list: Vec<String>| {
+            if list.is_empty() {
+                crate::results::report::NOT_RECORDED.to_string()
+            } else {
+                list.join("; ")
+            }
+        };
+        let _ = writeln!(md, "- {side}: {} on {}", or_not(made.code()), or_not(made.devices()));
+    }
+    for line in c.made_differently() {
+        let _ = writeln!(md, "\nNote: {line} (informative: not a difference of results).");
+    }
     let _ = writeln!(md, "\n## Runs left out\n");
     if c.left_out.is_empty() {
         let _ = writeln!(md, "None.");
@@ -469,6 +508,9 @@ pub fn command(a: &Path, b: &Path, out: &Path, tolerance: Option<f64>) -> Result
     }
     for line in &comparison.data_differs {
         println!("{line}");
+    }
+    for line in comparison.made_differently() {
+        println!("note: {line}");
     }
     for (dir, why) in &comparison.left_out {
         log::warn!("left out {}: {}", crate::text::path(dir), crate::text::escape(why));

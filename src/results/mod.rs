@@ -15,5 +15,6 @@ pub mod plot;
 pub mod reevaluate;
 pub mod report;
 pub mod rundir;
+pub mod runs_table;
 pub mod stats;
 pub mod table;

@@ -1,7 +1,9 @@
 //! `homeonorm report`: tables from the finished runs under a results folder —
 //! per setting (dataset × method × learning rate × the other settings, never
-//! pooled across them) the mean ± sample std (n − 1) over seeds, side by side with
-//! the paper's published numbers.
+//! pooled across them) n, the mean ± sample std (n − 1) over seeds and the mean's 95 %
+//! confidence interval, side by side with the paper's published numbers and Welch's
+//! test against them; a row per run (`runs.csv`, [`runs_table`]) and who made them
+//! (provenance); the same tables as LaTeX on request.
 //!
 //! Layer measures per run are the paper's: mean over units and std across units
 //! (population). A setting's row gives their mean over seeds.
@@ -10,6 +12,9 @@ use crate::engine::measures::{LayerSummary, LAYER_MEASURES};
 use crate::engine::metrics::{coefficient_of_variation, mean_sample_std};
 use crate::engine::settings::{differing_columns, GroupKey};
 use crate::results::rundir::{self, read_csv, CurveRow, Outcome, Summary, UnitRow, REPORT_DIR};
+use crate::results::runs_table::{self, Makers};
+use crate::results::stats::{welch, Sample};
+use crate::results::table::Table;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -198,6 +203,12 @@ pub struct CurvePoint {
 }
 
 impl SettingResult {
+    /// The final accuracies' sample (mean, sample std, n complete runs).
+    pub fn accuracy_sample(&self) -> Option<Sample> {
+        let mean = self.final_accuracy.mean?;
+        Some(Sample { mean, std: self.final_accuracy.std.unwrap_or(f64::NAN), n: self.complete.len() })
+    }
+
     /// A layer's measures, if the runs measured it.
     pub fn layer(&self, name: &str) -> Option<&LayerRow> {
         self.layers.iter().find(|(n, _)| n == name).map(|(_, row)| row)
@@ -213,6 +224,15 @@ pub fn layer_names<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
         }
     }
     out
+}
+
+/// One run's CV of activation probability and of mean active value across the units of
+/// the `pooled` layers together (the "fc units" of the report).
+pub fn pooled_cvs(units: &[UnitRow], pooled: &[&str]) -> (f64, f64) {
+    let fc: Vec<&UnitRow> = units.iter().filter(|u| pooled.contains(&u.layer.as_str())).collect();
+    let probs: Vec<f64> = fc.iter().map(|u| u.activation_prob).collect();
+    let values: Vec<f64> = fc.iter().filter_map(|u| u.mean_active_value).collect();
+    (coefficient_of_variation(&probs), coefficient_of_variation(&values))
 }
 
 /// Groups the records by setting and computes each setting's results.
@@ -258,10 +278,9 @@ pub fn summarize(records: &[RunRecord]) -> Result<Vec<SettingResult>> {
         for r in &complete {
             if let Some(units) = rundir::read_optional_csv::<UnitRow>(&r.dir)? {
                 measured += 1;
-                let fc: Vec<&UnitRow> = units.iter().filter(|u| pooled.contains(&u.layer.as_str())).collect();
-                fc_cvs.push(coefficient_of_variation(&fc.iter().map(|u| u.activation_prob).collect::<Vec<_>>()));
-                let values: Vec<f64> = fc.iter().filter_map(|u| u.mean_active_value).collect();
-                fc_value_cvs.push(coefficient_of_variation(&values));
+                let (prob_cv, value_cv) = pooled_cvs(&units, &pooled);
+                fc_cvs.push(prob_cv);
+                fc_value_cvs.push(value_cv);
             }
             for row in read_csv::<CurveRow>(&r.dir)? {
                 curves.entry(row.iteration).or_default().push(row.test_accuracy);
@@ -407,6 +426,7 @@ pub fn paper_numbers() -> Vec<PaperNumber> {
 /// by its name (`fc1_prob_mean`) for every layer in `layers`.
 fn summary_columns(r: &SettingResult, layers: &[String]) -> Vec<(String, String)> {
     let num = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+    let ci = r.accuracy_sample().and_then(|s| s.ci95());
     let mut cols = r.key.columns();
     cols.extend([
         ("runs".into(), r.complete.len().to_string()),
@@ -415,6 +435,8 @@ fn summary_columns(r: &SettingResult, layers: &[String]) -> Vec<(String, String)
         ("unfinished".into(), r.unfinished.len().to_string()),
         ("final_accuracy_mean".into(), num(r.final_accuracy.mean)),
         ("final_accuracy_std".into(), num(r.final_accuracy.std)),
+        ("final_accuracy_ci95_low".into(), num(ci.map(|c| c.0))),
+        ("final_accuracy_ci95_high".into(), num(ci.map(|c| c.1))),
         ("test_accuracy_batch1_mean".into(), num(r.accuracy_batch1.mean)),
         ("test_accuracy_batch1_std".into(), num(r.accuracy_batch1.std)),
         ("best_accuracy_mean".into(), num(r.best_accuracy.mean)),
@@ -461,7 +483,8 @@ fn fmt_pm(mean: Option<f64>, std: Option<f64>, digits: usize) -> String {
     }
 }
 
-/// Writes `report/summary.csv`, `report/curves.csv` and `report/report.md` under `root`.
+/// Writes `report/summary.csv`, `report/runs.csv`, `report/curves.csv` and
+/// `report/report.md` under `root`.
 pub fn write(root: &Path) -> Result<Vec<SettingResult>> {
     let found = collect(root)?;
     if found.runs.is_empty() && found.unreadable.is_empty() {
@@ -501,6 +524,8 @@ pub fn write(root: &Path) -> Result<Vec<SettingResult>> {
         }
     }
     rundir::write_atomic(&out, "curves.csv", &curves.into_inner()?)?;
+    let setting_of = |r: &RunRecord| results.iter().position(|s| s.key == r.key).unwrap_or(usize::MAX);
+    rundir::write_atomic(&out, "runs.csv", &runs_table::csv(root, &found.runs, setting_of, &layers)?)?;
     rundir::write_atomic(&out, "report.md", markdown(root, &results, &found).as_bytes())?;
     Ok(results)
 }
@@ -520,17 +545,46 @@ fn markdown(root: &Path, results: &[SettingResult], found: &Found) -> String {
          `homeonorm import` writes). Diverged and unfinished runs are counted, named below, and never averaged in. \
          \"fc units\": the hidden fc layers' units pooled, or, in a network without one (ResNet-20), its probe's.\n"
     );
-    results_table(&mut md, results);
-    against_the_paper(&mut md, results);
+    let _ = writeln!(md, "## Results\n");
+    let _ = writeln!(
+        md,
+        "n: the complete runs, the ones averaged; diverged and unfinished runs are counted apart. 95 % CI: the \
+         mean's confidence interval, mean ± t(0.975, n − 1) · std / √n. `runs.csv` has every run.\n"
+    );
+    md += &results_table(results).0.markdown();
+    let _ = writeln!(md, "\n## Against the paper\n");
+    let _ = writeln!(
+        md,
+        "The paper's numbers are CIFAR-10, {PAPER_SEEDS} seeds, 45,000 iterations (sections 4.3–4.4 and 5). Each is set \
+         beside every LeNet5 setting of ours with the same dataset, method and learning rate (the paper trains no other \
+         network); where our iteration count differs, the row says so, and the comparison is only indicative. For \
+         accuracy, whose ± is over the paper's seeds: our mean's difference in the paper's stds, and Welch's t-test of \
+         our runs against its mean ± std of {PAPER_SEEDS} runs (two-sided p). Its other ± are spreads across units: \
+         no test.\n"
+    );
+    let against = against_the_paper(results);
+    if against.rows.is_empty() {
+        let _ = writeln!(md, "No setting here matches one the paper reports.");
+    } else {
+        md += &against.markdown();
+    }
     figures(&mut md, root);
     data_hashes(&mut md, results);
+    md += &Makers::of(&found.runs).markdown();
     left_out(&mut md, results, found);
     md
 }
 
-/// "Results": a row per setting, its settings where rows differ, its measures.
-fn results_table(md: &mut String, results: &[SettingResult]) {
-    let _ = writeln!(md, "## Results\n");
+/// How many seeds each number of the paper averages (section 4.2: ten random seeds).
+pub const PAPER_SEEDS: usize = 10;
+
+/// The results table's accuracy columns (the rest are the layer measures).
+const ACCURACY_COLUMNS: [&str; 7] =
+    ["n", "diverged", "unfinished", "final accuracy (%)", "95 % CI (%)", "test batch 1 (%)", "best accuracy (%)"];
+
+/// "Results": a row per setting, its settings where rows differ, its measures; and how
+/// many of its columns name the setting.
+fn results_table(results: &[SettingResult]) -> (Table, usize) {
     // Dataset, method (and its Table 1 row), lr, batch and length always; any other
     // setting where the rows differ.
     const ALWAYS: [&str; 6] = ["dataset", "method", TABLE1_ROW, "lr", "batch_size", "iterations"];
@@ -561,19 +615,14 @@ fn results_table(md: &mut String, results: &[SettingResult]) {
         network.pooled_layers().into_iter().filter(move |l| *l != network.probe())
     };
     let other_layers = layer_names(results.iter().flat_map(pooled_besides_probe));
-    let mut measures: Vec<String> =
-        ["runs", "diverged", "unfinished", "final accuracy (%)", "test batch 1 (%)", "best accuracy (%)"]
-            .map(String::from)
-            .to_vec();
+    let mut measures: Vec<String> = ACCURACY_COLUMNS.map(String::from).to_vec();
     measures.extend(
         ["activation prob", "prob CV", "entropy (bits)", "mean active value", "value CV"]
             .map(|m| format!("{probe} {m}")),
     );
     measures.extend(other_layers.iter().map(|l| format!("{l} activation prob")));
     measures.extend(["fc units prob CV".into(), "fc units value CV".into(), format!("{probe} α")]);
-    let header: Vec<&str> = setting_columns.iter().chain(&measures).map(String::as_str).collect();
-    let _ = writeln!(md, "| {} |", header.join(" | "));
-    let _ = writeln!(md, "|{}", "---|".repeat(header.len()));
+    let mut table = Table::new(setting_columns.iter().chain(&measures));
     for r in results {
         let probe = r.layer(r.key.settings.model.probe()).cloned().unwrap_or_default();
         let pct = |s: Spread| fmt_pm(s.mean.map(|v| 100.0 * v), s.std.map(|v| 100.0 * v), 2);
@@ -587,11 +636,13 @@ fn results_table(md: &mut String, results: &[SettingResult]) {
                 c => columns.iter().find(|(n, _)| n == c).map_or(String::new(), |(_, v)| v.clone()),
             })
             .collect();
+        let ci = r.accuracy_sample().and_then(|s| s.ci95());
         cells.extend([
             r.complete.len().to_string(),
             r.diverged.len().to_string(),
             r.unfinished.len().to_string(),
             pct(r.final_accuracy),
+            ci.map_or("–".into(), |(lo, hi)| format!("{:.2} to {:.2}", 100.0 * lo, 100.0 * hi)),
             // (absent from every complete run: none of them measured it; an import, say)
             if r.accuracy_batch1.mean.is_none() && !r.complete.is_empty() {
                 NOT_RECORDED.to_string()
@@ -614,22 +665,27 @@ fn results_table(md: &mut String, results: &[SettingResult]) {
         unit_measures.extend([fmt(r.fc_prob_cv, 3), fmt(r.fc_value_cv, 3), pm(&probe, "alpha")]);
         let recorded = r.measured > 0 || r.complete.is_empty();
         cells.extend(unit_measures.into_iter().map(|cell| if recorded { cell } else { NOT_RECORDED.to_string() }));
-        let _ = writeln!(md, "| {} |", cells.join(" | "));
+        table.push(cells);
     }
+    (table, setting_columns.len())
 }
 
-/// "Against the paper": each published number beside every matching LeNet5 setting.
-fn against_the_paper(md: &mut String, results: &[SettingResult]) {
-    let _ = writeln!(md, "\n## Against the paper\n");
-    let _ = writeln!(
-        md,
-        "The paper's numbers are CIFAR-10, 10 seeds, 45,000 iterations (sections 4.3–4.4 and 5). Each is set beside every \
-         LeNet5 setting of ours with the same dataset, method and learning rate (the paper trains no other network); where \
-         our iteration count differs, the row says so, and the comparison is only indicative.\n"
-    );
-    let _ = writeln!(md, "| measure | method | lr | paper | ours | ours − paper | our runs | our iterations |");
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
-    let mut any = false;
+/// "Against the paper": each published number beside every matching LeNet5 setting,
+/// with, for accuracy (the paper's ± is over its seeds), the difference in the paper's
+/// stds and Welch's t-test of our runs against its mean ± std of [`PAPER_SEEDS`] runs.
+fn against_the_paper(results: &[SettingResult]) -> Table {
+    let mut table = Table::new([
+        "measure",
+        "method",
+        "lr",
+        "paper",
+        "ours",
+        "ours − paper",
+        "in paper stds",
+        "Welch p",
+        "our runs",
+        "our iterations",
+    ]);
     for p in paper_numbers() {
         let matches = |s: &crate::engine::settings::TrainSettings| {
             s.model == crate::engine::model::Network::PAPER
@@ -638,7 +694,6 @@ fn against_the_paper(md: &mut String, results: &[SettingResult]) {
                 && s.lr == p.lr
         };
         for r in results.iter().filter(|r| matches(&r.key.settings)) {
-            any = true;
             let (ours, ours_std) = p.measure.ours(r);
             let digits = if p.measure == Measure::Accuracy { 1 } else { 2 };
             let unrecorded = p.measure != Measure::Accuracy && r.measured == 0 && !r.complete.is_empty();
@@ -646,23 +701,85 @@ fn against_the_paper(md: &mut String, results: &[SettingResult]) {
             let iterations = r.key.settings.iterations;
             let note =
                 if iterations == 45_000 { iterations.to_string() } else { format!("{iterations} (paper: 45000)") };
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                p.measure.label(),
-                p.method,
-                p.lr,
+            // Over seeds only for accuracy: the paper's other ± are spreads across units.
+            let (in_stds, p_value) = match (p.measure, p.std, r.accuracy_sample()) {
+                (Measure::Accuracy, Some(paper_std), Some(sample)) => {
+                    let paper = Sample { mean: p.value, std: paper_std, n: PAPER_SEEDS };
+                    let ours = Sample { mean: 100.0 * sample.mean, std: 100.0 * sample.std, ..sample };
+                    (Some((ours.mean - p.value) / paper_std), welch(&ours, &paper))
+                }
+                _ => (None, None),
+            };
+            table.push(vec![
+                p.measure.label().to_string(),
+                p.method.to_string(),
+                p.lr.to_string(),
                 fmt_pm(Some(p.value), p.std, digits),
                 shown,
                 fmt(ours.map(|o| o - p.value), digits),
-                r.complete.len(),
-                note
-            );
+                fmt(in_stds, 2),
+                p_value.map_or("–".into(), format_p),
+                r.complete.len().to_string(),
+                note,
+            ]);
         }
     }
-    if !any {
-        let _ = writeln!(md, "| (no setting here matches one the paper reports) | | | | | | | |");
+    table
+}
+
+/// A p-value as tables print it: three decimals, or "< 0.001".
+pub fn format_p(p: f64) -> String {
+    if p < 0.001 {
+        "< 0.001".into()
+    } else {
+        format!("{p:.3}")
     }
+}
+
+/// `report --latex`: the report's tables as LaTeX (booktabs) in `report/tables.tex` —
+/// the results' accuracy and their layer measures as two tables, and the comparison
+/// with the paper; returns the file's path.
+pub fn write_latex(root: &Path, results: &[SettingResult]) -> Result<PathBuf> {
+    let (table, settings) = results_table(results);
+    let columns = |range: std::ops::Range<usize>| Table {
+        header: range.clone().map(|k| table.header[k].clone()).collect(),
+        rows: table.rows.iter().map(|row| range.clone().map(|k| row[k].clone()).collect()).collect(),
+    };
+    let split = settings + ACCURACY_COLUMNS.len();
+    let (accuracy, measures) = (
+        columns(0..split),
+        Table {
+            header: [&table.header[..settings], &table.header[split..]].concat(),
+            rows: table.rows.iter().map(|row| [&row[..settings], &row[split..]].concat()).collect(),
+        },
+    );
+    let name = crate::text::path(root);
+    let mut tex = format!(
+        "% homeonorm report --latex: {name}\n% \\usepackage{{booktabs}}; each table as report.md gives it.\n\n"
+    );
+    tex += &accuracy.latex(
+        "Final test accuracy: mean ± sample std over the n complete runs, and the mean's 95 % confidence \
+         interval (Student's t); diverged and unfinished runs are counted apart, never averaged in.",
+        "tab:homeonorm-accuracy",
+    );
+    tex += "\n";
+    tex += &measures.latex(
+        "Layer measures: per run, the mean over units and the std across units (population); each cell is \
+         their mean over the complete runs.",
+        "tab:homeonorm-measures",
+    );
+    let against = against_the_paper(results);
+    if !against.rows.is_empty() {
+        tex += "\n";
+        tex += &against.latex(
+            "Against the paper (CIFAR-10, 10 seeds, 45,000 iterations). For accuracy: our mean's difference in \
+             the paper's stds, and Welch's t-test of our runs against the paper's mean ± std of 10 runs.",
+            "tab:homeonorm-paper",
+        );
+    }
+    let out = root.join(REPORT_DIR);
+    rundir::write_atomic(&out, "tables.tex", tex.as_bytes())?;
+    Ok(out.join("tables.tex"))
 }
 
 /// "Figures": the figures `plot` drew, linked.

@@ -43,7 +43,9 @@ impl Table {
             })
         };
         let align: String = (0..self.header.len()).map(|k| if numeric(k) { 'r' } else { 'l' }).collect();
-        let row = |cells: &[String]| format!("{} \\\\\n", cells.iter().map(|c| latex_text(c)).collect::<Vec<_>>().join(" & "));
+        let row = |cells: &[String]| {
+            format!("{} \\\\\n", cells.iter().map(|c| latex_text(c)).collect::<Vec<_>>().join(" & "))
+        };
         let mut tex = String::new();
         let _ = writeln!(tex, "\\begin{{table}}[ht]\n\\centering\n\\small");
         let _ = writeln!(tex, "\\caption{{{}}}\n\\label{{{label}}}", latex_text(caption));
@@ -112,7 +114,10 @@ mod tests {
     fn latex_escapes_text_and_sets_symbols_in_math() {
         let tex = table().latex("Final accuracy, 95 % CI", "tab:acc");
         assert!(tex.contains("\\caption{Final accuracy, 95 \\% CI}\n\\label{tab:acc}"), "{tex}");
-        assert!(tex.contains("\\begin{tabular}{lrrr}\n\\toprule\nmethod & lr & accuracy (\\%) & p \\\\\n\\midrule\n"), "{tex}");
+        assert!(
+            tex.contains("\\begin{tabular}{lrrr}\n\\toprule\nmethod & lr & accuracy (\\%) & p \\\\\n\\midrule\n"),
+            "{tex}"
+        );
         assert!(tex.contains("batch-norm & 0.003 & 65.83 $\\pm$ 0.61 & 0.88 \\\\"), "{tex}");
         assert!(tex.contains("weight\\_norm | x & 1e-5 & -- & $-$0.2 \\\\\n\\bottomrule\n\\end{tabular}"), "{tex}");
     }

@@ -116,7 +116,8 @@ mod tests {
 
     #[test]
     fn the_cpu_model_is_the_first_model_name_line() {
-        let cpuinfo = "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz\n\
+        let cpuinfo =
+            "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz\n\
                        processor\t: 1\nmodel name\t: other\n";
         assert_eq!(cpu_model(cpuinfo).as_deref(), Some("Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz"));
         assert_eq!(cpu_model("processor\t: 0\n"), None);

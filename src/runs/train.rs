@@ -10,7 +10,9 @@ use crate::engine::measures::LayerSummary;
 use crate::engine::metrics::ActivityRecord;
 use crate::engine::settings::{GroupKey, TrainSettings};
 use crate::engine::system::{device_name, SystemInfo};
-use crate::results::rundir::{self, ActivationRow, CurveRow, Outcome, Provenance, RunConfig, Stretch, Summary, UnitRow};
+use crate::results::rundir::{
+    self, ActivationRow, CurveRow, Outcome, Provenance, RunConfig, Stretch, Summary, UnitRow,
+};
 use crate::runs::checkpoint::{self, Checkpoint, CheckpointInfo};
 use crate::runs::claim::{try_claim, HeldClaims};
 use crate::runs::experiment::RunSpec;
@@ -391,7 +393,9 @@ pub fn train_runs(
             accuracy_batch1: one_by_one.accuracy[s],
             units: &units[s],
             weights: learner.pytorch_state(s as i64),
-            provenance: Provenance { stretches: [&training.stretches_before[s][..], &[stretch.clone()]].concat() },
+            provenance: Provenance {
+                stretches: [&training.stretches_before[s][..], std::slice::from_ref(&stretch)].concat(),
+            },
         };
         let summary = finished.write_run(dir, config_bytes[s], result)?;
         if checkpoints.keep {
