@@ -54,7 +54,8 @@ fn source_commit() -> String {
         return commit;
     }
     // (only paths that exist: cargo reruns a build script on every build for a missing one)
-    let watched = [".git/HEAD", ".git/index", ".git/packed-refs", ".git/refs/heads", "src", "csrc", "Cargo.toml", "Cargo.lock"];
+    let watched =
+        [".git/HEAD", ".git/index", ".git/packed-refs", ".git/refs/heads", "src", "csrc", "Cargo.toml", "Cargo.lock"];
     for path in watched.into_iter().filter(|p| std::path::Path::new(p).exists()) {
         println!("cargo:rerun-if-changed={path}");
     }
