@@ -24,13 +24,17 @@ SETUPTOOLS_VERSION=80.9.0
 # CUDA-graph shim (csrc/cuda_graph.cpp) with them. The version torch's own CUDA toolkit
 # pins (its `crt` extra).
 CUDA_TOOLKIT_VERSION=13.0.2
+# What reads `homeonorm export tensorboard`'s event files back in tests/tensorboard.rs
+# (EventAccumulator, the HParams plugin's protos), as `tensorboard --logdir` reads them.
+TENSORBOARD_VERSION=2.21.0
 venv="${HOMEONORM_TORCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/homeonorm/torch-$TORCH_VERSION}"
 python="${HOMEONORM_PYTHON:-python3}"
 
 torch_ok() {
     [ -x "$venv/bin/python" ] &&
         "$venv/bin/python" -c "import torch, numpy, PIL, setuptools, sys; sys.exit(0 if (torch.__version__.split('+')[0], numpy.__version__, PIL.__version__, setuptools.__version__) == ('$TORCH_VERSION', '$NUMPY_VERSION', '$PILLOW_VERSION', '$SETUPTOOLS_VERSION') else 1)" 2>/dev/null &&
-        "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(0 if m.version('nvidia-cuda-crt') else 1)" 2>/dev/null
+        "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(0 if m.version('nvidia-cuda-crt') else 1)" 2>/dev/null &&
+        "$venv/bin/python" -c "import tensorboard, sys; sys.exit(0 if tensorboard.__version__ == '$TENSORBOARD_VERSION' else 1)" 2>/dev/null
 }
 
 if torch_ok; then
@@ -42,12 +46,12 @@ echo "setup-libtorch: installing torch==$TORCH_VERSION into $venv (about 5 GB, a
 mkdir -p "$(dirname "$venv")"
 "$python" -m venv "$venv" >&2
 # numpy and pillow: for ../shared/data/cifar10-jpeg-to-bin.py (real CIFAR-10 images as the official binary files).
-if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "torch==$TORCH_VERSION" "numpy==$NUMPY_VERSION" "pillow==$PILLOW_VERSION" "setuptools==$SETUPTOOLS_VERSION" "cuda-toolkit[crt]==$CUDA_TOOLKIT_VERSION" >&2; then
+if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "torch==$TORCH_VERSION" "numpy==$NUMPY_VERSION" "pillow==$PILLOW_VERSION" "setuptools==$SETUPTOOLS_VERSION" "cuda-toolkit[crt]==$CUDA_TOOLKIT_VERSION" "tensorboard==$TENSORBOARD_VERSION" >&2; then
     echo "setup-libtorch: pip could not install torch==$TORCH_VERSION into $venv; check that PyPI is reachable and that the disk has about 5 GB free." >&2
     exit 1
 fi
 if ! torch_ok; then
-    echo "setup-libtorch: $venv does not import torch $TORCH_VERSION, numpy $NUMPY_VERSION, pillow $PILLOW_VERSION and setuptools $SETUPTOOLS_VERSION (with nvidia-cuda-crt) after installing them." >&2
+    echo "setup-libtorch: $venv does not import torch $TORCH_VERSION, numpy $NUMPY_VERSION, pillow $PILLOW_VERSION, setuptools $SETUPTOOLS_VERSION and tensorboard $TENSORBOARD_VERSION (with nvidia-cuda-crt) after installing them." >&2
     exit 1
 fi
 echo "$venv"

@@ -18,6 +18,18 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum ExportCommand {
+    /// Every finished run under RESULTS as TensorBoard event files: curves, measures and
+    /// unit histograms per run, and the HParams tab's table of settings and final numbers.
+    Tensorboard {
+        results: PathBuf,
+        /// Where the event files go (one folder per run); default RESULTS/report/tensorboard.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Versions, devices and threads, the methods and networks; with --method, a model's parameters.
     Info {
@@ -161,6 +173,9 @@ enum Command {
     /// settings for its dataset and method unless the setting flags, or a column named
     /// as a setting (batch_size, iterations, …), say otherwise.
     Import(Box<ImportArgs>),
+    /// A results folder's runs in another program's format.
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Dataset files.
     Data {
         #[command(subcommand)]
@@ -485,6 +500,16 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Compare { a, b, out, tolerance } => homeonorm::results::compare::command(&a, &b, &out, tolerance),
+        Command::Export(ExportCommand::Tensorboard { results, out }) => {
+            let out = out.unwrap_or_else(|| results.join(homeonorm::results::rundir::REPORT_DIR).join("tensorboard"));
+            let (runs, left_out) = homeonorm::results::tensorboard::export(&results, &out)?;
+            for (dir, why) in &left_out {
+                log::warn!("left out {}: {}", homeonorm::text::path(dir), homeonorm::text::escape(why));
+            }
+            println!("{runs} run(s) as TensorBoard event files under {}", homeonorm::text::path(&out));
+            println!("view them: tensorboard --logdir {}", homeonorm::text::path(&out));
+            Ok(())
+        }
         Command::Import(args) => {
             let ImportArgs { table, out, dataset, percent, replace, limit, columns, changes } = *args;
             let data_limit = Limit { train: limit, test: limit };

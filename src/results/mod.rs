@@ -4,7 +4,7 @@
 //! side ([`compare`]), the paper's figures ([`plot`]), other programs' tables turned
 //! into run folders ([`import`]), a finished run evaluated again ([`reevaluate`]), and
 //! the statistics the tables print ([`stats`]) and the tables themselves, as Markdown or
-//! LaTeX ([`table`]).
+//! LaTeX ([`table`]); every run as TensorBoard event files ([`tensorboard`]).
 //!
 //! It uses the engine (the measures, the settings, the networks) and never imports the
 //! runs (`tests/floor_plan.rs`): any program's run folders read the same.
@@ -18,3 +18,4 @@ pub mod rundir;
 pub mod runs_table;
 pub mod stats;
 pub mod table;
+pub mod tensorboard;
