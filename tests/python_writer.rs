@@ -118,6 +118,14 @@ fn the_readme_example_writes_the_run_homeonorm_trains() {
     let curve = std::fs::read_to_string(run(&theirs).join("curve.csv")).unwrap();
     assert_eq!(curve.lines().count(), 2, "one evaluation, at the last iteration: {curve}");
     assert!(!curve.contains(",0.0\n") && !curve.contains(",,"), "a real accuracy and loss: {curve}");
+    // Who made it: the script's stretch, read as homeonorm reads its own (runs.csv's columns).
+    let made = homeonorm::results::rundir::read_provenance(&run(&theirs)).unwrap().expect("provenance.json");
+    let stretch = &made.stretches[0];
+    assert_eq!((made.stretches.len(), stretch.from_iteration, stretch.to_iteration), (1, 0, 250));
+    assert_eq!(stretch.homeonorm.as_deref(), Some("homeonorm_writer 0.2.0"));
+    assert!(stretch.command.iter().any(|a| a.ends_with("my_train.py")), "{:?}", stretch.command);
+    assert!(stretch.started.is_some() && stretch.started <= stretch.ended, "{stretch:?}");
+    assert_eq!(stretch.libtorch.as_deref().map(|v| v.starts_with("2.11.0")), Some(true));
 }
 
 /// A user's loop with its own model and data loading that records its curve only.
@@ -168,8 +176,10 @@ fn a_scripts_partial_runs_are_reported_plotted_and_compared() {
             homeonorm::results::rundir::RunState::Done(homeonorm::results::rundir::Outcome::Complete),
             "a folder of config, curve and summary is a complete run"
         );
+        // The measures and weights not recorded; who made it, as every writer's run says.
         for optional in homeonorm::results::rundir::OPTIONAL {
-            assert!(!dir.join(optional).exists(), "{optional} not recorded");
+            let written = optional == homeonorm::results::rundir::PROVENANCE;
+            assert_eq!(dir.join(optional).exists(), written, "{optional}");
         }
     }
     homeonorm(&["report", theirs.to_str().unwrap()]);

@@ -1,8 +1,11 @@
 """One run folder, written as a training loop goes (docs/run-folder.md)."""
 import contextlib
+import datetime
 import math
 import os
 import platform
+import socket
+import sys
 
 import torch
 
@@ -10,6 +13,7 @@ from . import files, measures
 from .safetensors import save as save_safetensors
 
 FORMAT_VERSION = 2
+WRITER_VERSION = "0.2.0"  # python/pyproject.toml's
 
 # homeonorm's methods and networks (tests/presets.rs holds these lists to its registries).
 METHODS = ["vanilla", "batch-norm", "weight-norm", "synaptic-scaling", "mean-only", "scale-only", "layer-norm",
@@ -52,6 +56,32 @@ def run_path(out, dataset, method, lr, seed, model="lenet5", **rules):
                if name in rules and float(rules[name]) != float(SETTINGS[name])]
     levels = [base, dataset, method, f"lr{files.rust_display(float(lr))}"] + (["-".join(changed)] if changed else [])
     return os.path.join(*levels, f"seed{seed}")
+
+
+def _now():
+    """UTC now, RFC 3339 to the second, as homeonorm's provenance.json writes it."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _stretch_begun(device):
+    """This process's stretch of the run as provenance.json records it (docs/run-folder.md):
+    the writer, torch, the device, threads, host, command line and Slurm job; its end is
+    set when the run finishes."""
+    stretch = dict(from_iteration=0, to_iteration=0, started=_now(), homeonorm=f"homeonorm_writer {WRITER_VERSION}",
+                   libtorch=torch.__version__, threads=torch.get_num_threads(), host=socket.gethostname(),
+                   command=[sys.executable] + sys.argv)
+    if device is not None:
+        stretch["device"] = str(device)
+        if torch.device(device).type == "cuda":
+            stretch["device_name"] = torch.cuda.get_device_name(torch.device(device))
+    job = os.environ.get("SLURM_JOB_ID")
+    if job:
+        slurm = dict(job_id=job, array_job_id=os.environ.get("SLURM_ARRAY_JOB_ID"),
+                     array_task_id=os.environ.get("SLURM_ARRAY_TASK_ID"),
+                     restart_count=int(os.environ["SLURM_RESTART_COUNT"]) if "SLURM_RESTART_COUNT" in os.environ else None,
+                     node=os.environ.get("SLURMD_NODENAME"))
+        stretch["slurm"] = {k: v for k, v in slurm.items() if v is not None}
+    return stretch
 
 
 def _accuracy(name, value):
@@ -107,7 +137,7 @@ class Run:
         self.folder = run_path(out, dataset, method, values["lr"], self.seed, values["model"], **rules)
         os.makedirs(self.folder, exist_ok=True)
         for name in ("summary.json", "config.json", "curve.csv", "activation_prob.csv", "unit_stats.csv",
-                     "model.safetensors"):
+                     "model.safetensors", "provenance.json"):
             if os.path.exists(os.path.join(self.folder, name)):
                 os.remove(os.path.join(self.folder, name))
         limit = data_limit if isinstance(data_limit, dict) else {"train": data_limit, "test": data_limit}
@@ -124,6 +154,7 @@ class Run:
         )
         config.update({k: v for k, v in recorded.items() if v is not None})
         self.sizes = {"config.json": files.write_json(self.folder, "config.json", config)}
+        self.stretch = _stretch_begun(device)
         self.curve, self.activation_rows = [], []
         self.watched, self.counters, self.units = {}, None, None
         self.losses, self.last_step, self.diverged_at = [], 0, None
@@ -231,5 +262,7 @@ class Run:
                        for n in self.watched if any(u["layer"] == n for u in units or [])],
             "files": self.sizes,
         }
+        stretch = dict(self.stretch, to_iteration=summary["iterations"], ended=_now())
+        self.sizes["provenance.json"] = files.write_json(self.folder, "provenance.json", {"stretches": [stretch]})
         files.write_json(self.folder, "summary.json", summary)
         return summary
