@@ -224,6 +224,50 @@ fn the_palette_has_distinct_colours_for_sixteen_methods_and_more() {
     assert!(METHODS.iter().all(|m| palette.contains(&m.colour())));
 }
 
+/// A colour's CIE L*a*b* (sRGB, D65).
+fn lab([r, g, b]: [u8; 3]) -> [f64; 3] {
+    let linear = |c: u8| {
+        let c = f64::from(c) / 255.0;
+        if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    let (r, g, b) = (linear(r), linear(g), linear(b));
+    let xyz = [
+        (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047,
+        0.2126 * r + 0.7152 * g + 0.0722 * b,
+        (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883,
+    ];
+    let f =
+        |t: f64| if t > (6.0f64 / 29.0).powi(3) { t.cbrt() } else { t / (3.0 * (6.0f64 / 29.0).powi(2)) + 4.0 / 29.0 };
+    let [fx, fy, fz] = xyz.map(f);
+    [116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)]
+}
+
+#[test]
+fn any_two_methods_a_figure_may_draw_together_are_told_apart_at_a_glance() {
+    // Any methods can share a figure (an experiment names them): every pair of registered
+    // methods differs by a CIE76 ΔE of 15 or more, and one method at most is drawn in a
+    // colour so dark (L* < 30) that its lines read as black.
+    let mut close = Vec::new();
+    for (i, a) in METHODS.iter().enumerate() {
+        for b in &METHODS[..i] {
+            let (la, lb) = (lab(a.colour()), lab(b.colour()));
+            let delta = la.iter().zip(&lb).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt();
+            if delta < 15.0 {
+                close.push(format!("{} and {}: ΔE {delta:.1}", a.name(), b.name()));
+            }
+        }
+    }
+    assert!(close.is_empty(), "colours too close: {close:?}");
+    let dark: Vec<&str> = METHODS.iter().filter(|m| lab(m.colour())[0] < 30.0).map(|m| m.name()).collect();
+    assert!(dark.len() <= 1, "these read as black beside each other: {dark:?}");
+    // The measure itself: black against the dark red homeostatic scaling once had.
+    assert!(lab([128, 0, 0])[0] < 30.0 && lab([0, 0, 0])[0] < 30.0);
+}
+
 #[test]
 fn synaptic_scaling_centres_every_unit_on_its_batch_mean() {
     let method = method_by_name("synaptic-scaling").unwrap();

@@ -44,7 +44,7 @@ impl Method for AdaptiveThreshold {
         "adaptive firing thresholds: y = ReLU(w·x + b − θ); after each step θ ← θ + η(p̂ − p*)"
     }
     fn colour(&self) -> [u8; 3] {
-        [0, 0, 128]
+        [214, 39, 40]
     }
     fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
         &[("theta", "theta")]

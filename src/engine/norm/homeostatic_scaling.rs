@@ -53,7 +53,7 @@ impl Method for HomeostaticScaling {
         "synaptic scaling by a local rule: y = ReLU(α·w·x + b); after each step α ← α(1 + η(p* − p̄))"
     }
     fn colour(&self) -> [u8; 3] {
-        [128, 0, 0]
+        [255, 0, 255]
     }
     fn pytorch_names(&self) -> &'static [(&'static str, &'static str)] {
         &[("alpha", "alpha"), ("average_rate", "average_rate")]

@@ -521,8 +521,16 @@ fn plot_into(root: &Path, target: Target, paper: bool) -> Result<Vec<PathBuf>> {
             continue;
         }
         let seeds = settings.iter().map(|r| r.complete.len() + r.diverged.len()).max().unwrap_or(0);
+        // The title names only the marks the figure draws.
+        let mut marks = vec!["● ours, mean ± 1 std".to_string()];
+        if settings.iter().any(|r| !r.diverged.is_empty()) {
+            marks.push("× a setting with diverged runs".into());
+        }
+        if !lr_sweep_paper_points(settings).is_empty() {
+            marks.push("□ the paper's, mean ± 1 std, drawn beside ours".into());
+        }
         let title = Title::new(
-            "Final test accuracy against learning rate (mean ± 1 std; × marks a setting with diverged runs; □ the paper's)",
+            format!("Final test accuracy against learning rate ({})", marks.join("; ")),
             format!("{detail}, up to {seeds} seed(s)"),
         );
         let path = dir.join(format!("lr-sweep-{slug}.{ext}"));
@@ -619,11 +627,17 @@ fn draw_accuracy<DB: DrawingBackend>(
         chart
             .draw_series(std::iter::once(Polygon::new(upper.chain(lower).collect::<Vec<_>>(), colour.mix(0.2))))
             .map_err(err)?;
+        // A marker at each evaluation: the line between two is not measured.
+        chart.draw_series(mean.iter().map(|&p| Circle::new(p, 5, colour.filled()))).map_err(err)?;
         chart
-            .draw_series(LineSeries::new(mean, colour.stroke_width(3)))
+            .draw_series(LineSeries::new(mean, colour.stroke_width(2)))
             .map_err(err)?
             .label(format!("{} (n = {})", r.key.settings.method, r.complete.len()))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], colour.stroke_width(3)));
+            .legend(move |(x, y)| {
+                EmptyElement::at((x, y))
+                    + PathElement::new(vec![(0, 0), (24, 0)], colour.stroke_width(2))
+                    + Circle::new((12, 0), 5, colour.filled())
+            });
     }
     draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     Ok(())
@@ -640,8 +654,9 @@ fn heat_panel(dir: &Path, method: MethodId, seed: u64) -> Result<HeatPanel> {
         let k = layers.iter().position(|l| *l == r.layer).expect("a layer of this file");
         entry[k].push(r.activation_prob);
     }
+    let units = by_iteration.values().next().map_or(Vec::new(), |per_layer| per_layer.iter().map(Vec::len).collect());
     let rows = by_iteration.into_iter().map(|(it, per_layer)| (it, per_layer.concat())).collect();
-    Ok(HeatPanel { method, seed, layers, rows })
+    Ok(HeatPanel { method, seed, layers, units, rows })
 }
 
 /// At most `max` rows, averaging consecutive rows (keeps SVG files small).
@@ -662,6 +677,8 @@ struct HeatPanel {
     method: MethodId,
     seed: u64,
     layers: Vec<String>,
+    /// Each layer's units (the layers lie side by side in each row).
+    units: Vec<usize>,
     rows: Vec<(usize, Vec<f64>)>,
 }
 
@@ -671,7 +688,9 @@ fn draw_heatmaps<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &Titl
     let (main, bar) = area.split_horizontally(width.saturating_sub(110));
     let cols = panels.len().clamp(1, 3);
     let rows = panels.len().div_ceil(cols);
-    for (area, HeatPanel { method, seed, rows: data, .. }) in main.split_evenly((rows, cols)).iter().zip(panels) {
+    for (area, HeatPanel { method, seed, layers, units: layer_units, rows: data }) in
+        main.split_evenly((rows, cols)).iter().zip(panels)
+    {
         let cells = downsample(data, 150);
         let units = cells.first().map_or(1, |c| c.len()).max(1);
         let last_iteration = data.last().map_or(0, |d| d.0);
@@ -686,7 +705,7 @@ fn draw_heatmaps<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &Titl
         chart
             .configure_mesh()
             .disable_mesh()
-            .x_desc("unit")
+            .x_desc(if layers.len() > 1 { format!("unit ({})", layers.join(" | ")) } else { "unit".to_string() })
             .y_desc("iteration")
             .x_labels(4)
             .y_labels(4)
@@ -705,6 +724,15 @@ fn draw_heatmaps<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &Titl
                 })
             }))
             .map_err(err)?;
+        // Where one layer's units end and the next one's begin.
+        let mut edge = 0;
+        for n in &layer_units[..layer_units.len().saturating_sub(1)] {
+            edge += n;
+            let line = vec![(edge as f64, 0.0), (edge as f64, last_iteration as f64)];
+            chart.draw_series(std::iter::once(PathElement::new(line, WHITE.stroke_width(3)))).map_err(err)?;
+            let line = vec![(edge as f64, 0.0), (edge as f64, last_iteration as f64)];
+            chart.draw_series(std::iter::once(PathElement::new(line, BLACK.stroke_width(1)))).map_err(err)?;
+        }
     }
     draw_colour_bar(&bar, "activation probability")?;
     Ok(())
@@ -821,15 +849,21 @@ fn draw_histograms<DB: DrawingBackend>(
     let n = panels.len().max(1) as i32;
     let each = (stack_height as i32 - X_AXIS) / n;
     let stacked = stack.split_by_breakpoints(Vec::<i32>::new(), (1..n).map(|k| k * each).collect::<Vec<_>>());
-    for (i, (area, panel)) in stacked.iter().zip(panels).enumerate() {
-        let mut counts = [0usize; BINS];
-        for &v in &panel.values {
-            if let Some(b) = bin(v) {
-                counts[b] += 1;
+    // Each panel's fraction of its values per bin, on one y scale for the whole stack:
+    // the panels are drawn to be compared.
+    let fractions: Vec<[f64; BINS]> = panels
+        .iter()
+        .map(|panel| {
+            let mut counts = [0.0; BINS];
+            for b in panel.values.iter().filter_map(|&v| bin(v)) {
+                counts[b] += 1.0;
             }
-        }
-        let total = panel.values.len().max(1) as f64;
-        let y_max = counts.iter().map(|&c| c as f64 / total).fold(0.0, f64::max).max(0.01) * 1.15;
+            let total = panel.values.len().max(1) as f64;
+            counts.map(|c| c / total)
+        })
+        .collect();
+    let y_max = fractions.iter().flatten().copied().fold(0.0, f64::max).max(0.01) * 1.15;
+    for (i, ((area, panel), fractions)) in stacked.iter().zip(panels).zip(&fractions).enumerate() {
         let colour = method_colour(panel.method);
         let last = i + 1 == panels.len();
         // The panel's label sits in its own strip above the plot, clear of the bars.
@@ -865,9 +899,9 @@ fn draw_histograms<DB: DrawingBackend>(
         }
         mesh.draw().map_err(err)?;
         chart
-            .draw_series(counts.iter().enumerate().map(|(b, &c)| {
+            .draw_series(fractions.iter().enumerate().map(|(b, &f)| {
                 let x0 = lo + b as f64 * width;
-                Rectangle::new([(x0, 0.0), (x0 + width, c as f64 / total)], colour.filled())
+                Rectangle::new([(x0, 0.0), (x0 + width, f)], colour.filled())
             }))
             .map_err(err)?;
     }
@@ -953,20 +987,58 @@ fn draw_legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>
         .map_err(err)
 }
 
+/// The paper's accuracies for the methods of an lr-sweep figure in the paper's protocol:
+/// (method, lr, mean, std) in %.
+fn lr_sweep_paper_points(settings: &[&SettingResult]) -> Vec<(MethodId, f64, f64, Option<f64>)> {
+    report::paper_numbers()
+        .into_iter()
+        .filter(|p| p.measure == report::Measure::Accuracy)
+        .filter_map(|p| {
+            let r = settings.iter().find(|r| {
+                r.key.settings.method.name() == p.method && report::is_paper_protocol(&r.key.settings, p.dataset)
+            })?;
+            Some((r.key.settings.method, p.lr, p.value, p.std))
+        })
+        .collect()
+}
+
+/// The paper's marks sit this factor to the right of ours on the log axis, so that
+/// neither hides the other.
+const PAPER_OFFSET: f64 = 1.08;
+
 fn draw_lr_sweep<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &Title,
     settings: &[&SettingResult],
 ) -> Result<()> {
     let area = titled(root, title)?;
+    let paper = lr_sweep_paper_points(settings);
     let lrs: Vec<f64> = settings.iter().map(|r| r.key.settings.lr).collect();
     let (lo, hi) = (lrs.iter().copied().fold(f64::INFINITY, f64::min), lrs.iter().copied().fold(0.0, f64::max));
+    // The y axis fits what is drawn (ours ± std, the paper's ± std), to whole fives.
+    let (mut y_lo, mut y_hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for r in settings {
+        if let Some(m) = r.final_accuracy.mean {
+            let s = r.final_accuracy.std.unwrap_or(0.0);
+            (y_lo, y_hi) = (y_lo.min(100.0 * (m - s)), y_hi.max(100.0 * (m + s)));
+        }
+    }
+    for &(_, _, v, std) in &paper {
+        let s = std.unwrap_or(0.0);
+        (y_lo, y_hi) = (y_lo.min(v - s), y_hi.max(v + s));
+    }
+    let (y_lo, y_hi) = if y_lo.is_finite() {
+        ((((y_lo - 2.0) / 5.0).floor() * 5.0).max(0.0), (((y_hi + 2.0) / 5.0).ceil() * 5.0).min(100.0))
+    } else {
+        (0.0, 100.0)
+    };
+    let y_hi = y_hi.max(y_lo + 5.0);
     let mut chart = ChartBuilder::on(&area)
         .margin(20)
         .margin_right(40)
         .x_label_area_size(60)
         .y_label_area_size(80)
-        .build_cartesian_2d((lo / 1.5..hi * 1.5).log_scale(), 0f64..100f64)
+        .build_cartesian_2d((lo / 1.5..hi * 1.5).log_scale(), y_lo..y_hi)
         .map_err(err)?;
     chart
         .configure_mesh()
@@ -979,6 +1051,18 @@ fn draw_lr_sweep<DB: DrawingBackend>(
         .axis_desc_style((FONT, 22))
         .draw()
         .map_err(err)?;
+    // Vertical bars with caps, (x, from, to) each (error bars that show at any width).
+    let bars = |chart: &mut ChartContext<'_, DB, _>, bars: &[(f64, f64, f64)], colour: RGBColor| -> Result<()> {
+        let style = colour.stroke_width(2);
+        chart
+            .draw_series(bars.iter().map(|&(x, lo, hi)| PathElement::new(vec![(x, lo), (x, hi)], style)))
+            .map_err(err)?;
+        let caps = bars.iter().flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)]);
+        chart
+            .draw_series(caps.map(|at| EmptyElement::at(at) + PathElement::new(vec![(-6, 0), (6, 0)], style)))
+            .map_err(err)?;
+        Ok(())
+    };
     let mut methods: Vec<MethodId> = settings.iter().map(|r| r.key.settings.method).collect();
     methods.sort();
     methods.dedup();
@@ -992,49 +1076,50 @@ fn draw_lr_sweep<DB: DrawingBackend>(
             .draw_series(LineSeries::new(line.clone(), colour.stroke_width(3)))
             .map_err(err)?
             .label(method.name())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 30, y)], colour.stroke_width(3)));
+            .legend(move |(x, y)| {
+                EmptyElement::at((x, y))
+                    + PathElement::new(vec![(0, 0), (24, 0)], colour.stroke_width(3))
+                    + Circle::new((12, 0), 6, colour.filled())
+            });
         chart.draw_series(line.iter().map(|&p| Circle::new(p, 6, colour.filled()))).map_err(err)?;
-        chart
-            .draw_series(points.iter().filter_map(|r| {
+        let ours: Vec<(f64, f64, f64)> = points
+            .iter()
+            .filter_map(|r| {
                 let (m, s) = (r.final_accuracy.mean?, r.final_accuracy.std?);
-                Some(PathElement::new(
-                    vec![(r.key.settings.lr, 100.0 * (m - s)), (r.key.settings.lr, 100.0 * (m + s))],
-                    colour.stroke_width(2),
-                ))
-            }))
-            .map_err(err)?;
+                Some((r.key.settings.lr, 100.0 * (m - s), 100.0 * (m + s)))
+            })
+            .collect();
+        bars(&mut chart, &ours, colour)?;
+        let diverged_at = y_lo + 0.03 * (y_hi - y_lo);
         chart
             .draw_series(
                 points
                     .iter()
                     .filter(|r| !r.diverged.is_empty())
-                    .map(|r| Cross::new((r.key.settings.lr, 3.0), 10, colour.stroke_width(3))),
+                    .map(|r| Cross::new((r.key.settings.lr, diverged_at), 10, colour.stroke_width(3))),
             )
             .map_err(err)?;
-        // The paper's numbers for this method in this protocol: open squares, ± its std.
-        let paper: Vec<(f64, f64, Option<f64>)> = report::paper_numbers()
-            .into_iter()
-            .filter(|p| p.measure == report::Measure::Accuracy && p.method == method.name())
-            .filter(|p| points.iter().any(|r| report::is_paper_protocol(&r.key.settings, p.dataset)))
-            .map(|p| (p.lr, p.value, p.std))
-            .collect();
+        // The paper's numbers for this method: open squares beside ours, ± its std.
+        let theirs: Vec<(f64, f64, Option<f64>)> =
+            paper.iter().filter(|p| p.0 == method).map(|&(_, lr, v, s)| (lr * PAPER_OFFSET, v, s)).collect();
         let square = move |(x, y): (i32, i32)| Rectangle::new([(x - 7, y - 7), (x + 7, y + 7)], colour.stroke_width(2));
-        chart.draw_series(paper.iter().map(|&(lr, v, _)| EmptyElement::at((lr, v)) + square((0, 0)))).map_err(err)?;
+        let spread: Vec<(f64, f64, f64)> =
+            theirs.iter().filter_map(|&(lr, v, std)| Some((lr, v - std?, v + std?))).collect();
+        bars(&mut chart, &spread, colour)?;
         chart
-            .draw_series(paper.iter().filter_map(|&(lr, v, std)| {
-                let s = std?;
-                Some(PathElement::new(vec![(lr, v - s), (lr, v + s)], colour.stroke_width(1)))
+            .draw_series(theirs.iter().map(|&(lr, v, _)| {
+                EmptyElement::at((lr, v)) + Rectangle::new([(-7, -7), (7, 7)], WHITE.filled()) + square((0, 0))
             }))
             .map_err(err)?;
-        if !paper.is_empty() {
+        if !theirs.is_empty() {
             chart
                 .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
                 .map_err(err)?
                 .label(format!("{}, the paper", method.name()))
-                .legend(move |(x, y)| square((x + 15, y)));
+                .legend(move |(x, y)| square((x + 12, y)));
         }
     }
-    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+    draw_legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
     Ok(())
 }
 
