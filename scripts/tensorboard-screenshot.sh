@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Screenshots of TensorBoard over a results folder, as a reader sees it: exports the
 # folder (homeonorm export tensorboard), serves it with `tensorboard --logdir` on
-# loopback, and has headless Chromium draw the HParams tab's table and the scalars.
+# loopback, and has headless Chromium draw the HParams tab's table and the Scalars tab's
+# accuracy and fc1 activation-probability CV curves.
 #   scripts/tensorboard-screenshot.sh RESULTS OUT_PREFIX
 # writes OUT_PREFIX-hparams.png and OUT_PREFIX-scalars.png. Needs the set-up's venv
 # (tensorboard) and Chromium (Debian's `chromium`, installed when missing; root).
@@ -32,4 +33,6 @@ shot() { # TAB FILE: Chromium's picture of TensorBoard's TAB (the page's scripts
     echo "wrote $2" >&2
 }
 shot hparams "$prefix-hparams.png"
-shot timeseries "$prefix-scalars.png"
+# The Scalars tab (its charts draw without WebGL, which headless Chromium lacks), without
+# smoothing, filtered to the accuracy and fc1's activation-probability CV.
+shot "scalars&tagFilter=%5Etest_accuracy%24%7C%5Eactivation_prob_cv%2Ffc1%24&_smoothingWeight=0" "$prefix-scalars.png"
