@@ -741,18 +741,14 @@ pub fn format_p(p: f64) -> String {
 /// with the paper; returns the file's path.
 pub fn write_latex(root: &Path, results: &[SettingResult]) -> Result<PathBuf> {
     let (table, settings) = results_table(results);
-    let columns = |range: std::ops::Range<usize>| Table {
-        header: range.clone().map(|k| table.header[k].clone()).collect(),
-        rows: table.rows.iter().map(|row| range.clone().map(|k| row[k].clone()).collect()).collect(),
+    // Its columns that `keep` keeps: the settings with the accuracy, or with the measures.
+    let pick = |keep: &dyn Fn(usize) -> bool| {
+        let cells = |row: &[String]| row.iter().enumerate().filter(|(k, _)| keep(*k)).map(|(_, c)| c.clone()).collect();
+        Table { header: cells(&table.header), rows: table.rows.iter().map(|row| cells(row)).collect() }
     };
     let split = settings + ACCURACY_COLUMNS.len();
-    let (accuracy, measures) = (
-        columns(0..split),
-        Table {
-            header: [&table.header[..settings], &table.header[split..]].concat(),
-            rows: table.rows.iter().map(|row| [&row[..settings], &row[split..]].concat()).collect(),
-        },
-    );
+    let accuracy = pick(&|k| k < split);
+    let measures = pick(&|k| k < settings || k >= split);
     let name = crate::text::path(root);
     let mut tex = format!(
         "% homeonorm report --latex: {name}\n% \\usepackage{{booktabs}}; each table as report.md gives it.\n\n"
