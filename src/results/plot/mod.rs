@@ -898,10 +898,14 @@ fn draw_histograms<DB: DrawingBackend>(
             mesh.x_labels(0);
         }
         mesh.draw().map_err(err)?;
+        // A bin with values is never drawn thinner than 2 pixels: in a short panel (Figure
+        // 2's), a rare bin's true height rounds to nothing, and the panel would hide it.
+        let pixels = chart.plotting_area().dim_in_pixel().1.max(1) as f64;
+        let least = 2.0 * y_max / pixels;
         chart
-            .draw_series(fractions.iter().enumerate().map(|(b, &f)| {
+            .draw_series(fractions.iter().enumerate().filter(|(_, &f)| f > 0.0).map(|(b, &f)| {
                 let x0 = lo + b as f64 * width;
-                Rectangle::new([(x0, 0.0), (x0 + width, f)], colour.filled())
+                Rectangle::new([(x0, 0.0), (x0 + width, f.max(least))], colour.filled())
             }))
             .map_err(err)?;
     }
