@@ -377,7 +377,8 @@ pub fn train_runs(
     let units = final_eval.units.expect("asked for units");
     let one_by_one = evaluate(&learner, &data.test, &TrainSettings { test_batch_size: 1, ..settings.clone() }, false);
     let wall_time_s = training.wall_time_before + started.elapsed().as_secs_f64();
-    let stretch = provenance::ended(&training.stretch, iterations_done);
+    let mut provenances: Vec<Provenance> =
+        (0..models).map(|s| Provenance { stretches: training.stretches(s, iterations_done) }).collect();
     let finished = Finished { activity: &training.activity, wall_time_s, iterations_done };
     let mut summaries = Vec::new();
     for (s, log) in training.logs.into_iter().enumerate() {
@@ -393,9 +394,7 @@ pub fn train_runs(
             accuracy_batch1: one_by_one.accuracy[s],
             units: &units[s],
             weights: learner.pytorch_state(s as i64),
-            provenance: Provenance {
-                stretches: [&training.stretches_before[s][..], std::slice::from_ref(&stretch)].concat(),
-            },
+            provenance: std::mem::take(&mut provenances[s]),
         };
         let summary = finished.write_run(dir, config_bytes[s], result)?;
         if checkpoints.keep {
@@ -509,6 +508,11 @@ impl Training {
         tensors
     }
 
+    /// Model s's stretches as they stand at `iteration`: its earlier ones and this process's, ending now.
+    fn stretches(&self, s: usize, iteration: usize) -> Vec<Stretch> {
+        [&self.stretches_before[s][..], &[provenance::ended(&self.stretch, iteration)]].concat()
+    }
+
     /// Model s's checkpoint metadata after `iteration` steps.
     fn info(&self, s: usize, iteration: usize, run: &RunSpec, data: &RunData, wall_time_s: f64) -> CheckpointInfo {
         let loss_sum = Vec::<f64>::try_from(self.loss_sum.to_device(Device::Cpu)).unwrap()[s];
@@ -524,7 +528,7 @@ impl Training {
             loss_steps: self.loss_steps,
             activity_iterations: self.activity.model_rows(s as i64).0,
             wall_time_s,
-            stretches: [&self.stretches_before[s][..], &[provenance::ended(&self.stretch, iteration)]].concat(),
+            stretches: self.stretches(s, iteration),
             tensors_sha256: String::new(), // set as it is written
         }
     }
