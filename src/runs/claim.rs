@@ -76,9 +76,7 @@ fn read_claim(path: &Path) -> Option<ClaimRecord> {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "unknown-host".into())
+    crate::engine::system::host_name().unwrap_or_else(|| "unknown-host".into())
 }
 
 /// A process's start time from `/proc/<pid>/stat` (field 22); None if it is not running.

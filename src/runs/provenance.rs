@@ -31,7 +31,7 @@ pub fn begin(device: Device, from_iteration: usize) -> Stretch {
         device: Some(system::device_name(device)),
         device_name: device_name(device),
         threads: Some(tch::get_num_threads().into()),
-        host: std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()),
+        host: system::host_name(),
         command: command_line(),
         slurm: slurm_job(|name| std::env::var(name).ok()),
     }
