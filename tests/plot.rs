@@ -277,3 +277,52 @@ fn an_alpha_near_the_largest_float_and_a_nan_probability_are_drawn_not_hung_on()
     let drawn = rx.recv_timeout(std::time::Duration::from_secs(300)).expect("plot finished within 5 minutes");
     assert_eq!(drawn, Ok(13), "every figure drawn");
 }
+
+/// The pixels of exactly `colour` in the part of a PNG between the fractions `x` and `y`
+/// of its width and height.
+fn png_pixels_in(path: &Path, colour: (u8, u8, u8), x: (f64, f64), y: (f64, f64)) -> usize {
+    let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let (w, h, channels) = (info.width as usize, info.height as usize, info.color_type.samples());
+    let span = |(lo, hi): (f64, f64), n: usize| (lo * n as f64) as usize..(hi * n as f64) as usize;
+    span(y, h)
+        .flat_map(|row| span(x, w).map(move |col| (row, col)))
+        .filter(|(row, col)| {
+            let p = &buf[(row * w + col) * channels..][..3];
+            (p[0], p[1], p[2]) == colour
+        })
+        .count()
+}
+
+#[test]
+fn a_rare_unit_shows_in_figure_2s_short_histogram_panel() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = results_for(tmp.path(), &["synaptic-scaling"]);
+    // 600 fc1 units per seed (1,200 pooled), every one at 0.5 but one at 0.97: a bar 1,200
+    // times shorter than the panel's one peak, under half a pixel at its true height.
+    for seed in [0, 1] {
+        let run = homeonorm::results::rundir::run_path(&out, "cifar10", "synaptic-scaling", 0.003, seed);
+        edit_run_file(&run, "unit_stats.csv", |text| {
+            let mut lines: Vec<String> = text.lines().map(String::from).collect();
+            let template: Vec<String> = lines[1].split(',').map(String::from).collect();
+            lines.retain(|l| !l.starts_with("fc1,"));
+            for unit in 0..600 {
+                let mut fields = template.clone();
+                fields[1] = unit.to_string();
+                fields[2] = if seed == 0 && unit == 0 { "0.97" } else { "0.5" }.into();
+                lines.insert(1 + unit, fields.join(","));
+            }
+            lines.join("\n") + "\n"
+        });
+    }
+    let files = plot::plot(&out, Format::Png, true).unwrap();
+    let figure2 = files.iter().find(|f| f.to_string_lossy().contains("figure2-cifar10-lr0.003")).unwrap();
+    let colour = method_colour("synaptic-scaling".parse().unwrap());
+    // Panel C is the lower left third; 0.97 lies at the right end of its axis, where no
+    // other unit is.
+    let rare = png_pixels_in(figure2, (colour.0, colour.1, colour.2), (0.28, 0.333), (0.55, 1.0));
+    // (its true height rounds to no pixel: without the least height, 0 pixels here)
+    assert!(rare >= 10, "the rare unit's bar in panel C, a row of pixels at least: {rare} pixels");
+}

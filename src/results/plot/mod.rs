@@ -898,8 +898,8 @@ fn draw_histograms<DB: DrawingBackend>(
             mesh.x_labels(0);
         }
         mesh.draw().map_err(err)?;
-        // A bin with values is never drawn thinner than 2 pixels: in a short panel (Figure
-        // 2's), a rare bin's true height rounds to nothing, and the panel would hide it.
+        // A bin with values is never drawn shorter than 2 pixels of the axis (a row at least
+        // shows): a rare bin's true height can round to no pixel, and the panel would hide it.
         let pixels = chart.plotting_area().dim_in_pixel().1.max(1) as f64;
         let least = 2.0 * y_max / pixels;
         chart
