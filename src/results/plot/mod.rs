@@ -571,6 +571,17 @@ fn draw_figure2<DB: DrawingBackend>(
     Ok(())
 }
 
+/// A percent axis over what a figure draws (`lo` to `hi`): `margin` points beyond each
+/// end, out to whole fives within 0–100, at least 5 wide; 0–100 when nothing is drawn.
+fn percent_axis(lo: f64, hi: f64, margin: f64) -> (f64, f64) {
+    if !(lo.is_finite() && hi.is_finite()) {
+        return (0.0, 100.0);
+    }
+    let lo = (((lo - margin) / 5.0).floor() * 5.0).max(0.0);
+    let hi = (((hi + margin) / 5.0).ceil() * 5.0).min(100.0);
+    (lo, hi.max(lo + 5.0))
+}
+
 /// A light grid: faint major lines, no minor ones.
 const GRID: RGBAColor = RGBAColor(0, 0, 0, 0.08);
 
@@ -588,17 +599,13 @@ fn draw_accuracy<DB: DrawingBackend>(
         lo = lo.min(100.0 * (p.accuracy_mean - spread));
         hi = hi.max(100.0 * (p.accuracy_mean + spread));
     }
-    let (lo, hi) = if lo.is_finite() && hi.is_finite() {
-        ((((lo - 1.0) / 5.0).floor() * 5.0).max(0.0), (((hi + 1.0) / 5.0).ceil() * 5.0).min(100.0))
-    } else {
-        (0.0, 100.0)
-    };
+    let (lo, hi) = percent_axis(lo, hi, 1.0);
     let mut chart = ChartBuilder::on(&area)
         .margin(20)
         .margin_right(40)
         .x_label_area_size(60)
         .y_label_area_size(80)
-        .build_cartesian_2d(0f64..x_max, lo..hi.max(lo + 5.0))
+        .build_cartesian_2d(0f64..x_max, lo..hi)
         .map_err(err)?;
     chart
         .configure_mesh()
@@ -729,8 +736,7 @@ fn draw_heatmaps<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &Titl
         for n in &layer_units[..layer_units.len().saturating_sub(1)] {
             edge += n;
             let line = vec![(edge as f64, 0.0), (edge as f64, last_iteration as f64)];
-            chart.draw_series(std::iter::once(PathElement::new(line, WHITE.stroke_width(3)))).map_err(err)?;
-            let line = vec![(edge as f64, 0.0), (edge as f64, last_iteration as f64)];
+            chart.draw_series(std::iter::once(PathElement::new(line.clone(), WHITE.stroke_width(3)))).map_err(err)?;
             chart.draw_series(std::iter::once(PathElement::new(line, BLACK.stroke_width(1)))).map_err(err)?;
         }
     }
@@ -1031,12 +1037,7 @@ fn draw_lr_sweep<DB: DrawingBackend>(
         let s = std.unwrap_or(0.0);
         (y_lo, y_hi) = (y_lo.min(v - s), y_hi.max(v + s));
     }
-    let (y_lo, y_hi) = if y_lo.is_finite() {
-        ((((y_lo - 2.0) / 5.0).floor() * 5.0).max(0.0), (((y_hi + 2.0) / 5.0).ceil() * 5.0).min(100.0))
-    } else {
-        (0.0, 100.0)
-    };
-    let y_hi = y_hi.max(y_lo + 5.0);
+    let (y_lo, y_hi) = percent_axis(y_lo, y_hi, 2.0);
     let mut chart = ChartBuilder::on(&area)
         .margin(20)
         .margin_right(40)
