@@ -9,9 +9,9 @@
 //! (population). A setting's row gives their mean over seeds.
 
 use crate::engine::measures::{LayerSummary, LAYER_MEASURES};
-use crate::engine::metrics::{coefficient_of_variation, mean_sample_std};
+use crate::engine::metrics::coefficient_of_variation;
 use crate::engine::settings::{differing_columns, GroupKey};
-use crate::results::rundir::{self, read_csv, CurveRow, Outcome, Summary, UnitRow, REPORT_DIR};
+use crate::results::rundir::{self, read_csv, CurveRow, Outcome, Provenance, Summary, UnitRow, REPORT_DIR};
 use crate::results::runs_table::{self, Makers};
 use crate::results::stats::{welch, Sample};
 use crate::results::table::Table;
@@ -35,6 +35,8 @@ pub struct RunRecord {
     /// None: unfinished, for the reason in `problem`.
     pub summary: Option<Summary>,
     pub problem: Option<String>,
+    /// Who made it (`None`: not recorded, or not readable: then `problem` says why).
+    pub provenance: Option<Provenance>,
 }
 
 /// What `collect` found: runs with a readable configuration, and folders that hold a
@@ -94,7 +96,8 @@ pub fn collect(root: &Path) -> Result<Found> {
                 };
                 let key = GroupKey::of(&config.settings, config.data_limit);
                 let data_sha256 = crate::engine::data::content_sha256(&config.data_files);
-                found.runs.push(RunRecord { dir, key, seed: config.seed, data_sha256, summary, problem });
+                let provenance = rundir::read_provenance(&dir).ok().flatten();
+                found.runs.push(RunRecord { dir, key, seed: config.seed, data_sha256, summary, problem, provenance });
             }
         }
     }
@@ -134,12 +137,8 @@ pub struct Spread {
 
 impl Spread {
     fn of(values: &[f64]) -> Spread {
-        let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-        if finite.is_empty() {
-            return Spread::default();
-        }
-        let (m, s) = mean_sample_std(&finite);
-        Spread { mean: Some(m), std: s.is_finite().then_some(s) }
+        Sample::of(values)
+            .map_or_else(Spread::default, |s| Spread { mean: Some(s.mean), std: s.std.is_finite().then_some(s.std) })
     }
 }
 
@@ -425,7 +424,7 @@ pub fn paper_numbers() -> Vec<PaperNumber> {
 /// [`GroupKey::columns`]), the counts, accuracy, and each layer's measures prefixed
 /// by its name (`fc1_prob_mean`) for every layer in `layers`.
 fn summary_columns(r: &SettingResult, layers: &[String]) -> Vec<(String, String)> {
-    let num = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+    let num = csv_cell;
     let ci = r.accuracy_sample().and_then(|s| s.ci95());
     let mut cols = r.key.columns();
     cols.extend([
@@ -445,11 +444,23 @@ fn summary_columns(r: &SettingResult, layers: &[String]) -> Vec<(String, String)
         ("fc_value_cv".into(), num(r.fc_value_cv)),
         ("data_sha256".into(), r.data.keys().cloned().collect::<Vec<_>>().join(" ")),
     ]);
+    cols.extend(measure_columns(layers, |layer, key| r.layer(layer).and_then(|row| row.get(key))));
+    cols
+}
+
+/// A number as the CSV tables write it: its shortest exact decimal, empty when absent.
+pub fn csv_cell(v: Option<f64>) -> String {
+    v.map_or(String::new(), |v| v.to_string())
+}
+
+/// Each layer's registered measures as CSV columns `<layer>_<column>` (`fc1_prob_mean`),
+/// their values from `value(layer, measure key)`.
+pub fn measure_columns(layers: &[String], value: impl Fn(&str, &str) -> Option<f64>) -> Vec<(String, String)> {
+    let mut cols = Vec::new();
     for layer in layers {
-        let row = r.layer(layer).cloned().unwrap_or_default();
         for measure in LAYER_MEASURES {
             if let Some(column) = measure.report_column {
-                cols.push((format!("{layer}_{column}"), num(row.get(measure.key))));
+                cols.push((format!("{layer}_{column}"), csv_cell(value(layer, measure.key))));
             }
         }
     }
@@ -728,7 +739,7 @@ fn against_the_paper(results: &[SettingResult]) -> Table {
 }
 
 /// A p-value as tables print it: three decimals, or "< 0.001".
-pub fn format_p(p: f64) -> String {
+fn format_p(p: f64) -> String {
     if p < 0.001 {
         "< 0.001".into()
     } else {

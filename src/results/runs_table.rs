@@ -3,15 +3,14 @@
 //! run a table pools can be checked by itself; and what a result set says of its code,
 //! machines and jobs (the report's "Provenance", `compare`'s note when two sides differ).
 
-use crate::engine::measures::LAYER_MEASURES;
-use crate::results::report::{RunRecord, NOT_RECORDED};
+use crate::results::report::{csv_cell, measure_columns, RunRecord, NOT_RECORDED};
 use crate::results::rundir::{self, Outcome, Provenance, Stretch, UnitRow};
 use anyhow::Result;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// A run's outcome as `runs.csv` and the report name it.
-pub fn outcome(r: &RunRecord) -> &'static str {
+/// A run's outcome as `runs.csv` names it.
+fn outcome(r: &RunRecord) -> &'static str {
     match r.summary.as_ref().map(|s| s.outcome) {
         Some(Outcome::Complete) => "complete",
         Some(Outcome::Diverged) => "diverged",
@@ -65,7 +64,7 @@ pub fn csv(
     setting_of: impl Fn(&RunRecord) -> usize,
     layers: &[String],
 ) -> Result<Vec<u8>> {
-    let num = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+    let num = csv_cell;
     let mut rows: Vec<Vec<(String, String)>> = Vec::new();
     for r in records {
         let mut cols: Vec<(String, String)> = vec![
@@ -96,19 +95,12 @@ pub fn csv(
             None => (None, None),
         };
         cols.extend([("fc_prob_cv".into(), num(prob_cv)), ("fc_value_cv".into(), num(value_cv))]);
-        for layer in layers {
-            let of_run = summary.and_then(|s| s.layers.iter().find(|l| &l.layer == layer));
-            for measure in LAYER_MEASURES {
-                if let Some(column) = measure.report_column {
-                    cols.push((format!("{layer}_{column}"), num(of_run.and_then(|l| l.get(measure.key)))));
-                }
-            }
-        }
+        let of_run = |layer: &str| summary.and_then(|s| s.layers.iter().find(|l| l.layer == layer));
+        cols.extend(measure_columns(layers, |layer, key| of_run(layer).and_then(|l| l.get(key))));
         cols.push(("data_sha256".into(), r.data_sha256.clone().unwrap_or_default()));
         cols.push(("wall_time_s".into(), num(summary.and_then(|s| s.wall_time_s))));
         // (a provenance.json that does not read makes the run unfinished, named in `why_unfinished`)
-        let provenance = rundir::read_provenance(&r.dir).ok().flatten();
-        cols.extend(provenance_columns(provenance.as_ref()).into_iter().map(|(k, v)| (k.to_string(), v)));
+        cols.extend(provenance_columns(r.provenance.as_ref()).into_iter().map(|(k, v)| (k.to_string(), v)));
         rows.push(cols);
     }
     // Runs of different methods or networks hold different settings: the header is every
@@ -144,11 +136,11 @@ impl Makers {
         let mut makers =
             Makers { setups: BTreeMap::new(), hosts: BTreeMap::new(), slurm_jobs: Vec::new(), not_recorded: 0 };
         for r in records.iter().filter(|r| r.summary.is_some()) {
-            let Some(provenance) = rundir::read_provenance(&r.dir).ok().flatten() else {
+            let Some(provenance) = &r.provenance else {
                 makers.not_recorded += 1;
                 continue;
             };
-            let columns: BTreeMap<&str, String> = provenance_columns(Some(&provenance)).into_iter().collect();
+            let columns: BTreeMap<&str, String> = provenance_columns(Some(provenance)).into_iter().collect();
             let get = |k: &str| columns.get(k).cloned().unwrap_or_default();
             let setup = ["homeonorm", "commit", "libtorch", "device", "device_name", "threads"].map(get);
             *makers.setups.entry(setup).or_default() += 1;

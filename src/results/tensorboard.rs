@@ -334,9 +334,10 @@ fn session_hparams(r: &RunRecord, differing: &[String]) -> BTreeMap<String, Prot
     hparams
 }
 
-/// The runs' final numbers as `final/…` scalars (name → value), the HParams tab's metrics.
-fn final_numbers(r: &RunRecord) -> Result<Vec<(String, f64)>> {
-    let Some(summary) = &r.summary else { return Ok(Vec::new()) };
+/// A run's final numbers as `final/…` scalars (name → value), the HParams tab's
+/// metrics, from its summary and its unit measures (`units`: when it recorded them).
+fn final_numbers(r: &RunRecord, units: Option<&[UnitRow]>) -> Vec<(String, f64)> {
+    let Some(summary) = &r.summary else { return Vec::new() };
     let mut numbers: Vec<(String, f64)> = [
         ("final/test_accuracy", summary.final_accuracy),
         ("final/best_accuracy", summary.best_accuracy),
@@ -354,12 +355,12 @@ fn final_numbers(r: &RunRecord) -> Result<Vec<(String, f64)>> {
             }
         }
     }
-    if let Some(units) = rundir::read_optional_csv::<UnitRow>(&r.dir)? {
-        let (prob_cv, _) = crate::results::report::pooled_cvs(&units, &r.key.settings.model.pooled_layers());
+    if let Some(units) = units {
+        let (prob_cv, _) = crate::results::report::pooled_cvs(units, &r.key.settings.model.pooled_layers());
         numbers.push(("final/fc_prob_cv".into(), prob_cv));
     }
     numbers.retain(|(_, v)| v.is_finite());
-    Ok(numbers)
+    numbers
 }
 
 /// Seconds since 1970 of an RFC 3339 time (a run's start); 0 when it is not known.
@@ -367,11 +368,10 @@ fn epoch_seconds(time: Option<&str>) -> f64 {
     time.and_then(|t| t.parse::<jiff::Timestamp>().ok()).map_or(0.0, |t| t.as_second() as f64)
 }
 
-/// One run's event file.
-fn run_events(r: &RunRecord, differing: &[String]) -> Result<EventFile> {
+/// One run's event file, and the names of the final numbers it holds (the experiment's metrics).
+fn run_events(r: &RunRecord, differing: &[String]) -> Result<(EventFile, Vec<String>)> {
     let summary = r.summary.as_ref().expect("finished runs only");
-    let provenance = rundir::read_provenance(&r.dir)?;
-    let stretches = provenance.as_ref().map_or(&[][..], |p| &p.stretches[..]);
+    let stretches = r.provenance.as_ref().map_or(&[][..], |p| &p.stretches[..]);
     let started = epoch_seconds(stretches.first().and_then(|s| s.started.as_deref()));
     let ended = epoch_seconds(stretches.last().and_then(|s| s.ended.as_deref()));
     let mut file = EventFile::new(started);
@@ -403,7 +403,8 @@ fn run_events(r: &RunRecord, differing: &[String]) -> Result<EventFile> {
             file.scalar(last, &format!("alpha_mean/{}", layer.layer), alpha);
         }
     }
-    if let Some(units) = rundir::read_optional_csv::<UnitRow>(&r.dir)? {
+    let units = rundir::read_optional_csv::<UnitRow>(&r.dir)?;
+    if let Some(units) = &units {
         let layers = crate::results::report::layer_names(units.iter().map(|u| u.layer.as_str()));
         for layer in &layers {
             let of_layer: Vec<&UnitRow> = units.iter().filter(|u| &u.layer == layer).collect();
@@ -421,30 +422,25 @@ fn run_events(r: &RunRecord, differing: &[String]) -> Result<EventFile> {
             }
         }
     }
-    for (name, value) in final_numbers(r)? {
-        file.scalar(last, &name, value);
+    let finals = final_numbers(r, units.as_deref());
+    for (name, value) in &finals {
+        file.scalar(last, name, *value);
     }
     let status = if summary.outcome == Outcome::Complete { 1 } else { 2 };
     let end = proto::SessionEndInfo { status, end_time_secs: ended };
     file.hparams("_hparams_/session_end_info", HParamsData::SessionEndInfo(end));
-    Ok(file)
+    Ok((file, finals.into_iter().map(|(name, _)| name).collect()))
 }
 
 /// The experiment: every setting a session records, with the values the runs take (so
-/// TensorBoard sorts and filters the columns), and every final number as a metric.
-fn experiment(runs: &[&RunRecord], differing: &[String]) -> Result<proto::Experiment> {
+/// TensorBoard sorts and filters the columns), and the runs' final numbers (`metrics`).
+fn experiment(runs: &[&RunRecord], differing: &[String], metrics: Vec<String>) -> proto::Experiment {
     let mut domains: BTreeMap<String, Vec<ProtoValue>> = BTreeMap::new();
-    let mut metrics: Vec<String> = Vec::new();
     for r in runs {
         for (name, value) in session_hparams(r, differing) {
             let domain = domains.entry(name).or_default();
             if !domain.contains(&value) {
                 domain.push(value);
-            }
-        }
-        for (name, _) in final_numbers(r)? {
-            if !metrics.contains(&name) {
-                metrics.push(name);
             }
         }
     }
@@ -482,7 +478,7 @@ fn experiment(runs: &[&RunRecord], differing: &[String]) -> Result<proto::Experi
             description: String::new(),
         })
         .collect();
-    Ok(proto::Experiment { description: "homeonorm: one session per run folder".into(), hparam_infos, metric_infos })
+    proto::Experiment { description: "homeonorm: one session per run folder".into(), hparam_infos, metric_infos }
 }
 
 /// Writes the event files of every finished run under `results` into `out` (its run
@@ -499,15 +495,21 @@ pub fn export(results: &Path, out: &Path) -> Result<(usize, Vec<(PathBuf, String
     }
     let keys: Vec<&GroupKey> = finished.iter().map(|r| &r.key).collect();
     let differing = differing_columns(&keys);
+    let mut metrics: Vec<String> = Vec::new();
     for r in &finished {
         let dir = out.join(r.dir.strip_prefix(results).unwrap_or(&r.dir));
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let file = run_events(r, &differing).with_context(|| format!("exporting {}", r.dir.display()))?;
+        let (file, finals) = run_events(r, &differing).with_context(|| format!("exporting {}", r.dir.display()))?;
         rundir::write_atomic(&dir, EVENT_FILE, &file.bytes)?;
+        for name in finals {
+            if !metrics.contains(&name) {
+                metrics.push(name);
+            }
+        }
     }
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    // (`out` is there: every run's folder is below it)
     let mut root = EventFile::new(0.0);
-    root.hparams("_hparams_/experiment", HParamsData::Experiment(experiment(&finished, &differing)?));
+    root.hparams("_hparams_/experiment", HParamsData::Experiment(experiment(&finished, &differing, metrics)));
     rundir::write_atomic(out, EVENT_FILE, &root.bytes)?;
     Ok((finished.len(), left_out))
 }
