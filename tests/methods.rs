@@ -23,8 +23,10 @@ fn declared(method: &dyn Method, layer: &LayerShape) -> Vec<(&'static str, i64)>
     sizes
 }
 
+/// Normal draws from torch's generator under its lock: a draw from another test's
+/// thread could otherwise land between a Learner's seeding and its initial weights.
 fn random(shape: &[i64]) -> Tensor {
-    Tensor::randn(shape, (Kind::Float, Device::Cpu))
+    homeonorm::engine::torch_rng::seeded(7, || Tensor::randn(shape, (Kind::Float, Device::Cpu)))
 }
 
 #[test]
@@ -454,7 +456,7 @@ fn dendritic_branches_have_their_gains_as_norms() {
     let mut gain = vs.variables()["gain"].shallow_clone();
     assert_eq!(gain.size(), [1, 6, 3]);
     assert!(norm.effective_weight(&v).allclose(&v, 1e-5, 1e-6, false), "the first weight is v itself");
-    tch::no_grad(|| gain.copy_(&(Tensor::rand([1, 6, 3], (Kind::Float, Device::Cpu)) + 0.5)));
+    tch::no_grad(|| gain.copy_(&(random(&[1, 6, 3]).abs() + 0.5)));
     let norms = norm.effective_weight(&v).flatten(3, 4).norm_scalaropt_dim(2, [3].as_slice(), false);
     assert!(norms.allclose(&gain, 1e-5, 1e-6, false), "‖w_b‖ = c_b per input channel");
     // An fc layer of 120 inputs, branches of 25: four of 25 and one of 20.
@@ -463,7 +465,7 @@ fn dendritic_branches_have_their_gains_as_norms() {
     let norm = method_by_name("dendritic-norm").unwrap().attach(&vs.root(), &LayerSpec::fc(2, 4, 120), &v);
     let mut gain = vs.variables()["gain"].shallow_clone();
     assert_eq!(gain.size(), [2, 4, 5]);
-    tch::no_grad(|| gain.copy_(&(Tensor::rand([2, 4, 5], (Kind::Float, Device::Cpu)) + 0.5)));
+    tch::no_grad(|| gain.copy_(&(random(&[2, 4, 5]).abs() + 0.5)));
     let w = norm.effective_weight(&v);
     for (b, (start, len)) in [(0, 25), (25, 25), (50, 25), (75, 25), (100, 20)].into_iter().enumerate() {
         let branch = w.narrow(2, start, len).norm_scalaropt_dim(2, [2].as_slice(), false);
@@ -495,7 +497,7 @@ fn a_training_step_runs_the_after_step_rule_on_its_own_batch() {
     let mut learner =
         Learner::new(method_by_name("adaptive-threshold").unwrap(), &[5], true, 1e-3, Device::Cpu).unwrap();
     let x = random(&[1, 16, 3, 32, 32]);
-    let labels = Tensor::randint(10, [1, 16], (Kind::Int64, Device::Cpu));
+    let labels = Tensor::arange(16, (Kind::Int64, Device::Cpu)).remainder(10).view([1, 16]);
     let (_, forward) = learner.step(&x, &labels);
     let theta = learner.vs.variables()["fc1.norm.theta"].shallow_clone();
     // The batch's fc1 rates, from the forward pass the step trained on (θ was 0).

@@ -48,11 +48,17 @@ mod tests {
         for kind in [Kind::Float, Kind::Double] {
             // The script's reduction dims written out (batch and positions), not stat_dims.
             for (shape, dims) in [(vec![3i64, 32, 6, 7, 7], vec![1i64, 3, 4]), (vec![3, 32, 120], vec![1])] {
-                let y = tch::Tensor::randn(shape.as_slice(), (kind, Device::Cpu));
-                // A third of the entries, anywhere (every unit gets some), made awkward.
+                // Drawn under the generator's lock, as every test's draws are (a model's
+                // initial weights in another test would otherwise change).
+                let (y, at, which) = crate::engine::torch_rng::seeded(5, || {
+                    let y = tch::Tensor::randn(shape.as_slice(), (kind, Device::Cpu));
+                    // A third of the entries, anywhere (every unit gets some), made awkward.
+                    let n = y.numel() as i64;
+                    let at = Tensor::randint(n, [n / 3], (Kind::Int64, Device::Cpu));
+                    let which = Tensor::randint(awkward.size()[0], [n / 3], (Kind::Int64, Device::Cpu));
+                    (y, at, which)
+                });
                 let n = y.numel() as i64;
-                let at = Tensor::randint(n, [n / 3], (Kind::Int64, Device::Cpu));
-                let which = Tensor::randint(awkward.size()[0], [n / 3], (Kind::Int64, Device::Cpu));
                 let y = y
                     .view([-1])
                     .index_put(&[Some(at.shallow_clone())], &awkward.index_select(0, &which).to_kind(kind), false)

@@ -290,10 +290,12 @@ mod tests {
     #[test]
     fn a_checkpoint_reads_back_as_written_and_a_damaged_one_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let tensors = vec![
-            ("var/fc1.weight".to_string(), Tensor::randn([3, 4], (Kind::Float, Device::Cpu))),
-            ("adam/0/exp_avg".to_string(), Tensor::randn([5], (Kind::Double, Device::Cpu))),
-        ];
+        let tensors = crate::engine::torch_rng::seeded(3, || {
+            vec![
+                ("var/fc1.weight".to_string(), Tensor::randn([3, 4], (Kind::Float, Device::Cpu))),
+                ("adam/0/exp_avg".to_string(), Tensor::randn([5], (Kind::Double, Device::Cpu))),
+            ]
+        });
         write(dir.path(), &info(), &tensors).unwrap();
         let read_back = read(dir.path()).unwrap().unwrap();
         assert_eq!(CheckpointInfo { tensors_sha256: String::new(), ..read_back.info.clone() }, info());
