@@ -575,3 +575,17 @@ fn every_registered_network_is_complete() {
     }
     assert!(problems.is_empty(), "incomplete registrations:\n{}", problems.join("\n"));
 }
+
+#[test]
+fn a_whitening_model_with_nan_weights_diverges_alone_instead_of_stopping_the_batch() {
+    // LAPACK cannot decompose a NaN covariance (PyTorch raises LinAlgError there): model 0
+    // of a seed batch of two gets NaN weights; its loss is NaN, model 1's is finite.
+    let mut learner = Learner::new(method_by_name("whitening").unwrap(), &[0, 1], true, 1e-3, Device::Cpu).unwrap();
+    let mut weight = learner.vs.variables()["fc1.weight"].shallow_clone();
+    tch::no_grad(|| weight.get(0).fill_(f64::NAN));
+    let x = random(&[2, 32, 3, 32, 32]);
+    let labels = Tensor::arange(64, (Kind::Int64, Device::Cpu)).remainder(10).view([2, 32]);
+    let (losses, _) = learner.step(&x, &labels);
+    let losses = Vec::<f32>::try_from(&losses).unwrap();
+    assert!(losses[0].is_nan() && losses[1].is_finite(), "losses {losses:?}");
+}

@@ -42,7 +42,14 @@ impl WhiteningLayer {
                 let xc = &xg - &mean;
                 let m = xc.size()[1] as f64;
                 let cov = xc.matmul(&xc.tr()) / m + Tensor::eye(g, (z.kind(), z.device())) * EPS;
-                let (eigenvalues, eigenvectors) = cov.linalg_eigh("L");
+                let (eigenvalues, eigenvectors) = cov.f_linalg_eigh("L").unwrap_or_else(|_| {
+                    // LAPACK gives up on a Σ that is not finite (a model whose weights the
+                    // step before made NaN): where a PyTorch script stops with its
+                    // LinAlgError, this model's outputs become NaN, so that its loss marks
+                    // it diverged and the other models of a seed batch train on.
+                    let nan = |shape: &[i64]| Tensor::full(shape, f64::NAN, (z.kind(), z.device()));
+                    (nan(&[g]), nan(&[g, g]))
+                });
                 let wm = eigenvectors.matmul(&eigenvalues.rsqrt().diag(0)).matmul(&eigenvectors.tr());
                 if pass == Pass::Train {
                     tch::no_grad(|| {
@@ -89,7 +96,7 @@ impl Method for Whitening {
         &["whitening_group_size"]
     }
     fn choice(&self) -> Option<(&'static str, &'static str)> {
-        Some(("whitening", "ZCA whitening per group of whitening_group_size units (a layer's last group smaller), Sigma = Xc Xc^T/m + 1e-5 I, gradients through eigh; running mean and whitening matrix with momentum 0.1 for eval_stats running; with eval_stats batch a test batch whitens itself (a single fc example: Sigma = 1e-5 I)"))
+        Some(("whitening", "ZCA whitening per group of whitening_group_size units (a layer's last group smaller), Sigma = Xc Xc^T/m + 1e-5 I, gradients through eigh; running mean and whitening matrix with momentum 0.1 for eval_stats running; with eval_stats batch a test batch whitens itself (a single fc example: Sigma = 1e-5 I); a Sigma LAPACK cannot decompose (NaN weights) makes the model's outputs NaN, so its run is recorded as diverged"))
     }
     fn name(&self) -> &'static str {
         "whitening"
