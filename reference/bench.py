@@ -1,8 +1,9 @@
-"""PyTorch side of `homeonorm bench`: RUNS independent training runs of LeNet5 with
-one method, one after another, as a paper's script would (model, Adam,
+"""PyTorch side of `homeonorm bench`: RUNS independent training runs of a network
+(LeNet5 unless --model says) with one method, one after another, as a paper's script would (model, Adam,
 loss.backward(), optimizer.step(), then the method's own rules), on synthetic data in
 CIFAR-10's shape. `homeonorm bench` also starts several of it side by side.
-Prints one JSON line: {"method", "runs", "iterations", "seconds", "model_iterations_per_s"}."""
+Prints one JSON line: {"model", "method", "parameters", "runs", "iterations", "seconds",
+"model_iterations_per_s", "threads"}."""
 import argparse
 import json
 import os
@@ -13,11 +14,12 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from networks import Net  # noqa: E402
+from networks import NETWORKS  # noqa: E402
 
 
 def main():
     p = argparse.ArgumentParser()
+    p.add_argument("--model", default="lenet5", choices=sorted(NETWORKS))
     p.add_argument("--method", required=True)
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--iterations", type=int, default=200)
@@ -35,7 +37,7 @@ def main():
     total_seconds = 0.0
     for run in range(a.runs):
         torch.manual_seed(run)
-        net = Net(a.method).to(device)
+        net = NETWORKS[a.model](a.method, True).to(device)
         opt = torch.optim.Adam(net.parameters(), lr=0.003)
         net.train()
 
@@ -59,7 +61,7 @@ def main():
             torch.cuda.synchronize()
         total_seconds += time.perf_counter() - start
     print(json.dumps({
-        "method": a.method, "runs": a.runs, "iterations": a.iterations, "seconds": total_seconds,
+        "model": a.model, "method": a.method, "parameters": sum(p.numel() for p in net.parameters()), "runs": a.runs, "iterations": a.iterations, "seconds": total_seconds,
         "model_iterations_per_s": a.runs * a.iterations / total_seconds, "threads": torch.get_num_threads(),
     }))
 

@@ -87,6 +87,9 @@ enum Command {
         /// Methods to time (default: all).
         #[arg(long, value_delimiter = ',')]
         methods: Vec<MethodId>,
+        /// Networks to time, a table each (default: lenet5); PyTorch's side runs the same network.
+        #[arg(long, value_delimiter = ',', default_value = "lenet5")]
+        models: Vec<model::Network>,
         /// S: seeds batched into one model (and PyTorch runs to share out).
         #[arg(long, default_value_t = 10)]
         seeds: usize,
@@ -432,6 +435,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Bench {
             methods,
+            models,
             seeds,
             iterations,
             warmup,
@@ -458,7 +462,7 @@ fn run(cli: Cli) -> Result<()> {
             let methods: Vec<&'static dyn norm::Method> =
                 if methods.is_empty() { norm::METHODS.to_vec() } else { methods.iter().map(|m| m.method()).collect() };
             if worker {
-                return homeonorm::runs::bench::worker(&methods, &options);
+                return homeonorm::runs::bench::worker(&methods, &models, &options);
             }
             if checkpoint {
                 return homeonorm::runs::bench::checkpoint_cost(&methods, &options);
@@ -474,7 +478,10 @@ fn run(cli: Cli) -> Result<()> {
                 python: (!in_process && python != "none").then_some(python),
                 load,
             };
-            homeonorm::runs::bench::table(&methods, &options, &arrangements)
+            for network in models {
+                homeonorm::runs::bench::table(network, &methods, &options, &arrangements)?;
+            }
+            Ok(())
         }
         Command::Plot { dir, format, paper } => {
             let files = homeonorm::results::plot::plot(&dir, format, paper)?;

@@ -1,5 +1,5 @@
-//! `homeonorm bench`: training iterations per second on one machine and the same
-//! synthetic data in CIFAR-10's shape, in each arrangement a user could run S seeds in:
+//! `homeonorm bench`: training iterations per second of a network on one machine and
+//! the same synthetic data in CIFAR-10's shape, in each arrangement a user could run S seeds in:
 //! homeonorm's single model, S seeds batched into one model, and N worker processes
 //! of one thread each, every one training models of the device's default width (what
 //! `sweep` does); the PyTorch reference (`reference/bench.py`) running the S runs one
@@ -9,7 +9,7 @@
 
 use crate::engine::data::{batches::BatchSampler, PixelStandardization, Split};
 use crate::engine::learner::Learner;
-use crate::engine::model::ModelOptions;
+use crate::engine::model::{check_method, ModelOptions, Network};
 use crate::engine::norm::Method;
 use crate::engine::settings::TrainSettings;
 use crate::runs::packing::SeedsPerModel;
@@ -46,12 +46,7 @@ pub fn synthetic_split(device: Device) -> Split {
     })
 }
 
-/// Model-iterations per second (S × steps / s) of `seeds` LeNet5 models trained as one.
-pub fn time_training(method: &'static dyn Method, seeds: usize, split: &Split, options: &BenchOptions) -> Result<f64> {
-    time_model(method, &ModelOptions::default(), seeds, split, options)
-}
-
-/// [`time_training`] of any network and method options.
+/// Model-iterations per second (S × steps / s) of `seeds` models of `model` trained as one.
 fn time_model(
     method: &'static dyn Method,
     model: &ModelOptions,
@@ -120,6 +115,7 @@ fn concurrent_rate(what: &str, processes: usize, command: impl Fn() -> Command) 
 pub fn time_pytorch(
     python: &str,
     repo: &Path,
+    network: Network,
     method: &str,
     processes: usize,
     threads: usize,
@@ -129,7 +125,7 @@ pub fn time_pytorch(
     concurrent_rate(&format!("{python} reference/bench.py (set --python, or HOMEONORM_PYTHON)"), processes, || {
         let mut c = Command::new(python);
         c.arg(repo.join("reference/bench.py"))
-            .args(["--method", method, "--runs", &runs])
+            .args(["--model", network.name(), "--method", method, "--runs", &runs])
             .args(["--iterations", &options.iterations.to_string()])
             .args(["--warmup", &options.warmup.to_string()])
             .args(["--batch-size", &options.batch_size.to_string()])
@@ -142,11 +138,18 @@ pub fn time_pytorch(
 /// homeonorm's workers: `workers` processes of this binary with one thread each, each
 /// training models of `width` seeds (one sweep worker's models); their
 /// model-iterations per second together.
-pub fn time_workers(method: &str, workers: usize, width: usize, options: &BenchOptions) -> Result<f64> {
+pub fn time_workers(
+    network: Network,
+    method: &str,
+    workers: usize,
+    width: usize,
+    options: &BenchOptions,
+) -> Result<f64> {
     let exe = std::env::current_exe().context("cannot find this program's own path")?;
     concurrent_rate("a bench worker", workers, || {
         let mut c = Command::new(&exe);
-        c.args(["bench", "--worker", "--methods", method, "--threads", "1", "--python", "none"])
+        c.args(["bench", "--worker", "--models", network.name(), "--methods", method])
+            .args(["--threads", "1", "--python", "none"])
             .args(["--seeds", &width.to_string()])
             .args(["--iterations", &options.iterations.to_string()])
             .args(["--warmup", &options.warmup.to_string()])
@@ -221,11 +224,17 @@ fn makespan(jobs: &[f64], workers: usize) -> f64 {
 }
 
 /// One `bench --workers` process: the batched model's rate as one JSON line.
-pub fn worker(methods: &[&'static dyn Method], options: &BenchOptions) -> Result<()> {
-    let [method] = methods else { bail!("a bench worker times exactly one method") };
+pub fn worker(methods: &[&'static dyn Method], networks: &[Network], options: &BenchOptions) -> Result<()> {
+    let ([method], [network]) = (methods, networks) else {
+        bail!("a bench worker times exactly one method of one network")
+    };
     let split = synthetic_split(options.device);
-    let rate = time_training(*method, options.seeds, &split, options)?;
-    println!("{}", serde_json::json!({ "model_iterations_per_s": rate }));
+    let model = ModelOptions { network: *network, ..ModelOptions::default() };
+    let rate = time_model(*method, &model, options.seeds, &split, options)?;
+    // One model's parameter count: which network was timed, as reference/bench.py says it.
+    let learner = Learner::with_options(*method, &[0], &model, 0.003, Device::Cpu)?;
+    let parameters: i64 = learner.vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
+    println!("{}", serde_json::json!({ "model_iterations_per_s": rate, "parameters": parameters }));
     Ok(())
 }
 
@@ -298,8 +307,14 @@ pub fn checkpoint_cost(methods: &[&'static dyn Method], options: &BenchOptions) 
     Ok(())
 }
 
-/// `homeonorm bench`: prints the table of every arrangement's rate for each of `methods`.
-pub fn table(methods: &[&'static dyn Method], options: &BenchOptions, arrangements: &Arrangements) -> Result<()> {
+/// `homeonorm bench`: prints the table of every arrangement's rate for each of
+/// `methods` that `network` takes.
+pub fn table(
+    network: Network,
+    methods: &[&'static dyn Method],
+    options: &BenchOptions,
+    arrangements: &Arrangements,
+) -> Result<()> {
     if options.seeds == 0 || options.iterations == 0 || options.batch_size == 0 {
         bail!("--seeds, --iterations and --batch-size must be positive");
     }
@@ -307,8 +322,9 @@ pub fn table(methods: &[&'static dyn Method], options: &BenchOptions, arrangemen
     let repo = std::env::current_dir()?;
     let (s, threads) = (options.seeds, tch::get_num_threads() as usize);
     let n = arrangements.workers;
+    let model = ModelOptions { network, ..ModelOptions::default() };
     println!(
-        "device {}, batch {}, {} timed iterations after {} warm-up; model-iterations per second",
+        "\n{network}: device {}, batch {}, {} timed iterations after {} warm-up; model-iterations per second",
         crate::engine::system::device_name(options.device),
         options.batch_size,
         options.iterations,
@@ -346,14 +362,14 @@ pub fn table(methods: &[&'static dyn Method], options: &BenchOptions, arrangemen
             "÷ best PT",
             "÷ PT seq."
         );
-        for &method in methods {
-            let one = time_training(method, 1, &split, options)?;
-            let batched = time_training(method, s, &split, options)?;
-            let spread = n.map(|n| time_workers(method.name(), n, width(method), options)).transpose()?;
+        for &method in methods.iter().filter(|m| check_method(**m, &model).is_ok()) {
+            let one = time_model(method, &model, 1, &split, options)?;
+            let batched = time_model(method, &model, s, &split, options)?;
+            let spread = n.map(|n| time_workers(network, method.name(), n, width(method), options)).transpose()?;
             let torch = match (&arrangements.python, n) {
                 (Some(py), Some(n)) => Some((
-                    time_pytorch(py, &repo, method.name(), 1, threads, options)?,
-                    time_pytorch(py, &repo, method.name(), n, 1, options)?,
+                    time_pytorch(py, &repo, network, method.name(), 1, threads, options)?,
+                    time_pytorch(py, &repo, network, method.name(), n, 1, options)?,
                 )),
                 _ => None,
             };
