@@ -3,7 +3,7 @@
     python parity.py init CASE_DIR...    torch.manual_seed(seed); Net(method) -> CASE_DIR/torch_init.safetensors
     python parity.py train CASE_DIR...   the same steps as homeonorm       -> CASE_DIR/torch.safetensors
 
-Each CASE_DIR holds case.json ({"method", "seed", "lr", "dtype"}) and, for train,
+Each CASE_DIR holds case.json ({"model", "method", "seed", "lr", "dtype", "threads"}) and, for train,
 init.safetensors (homeonorm's initial state) and batches.safetensors
 (x [T,B,3,32,32], y [T,B], test_x [N,3,32,32]). Training is the plain loop of a
 paper's script: Adam with PyTorch's defaults, cross-entropy, loss.backward(), opt.step(),
@@ -35,6 +35,7 @@ def init(d):
 
 def train(d):
     case = read_case(d)
+    torch.set_num_threads(case.get("threads", 1))
     dtype = {"f32": torch.float32, "f64": torch.float64}[case.get("dtype", "f32")]
     net = NETWORKS[case.get("model", "lenet5")](case["method"], case.get("normalize_conv", True)).to(dtype)
     state = {k: v.to(dtype) for k, v in safetensors_io.load(os.path.join(d, "init.safetensors")).items()}

@@ -1,9 +1,9 @@
 //! homeonorm against PyTorch itself (reference/parity.py): the same initial weights
-//! and batches through both, 25 Adam steps (ResNet-20: 5 of 8 images), losses compared at every step, every
+//! and batches through both, Adam steps with losses compared at every step, every
 //! parameter and both evaluation modes' logits compared at the end — for equality,
-//! bit for bit, in float32 and float64, both sides on one CPU thread. Every network
-//! with every method it takes: LeNet5 at both paper learning rates in both precisions,
-//! the others (whose float64 convolutions take minutes on a CPU) at CIFAR-10's in float32.
+//! bit for bit. The full matrix: every network with every method it takes, in float32
+//! and float64, at both paper learning rates, on one and on two threads (both sides
+//! on the same count). One PyTorch process runs every case.
 
 mod common;
 
@@ -15,19 +15,28 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use tch::{Device, Kind, Tensor};
 
-/// Steps and batch size: 25 of 32, and for ResNet-20, whose steps cost some sixty
-/// LeNet5 steps on a CPU, 5 of 8 (CI's time; 5 steps still run Adam's and the rules' state).
-fn steps_and_batch(network: Network) -> (i64, i64) {
-    if network == Network::Resnet20 {
-        (5, 8)
-    } else {
-        (25, 32)
+/// Steps and batch size of a case. The long ones: LeNet5's on one thread (25 steps of
+/// 32, both rates and precisions), the other networks' in float32 at CIFAR-10's rate on
+/// one thread (25 of 32; ResNet-20, whose step costs some sixty LeNet5 steps, 5 of 8).
+/// The rest of the matrix (CI's time: float64 convolutions are slow on a CPU) is
+/// short: a few steps still carry Adam's moments and the rules' state from step to
+/// step, which is where a difference would compound. 32 images wherever an fc layer
+/// is whitened: groups of 16 units need more than 16 rows to stay decomposable.
+fn steps_and_batch(network: Network, long: bool) -> (i64, i64) {
+    match (network, long) {
+        (Network::Resnet20, true) => (5, 8),
+        (Network::Resnet20, false) => (3, 4),
+        (_, true) => (25, 32),
+        (Network::PlainCnn, false) => (4, 32),
+        (_, false) => (6, 32),
     }
 }
 const TEST_BATCH: i64 = 40;
 const SEED: u64 = 7;
 /// The paper's learning rates: CIFAR-10 and SVHN.
 const LEARNING_RATES: [f64; 2] = [0.003, 0.01];
+/// Torch's intra-op threads: one, and two (a kernel may split its sums by the count).
+const THREADS: [i32; 2] = [1, 2];
 
 struct Case {
     dir: PathBuf,
@@ -35,6 +44,7 @@ struct Case {
     method: &'static str,
     lr: f64,
     kind: Kind,
+    threads: i32,
     ours: HashMap<String, Tensor>,
 }
 
@@ -59,15 +69,18 @@ fn prepare(
     method: &'static dyn homeonorm::engine::norm::Method,
     lr: f64,
     kind: Kind,
+    threads: i32,
 ) -> Case {
-    let dir = root.join(format!("{network}-{}-{lr}-{}", method.name(), kind_name(kind)));
+    let dir = root.join(format!("{network}-{}-{lr}-{}-{threads}t", method.name(), kind_name(kind)));
     std::fs::create_dir_all(&dir).unwrap();
     let case = serde_json::json!({
         "model": network.name(), "method": method.name(), "seed": SEED, "lr": lr, "dtype": kind_name(kind),
+        "threads": threads,
     });
     std::fs::write(dir.join("case.json"), case.to_string()).unwrap();
 
-    let (steps, batch) = steps_and_batch(network);
+    let long = threads == 1 && (network == Network::Lenet5 || (kind == Kind::Float && lr == LEARNING_RATES[0]));
+    let (steps, batch) = steps_and_batch(network, long);
     let (x, y, test_x) = homeonorm::engine::torch_rng::seeded(1234, || {
         // Learnable batches: a fixed pattern per class plus noise (random labels on pure
         // noise make some methods' f32 training chaotic: PyTorch then disagrees with itself).
@@ -85,6 +98,7 @@ fn prepare(
     let options = ModelOptions { network, ..ModelOptions::default() };
     let mut learner = Learner::with_options(method, &[SEED], &options, lr, Device::Cpu).unwrap();
     learner.set_float_kind(kind);
+    tch::set_num_threads(threads);
     let init = model_state(&learner.vs, 0);
     Tensor::write_safetensors(&init, dir.join("init.safetensors")).unwrap();
 
@@ -105,7 +119,7 @@ fn prepare(
     for (name, t) in model_state(&learner.vs, 0) {
         ours.insert(format!("final.{name}"), t);
     }
-    Case { dir, network, method: method.name(), lr, kind, ours }
+    Case { dir, network, method: method.name(), lr, kind, threads, ours }
 }
 
 /// Whether two tensors hold the same values (shapes and kinds included).
@@ -134,23 +148,21 @@ fn differences(ours: &HashMap<String, Tensor>, theirs: &HashMap<String, Tensor>)
 
 #[test]
 fn training_matches_pytorch_step_by_step() {
-    // The reference runs with one thread: so does this side (a thread count changes
-    // how some kernels split their sums).
-    tch::set_num_threads(1);
     let root = tempfile::tempdir().unwrap();
     let mut cases = Vec::new();
     for network in Network::all() {
-        let lenet5 = network == Network::Lenet5;
-        let rates = if lenet5 { &LEARNING_RATES[..] } else { &LEARNING_RATES[..1] };
-        let kinds = if lenet5 { &[Kind::Double, Kind::Float][..] } else { &[Kind::Float][..] };
-        for &kind in kinds {
-            for &lr in rates {
-                for method in methods_of(network) {
-                    cases.push(prepare(root.path(), network, method, lr, kind));
+        for kind in [Kind::Float, Kind::Double] {
+            for lr in LEARNING_RATES {
+                for threads in THREADS {
+                    for method in methods_of(network) {
+                        cases.push(prepare(root.path(), network, method, lr, kind, threads));
+                    }
                 }
             }
         }
     }
+    let per_setting = 2 * LEARNING_RATES.len() * THREADS.len();
+    assert_eq!(cases.len(), per_setting * (4 * METHODS.len() - 1), "every network with every method it takes");
     let dirs: Vec<PathBuf> = cases.iter().map(|c| c.dir.clone()).collect();
     run_reference("train", &dirs);
 
@@ -159,7 +171,14 @@ fn training_matches_pytorch_step_by_step() {
         let theirs = read_named(&case.dir.join("torch.safetensors"));
         let differing = differences(&case.ours, &theirs);
         let verdict = if differing.is_empty() { "identical".to_string() } else { differing.join(", ") };
-        let what = format!("{:<9} {:<17} lr {:<6} {}", case.network, case.method, case.lr, kind_name(case.kind));
+        let what = format!(
+            "{:<9} {:<17} lr {:<6} {} {} thread(s)",
+            case.network,
+            case.method,
+            case.lr,
+            kind_name(case.kind),
+            case.threads
+        );
         println!("{what}: {verdict}");
         if !differing.is_empty() {
             failures.push(format!("{what}: {verdict}"));
