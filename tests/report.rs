@@ -452,9 +452,10 @@ fn who_made_each_run_is_in_runs_csv_and_the_report_and_compare_notes_other_code(
             write_run(root, "vanilla", 0.003, seed, Some(("complete", 0.5, 0.2)), [0.1, 0.3], &[(100, 0.5)]);
         }
         let run = |seed| homeonorm::results::rundir::run_path(root, "cifar10", "vanilla", 0.003, seed);
-        // Seed 0 preempted on node1 and taken up on node2 after a requeue; seed 1 at once.
+        // Seed 0 preempted on node1 and taken up on node2 after a requeue; seed 1 stopped
+        // and taken up again on node3 (one run there, two stretches).
         write_provenance(&run(0), &[("node1", commit, 0), ("node2", commit, 1)]);
-        write_provenance(&run(1), &[("node3", commit, 0)]);
+        write_provenance(&run(1), &[("node3", commit, 0), ("node3", commit, 1)]);
     }
     homeonorm::results::report::write(&a).unwrap();
 
@@ -469,7 +470,7 @@ fn who_made_each_run_is_in_runs_csv_and_the_report_and_compare_notes_other_code(
         ("2", "c0ffee", "1")
     );
     let seed1 = runs.iter().find(|r| r["seed"] == "1").unwrap();
-    assert_eq!((seed1["hosts"].as_str(), seed1["stretches"].as_str()), ("node3", "1"));
+    assert_eq!((seed1["hosts"].as_str(), seed1["stretches"].as_str()), ("node3", "2"));
 
     let md = std::fs::read_to_string(a.join("report/report.md")).unwrap();
     assert!(md.contains("| 0.1.0 | c0ffee | 2.11.0 | cpu | AMD EPYC | 1 | 2 |"), "{md}");

@@ -144,7 +144,10 @@ impl Makers {
             let get = |k: &str| columns.get(k).cloned().unwrap_or_default();
             let setup = ["homeonorm", "commit", "libtorch", "device", "device_name", "threads"].map(get);
             *makers.setups.entry(setup).or_default() += 1;
-            for host in provenance.stretches.iter().filter_map(|s| s.host.clone()) {
+            // A host counts a run once, however many of its stretches ran there.
+            let hosts: std::collections::BTreeSet<String> =
+                provenance.stretches.iter().filter_map(|s| s.host.clone()).collect();
+            for host in hosts {
                 *makers.hosts.entry(host).or_default() += 1;
             }
             for job in provenance.stretches.iter().filter_map(|s| s.slurm.as_ref().map(|j| j.name())) {
