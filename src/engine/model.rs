@@ -605,7 +605,9 @@ fn convolve(x: &Tensor, weight: &Tensor, bias: &Tensor, padding: i64, stride: i6
     let models = weight.size()[0];
     let (padding, stride) = ([padding, padding], [stride, stride]);
     if one_by_one || models == 1 {
-        return per_model(models, |m| x.get(m).conv2d(&weight.get(m), Some(&bias.get(m)), stride, padding, [1, 1], 1));
+        return per_model(models, |m| {
+            model_slice(x, m).conv2d(&model_slice(weight, m), Some(&model_slice(bias, m)), stride, padding, [1, 1], 1)
+        });
     }
     // The models' channels side by side, [B, S·C, H, W], for one grouped convolution.
     let size = x.size();
@@ -619,9 +621,23 @@ fn convolve(x: &Tensor, weight: &Tensor, bias: &Tensor, padding: i64, stride: i6
 /// `[S, B, U]`: `F.linear` per model (`addmm`), or one batched matrix product.
 fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor, one_by_one: bool) -> Tensor {
     if one_by_one {
-        return per_model(weight.size()[0], |m| x.get(m).linear(&weight.get(m), Some(&bias.get(m))));
+        return per_model(weight.size()[0], |m| {
+            model_slice(x, m).linear(&model_slice(weight, m), Some(&model_slice(bias, m)))
+        });
     }
     x.matmul(&weight.transpose(1, 2)) + bias.unsqueeze(1)
+}
+
+/// Model `m`'s slice of a `[S, …]` tensor. With one model, the leading axis squeezed
+/// away: the same view, but its gradient is handed back as it is, where `select`'s
+/// backward fills a zero tensor of the parameter's size and copies the gradient in (a
+/// pass over fc1's 786,432 weights each step in the MLP).
+fn model_slice(t: &Tensor, m: i64) -> Tensor {
+    if t.size()[0] == 1 {
+        t.squeeze_dim(0)
+    } else {
+        t.get(m)
+    }
 }
 
 /// `[B, 3, 32, 32]` (one batch for every model, as in evaluation) → `[S, B, 3, 32, 32]`
