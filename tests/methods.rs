@@ -581,8 +581,8 @@ fn a_whitening_model_with_nan_weights_diverges_alone_instead_of_stopping_the_bat
     // LAPACK cannot decompose a NaN covariance (PyTorch raises LinAlgError there): model 0
     // of a seed batch of two gets NaN weights; its loss is NaN, model 1's is finite.
     let mut learner = Learner::new(method_by_name("whitening").unwrap(), &[0, 1], true, 1e-3, Device::Cpu).unwrap();
-    let mut weight = learner.vs.variables()["fc1.weight"].shallow_clone();
-    tch::no_grad(|| weight.get(0).fill_(f64::NAN));
+    let weight = learner.vs.variables()["fc1.weight"].shallow_clone();
+    let _ = tch::no_grad(|| weight.get(0).fill_(f64::NAN));
     let x = random(&[2, 32, 3, 32, 32]);
     let labels = Tensor::arange(64, (Kind::Int64, Device::Cpu)).remainder(10).view([2, 32]);
     let (losses, _) = learner.step(&x, &labels);
