@@ -9,8 +9,17 @@ static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// `torch.manual_seed(seed)`, then `draws()`, with no other thread drawing in between.
 pub fn seeded<T>(seed: u64, draws: impl FnOnce() -> T) -> T {
+    unseeded(|| {
+        tch::manual_seed(seed as i64);
+        draws()
+    })
+}
+
+/// `draws()` from the generator as it stands, with no other thread drawing in between:
+/// random tensors that must not land between another thread's seeding and its draws
+/// (a test's), and that differ from call to call.
+pub fn unseeded<T>(draws: impl FnOnce() -> T) -> T {
     let _only_us = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    tch::manual_seed(seed as i64);
     draws()
 }
 
