@@ -306,8 +306,10 @@ impl Learner {
 /// Mean cross-entropy of each model, as `F.cross_entropy(logits, labels)` computes
 /// it for one: logits `[S, B, 10]`, labels `[S, B]` → `[S]`.
 pub fn per_model_loss(logits: &Tensor, labels: &Tensor) -> Tensor {
-    let losses: Vec<Tensor> = (0..logits.size()[0])
-        .map(|s| logits.get(s).cross_entropy_loss::<Tensor>(&labels.get(s), None, tch::Reduction::Mean, -100, 0.0))
+    let losses: Vec<Tensor> = crate::engine::norm::model_slices(logits)
+        .iter()
+        .enumerate()
+        .map(|(s, l)| l.cross_entropy_loss::<Tensor>(&labels.get(s as i64), None, tch::Reduction::Mean, -100, 0.0))
         .collect();
     Tensor::stack(&losses, 0)
 }

@@ -21,7 +21,7 @@
 //! Model s is initialised exactly as `torch.manual_seed(seed_s); Net()` initialises
 //! PyTorch's `nn.Conv2d`/`nn.Linear` (same generator, same draws, same order).
 
-use crate::engine::norm::{per_model, LayerSpec, Method, MethodLayer, MethodOptions, Pass, Vanilla};
+use crate::engine::norm::{model_slices, per_model, LayerSpec, Method, MethodLayer, MethodOptions, Pass, Vanilla};
 use crate::engine::setting_error::SettingError;
 use tch::{nn, Device, Kind, Tensor};
 
@@ -605,8 +605,10 @@ fn convolve(x: &Tensor, weight: &Tensor, bias: &Tensor, padding: i64, stride: i6
     let models = weight.size()[0];
     let (padding, stride) = ([padding, padding], [stride, stride]);
     if one_by_one || models == 1 {
+        let (x, weight, bias) = (model_slices(x), model_slices(weight), model_slices(bias));
         return per_model(models, |m| {
-            model_slice(x, m).conv2d(&model_slice(weight, m), Some(&model_slice(bias, m)), stride, padding, [1, 1], 1)
+            let m = m as usize;
+            x[m].conv2d(&weight[m], Some(&bias[m]), stride, padding, [1, 1], 1)
         });
     }
     // The models' channels side by side, [B, S·C, H, W], for one grouped convolution.
@@ -621,23 +623,14 @@ fn convolve(x: &Tensor, weight: &Tensor, bias: &Tensor, padding: i64, stride: i6
 /// `[S, B, U]`: `F.linear` per model (`addmm`), or one batched matrix product.
 fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor, one_by_one: bool) -> Tensor {
     if one_by_one {
-        return per_model(weight.size()[0], |m| {
-            model_slice(x, m).linear(&model_slice(weight, m), Some(&model_slice(bias, m)))
+        let models = weight.size()[0];
+        let (x, weight, bias) = (model_slices(x), model_slices(weight), model_slices(bias));
+        return per_model(models, |m| {
+            let m = m as usize;
+            x[m].linear(&weight[m], Some(&bias[m]))
         });
     }
     x.matmul(&weight.transpose(1, 2)) + bias.unsqueeze(1)
-}
-
-/// Model `m`'s slice of a `[S, …]` tensor. With one model, the leading axis squeezed
-/// away: the same view, but its gradient is handed back as it is, where `select`'s
-/// backward fills a zero tensor of the parameter's size and copies the gradient in (a
-/// pass over fc1's 786,432 weights each step in the MLP).
-fn model_slice(t: &Tensor, m: i64) -> Tensor {
-    if t.size()[0] == 1 {
-        t.squeeze_dim(0)
-    } else {
-        t.get(m)
-    }
 }
 
 /// `[B, 3, 32, 32]` (one batch for every model, as in evaluation) → `[S, B, 3, 32, 32]`

@@ -10,7 +10,7 @@
 //! gathers one conv2 channel's 5×5 map, as a conv unit's branch gathers one input
 //! map; fc2's 120 inputs make four branches of 25 and one of 20).
 
-use super::{per_model, LayerSpec, Method, MethodLayer};
+use super::{model_slices, per_model, LayerSpec, Method, MethodLayer};
 use tch::{nn, Tensor};
 
 pub struct DendriticNorm;
@@ -57,7 +57,8 @@ fn branch_normalized(v: &Tensor, gain: &Tensor, branch: i64) -> Tensor {
 
 impl MethodLayer for DendriticNormLayer {
     fn effective_weight(&self, v: &Tensor) -> Tensor {
-        per_model(v.size()[0], |s| branch_normalized(&v.get(s), &self.gain.get(s), self.branch))
+        let (vs, gains) = (model_slices(v), model_slices(&self.gain));
+        per_model(v.size()[0], |s| branch_normalized(&vs[s as usize], &gains[s as usize], self.branch))
     }
 }
 

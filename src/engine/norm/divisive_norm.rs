@@ -7,7 +7,7 @@
 //! comparison does not need. Needs no batch statistics: each example is divided by
 //! its own pool.
 
-use super::{per_model, LayerSpec, Method, MethodLayer};
+use super::{model_slices, per_model, LayerSpec, Method, MethodLayer};
 use tch::{nn, Kind, Tensor};
 
 pub struct DivisiveNorm;
@@ -20,10 +20,11 @@ struct DivisiveNormLayer {
 impl MethodLayer for DivisiveNormLayer {
     fn activate(&self, z: &Tensor) -> Tensor {
         // One model at a time: exp rounds apart in vector lanes and a scalar tail.
+        let (zs, log_sigmas) = (model_slices(z), model_slices(&self.log_sigma));
         per_model(z.size()[0], |s| {
-            let response = z.get(s).relu();
+            let response = zs[s as usize].relu();
             let pool = response.mean_dim([1].as_slice(), true, None::<Kind>);
-            &response / (self.log_sigma.get(s).exp() + pool)
+            &response / (log_sigmas[s as usize].exp() + pool)
         })
     }
 }

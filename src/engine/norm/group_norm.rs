@@ -4,7 +4,7 @@
 //! at a time. Groups per layer: the setting `groups` (2 by default), which must
 //! divide every normalized layer's units.
 
-use super::{affine, per_model, per_unit, LayerSpec, Method, MethodLayer, Pass};
+use super::{affine, model_slices, per_model, per_unit, LayerSpec, Method, MethodLayer, Pass};
 use crate::engine::setting_error::SettingError;
 use tch::{nn, Tensor};
 
@@ -20,8 +20,10 @@ struct GroupNormLayer {
 
 impl MethodLayer for GroupNormLayer {
     fn normalize(&self, z: &Tensor, _pass: Pass) -> Tensor {
+        let (zs, gs, bs) = (model_slices(z), model_slices(&self.gamma), model_slices(&self.beta));
         per_model(z.size()[0], |s| {
-            z.get(s).group_norm(self.groups, Some(&self.gamma.get(s)), Some(&self.beta.get(s)), EPS, true)
+            let s = s as usize;
+            zs[s].group_norm(self.groups, Some(&gs[s]), Some(&bs[s]), EPS, true)
         })
     }
 }

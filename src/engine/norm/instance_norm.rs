@@ -7,7 +7,7 @@
 //! variance zero, so instance normalization would replace every fc output by β (the
 //! network could not learn). fc1 and fc2 stay vanilla, in the reference too.
 
-use super::{affine, per_model, per_unit, LayerSpec, Method, MethodLayer, Pass};
+use super::{affine, model_slices, per_model, per_unit, LayerSpec, Method, MethodLayer, Pass};
 use tch::{nn, Tensor};
 
 const EPS: f64 = 1e-5;
@@ -22,9 +22,10 @@ struct InstanceNormLayer {
 
 impl MethodLayer for InstanceNormLayer {
     fn normalize(&self, z: &Tensor, _pass: Pass) -> Tensor {
+        let (zs, gs, bs) = (model_slices(z), model_slices(&self.gamma), model_slices(&self.beta));
         per_model(z.size()[0], |s| {
-            let (g, b) = (self.gamma.get(s), self.beta.get(s));
-            z.get(s).instance_norm(Some(&g), Some(&b), None::<&Tensor>, None::<&Tensor>, true, MOMENTUM, EPS, true)
+            let s = s as usize;
+            zs[s].instance_norm(Some(&gs[s]), Some(&bs[s]), None::<&Tensor>, None::<&Tensor>, true, MOMENTUM, EPS, true)
         })
     }
 }

@@ -4,7 +4,7 @@
 //! (conv), ε = 1e-5, one model at a time. Per-example statistics: training and both
 //! evaluation modes compute the same thing.
 
-use super::{affine, per_model, per_unit, LayerSpec, Method, MethodLayer, Pass};
+use super::{affine, model_slices, per_model, per_unit, LayerSpec, Method, MethodLayer, Pass};
 use tch::{nn, Tensor};
 
 const EPS: f64 = 1e-5;
@@ -19,12 +19,13 @@ struct LayerNormLayer {
 
 impl MethodLayer for LayerNormLayer {
     fn normalize(&self, z: &Tensor, _pass: Pass) -> Tensor {
+        let (zs, gs, bs) = (model_slices(z), model_slices(&self.gamma), model_slices(&self.beta));
         per_model(z.size()[0], |s| {
-            let (zs, g, b) = (z.get(s), self.gamma.get(s), self.beta.get(s));
+            let (zs, g, b) = (&zs[s as usize], &gs[s as usize], &bs[s as usize]);
             if self.conv {
-                zs.group_norm(1, Some(&g), Some(&b), EPS, true)
+                zs.group_norm(1, Some(g), Some(b), EPS, true)
             } else {
-                zs.layer_norm([zs.size()[1]], Some(&g), Some(&b), EPS, true)
+                zs.layer_norm([zs.size()[1]], Some(g), Some(b), EPS, true)
             }
         })
     }

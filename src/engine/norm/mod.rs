@@ -520,12 +520,27 @@ impl<'de> serde::Deserialize<'de> for MethodId {
 }
 
 /// Each model's `f(model)`, stacked on a leading axis: one model's tensors at a time,
-/// as a PyTorch script computes them for its one model.
+/// as a PyTorch script computes them for its one model. `f` takes its tensors from
+/// [`model_slices`].
 pub fn per_model(models: i64, f: impl Fn(i64) -> Tensor) -> Tensor {
     if models == 1 {
         return f(0).unsqueeze(0);
     }
     Tensor::stack(&(0..models).map(f).collect::<Vec<_>>(), 0)
+}
+
+/// Each model's slice of a `[S, …]` tensor that the backward pass goes through, as views.
+/// One `unbind`, whose backward is one stack, and not S `select`s: each select's
+/// backward fills a zero tensor of the whole `[S, …]` size and copies its model's
+/// gradient in, S passes over the tensor (over fc1's S × 786,432 weights each MLP step).
+/// With one model, the leading axis squeezed away: the gradient is handed back as it is.
+/// (Buffers updated in place keep `select`: unbind's views may not be written through.)
+pub fn model_slices(t: &Tensor) -> Vec<Tensor> {
+    if t.size()[0] == 1 {
+        vec![t.squeeze_dim(0)]
+    } else {
+        t.unbind(0)
+    }
 }
 
 /// Per-unit γ (ones) and β (zeros), `[S, U]`, the affine of the normalizations that

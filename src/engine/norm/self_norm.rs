@@ -3,7 +3,7 @@
 //! (N(0, 1/fan_in), biases 0) drawn after `Net()`'s defaults, as `nn.init.normal_` and
 //! `nn.init.zeros_` redraw them in the reference. "Active" stays output > 0.
 
-use super::{per_model, LayerSpec, Method, MethodLayer};
+use super::{model_slices, per_model, LayerSpec, Method, MethodLayer};
 use tch::{nn, Device, Kind, Tensor};
 
 pub struct SelfNorm;
@@ -14,7 +14,8 @@ impl MethodLayer for SeluLayer {
     fn activate(&self, z: &Tensor) -> Tensor {
         // One model at a time: SELU's exp is computed in vector lanes and a scalar tail,
         // which may round apart, so each model's values must sit where they sit alone.
-        per_model(z.size()[0], |s| z.get(s).selu())
+        let zs = model_slices(z);
+        per_model(z.size()[0], |s| zs[s as usize].selu())
     }
 }
 

@@ -7,7 +7,9 @@
 //! Gradients flow through the eigendecomposition (autograd), as in a PyTorch
 //! transcription; `reference/networks.py`'s `Whitening` is the same algorithm, op for op.
 
-use super::{affine, per_model, per_unit, EvalStats, LayerSpec, Method, MethodLayer, Pass, RUNNING_MOMENTUM};
+use super::{
+    affine, model_slices, per_model, per_unit, EvalStats, LayerSpec, Method, MethodLayer, Pass, RUNNING_MOMENTUM,
+};
 use tch::{nn, Tensor};
 
 const EPS: f64 = 1e-5;
@@ -82,12 +84,10 @@ impl MethodLayer for WhiteningLayer {
     fn normalize(&self, z: &Tensor, pass: Pass) -> Tensor {
         // One model: its activations as a view, so that the gradient reaching the layer
         // below keeps the strides it has in PyTorch (whitening's transposes leave it
-        // non-contiguous, and the bias gradient sums it in that order). A seed batch
-        // takes each model's slice, whose gradient is contiguous: equal up to rounding.
-        if z.size()[0] == 1 {
-            return self.whiten(0, &z.squeeze_dim(0), pass).unsqueeze(0);
-        }
-        per_model(z.size()[0], |s| self.whiten(s, &z.get(s), pass))
+        // non-contiguous, and the bias gradient sums it in that order). A seed batch's
+        // gradients are stacked, contiguous: equal up to rounding.
+        let zs = model_slices(z);
+        per_model(z.size()[0], |s| self.whiten(s, &zs[s as usize], pass))
     }
 }
 
