@@ -46,14 +46,22 @@ pub fn synthetic_split(device: Device) -> Split {
     })
 }
 
-/// Model-iterations per second (S × steps / s) of `seeds` models of `model` trained as one.
+/// What [`time_model`] measured.
+struct Timing {
+    /// Model-iterations per second: S × steps / s.
+    rate: f64,
+    /// One model's trainable parameters (every variable holds the S models' side by side).
+    parameters: i64,
+}
+
+/// `seeds` models of `model` trained as one, timed.
 fn time_model(
     method: &'static dyn Method,
     model: &ModelOptions,
     seeds: usize,
     split: &Split,
     options: &BenchOptions,
-) -> Result<f64> {
+) -> Result<Timing> {
     let seed_list: Vec<u64> = (0..seeds as u64).collect();
     let mut learner = Learner::with_options(method, &seed_list, model, 0.003, options.device)?;
     let mut sampler = BatchSampler::chacha8(split, &seed_list, options.batch_size);
@@ -71,7 +79,9 @@ fn time_model(
         last = step(&mut learner);
     }
     let _ = last.double_value(&[0]); // waits for the device
-    Ok((seeds * options.iterations) as f64 / start.elapsed().as_secs_f64())
+    let rate = (seeds * options.iterations) as f64 / start.elapsed().as_secs_f64();
+    let parameters = learner.vs.trainable_variables().iter().map(|t| t.numel() as i64).sum::<i64>() / seeds as i64;
+    Ok(Timing { rate, parameters })
 }
 
 fn device_arg(device: Device) -> String {
@@ -202,7 +212,8 @@ pub fn estimate_plan(
             None => {
                 let options =
                     BenchOptions { seeds: width, iterations: 8, warmup: 2, batch_size: settings.batch_size, device };
-                let rate = time_model(settings.method.method(), &settings.model_options(), width, &split, &options)?;
+                let rate =
+                    time_model(settings.method.method(), &settings.model_options(), width, &split, &options)?.rate;
                 rates.push((settings, width, rate));
                 rate
             }
@@ -230,11 +241,9 @@ pub fn worker(methods: &[&'static dyn Method], networks: &[Network], options: &B
     };
     let split = synthetic_split(options.device);
     let model = ModelOptions { network: *network, ..ModelOptions::default() };
-    let rate = time_model(*method, &model, options.seeds, &split, options)?;
-    // One model's parameter count: which network was timed, as reference/bench.py says it.
-    let learner = Learner::with_options(*method, &[0], &model, 0.003, Device::Cpu)?;
-    let parameters: i64 = learner.vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
-    println!("{}", serde_json::json!({ "model_iterations_per_s": rate, "parameters": parameters }));
+    let timing = time_model(*method, &model, options.seeds, &split, options)?;
+    // One model's parameter count says which network was timed, as reference/bench.py's does.
+    println!("{}", serde_json::json!({ "model_iterations_per_s": timing.rate, "parameters": timing.parameters }));
     Ok(())
 }
 
@@ -363,8 +372,8 @@ pub fn table(
             "÷ PT seq."
         );
         for &method in methods.iter().filter(|m| check_method(**m, &model).is_ok()) {
-            let one = time_model(method, &model, 1, &split, options)?;
-            let batched = time_model(method, &model, s, &split, options)?;
+            let one = time_model(method, &model, 1, &split, options)?.rate;
+            let batched = time_model(method, &model, s, &split, options)?.rate;
             let spread = n.map(|n| time_workers(network, method.name(), n, width(method), options)).transpose()?;
             let torch = match (&arrangements.python, n) {
                 (Some(py), Some(n)) => Some((
