@@ -77,13 +77,14 @@ fn the_shipped_experiment_files_parse() {
         ("neural-column-quick.toml", 12),
         ("neural-column-rates.toml", 8),
         ("reproduction-cifar10.toml", 40),
-        ("reproduction-ablations-cifar10.toml", 20),
+        ("reproduction-ablations-cifar10.toml", 30),
         ("gap-standardization-cifar10.toml", 6),
         ("gap-standardization-ten-seeds-cifar10.toml", 40),
         ("gap-jpeg-q75-cifar10.toml", 6),
         ("gap-jpeg-q50-cifar10.toml", 6),
         ("reproduction-lr-sweep-cifar10.toml", 60),
         ("architectures-quick.toml", 40),
+        ("architectures-long-cifar10.toml", 60),
         ("architectures-cifar10.toml", 240),
     ]
     .into_iter()
