@@ -9,7 +9,7 @@
 
 use crate::engine::cuda_graph::CudaGraph;
 use crate::engine::model::{Forward, Model, ModelOptions};
-use crate::engine::norm::{Method, Pass};
+use crate::engine::norm::{model_slices, per_model, Method, Pass};
 use crate::engine::optim::Adam;
 use tch::{nn, Device, Kind, Tensor};
 
@@ -306,12 +306,10 @@ impl Learner {
 /// Mean cross-entropy of each model, as `F.cross_entropy(logits, labels)` computes
 /// it for one: logits `[S, B, 10]`, labels `[S, B]` → `[S]`.
 pub fn per_model_loss(logits: &Tensor, labels: &Tensor) -> Tensor {
-    let losses: Vec<Tensor> = crate::engine::norm::model_slices(logits)
-        .iter()
-        .enumerate()
-        .map(|(s, l)| l.cross_entropy_loss::<Tensor>(&labels.get(s as i64), None, tch::Reduction::Mean, -100, 0.0))
-        .collect();
-    Tensor::stack(&losses, 0)
+    let logits = model_slices(logits);
+    per_model(logits.len(), |s| {
+        logits[s].cross_entropy_loss::<Tensor>(&labels.get(s as i64), None, tch::Reduction::Mean, -100, 0.0)
+    })
 }
 
 /// [`per_model_loss`] as one cross-entropy over every model's batch, then each model's

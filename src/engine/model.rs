@@ -606,10 +606,7 @@ fn convolve(x: &Tensor, weight: &Tensor, bias: &Tensor, padding: i64, stride: i6
     let (padding, stride) = ([padding, padding], [stride, stride]);
     if one_by_one || models == 1 {
         let (x, weight, bias) = (model_slices(x), model_slices(weight), model_slices(bias));
-        return per_model(models, |m| {
-            let m = m as usize;
-            x[m].conv2d(&weight[m], Some(&bias[m]), stride, padding, [1, 1], 1)
-        });
+        return per_model(x.len(), |m| x[m].conv2d(&weight[m], Some(&bias[m]), stride, padding, [1, 1], 1));
     }
     // The models' channels side by side, [B, S·C, H, W], for one grouped convolution.
     let size = x.size();
@@ -623,12 +620,8 @@ fn convolve(x: &Tensor, weight: &Tensor, bias: &Tensor, padding: i64, stride: i6
 /// `[S, B, U]`: `F.linear` per model (`addmm`), or one batched matrix product.
 fn linear(x: &Tensor, weight: &Tensor, bias: &Tensor, one_by_one: bool) -> Tensor {
     if one_by_one {
-        let models = weight.size()[0];
         let (x, weight, bias) = (model_slices(x), model_slices(weight), model_slices(bias));
-        return per_model(models, |m| {
-            let m = m as usize;
-            x[m].linear(&weight[m], Some(&bias[m]))
-        });
+        return per_model(x.len(), |m| x[m].linear(&weight[m], Some(&bias[m])));
     }
     x.matmul(&weight.transpose(1, 2)) + bias.unsqueeze(1)
 }

@@ -2,7 +2,7 @@
 //! variance for normalizing, unbiased for the running variance, momentum 0.1):
 //! ẑ = (z − μ_B)/√(σ²_B + ε); y = ReLU(γẑ + β). It calls the same libtorch kernel.
 
-use super::{model_slices, per_unit, EvalStats, LayerSpec, Method, MethodLayer, Pass, RUNNING_MOMENTUM};
+use super::{model_slices, per_model, per_unit, EvalStats, LayerSpec, Method, MethodLayer, Pass, RUNNING_MOMENTUM};
 use tch::{nn, Tensor};
 
 const EPS: f64 = 1e-5;
@@ -35,14 +35,10 @@ impl MethodLayer for BatchNormLayer {
             // alone (so a seed batch gives each model's numbers bit for bit); the running
             // statistics are rows of `[S, U]`, updated in place.
             let (zs, gammas, betas) = (model_slices(z), model_slices(&self.gamma), model_slices(&self.beta));
-            let per_model: Vec<Tensor> = (0..models)
-                .map(|s| {
-                    let (mean, var) = (running.0.map(|t| t.get(s)), running.1.map(|t| t.get(s)));
-                    let m = s as usize;
-                    call(&zs[m], &gammas[m], &betas[m], mean.as_ref(), var.as_ref())
-                })
-                .collect();
-            return Tensor::stack(&per_model, 0);
+            return per_model(zs.len(), |s| {
+                let (mean, var) = (running.0.map(|t| t.get(s as i64)), running.1.map(|t| t.get(s as i64)));
+                call(&zs[s], &gammas[s], &betas[s], mean.as_ref(), var.as_ref())
+            });
         }
         // On CUDA, one kernel for the seed batch: the models' units side by side,
         // `[S, B, U, …]` → `[B, S·U, …]`, per-unit vectors `[S, U]` → `[S·U]` (views).

@@ -58,7 +58,7 @@ fn branch_normalized(v: &Tensor, gain: &Tensor, branch: i64) -> Tensor {
 impl MethodLayer for DendriticNormLayer {
     fn effective_weight(&self, v: &Tensor) -> Tensor {
         let (vs, gains) = (model_slices(v), model_slices(&self.gain));
-        per_model(v.size()[0], |s| branch_normalized(&vs[s as usize], &gains[s as usize], self.branch))
+        per_model(vs.len(), |s| branch_normalized(&vs[s], &gains[s], self.branch))
     }
 }
 
@@ -93,8 +93,9 @@ impl Method for DendriticNorm {
         let (branch, _) = branches(layer, kernel_area);
         // c starts at each branch's norm: the applied weight starts as v itself.
         let initial = tch::no_grad(|| {
-            per_model(layer.models, |s| {
-                let norms: Vec<Tensor> = branches_with_norms(&weight.get(s), branch).into_iter().map(|p| p.1).collect();
+            let weights = model_slices(weight);
+            per_model(weights.len(), |s| {
+                let norms: Vec<Tensor> = branches_with_norms(&weights[s], branch).into_iter().map(|p| p.1).collect();
                 Tensor::cat(&norms, 1)
             })
         });

@@ -21,10 +21,10 @@ impl MethodLayer for DivisiveNormLayer {
     fn activate(&self, z: &Tensor) -> Tensor {
         // One model at a time: exp rounds apart in vector lanes and a scalar tail.
         let (zs, log_sigmas) = (model_slices(z), model_slices(&self.log_sigma));
-        per_model(z.size()[0], |s| {
-            let response = zs[s as usize].relu();
+        per_model(zs.len(), |s| {
+            let response = zs[s].relu();
             let pool = response.mean_dim([1].as_slice(), true, None::<Kind>);
-            &response / (log_sigmas[s as usize].exp() + pool)
+            &response / (log_sigmas[s].exp() + pool)
         })
     }
 }

@@ -21,10 +21,7 @@ struct GroupNormLayer {
 impl MethodLayer for GroupNormLayer {
     fn normalize(&self, z: &Tensor, _pass: Pass) -> Tensor {
         let (zs, gs, bs) = (model_slices(z), model_slices(&self.gamma), model_slices(&self.beta));
-        per_model(z.size()[0], |s| {
-            let s = s as usize;
-            zs[s].group_norm(self.groups, Some(&gs[s]), Some(&bs[s]), EPS, true)
-        })
+        per_model(zs.len(), |s| zs[s].group_norm(self.groups, Some(&gs[s]), Some(&bs[s]), EPS, true))
     }
 }
 

@@ -23,8 +23,7 @@ struct InstanceNormLayer {
 impl MethodLayer for InstanceNormLayer {
     fn normalize(&self, z: &Tensor, _pass: Pass) -> Tensor {
         let (zs, gs, bs) = (model_slices(z), model_slices(&self.gamma), model_slices(&self.beta));
-        per_model(z.size()[0], |s| {
-            let s = s as usize;
+        per_model(zs.len(), |s| {
             zs[s].instance_norm(Some(&gs[s]), Some(&bs[s]), None::<&Tensor>, None::<&Tensor>, true, MOMENTUM, EPS, true)
         })
     }

@@ -20,8 +20,8 @@ struct LayerNormLayer {
 impl MethodLayer for LayerNormLayer {
     fn normalize(&self, z: &Tensor, _pass: Pass) -> Tensor {
         let (zs, gs, bs) = (model_slices(z), model_slices(&self.gamma), model_slices(&self.beta));
-        per_model(z.size()[0], |s| {
-            let (zs, g, b) = (&zs[s as usize], &gs[s as usize], &bs[s as usize]);
+        per_model(zs.len(), |s| {
+            let (zs, g, b) = (&zs[s], &gs[s], &bs[s]);
             if self.conv {
                 zs.group_norm(1, Some(g), Some(b), EPS, true)
             } else {

@@ -522,7 +522,7 @@ impl<'de> serde::Deserialize<'de> for MethodId {
 /// Each model's `f(model)`, stacked on a leading axis: one model's tensors at a time,
 /// as a PyTorch script computes them for its one model. `f` takes its tensors from
 /// [`model_slices`].
-pub fn per_model(models: i64, f: impl Fn(i64) -> Tensor) -> Tensor {
+pub fn per_model(models: usize, f: impl Fn(usize) -> Tensor) -> Tensor {
     if models == 1 {
         return f(0).unsqueeze(0);
     }

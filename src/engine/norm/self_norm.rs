@@ -15,7 +15,7 @@ impl MethodLayer for SeluLayer {
         // One model at a time: SELU's exp is computed in vector lanes and a scalar tail,
         // which may round apart, so each model's values must sit where they sit alone.
         let zs = model_slices(z);
-        per_model(z.size()[0], |s| zs[s as usize].selu())
+        per_model(zs.len(), |s| zs[s].selu())
     }
 }
 

@@ -87,7 +87,7 @@ impl MethodLayer for WhiteningLayer {
         // non-contiguous, and the bias gradient sums it in that order). A seed batch's
         // gradients are stacked, contiguous: equal up to rounding.
         let zs = model_slices(z);
-        per_model(z.size()[0], |s| self.whiten(s, &zs[s as usize], pass))
+        per_model(zs.len(), |s| self.whiten(s as i64, &zs[s], pass))
     }
 }
 
