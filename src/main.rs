@@ -373,6 +373,7 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    system::keep_freed_memory();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     if let Err(err) = run(Cli::parse()) {
         // Each line escaped, the line breaks kept: a multi-line error reads as lines.

@@ -114,3 +114,32 @@ pub fn describe(
     }
     Ok(out)
 }
+
+/// The largest block glibc may serve from its heap rather than by `mmap` (its ceiling
+/// for `M_MMAP_THRESHOLD` on 64-bit Linux).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const HEAP_BLOCK_LIMIT: i32 = 32 << 20;
+
+/// Keeps the memory of freed tensors in the process for the next step's tensors.
+///
+/// A step frees and allocates the same tensors every time, several of them megabytes
+/// (the MLP's 3 MB fc1 gradient, Adam's temporaries over all parameters). With glibc's
+/// defaults, such a block is given back to the kernel when freed (by `munmap`, or by
+/// trimming the top of the heap), and the next step faults it in again, each page zeroed
+/// by the kernel: half of an MLP step on a CPU (BENCHMARKS.md). Blocks up to 32 MiB now
+/// come from the heap, which is never trimmed. The tensors and their values are the same;
+/// a process keeps its peak heap. A `MALLOC_MMAP_THRESHOLD_` or `MALLOC_TRIM_THRESHOLD_`
+/// the user set is left as set.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only changes the allocator's parameters; it is called at start-up.
+        if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+            unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, HEAP_BLOCK_LIMIT) };
+        }
+        if std::env::var_os("MALLOC_TRIM_THRESHOLD_").is_none() {
+            // -1: never trim (mallopt(3)).
+            unsafe { libc::mallopt(libc::M_TRIM_THRESHOLD, -1) };
+        }
+    }
+}
