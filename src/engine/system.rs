@@ -126,7 +126,8 @@ const HEAP_BLOCK_LIMIT: i32 = 32 << 20;
 /// (the MLP's 3 MB fc1 gradient, Adam's temporaries over all parameters). With glibc's
 /// defaults, such a block is given back to the kernel when freed (by `munmap`, or by
 /// trimming the top of the heap), and the next step faults it in again, each page zeroed
-/// by the kernel: half of an MLP step on a CPU (BENCHMARKS.md). Blocks up to 32 MiB now
+/// by the kernel: about half of an MLP step's time on a CPU (BENCHMARKS.md: one model,
+/// one thread, 112–134 iterations/s before, 215–246 after). Blocks up to 32 MiB now
 /// come from the heap, which is never trimmed. The tensors and their values are the same;
 /// a process keeps its peak heap. A `MALLOC_MMAP_THRESHOLD_` or `MALLOC_TRIM_THRESHOLD_`
 /// the user set is left as set.
