@@ -1,4 +1,4 @@
-//! The committed Markdown: every picture it shows is in the repository.
+//! The committed Markdown: every file it links to or shows is in the repository.
 
 use std::path::{Path, PathBuf};
 
@@ -19,44 +19,69 @@ fn markdown_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// The targets of the `![alt](target)` images in `text`.
-fn image_targets(text: &str) -> Vec<&str> {
-    let mut targets = Vec::new();
-    let mut rest = text;
-    while let Some(at) = rest.find("![") {
-        rest = &rest[at + 2..];
-        let Some(close) = rest.find("](") else { break };
-        let after = &rest[close + 2..];
-        if let Some(end) = after.find(')') {
-            targets.push(after[..end].split_whitespace().next().unwrap_or(""));
+/// `text` with its code (fenced blocks and `inline spans`) blanked out: a `](` there is
+/// code, not a link.
+fn without_code(text: &str) -> String {
+    let mut prose = String::with_capacity(text.len());
+    let mut fenced = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced {
+            let mut in_span = false;
+            for c in line.chars() {
+                if c == '`' {
+                    in_span = !in_span;
+                }
+                prose.push(if in_span || c == '`' { ' ' } else { c });
+            }
         }
-        rest = after;
+        prose.push('\n');
+    }
+    prose
+}
+
+/// The targets of the `[text](target)` links and `![alt](target)` images in `text`'s
+/// prose, without a title or `#anchor`.
+fn link_targets(text: &str) -> Vec<String> {
+    let prose = without_code(text);
+    let mut targets = Vec::new();
+    let mut rest = prose.as_str();
+    while let Some(at) = rest.find("](") {
+        rest = &rest[at + 2..];
+        let Some(end) = rest.find(')') else { break };
+        let target = rest[..end].split_whitespace().next().unwrap_or("");
+        targets.push(target.split('#').next().unwrap_or("").to_string());
+        rest = &rest[end..];
     }
     targets
 }
 
 #[test]
-fn every_picture_committed_markdown_shows_is_there() {
+fn every_file_committed_markdown_links_or_shows_is_there() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (mut shown, mut missing) = (0, Vec::new());
+    let (mut linked, mut pictures, mut missing) = (0, 0, Vec::new());
     for file in markdown_files(root) {
         let text = std::fs::read_to_string(&file).unwrap();
-        for target in image_targets(&text) {
-            if target.contains("://") {
+        for target in link_targets(&text) {
+            if target.is_empty() || target.contains("://") || target.starts_with("mailto:") {
                 continue;
             }
-            shown += 1;
-            if !file.parent().unwrap().join(target).is_file() {
+            linked += 1;
+            pictures += usize::from(target.ends_with(".png") || target.ends_with(".svg"));
+            if !file.parent().unwrap().join(&target).exists() {
                 missing.push(format!("{}: {target}", file.strip_prefix(root).unwrap().display()));
             }
         }
     }
-    assert!(shown > 10, "only {shown} pictures found in the repository's Markdown");
-    assert!(missing.is_empty(), "{} pictures are not there:\n{}", missing.len(), missing.join("\n"));
+    assert!(pictures > 10, "only {pictures} pictures found in the repository's Markdown");
+    assert!(linked > pictures, "no links but pictures found in the repository's Markdown");
+    assert!(missing.is_empty(), "{} linked files are not there:\n{}", missing.len(), missing.join("\n"));
 }
 
 #[test]
-fn image_targets_are_read_as_markdown_writes_them() {
-    let text = "a ![one](figures/a.png) b ![two](b.svg \"title\") ![x](https://e.org/c.png) [link](d.md)";
-    assert_eq!(image_targets(text), ["figures/a.png", "b.svg", "https://e.org/c.png"]);
+fn link_targets_are_read_as_markdown_writes_them_and_code_is_not_a_link() {
+    let text = "a ![one](figures/a.png) b ![two](b.svg \"title\") ![x](https://e.org/c.png) \
+                [link](d.md#part) [here](#top) `f[i](j)`\n```\nx[k](l)\n```\n[last](e/)";
+    assert_eq!(link_targets(text), ["figures/a.png", "b.svg", "https://e.org/c.png", "d.md", "", "e/"]);
 }
