@@ -51,7 +51,7 @@ fn write_run(
     let diverged = kind == "diverged";
     let summary = serde_json::json!({
         "outcome": kind, "diverged_at": if diverged { Some(12) } else { None },
-        "iterations": 45000, "final_accuracy": if diverged { None } else { Some(accuracy) },
+        "iterations": if diverged { 12 } else { 45000 }, "final_accuracy": if diverged { None } else { Some(accuracy) },
         "test_accuracy_batch1": if diverged { None } else { Some(accuracy / 2.0) },
         "best_accuracy": if diverged { None } else { Some(accuracy + 0.01) }, "best_iteration": 100,
         "final_train_loss": 1.0, "wall_time_s": 1.0,
@@ -152,6 +152,11 @@ fn report_means_and_sample_stds_by_hand() {
     assert_eq!(run("0.003", "1")["setting"], setting("0.003"));
     assert_eq!(run("0.01", "0")["setting"], setting("0.01"));
     assert_eq!((run("0.003", "3")["outcome"].as_str(), run("0.003", "3")["final_accuracy"].as_str()), ("diverged", ""));
+    // (the protocol's length, and how far the diverged run went)
+    assert_eq!(
+        (run("0.003", "3")["iterations"].as_str(), run("0.003", "3")["iterations_trained"].as_str()),
+        ("45000", "12")
+    );
     assert_eq!(run("0.003", "4")["outcome"], "unfinished");
     assert!(run("0.003", "4")["why_unfinished"].contains("summary.json"), "{:?}", run("0.003", "4"));
     assert_eq!(run("0.003", "2")["fc1_prob_mean"], "0.4");
@@ -168,6 +173,20 @@ fn report_means_and_sample_stds_by_hand() {
     assert_eq!(tex.matches("\\begin{tabular}").count(), 3, "accuracy, measures, against the paper: {tex}");
     assert!(tex.contains("3 & 1 & 1 & 60.00 $\\pm$ 10.00 & 35.16 to 84.84 &"), "{tex}");
     assert!(tex.contains("59.3 $\\pm$ 1.4 & 60.0 $\\pm$ 10.0 & 0.7 & 0.50 & 0.915 & 3 & 45000 \\\\"), "{tex}");
+}
+
+#[test]
+fn methods_with_settings_of_their_own_share_one_summary_header() {
+    // group-norm's `groups` is a column vanilla's setting does not have.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    write_run(root, "vanilla", 0.003, 0, Some(("complete", 0.5, 0.2)), [0.1, 0.3], &[(100, 0.5)]);
+    write_run(root, "group-norm", 0.003, 0, Some(("complete", 0.6, 0.3)), [0.1, 0.3], &[(100, 0.6)]);
+    homeonorm::results::report::write(root).unwrap();
+    let rows = summary_rows(root);
+    let of = |method: &str| rows.iter().find(|r| r["method"] == method).unwrap();
+    assert_eq!((of("vanilla")["groups"].as_str(), of("group-norm")["groups"].as_str()), ("", "2"));
+    assert_eq!((num(of("vanilla"), "final_accuracy_mean"), num(of("group-norm"), "final_accuracy_mean")), (0.5, 0.6));
 }
 
 #[test]

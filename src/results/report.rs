@@ -14,7 +14,7 @@ use crate::engine::settings::{differing_columns, GroupKey};
 use crate::results::rundir::{self, read_csv, CurveRow, Outcome, Provenance, Summary, UnitRow, REPORT_DIR};
 use crate::results::runs_table::{self, Makers};
 use crate::results::stats::{welch, Sample};
-use crate::results::table::Table;
+use crate::results::table::{self, Table};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -506,15 +506,8 @@ pub fn write(root: &Path) -> Result<Vec<SettingResult>> {
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
 
     let layers = layer_names(results.iter().flat_map(|r| r.layers.iter().map(|(n, _)| n.as_str())));
-    let mut summary = csv::Writer::from_writer(Vec::new());
-    for (i, r) in results.iter().enumerate() {
-        let cols = summary_columns(r, &layers);
-        if i == 0 {
-            summary.write_record(cols.iter().map(|c| &c.0))?;
-        }
-        summary.write_record(cols.iter().map(|c| &c.1))?;
-    }
-    rundir::write_atomic(&out, "summary.csv", &summary.into_inner()?)?;
+    let summary: Vec<_> = results.iter().map(|r| summary_columns(r, &layers)).collect();
+    rundir::write_atomic(&out, "summary.csv", &table::named_rows_csv(&summary)?)?;
 
     let mut curves = csv::Writer::from_writer(Vec::new());
     for (setting, r) in results.iter().enumerate() {

@@ -77,7 +77,7 @@ pub fn csv(
             ("seed".into(), r.seed.to_string()),
             ("outcome".into(), outcome(r).to_string()),
             ("why_unfinished".into(), r.problem.clone().unwrap_or_default()),
-            ("iterations".into(), summary.map_or(String::new(), |s| s.iterations.to_string())),
+            ("iterations_trained".into(), summary.map_or(String::new(), |s| s.iterations.to_string())),
             ("final_accuracy".into(), num(summary.and_then(|s| s.final_accuracy))),
             ("best_accuracy".into(), num(summary.and_then(|s| s.best_accuracy))),
             ("best_iteration".into(), summary.and_then(|s| s.best_iteration).map_or(String::new(), |i| i.to_string())),
@@ -103,21 +103,7 @@ pub fn csv(
         cols.extend(provenance_columns(r.provenance.as_ref()).into_iter().map(|(k, v)| (k.to_string(), v)));
         rows.push(cols);
     }
-    // Runs of different methods or networks hold different settings: the header is every
-    // column any run has, in the order first met; a run without one leaves it empty.
-    let mut header: Vec<String> = Vec::new();
-    for (name, _) in rows.iter().flatten() {
-        if !header.contains(name) {
-            header.push(name.clone());
-        }
-    }
-    let mut out = ::csv::Writer::from_writer(Vec::new());
-    out.write_record(&header)?;
-    for row in rows {
-        let cell = |name: &String| row.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v.as_str());
-        out.write_record(header.iter().map(cell))?;
-    }
-    Ok(out.into_inner()?)
+    crate::results::table::named_rows_csv(&rows)
 }
 
 /// What a result set's finished runs say of who made them: each distinct code, device

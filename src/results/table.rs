@@ -90,6 +90,33 @@ pub fn latex_text(text: &str) -> String {
     out
 }
 
+/// Rows of (column, value) pairs as one CSV. Rows of different methods or networks hold
+/// different settings, so the header is every column any row has, a column first met in
+/// a later row placed after the column before it there; a row without a column leaves
+/// it empty. A name a row repeats is one column, the row's first value.
+pub fn named_rows_csv(rows: &[Vec<(String, String)>]) -> anyhow::Result<Vec<u8>> {
+    let mut header: Vec<&str> = Vec::new();
+    for row in rows {
+        let mut at = 0;
+        for (name, _) in row {
+            match header.iter().position(|h| h == name) {
+                Some(i) => at = i + 1,
+                None => {
+                    header.insert(at, name);
+                    at += 1;
+                }
+            }
+        }
+    }
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(&header)?;
+    for row in rows {
+        let cell = |name: &&str| row.iter().find(|(n, _)| n == name).map_or("", |(_, v)| v.as_str());
+        out.write_record(header.iter().map(cell))?;
+    }
+    Ok(out.into_inner()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +147,16 @@ mod tests {
         );
         assert!(tex.contains("batch-norm & 0.003 & 65.83 $\\pm$ 0.61 & 0.88 \\\\"), "{tex}");
         assert!(tex.contains("weight\\_norm | x & 1e-5 & -- & $-$0.2 \\\\\n\\bottomrule\n\\end{tabular}"), "{tex}");
+    }
+
+    #[test]
+    fn named_rows_share_one_header_with_each_column_beside_its_neighbour() {
+        let row = |cells: &[(&str, &str)]| cells.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+        let rows: Vec<Vec<(String, String)>> = vec![
+            row(&[("method", "vanilla"), ("lr", "0.003"), ("accuracy", "0.58")]),
+            row(&[("method", "group-norm"), ("groups", "2"), ("lr", "0.003"), ("accuracy", "0.54"), ("lr", "9")]),
+        ];
+        let csv = String::from_utf8(named_rows_csv(&rows).unwrap()).unwrap();
+        assert_eq!(csv, "method,groups,lr,accuracy\nvanilla,,0.003,0.58\ngroup-norm,2,0.003,0.54\n");
     }
 }
