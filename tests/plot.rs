@@ -113,12 +113,43 @@ fn no_text_leaves_the_canvas_or_runs_into_other_text_with_every_method() {
     }
     assert!(problems.is_empty(), "{} layout problems:\n{}", problems.len(), problems.join("\n"));
 
+    // Fifteen panels stacked: short ones, each with at least one labelled tick.
+    assert_every_histogram_panel_has_labelled_ticks(&layouts, methods.len(), 1);
+
     // α is drawn in its own units, one panel per method and layer, named by both.
     let alpha = layouts.iter().find(|l| l.name.starts_with("alpha-")).unwrap();
     let texts: Vec<&str> = alpha.texts.iter().map(|t| t.text.as_str()).collect();
     assert!(texts.iter().any(|t| t.starts_with("synaptic-scaling, fc1: 120 units")), "{texts:?}");
     assert!(texts.iter().any(|t| t.starts_with("scale-only, fc2: 84 units")), "{texts:?}");
     assert!(texts.contains(&"α") && !texts.iter().any(|t| t.contains("scaled")), "{texts:?}");
+}
+
+/// Every stand-alone histogram figure's panels (`panels` of them, one per method) each
+/// carry a scale of at least `least` ticks above their foot, labelled with their values
+/// (the numbers at the figure's left edge).
+fn assert_every_histogram_panel_has_labelled_ticks(
+    layouts: &[plot::layout::FigureLayout],
+    panels: usize,
+    least: usize,
+) {
+    let histograms: Vec<_> = layouts
+        .iter()
+        .filter(|l| l.name.starts_with("activation-prob-") || l.name.starts_with("active-value-"))
+        .collect();
+    assert!(!histograms.is_empty());
+    for figure in histograms {
+        let named = figure.texts.iter().filter(|t| t.text.contains(" fc1 units")).count();
+        let y_labels =
+            figure.texts.iter().filter(|t| t.x1 < 120 && t.text.parse::<f64>().is_ok_and(|v| v > 0.0)).count();
+        assert!(named == panels && y_labels >= least * panels, "{}: {named} panels, {y_labels} y labels", figure.name);
+    }
+}
+
+#[test]
+fn histogram_panels_with_room_show_two_labelled_ticks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = results(tmp.path());
+    assert_every_histogram_panel_has_labelled_ticks(&plot::layout(&out).unwrap(), 2, 2);
 }
 
 #[test]

@@ -884,14 +884,23 @@ fn draw_histograms<DB: DrawingBackend>(
             .y_label_area_size(Y_LABELS)
             .build_cartesian_2d(lo..hi, 0f64..y_max)
             .map_err(err)?;
+        // plotters picks the finest 1-2-5 step giving at most this many ticks from 0: 5
+        // leave at least two above 0, 3 one or two (with 2, a panel whose tallest bar was
+        // 0.35 had only 0, and no scale). A short panel labels only its tick in the upper
+        // half, the one of the two there always is, so that no two labels meet.
+        let short = chart.plotting_area().dim_in_pixel().1 < 100;
+        let y_ticks = if short { 3 } else { 5 };
+        // No "0" at the foot of a panel: it would sit on the shared x axis's first label.
+        // Each tick as the short decimal it is (0.05, 0.2), not rounded to a grid.
+        let labelled = |y: f64| y > 0.0 && !(short && y <= y_max / 2.0);
+        let y_label = |y: &f64| if labelled(*y) { format!("{}", (y * 1e9).round() / 1e9) } else { String::new() };
         let mut mesh = chart.configure_mesh();
         mesh.bold_line_style(GRID)
             .light_line_style(TRANSPARENT)
-            .y_labels(2)
+            .y_labels(y_ticks)
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 18));
-        // No "0" at the foot of a panel: it would sit on the shared x axis's first label.
-        mesh.y_label_formatter(&|y| if *y == 0.0 { String::new() } else { format!("{y:.2}") });
+        mesh.y_label_formatter(&y_label);
         if log {
             // Ticks at the decades only (the range's ends are decades), each labelled with
             // its exact value: plotters' own ticks in exponent space fell on 10^0.2 = 1.58
