@@ -869,6 +869,9 @@ fn draw_histograms<DB: DrawingBackend>(
         })
         .collect();
     let y_max = fractions.iter().flatten().copied().fold(0.0, f64::max).max(0.01) * 1.15;
+    // A panel under about 100 pixels of plot (its label strip and margins take 36) is short:
+    // decided once, so that every panel of the stack is labelled alike.
+    let short = each < 136;
     for (i, ((area, panel), fractions)) in stacked.iter().zip(panels).zip(&fractions).enumerate() {
         let colour = method_colour(panel.method);
         let last = i + 1 == panels.len();
@@ -888,7 +891,6 @@ fn draw_histograms<DB: DrawingBackend>(
         // leave at least two above 0, 3 one or two (with 2, a panel whose tallest bar was
         // 0.35 had only 0, and no scale). A short panel labels only its tick in the upper
         // half, the one of the two there always is, so that no two labels meet.
-        let short = chart.plotting_area().dim_in_pixel().1 < 100;
         let y_ticks = if short { 3 } else { 5 };
         // No "0" at the foot of a panel: it would sit on the shared x axis's first label.
         // Each tick as the short decimal it is (0.05, 0.2), not rounded to a grid.
