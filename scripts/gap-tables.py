@@ -106,9 +106,9 @@ def three_seed_table():
             ours = [changed[(method, s)] for s in seeds]
             base = [baseline[(method, s)] for s in seeds]
             shift, shift_std, p = paired([a - b for a, b in zip(ours, base)])
-            print(f"| {cause} | {method} | {len(seeds)} | {short(hashes)} | {mean_std(ours)[0]:.1f} ± "
-                  f"{mean_std(ours)[1]:.1f} | {mean_std(base)[0]:.1f} ± {mean_std(base)[1]:.1f} | "
-                  f"{shift:+.1f} ± {shift_std:.1f} | {p_text(p)} |")
+            (mo, so), (mb, sb) = mean_std(ours), mean_std(base)
+            print(f"| {cause} | {method} | {len(seeds)} | {short(hashes)} | {mo:.1f} ± {so:.1f} | "
+                  f"{mb:.1f} ± {sb:.1f} | {shift:+.1f} ± {shift_std:.1f} | {p_text(p)} |")
 
 
 def accuracy(path):
