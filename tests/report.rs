@@ -384,6 +384,11 @@ fn a_report_of_two_networks_shows_each_ones_probe_layer() {
     let rows = summary_rows(root);
     let resnet_row = rows.iter().find(|r| r["model"] == "resnet20").unwrap();
     assert!((num(resnet_row, "fc_prob_cv") - 0.15 / 0.45).abs() < 1e-12);
+    // Each curve point names its network: the two settings differ in nothing else.
+    let mut curves = csv::Reader::from_path(root.join("report/curves.csv")).unwrap();
+    let points: Vec<std::collections::HashMap<String, String>> = curves.deserialize().map(|r| r.unwrap()).collect();
+    let accuracy_of = |model: &str| points.iter().find(|p| p["model"] == model).map(|p| num(p, "accuracy_mean"));
+    assert_eq!((accuracy_of("lenet5"), accuracy_of("resnet20"), points.len()), (Some(0.6), Some(0.8), 2));
 }
 
 #[test]

@@ -472,6 +472,7 @@ pub fn measure_columns(layers: &[String], value: impl Fn(&str, &str) -> Option<f
 struct CurvesCsvRow<'a> {
     dataset: &'a str,
     method: &'a str,
+    model: &'a str,
     lr: f64,
     batch_size: usize,
     iterations_total: usize,
@@ -516,6 +517,7 @@ pub fn write(root: &Path) -> Result<Vec<SettingResult>> {
             curves.serialize(CurvesCsvRow {
                 dataset: s.dataset.name(),
                 method: s.method.name(),
+                model: s.model.name(),
                 lr: s.lr,
                 batch_size: s.batch_size,
                 iterations_total: s.iterations,
