@@ -1,4 +1,5 @@
-//! The committed Markdown: every file it links to or shows is in the repository.
+//! The committed Markdown: every file it links to or shows is in the repository, and the
+//! tables it prints from committed files are what their scripts print from them.
 
 use std::path::{Path, PathBuf};
 
@@ -84,4 +85,26 @@ fn link_targets_are_read_as_markdown_writes_them_and_code_is_not_a_link() {
     let text = "a ![one](figures/a.png) b ![two](b.svg \"title\") ![x](https://e.org/c.png) \
                 [link](d.md#part) [here](#top) `f[i](j)`\n```\nx[k](l)\n```\n[last](e/)";
     assert_eq!(link_targets(text), ["figures/a.png", "b.svg", "https://e.org/c.png", "d.md", "", "e/"]);
+}
+
+/// Each (script, document, table rows it prints at least): the script reads committed files
+/// only and prints Markdown tables the document quotes.
+const SCRIPTED_TABLES: [(&str, &str, usize); 1] = [("scripts/gap-tables.py", "docs/reproduction/README.md", 14)];
+
+/// A table a document quotes is the one its script prints today, row for row: a number
+/// edited by hand, or a committed file changed under the table, fails here.
+#[test]
+fn tables_the_docs_quote_are_what_their_scripts_print_from_committed_files() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (script, document, at_least) in SCRIPTED_TABLES {
+        let out = std::process::Command::new("python3").arg(root.join(script)).output().unwrap();
+        assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+        let printed = String::from_utf8(out.stdout).unwrap();
+        let rows: Vec<&str> = printed.lines().filter(|l| l.starts_with('|')).collect();
+        assert!(rows.len() >= at_least, "{script} printed {} table rows:\n{printed}", rows.len());
+        let quoted = std::fs::read_to_string(root.join(document)).unwrap();
+        let quoted: std::collections::HashSet<&str> = quoted.lines().collect();
+        let missing: Vec<&str> = rows.into_iter().filter(|row| !quoted.contains(row)).collect();
+        assert!(missing.is_empty(), "{document} does not quote these rows {script} prints:\n{}", missing.join("\n"));
+    }
 }

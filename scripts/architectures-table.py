@@ -1,0 +1,96 @@
+"""docs/architectures/README.md's tables, from its committed runs.csv and curves.csv only.
+
+1. Per network and method: the final test accuracy (%, mean +- sample std over the complete
+   runs, n) and the CV of the probe layer's activation probability across its units (mean
+   over those runs). The probe is fc1, or ResNet-20's last block (it has no hidden fc layer).
+2. Per network: the methods ranked by accuracy, each against the next below it and against
+   vanilla by Welch's t-test (two-sided), and how much each curve still climbed over its
+   last evaluation interval.
+
+    python3 scripts/architectures-table.py
+"""
+import csv
+import os
+from collections import defaultdict
+
+from ttest import mean_std, p_text, welch
+
+ROOT = os.environ.get("ARCHITECTURES_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "architectures")
+NETWORKS = ["lenet5", "mlp", "plain-cnn", "resnet20"]
+METHODS = ["vanilla", "batch-norm", "synaptic-scaling", "layer-norm", "homeostatic-scaling"]
+PROBE = {"resnet20": "layer3.2.conv2"}
+
+
+def complete_runs():
+    """(network, method) -> list of (final accuracy %, probe CV) of the complete runs, and
+    (network, method) -> (runs there, the furthest iteration an unfinished one reached)."""
+    runs, unfinished = defaultdict(list), defaultdict(list)
+    for r in csv.DictReader(open(os.path.join(ROOT, "runs.csv"))):
+        key = (r["model"], r["method"])
+        if r["outcome"] == "complete":
+            probe_cv = float(r[PROBE.get(r["model"], "fc1") + "_prob_cv"])
+            runs[key].append((100 * float(r["final_accuracy"]), probe_cv))
+        else:
+            unfinished[key].append(int(r["iterations_trained"] or 0))
+    return runs, unfinished
+
+
+def last_climbs():
+    """(network, method) -> (from iteration, to iteration, points climbed) over the last
+    evaluation interval of the mean curve."""
+    points = defaultdict(list)
+    for r in csv.DictReader(open(os.path.join(ROOT, "curves.csv"))):
+        points[(r["model"], r["method"])].append((int(r["iteration"]), 100 * float(r["accuracy_mean"])))
+    climbs = {}
+    for key, curve in points.items():
+        curve.sort()
+        (i0, a0), (i1, a1) = curve[-2], curve[-1]
+        climbs[key] = (i0, i1, a1 - a0)
+    return climbs
+
+
+def main():
+    runs, unfinished = complete_runs()
+    networks = [n for n in NETWORKS if any((n, m) in runs or (n, m) in unfinished for m in METHODS)]
+    print("| network | " + " | ".join(METHODS) + " |")
+    print("|---|" + "---|" * len(METHODS))
+    for net in networks:
+        cells, cvs = [], []
+        for m in METHODS:
+            done = runs.get((net, m), [])
+            if len(done) >= 2:
+                mean, std = mean_std([a for a, _ in done])
+                cells.append(f"{mean:.1f} ± {std:.1f} ({len(done)})")
+            elif done:
+                cells.append(f"{done[0][0]:.1f} (1)")
+            else:
+                cells.append("–")
+            cvs.append(f"{sum(c for _, c in done) / len(done):.2f}" if done else "–")
+        print(f"| {net}: accuracy (runs) | " + " | ".join(cells) + " |")
+        print(f"| {net}: probe CV | " + " | ".join(cvs) + " |")
+    left = {k: v for k, v in unfinished.items() if k[0] in networks}
+    for (net, m), reached in sorted(left.items()):
+        print(f"unfinished: {net} {m}: {len(reached)} run(s), at iterations {sorted(reached)}")
+
+    climbs = last_climbs()
+    for net in networks:
+        stats = {}
+        for m in METHODS:
+            done = [a for a, _ in runs.get((net, m), [])]
+            if len(done) >= 2:
+                stats[m] = (*mean_std(done), len(done))
+        ranked = sorted(stats, key=lambda m: -stats[m][0])
+        print()
+        print(f"{net}, most accurate first (Welch p against the next below, and against vanilla):")
+        for i, m in enumerate(ranked):
+            mean, std, n = stats[m]
+            below = ranked[i + 1] if i + 1 < len(ranked) else None
+            next_p = p_text(welch(mean, std, n, *stats[below])[2]) if below else "–"
+            vanilla_p = p_text(welch(mean, std, n, *stats["vanilla"])[2]) if m != "vanilla" and "vanilla" in stats else "–"
+            i0, i1, climb = climbs.get((net, m), (0, 0, float("nan")))
+            print(f"  {m}: {mean:.2f} ± {std:.2f} (n = {n}); vs next {next_p}; vs vanilla {vanilla_p} "
+                  f"({mean - stats['vanilla'][0]:+.2f}); curve {i0}->{i1}: {climb:+.2f} points")
+
+
+if __name__ == "__main__":
+    main()
