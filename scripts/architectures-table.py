@@ -8,6 +8,9 @@
    last evaluation interval.
 
     python3 scripts/architectures-table.py
+    ARCHITECTURES_DIR=outputs/architectures-long-cifar10/report python3 scripts/architectures-table.py
+
+(the second reads a report folder not yet committed, as the sweep's own).
 """
 import csv
 import os
@@ -22,8 +25,8 @@ PROBE = {"resnet20": "layer3.2.conv2"}
 
 
 def complete_runs():
-    """(network, method) -> list of (final accuracy %, probe CV) of the complete runs, and
-    (network, method) -> (runs there, the furthest iteration an unfinished one reached)."""
+    """(network, method) -> [(final accuracy %, probe CV)] of the complete runs, and
+    (network, method) -> [the iteration each unfinished run reached]."""
     runs, unfinished = defaultdict(list), defaultdict(list)
     for r in csv.DictReader(open(os.path.join(ROOT, "runs.csv"))):
         key = (r["model"], r["method"])
