@@ -55,15 +55,17 @@ def last_climbs():
 def main():
     runs, unfinished = complete_runs()
     networks = [n for n in NETWORKS if any((n, m) in runs or (n, m) in unfinished for m in METHODS)]
+    # (network, method) -> (mean, sample std, n) of the final accuracies, where n >= 2
+    stats = {key: (*mean_std([a for a, _ in done]), len(done)) for key, done in runs.items() if len(done) >= 2}
     print("| network | " + " | ".join(METHODS) + " |")
     print("|---|" + "---|" * len(METHODS))
     for net in networks:
         cells, cvs = [], []
         for m in METHODS:
             done = runs.get((net, m), [])
-            if len(done) >= 2:
-                mean, std = mean_std([a for a, _ in done])
-                cells.append(f"{mean:.1f} ± {std:.1f} ({len(done)})")
+            if (net, m) in stats:
+                mean, std, n = stats[(net, m)]
+                cells.append(f"{mean:.1f} ± {std:.1f} ({n})")
             elif done:
                 cells.append(f"{done[0][0]:.1f} (1)")
             else:
@@ -71,29 +73,24 @@ def main():
             cvs.append(f"{sum(c for _, c in done) / len(done):.2f}" if done else "–")
         print(f"| {net}: accuracy (runs) | " + " | ".join(cells) + " |")
         print(f"| {net}: probe CV | " + " | ".join(cvs) + " |")
-    left = {k: v for k, v in unfinished.items() if k[0] in networks}
-    for (net, m), reached in sorted(left.items()):
+    for (net, m), reached in sorted(unfinished.items()):
         print(f"unfinished: {net} {m}: {len(reached)} run(s), at iterations {sorted(reached)}")
 
     climbs = last_climbs()
     for net in networks:
-        stats = {}
-        for m in METHODS:
-            done = [a for a, _ in runs.get((net, m), [])]
-            if len(done) >= 2:
-                stats[m] = (*mean_std(done), len(done))
-        ranked = sorted(stats, key=lambda m: -stats[m][0])
+        ranked = sorted((m for m in METHODS if (net, m) in stats), key=lambda m: -stats[(net, m)][0])
+        vanilla = stats.get((net, "vanilla"))
         print()
         print(f"{net}, most accurate first (Welch p against the next below, and against vanilla):")
-        for i, m in enumerate(ranked):
-            mean, std, n = stats[m]
-            below = ranked[i + 1] if i + 1 < len(ranked) else None
-            next_p = p_text(welch(mean, std, n, *stats[below])[2]) if below else "–"
-            vanilla_p = p_text(welch(mean, std, n, *stats["vanilla"])[2]) if m != "vanilla" and "vanilla" in stats else "–"
-            i0, i1, climb = climbs.get((net, m), (0, 0, float("nan")))
-            print(f"  {m}: {mean:.2f} ± {std:.2f} (n = {n}); vs next {next_p}; vs vanilla {vanilla_p} "
-                  f"({mean - stats['vanilla'][0]:+.2f}); curve {i0}->{i1}: {climb:+.2f} points")
-
+        for m, below in zip(ranked, ranked[1:] + [None]):
+            mean, std, n = stats[(net, m)]
+            next_p = p_text(welch(mean, std, n, *stats[(net, below)])[2]) if below else "–"
+            against = "–"
+            if vanilla and m != "vanilla":
+                against = f"{p_text(welch(mean, std, n, *vanilla)[2])} ({mean - vanilla[0]:+.2f})"
+            i0, i1, climb = climbs[(net, m)]
+            print(f"  {m}: {mean:.2f} ± {std:.2f} (n = {n}); vs next {next_p}; vs vanilla {against}; "
+                  f"curve {i0}->{i1}: {climb:+.2f} points")
 
 if __name__ == "__main__":
     main()

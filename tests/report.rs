@@ -60,9 +60,14 @@ fn write_run(
     std::fs::write(dir.join("summary.json"), summary.to_string()).unwrap();
 }
 
-fn summary_rows(root: &Path) -> Vec<std::collections::HashMap<String, String>> {
-    let mut reader = csv::Reader::from_path(root.join("report/summary.csv")).unwrap();
+/// The rows of one of the report's CSV files (`summary.csv`, `curves.csv`), by column name.
+fn report_rows(root: &Path, file: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let mut reader = csv::Reader::from_path(root.join("report").join(file)).unwrap();
     reader.deserialize().map(|r| r.unwrap()).collect()
+}
+
+fn summary_rows(root: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    report_rows(root, "summary.csv")
 }
 
 fn num(row: &std::collections::HashMap<String, String>, key: &str) -> f64 {
@@ -105,8 +110,7 @@ fn report_means_and_sample_stds_by_hand() {
     assert_eq!(other["runs"], "1");
     assert_eq!(other["final_accuracy_std"], "", "one run has no sample std");
 
-    let mut curves = csv::Reader::from_path(root.join("report/curves.csv")).unwrap();
-    let points: Vec<std::collections::HashMap<String, String>> = curves.deserialize().map(|r| r.unwrap()).collect();
+    let points = report_rows(root, "curves.csv");
     let last = points.iter().find(|p| p["lr"] == "0.003" && p["iteration"] == "200").unwrap();
     assert_eq!(last["runs"], "3");
     assert!((num(last, "accuracy_mean") - 0.6).abs() < 1e-12 && (num(last, "accuracy_std") - 0.1).abs() < 1e-12);
@@ -385,8 +389,7 @@ fn a_report_of_two_networks_shows_each_ones_probe_layer() {
     let resnet_row = rows.iter().find(|r| r["model"] == "resnet20").unwrap();
     assert!((num(resnet_row, "fc_prob_cv") - 0.15 / 0.45).abs() < 1e-12);
     // Each curve point names its network: the two settings differ in nothing else.
-    let mut curves = csv::Reader::from_path(root.join("report/curves.csv")).unwrap();
-    let points: Vec<std::collections::HashMap<String, String>> = curves.deserialize().map(|r| r.unwrap()).collect();
+    let points = report_rows(root, "curves.csv");
     let accuracy_of = |model: &str| points.iter().find(|p| p["model"] == model).map(|p| num(p, "accuracy_mean"));
     assert_eq!((accuracy_of("lenet5"), accuracy_of("resnet20"), points.len()), (Some(0.6), Some(0.8), 2));
 }
