@@ -646,8 +646,63 @@ fn draw_accuracy<DB: DrawingBackend>(
                     + Circle::new((12, 0), 5, colour.filled())
             });
     }
-    draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+    // A method whose accuracy falls, or a wide band, reaches the lower right, where a fixed
+    // legend hid it: the legend takes the corner with the least drawn under it.
+    let unit = |(x, y): (f64, f64)| (x / x_max, (y - lo) / (hi - lo));
+    let mut drawn = Vec::new();
+    for r in settings {
+        for shift in [-1.0, 0.0, 1.0] {
+            let line: Vec<(f64, f64)> = r
+                .curve
+                .iter()
+                .map(|p| unit((p.iteration as f64, 100.0 * (p.accuracy_mean + shift * p.accuracy_std.unwrap_or(0.0)))))
+                .collect();
+            drawn.extend(along(&line, 16));
+        }
+    }
+    let (width, height) = chart.plotting_area().dim_in_pixel();
+    let longest = settings.iter().map(|r| format!("{} (n = {})", r.key.settings.method, r.complete.len()).len());
+    // The legend's box as the plotters draws it at font 18: about 10 px a character beside a
+    // 40 px swatch, 24 px a line, and its margin from the axes.
+    let box_width = (longest.max().unwrap_or(0) * 10 + 70) as f64 / width.max(1) as f64;
+    let box_height = (settings.len() * 24 + 30) as f64 / height.max(1) as f64;
+    draw_legend(&mut chart, quietest_corner(&drawn, box_width, box_height))?;
     Ok(())
+}
+
+/// `steps` points on each segment of `line`, its ends included.
+fn along(line: &[(f64, f64)], steps: usize) -> Vec<(f64, f64)> {
+    let mut points: Vec<(f64, f64)> = line.first().copied().into_iter().collect();
+    for pair in line.windows(2) {
+        let ((x0, y0), (x1, y1)) = (pair[0], pair[1]);
+        points.extend((1..=steps).map(|i| {
+            let t = i as f64 / steps as f64;
+            (x0 + t * (x1 - x0), y0 + t * (y1 - y0))
+        }));
+    }
+    points
+}
+
+/// The corner of the unit square where a `width` × `height` box covers the fewest of
+/// `points` (x and y from 0 to 1, y up); the lower right when it ties.
+fn quietest_corner(points: &[(f64, f64)], width: f64, height: f64) -> SeriesLabelPosition {
+    let corners = [
+        (SeriesLabelPosition::LowerRight, 1.0 - width, 0.0),
+        (SeriesLabelPosition::LowerLeft, 0.0, 0.0),
+        (SeriesLabelPosition::UpperLeft, 0.0, 1.0 - height),
+        (SeriesLabelPosition::UpperRight, 1.0 - width, 1.0 - height),
+    ];
+    let covered = |x0: f64, y0: f64| {
+        points.iter().filter(|&&(x, y)| x >= x0 && x <= x0 + width && y >= y0 && y <= y0 + height).count()
+    };
+    let mut best = (SeriesLabelPosition::LowerRight, usize::MAX);
+    for (corner, x0, y0) in corners {
+        let count = covered(x0, y0);
+        if count < best.1 {
+            best = (corner, count);
+        }
+    }
+    best.0
 }
 
 /// One run's heat map: its layers (in the file's order) and per recorded iteration
@@ -1154,5 +1209,27 @@ mod tests {
         }
         assert_eq!(decade_ticks(-1.0, 2.0), 4);
         assert_eq!(decade_ticks(0.0, 1.0), 2);
+    }
+
+    #[test]
+    fn the_legend_takes_the_corner_with_the_least_drawn_under_it() {
+        let rising = along(&[(0.1, 0.75), (0.5, 0.95), (1.0, 0.95)], 16);
+        assert!(matches!(quietest_corner(&rising, 0.25, 0.3), SeriesLabelPosition::LowerRight));
+        // A curve that climbs and then falls to the bottom right (homeostatic scaling on LeNet5).
+        let falling = [rising.clone(), along(&[(0.1, 0.5), (0.6, 0.5), (1.0, 0.05)], 16)].concat();
+        assert!(matches!(quietest_corner(&falling, 0.25, 0.3), SeriesLabelPosition::LowerLeft));
+        // Nowhere clear: the corner covering the fewest (upper left: 2 points; 3 and 4 at the right, 5 at the lower left).
+        let crowded = [
+            along(&[(0.9, 0.1), (1.0, 0.1)], 2),
+            along(&[(0.0, 0.1), (0.1, 0.1)], 4),
+            along(&[(0.0, 0.9), (0.1, 0.9)], 1),
+            along(&[(0.9, 0.9), (1.0, 0.9)], 3),
+        ]
+        .concat();
+        assert!(matches!(quietest_corner(&crowded, 0.25, 0.3), SeriesLabelPosition::UpperLeft));
+        assert_eq!(
+            along(&[(0.0, 0.0), (1.0, 2.0)], 4),
+            vec![(0.0, 0.0), (0.25, 0.5), (0.5, 1.0), (0.75, 1.5), (1.0, 2.0)]
+        );
     }
 }
