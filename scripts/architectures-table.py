@@ -26,7 +26,7 @@ PROBE = {"resnet20": "layer3.2.conv2"}
 
 def complete_runs():
     """(network, method) -> [(final accuracy %, probe CV)] of the complete runs, and
-    (network, method) -> [the iteration each unfinished run reached]."""
+    (network, method) -> [the iteration each unfinished run reached, "?" where runs.csv records none]."""
     runs, unfinished = defaultdict(list), defaultdict(list)
     for r in csv.DictReader(open(os.path.join(ROOT, "runs.csv"))):
         key = (r["model"], r["method"])
@@ -34,7 +34,7 @@ def complete_runs():
             probe_cv = float(r[PROBE.get(r["model"], "fc1") + "_prob_cv"])
             runs[key].append((100 * float(r["final_accuracy"]), probe_cv))
         else:
-            unfinished[key].append(int(r["iterations_trained"] or 0))
+            unfinished[key].append(r["iterations_trained"] or "?")
     return runs, unfinished
 
 
