@@ -513,6 +513,21 @@ fn ctrl_c_and_sigterm_release_the_claim_and_leave_the_run_unfinished() {
             said.contains("will be redone") || said.contains("will go on from its checkpoint at iteration"),
             "{said}"
         );
+        // runs.csv says how far the stopped run got: its checkpoint's iteration, or none.
+        let reached = said
+            .split("will go on from its checkpoint at iteration ")
+            .nth(1)
+            .map_or(String::new(), |rest| rest.chars().take_while(|c| c.is_ascii_digit()).collect::<String>());
+        let experiment_dir = out.join("faults");
+        let o = run(&["report", s(&experiment_dir)]);
+        assert!(o.status.success(), "{}", text(&o));
+        let mut rows = csv::Reader::from_path(experiment_dir.join("report/runs.csv")).unwrap();
+        let row: std::collections::HashMap<String, String> = rows.deserialize().next().unwrap().unwrap();
+        assert_eq!(
+            (row["outcome"].as_str(), row["iterations_trained"].as_str()),
+            ("unfinished", reached.as_str()),
+            "{said}"
+        );
     }
 }
 

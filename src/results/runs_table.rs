@@ -57,6 +57,17 @@ pub fn provenance_columns(provenance: Option<&Provenance>) -> Vec<(&'static str,
 
 /// `runs.csv`'s rows: every run of `records` (complete, diverged or unfinished), its
 /// `setting` (the row of `summary.csv` it is pooled into, from `setting_of`), and every
+/// How far a run trained: its summary's count or, for a run stopped mid-way (a signal, a
+/// lost node), its last checkpoint's; empty where neither says.
+fn iterations_trained(r: &RunRecord) -> String {
+    match &r.summary {
+        Some(s) => s.iterations.to_string(),
+        None => {
+            crate::runs::checkpoint::read(&r.dir).ok().flatten().map_or(String::new(), |c| c.info.iteration.to_string())
+        }
+    }
+}
+
 /// layer of `layers`' headline measures.
 pub fn csv(
     root: &Path,
@@ -77,7 +88,7 @@ pub fn csv(
             ("seed".into(), r.seed.to_string()),
             ("outcome".into(), outcome(r).to_string()),
             ("why_unfinished".into(), r.problem.clone().unwrap_or_default()),
-            ("iterations_trained".into(), summary.map_or(String::new(), |s| s.iterations.to_string())),
+            ("iterations_trained".into(), iterations_trained(r)),
             ("final_accuracy".into(), num(summary.and_then(|s| s.final_accuracy))),
             ("best_accuracy".into(), num(summary.and_then(|s| s.best_accuracy))),
             ("best_iteration".into(), summary.and_then(|s| s.best_iteration).map_or(String::new(), |i| i.to_string())),
