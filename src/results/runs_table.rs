@@ -55,8 +55,6 @@ pub fn provenance_columns(provenance: Option<&Provenance>) -> Vec<(&'static str,
     ]
 }
 
-/// `runs.csv`'s rows: every run of `records` (complete, diverged or unfinished), its
-/// `setting` (the row of `summary.csv` it is pooled into, from `setting_of`), and every
 /// How far a run trained: its summary's count or, for a run stopped mid-way (a signal, a
 /// lost node), its last checkpoint's; empty where neither says.
 fn iterations_trained(r: &RunRecord) -> String {
@@ -68,6 +66,8 @@ fn iterations_trained(r: &RunRecord) -> String {
     }
 }
 
+/// `runs.csv`'s rows: every run of `records` (complete, diverged or unfinished), its
+/// `setting` (the row of `summary.csv` it is pooled into, from `setting_of`), and every
 /// layer of `layers`' headline measures.
 pub fn csv(
     root: &Path,

@@ -662,7 +662,7 @@ fn draw_accuracy<DB: DrawingBackend>(
     }
     let (width, height) = chart.plotting_area().dim_in_pixel();
     let longest = settings.iter().map(|r| format!("{} (n = {})", r.key.settings.method, r.complete.len()).len());
-    // The legend's box as the plotters draws it at font 18: about 10 px a character beside a
+    // The legend's box as plotters draws it at font 18: about 10 px a character beside a
     // 40 px swatch, 24 px a line, and its margin from the axes.
     let box_width = (longest.max().unwrap_or(0) * 10 + 70) as f64 / width.max(1) as f64;
     let box_height = (settings.len() * 24 + 30) as f64 / height.max(1) as f64;
