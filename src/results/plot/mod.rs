@@ -591,6 +591,8 @@ fn draw_accuracy<DB: DrawingBackend>(
     settings: &[&SettingResult],
 ) -> Result<()> {
     let area = titled(root, title)?;
+    // Each method's legend entry (its width also places the legend, below).
+    let label = |r: &SettingResult| format!("{} (n = {})", r.key.settings.method, r.complete.len());
     let x_max = settings.iter().flat_map(|r| r.curve.iter().map(|p| p.iteration)).max().unwrap_or(1).max(1) as f64;
     // The axis fits the curves and their bands: the few points between methods are the result.
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -636,15 +638,13 @@ fn draw_accuracy<DB: DrawingBackend>(
             .map_err(err)?;
         // A marker at each evaluation: the line between two is not measured.
         chart.draw_series(mean.iter().map(|&p| Circle::new(p, 5, colour.filled()))).map_err(err)?;
-        chart
-            .draw_series(LineSeries::new(mean, colour.stroke_width(2)))
-            .map_err(err)?
-            .label(format!("{} (n = {})", r.key.settings.method, r.complete.len()))
-            .legend(move |(x, y)| {
+        chart.draw_series(LineSeries::new(mean, colour.stroke_width(2))).map_err(err)?.label(label(r)).legend(
+            move |(x, y)| {
                 EmptyElement::at((x, y))
                     + PathElement::new(vec![(0, 0), (24, 0)], colour.stroke_width(2))
                     + Circle::new((12, 0), 5, colour.filled())
-            });
+            },
+        );
     }
     // A method whose accuracy falls, or a wide band, reaches the lower right, where a fixed
     // legend hid it: the legend takes the corner with the least drawn under it.
@@ -661,7 +661,7 @@ fn draw_accuracy<DB: DrawingBackend>(
         }
     }
     let (width, height) = chart.plotting_area().dim_in_pixel();
-    let longest = settings.iter().map(|r| format!("{} (n = {})", r.key.settings.method, r.complete.len()).len());
+    let longest = settings.iter().map(|r| label(r).len());
     // The legend's box as plotters draws it at font 18: about 10 px a character beside a
     // 40 px swatch, 24 px a line, and its margin from the axes.
     let box_width = (longest.max().unwrap_or(0) * 10 + 70) as f64 / width.max(1) as f64;
