@@ -34,7 +34,7 @@ pub const MODEL: &str = "model.safetensors";
 pub const SUMMARY: &str = "summary.json";
 /// Who made the run: the code, machine, command and job of each stretch of its training.
 pub const PROVENANCE: &str = "provenance.json";
-/// A run's mid-run checkpoint (`crate::runs::checkpoint`): in an unfinished folder only,
+/// A run's mid-run checkpoint ([`super::checkpoint`]): in an unfinished folder only,
 /// removed when the run completes (unless kept); never part of a complete run.
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
 /// Where `report` writes under a results folder, and `plot` beneath it: the one folder

@@ -60,9 +60,7 @@ pub fn provenance_columns(provenance: Option<&Provenance>) -> Vec<(&'static str,
 fn iterations_trained(r: &RunRecord) -> String {
     match &r.summary {
         Some(s) => s.iterations.to_string(),
-        None => {
-            crate::runs::checkpoint::read(&r.dir).ok().flatten().map_or(String::new(), |c| c.info.iteration.to_string())
-        }
+        None => super::checkpoint::read(&r.dir).ok().flatten().map_or(String::new(), |c| c.info.iteration.to_string()),
     }
 }
 

@@ -252,7 +252,7 @@ pub fn worker(methods: &[&'static dyn Method], networks: &[Network], options: &B
 /// end of a 45,000-iteration run (its heat map is then longest), the time to write the
 /// seed batch's checkpoints (fsynced), and that time as a share of the default interval.
 pub fn checkpoint_cost(methods: &[&'static dyn Method], options: &BenchOptions) -> Result<()> {
-    use crate::runs::checkpoint::{self, CheckpointInfo, CHECKPOINT_FORMAT};
+    use crate::results::checkpoint::{self, CheckpointInfo, CHECKPOINT_FORMAT};
     let split = synthetic_split(options.device);
     let settings = TrainSettings::preset(crate::engine::data::DatasetKind::Cifar10, "vanilla".parse()?);
     let interval = crate::runs::train::CHECKPOINT_EVERY.as_secs_f64();

@@ -1,7 +1,7 @@
 //! Stop signals: what a cluster sends before it kills or preempts a job (Slurm's SIGTERM,
 //! or the signal `--signal` names, often SIGUSR1; submitit's SIGUSR2 and SIGHUP;
 //! `docker stop`'s SIGTERM; Ctrl-C's SIGINT). The training loop finishes its step, each
-//! run writes its checkpoint (`crate::runs::checkpoint`), a sweep releases its claims,
+//! run writes its checkpoint (`crate::results::checkpoint`), a sweep releases its claims,
 //! and the process exits with status 130; the next `sweep` or `train` goes on from the
 //! checkpoints. A second signal, a second or more after the first, ends the process at
 //! once (signals closer together are one: Slurm signals every process of a job while

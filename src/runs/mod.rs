@@ -3,15 +3,14 @@
 //! seed-batched models ([`packing`]), on worker processes ([`workers`], placed on the
 //! GPUs by [`placement`]) that share a
 //! results folder through claims ([`claim`]); [`train`] trains one model's runs and
-//! writes their folders, going on from a [`checkpoint`] where a run was stopped;
+//! writes their folders, going on from a checkpoint where a run was stopped;
 //! [`provenance`] says which code, machine, command and job trained each stretch of a
 //! run; [`bench`] times the arrangements. Signals ([`interrupt`]),
 //! progress display ([`progress`]) and dataset downloads ([`download`]) live here too.
 //!
-//! It uses the engine, and the results wing for the run-folder format (`rundir`).
+//! It uses the engine, and the results wing for the run-folder format (`rundir`, `checkpoint`).
 
 pub mod bench;
-pub mod checkpoint;
 pub mod claim;
 pub mod download;
 pub mod existing;

@@ -468,7 +468,7 @@ fn print_plan(
                 if options.retrain_changed { "will be retrained" } else { "the sweep stops on it" }
             ),
             RunState::Done(outcome) => format!("{outcome:?}").to_lowercase(),
-            RunState::Unfinished(why) => match crate::runs::checkpoint::read(&run.dir) {
+            RunState::Unfinished(why) => match crate::results::checkpoint::read(&run.dir) {
                 Ok(Some(c)) => format!(
                     "unfinished ({}): will go on from its checkpoint at iteration {}",
                     crate::text::escape(why),

@@ -10,10 +10,10 @@ use crate::engine::measures::LayerSummary;
 use crate::engine::metrics::ActivityRecord;
 use crate::engine::settings::{GroupKey, TrainSettings};
 use crate::engine::system::{device_name, SystemInfo};
+use crate::results::checkpoint::{self, Checkpoint, CheckpointInfo};
 use crate::results::rundir::{
     self, ActivationRow, CurveRow, Outcome, Provenance, RunConfig, Stretch, Summary, UnitRow,
 };
-use crate::runs::checkpoint::{self, Checkpoint, CheckpointInfo};
 use crate::runs::claim::{try_claim, HeldClaims};
 use crate::runs::experiment::RunSpec;
 use crate::runs::progress::Progress;

@@ -15,8 +15,8 @@
 //! seed, settings and data are the run's; any other is named in the log and the run
 //! starts over (it is never used silently, and never stops a sweep).
 
+use super::rundir::{CurveRow, Stretch, CHECKPOINT};
 use crate::engine::data::DataFile;
-use crate::results::rundir::{CurveRow, Stretch, CHECKPOINT};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -134,7 +134,7 @@ pub fn write(dir: &Path, info: &CheckpointInfo, tensors: &[(String, Tensor)]) ->
         std::fs::rename(&current, dir.join(PREVIOUS))
             .with_context(|| format!("cannot keep {} as the previous checkpoint", current.display()))?;
     }
-    crate::results::rundir::write_durably(dir, CHECKPOINT, &bytes)
+    super::rundir::write_durably(dir, CHECKPOINT, &bytes)
 }
 
 /// A run's checkpoint before its last (see [`write`]).
