@@ -2,7 +2,9 @@
 
 1. Per network and method: the final test accuracy (%, mean +- sample std over the complete
    runs, n) and the CV of the probe layer's activation probability across its units (mean
-   over those runs). The probe is fc1, or ResNet-20's last block (it has no hidden fc layer).
+   over those runs; a run whose probe units are all silent has no CV, and the cell says how
+   many such runs it leaves out). The probe is fc1, or ResNet-20's last block (it has no
+   hidden fc layer).
 2. Per network: the methods ranked by accuracy, each against the next below it and against
    vanilla by Welch's t-test (two-sided), and how much each curve still climbed over its
    last evaluation interval.
@@ -25,13 +27,15 @@ PROBE = {"resnet20": "layer3.2.conv2"}
 
 
 def complete_runs():
-    """(network, method) -> [(final accuracy %, probe CV)] of the complete runs, and
+    """(network, method) -> [(final accuracy %, probe CV or None where every probe unit is
+    silent)] of the complete runs, and
     (network, method) -> [the iteration each unfinished run reached, "?" where runs.csv records none]."""
     runs, unfinished = defaultdict(list), defaultdict(list)
     for r in csv.DictReader(open(os.path.join(ROOT, "runs.csv"))):
         key = (r["model"], r["method"])
         if r["outcome"] == "complete":
-            probe_cv = float(r[PROBE.get(r["model"], "fc1") + "_prob_cv"])
+            cv = r[PROBE.get(r["model"], "fc1") + "_prob_cv"]
+            probe_cv = float(cv) if cv else None
             runs[key].append((100 * float(r["final_accuracy"]), probe_cv))
         else:
             unfinished[key].append(r["iterations_trained"] or "?")
@@ -52,6 +56,14 @@ def last_climbs():
     return climbs
 
 
+def probe_cv_cell(cvs):
+    """The mean probe CV of a setting's complete runs, naming the runs with no CV left out."""
+    defined = [c for c in cvs if c is not None]
+    silent = len(cvs) - len(defined)
+    mean = f"{sum(defined) / len(defined):.2f}" if defined else "–"
+    return mean + (f" ({silent} of {len(cvs)} runs all silent)" if silent else "")
+
+
 def main():
     runs, unfinished = complete_runs()
     networks = [n for n in NETWORKS if any((n, m) in runs or (n, m) in unfinished for m in METHODS)]
@@ -70,7 +82,7 @@ def main():
                 cells.append(f"{done[0][0]:.1f} (1)")
             else:
                 cells.append("–")
-            cvs.append(f"{sum(c for _, c in done) / len(done):.2f}" if done else "–")
+            cvs.append(probe_cv_cell([c for _, c in done]))
         print(f"| {net}: accuracy (runs) | " + " | ".join(cells) + " |")
         print(f"| {net}: probe CV | " + " | ".join(cvs) + " |")
     for (net, m), reached in sorted(unfinished.items()):
