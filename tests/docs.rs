@@ -112,3 +112,76 @@ fn tables_the_docs_quote_are_what_their_scripts_print_from_committed_files() {
         assert!(missing.is_empty(), "{document} does not quote these rows {script} prints:\n{}", missing.join("\n"));
     }
 }
+
+/// Every folder below `dir` that holds a `summary.csv`: a committed result set.
+fn result_sets(dir: &Path) -> Vec<PathBuf> {
+    let mut sets = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            sets.extend(result_sets(&path));
+        } else if entry.file_name() == "summary.csv" {
+            sets.push(dir.to_path_buf());
+        }
+    }
+    sets
+}
+
+fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header = reader.headers().unwrap().clone();
+    reader
+        .records()
+        .map(|r| header.iter().map(String::from).zip(r.unwrap().iter().map(String::from)).collect())
+        .collect()
+}
+
+/// Result sets committed before `runs.csv` existed whose run folders were lost: they are
+/// being trained again to write it (issue #40). Each must still lack it: one that gains it
+/// leaves this list.
+const AWAITING_RUNS_CSV: [&str; 1] = ["docs/reproduction/lr-sweep"];
+
+/// A reviewer re-checks a committed result run by run: every set's `runs.csv` holds each
+/// run its `summary.csv` pools, and each summary row's counts, mean and sample std of
+/// final accuracy recompute from those rows.
+#[test]
+fn every_committed_result_set_has_the_runs_its_summary_pools() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sets = result_sets(&root.join("docs"));
+    assert!(sets.len() >= 8, "only {} result sets under docs/", sets.len());
+    for set in sets {
+        let runs_csv = set.join("runs.csv");
+        if AWAITING_RUNS_CSV.iter().any(|awaiting| set == root.join(awaiting)) {
+            assert!(!runs_csv.is_file(), "{}: has its runs.csv now; take it off AWAITING_RUNS_CSV", set.display());
+            continue;
+        }
+        assert!(runs_csv.is_file(), "{}: a summary.csv without its runs.csv", set.display());
+        let runs = csv_rows(&runs_csv);
+        let summary = csv_rows(&set.join("summary.csv"));
+        for run in &runs {
+            let setting: usize = run["setting"].parse().unwrap();
+            assert!(setting < summary.len(), "{}: run {} pooled into no summary row", runs_csv.display(), run["run"]);
+        }
+        for (i, row) in summary.iter().enumerate() {
+            let of = |outcome: &str| -> Vec<&std::collections::HashMap<String, String>> {
+                runs.iter().filter(|r| r["setting"] == i.to_string() && r["outcome"] == outcome).collect()
+            };
+            let at = format!("{} row {}", set.join("summary.csv").display(), i + 2);
+            for (column, outcome) in [("runs", "complete"), ("diverged", "diverged"), ("unfinished", "unfinished")] {
+                assert_eq!(row[column], of(outcome).len().to_string(), "{at}: `{column}` against runs.csv");
+            }
+            let accuracies: Vec<f64> = of("complete").iter().map(|r| r["final_accuracy"].parse().unwrap()).collect();
+            if accuracies.is_empty() {
+                continue;
+            }
+            let n = accuracies.len() as f64;
+            let mean = accuracies.iter().sum::<f64>() / n;
+            let close = |a: f64, b: &str| (a - b.parse::<f64>().unwrap()).abs() < 1e-9;
+            assert!(close(mean, &row["final_accuracy_mean"]), "{at}: mean final accuracy {mean} against runs.csv");
+            if accuracies.len() > 1 {
+                let std = (accuracies.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+                assert!(close(std, &row["final_accuracy_std"]), "{at}: final accuracy's std {std} against runs.csv");
+            }
+        }
+    }
+}
