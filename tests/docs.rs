@@ -1,5 +1,6 @@
 //! The committed Markdown: every file it links to or shows is in the repository, and the
-//! tables it prints from committed files are what their scripts print from them.
+//! tables it prints from committed files are what their scripts print from them; every
+//! committed result set's summary recomputes from its per-run table.
 
 use std::path::{Path, PathBuf};
 
