@@ -86,8 +86,35 @@ fn wait_for(path: &Path, limit: Duration) {
 }
 
 fn signal(child: &Child, name: &str) {
+    wait_for_handler(child, name);
     let status = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().unwrap();
     assert!(status.success(), "kill -{name} failed");
+}
+
+/// Waits until `child` handles the stop signal `name` (its `SigCgt` in /proc), so that a
+/// child still loading libtorch on a busy machine is not killed by a signal it would
+/// have caught a moment later; returns at once for other signals or an ended child.
+fn wait_for_handler(child: &Child, name: &str) {
+    let Some(number) = [("HUP", 1), ("INT", 2), ("USR1", 10), ("USR2", 12), ("TERM", 15)]
+        .iter()
+        .find_map(|&(n, number)| (n == name).then_some(number))
+    else {
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", child.id())) else { return };
+        if status.lines().any(|l| l.starts_with("State:") && l.contains('Z')) {
+            return; // ended, not yet reaped
+        }
+        let caught = status.lines().find_map(|l| l.strip_prefix("SigCgt:")).map(|m| m.trim().to_string());
+        match caught.and_then(|m| u64::from_str_radix(&m, 16).ok()) {
+            Some(mask) if mask & (1 << (number - 1)) != 0 => return,
+            None => return,
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+    panic!("the child never installed its SIG{name} handler");
 }
 
 fn spawn(args: &[&str]) -> Child {
