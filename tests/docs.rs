@@ -4,21 +4,26 @@
 
 use std::path::{Path, PathBuf};
 
-/// Every `.md` file below `dir`, but in build output and hidden folders.
-fn markdown_files(dir: &Path) -> Vec<PathBuf> {
+/// Every file below `dir` whose name `keep` takes, but in build output and hidden folders.
+fn files_below(dir: &Path, keep: &dyn Fn(&str) -> bool) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
         if path.is_dir() {
             if !name.starts_with('.') && name != "target" {
-                files.extend(markdown_files(&path));
+                files.extend(files_below(&path, keep));
             }
-        } else if name.ends_with(".md") {
+        } else if keep(&name) {
             files.push(path);
         }
     }
     files
+}
+
+/// Every `.md` file below `dir`.
+fn markdown_files(dir: &Path) -> Vec<PathBuf> {
+    files_below(dir, &|name| name.ends_with(".md"))
 }
 
 /// `text` with its code (fenced blocks and `inline spans`) blanked out: a `](` there is
@@ -116,16 +121,7 @@ fn tables_the_docs_quote_are_what_their_scripts_print_from_committed_files() {
 
 /// Every folder below `dir` that holds a `summary.csv`: a committed result set.
 fn result_sets(dir: &Path) -> Vec<PathBuf> {
-    let mut sets = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            sets.extend(result_sets(&path));
-        } else if entry.file_name() == "summary.csv" {
-            sets.push(dir.to_path_buf());
-        }
-    }
-    sets
+    files_below(dir, &|name| name == "summary.csv").iter().map(|f| f.parent().unwrap().to_path_buf()).collect()
 }
 
 fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {

@@ -95,12 +95,9 @@ fn signal(child: &Child, name: &str) {
 /// child still loading libtorch on a busy machine is not killed by a signal it would
 /// have caught a moment later; returns at once for other signals or an ended child.
 fn wait_for_handler(child: &Child, name: &str) {
-    let Some(number) = [("HUP", 1), ("INT", 2), ("USR1", 10), ("USR2", 12), ("TERM", 15)]
-        .iter()
-        .find_map(|&(n, number)| (n == name).then_some(number))
-    else {
-        return;
-    };
+    use clap::ValueEnum;
+    let Ok(stop) = homeonorm::runs::interrupt::StopSignal::from_str(name, false) else { return };
+    let bit = 1u64 << (stop.number() - 1);
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
         let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", child.id())) else { return };
@@ -109,7 +106,7 @@ fn wait_for_handler(child: &Child, name: &str) {
         }
         let caught = status.lines().find_map(|l| l.strip_prefix("SigCgt:")).map(|m| m.trim().to_string());
         match caught.and_then(|m| u64::from_str_radix(&m, 16).ok()) {
-            Some(mask) if mask & (1 << (number - 1)) != 0 => return,
+            Some(mask) if mask & bit != 0 => return,
             None => return,
             _ => std::thread::sleep(Duration::from_millis(20)),
         }

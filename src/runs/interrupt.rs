@@ -38,7 +38,8 @@ impl StopSignal {
     pub const ALL: [StopSignal; 5] =
         [StopSignal::Int, StopSignal::Term, StopSignal::Hup, StopSignal::Usr1, StopSignal::Usr2];
 
-    fn number(self) -> i32 {
+    /// Its signal number on this system.
+    pub fn number(self) -> i32 {
         match self {
             StopSignal::Int => libc::SIGINT,
             StopSignal::Term => libc::SIGTERM,
