@@ -182,7 +182,7 @@ def train_one(args, seed, data, folder_read, out):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", required=True, choices=sorted(PRESETS))
-    p.add_argument("--method", required=True)
+    p.add_argument("--method", required=True, help="methods, comma-separated; each with every seed")
     p.add_argument("--model", default="lenet5", choices=sorted(NETWORKS), help="the network")
     p.add_argument("--seed", default="0", help="seeds, comma-separated; each its own run")
     p.add_argument("--lr", type=float)
@@ -220,8 +220,9 @@ def main():
     train, test, files = (read_cifar10 if args.dataset == "cifar10" else read_svhn)(folder)
     if args.limit is not None:
         train, test = [(x[: args.limit], y[: args.limit]) for x, y in (train, test)]
-    for seed in [int(s) for s in args.seed.split(",")]:
-        train_one(args, seed, (train, test, files), folder, args.out)
+    for method in args.method.split(","):
+        for seed in [int(s) for s in args.seed.split(",")]:
+            train_one(argparse.Namespace(**{**vars(args), "method": method}), seed, (train, test, files), folder, args.out)
 
 
 if __name__ == "__main__":

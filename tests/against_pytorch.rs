@@ -1,14 +1,16 @@
 //! homeonorm against `reference/train.py`, the paper's protocol as a PyTorch script,
-//! side by side on a small CIFAR-10-format data set: every method, one and two
-//! threads, 300 iterations (30 epochs of the DataLoader's shuffles) with evaluations
-//! in between. The run folders must hold the same numbers: `curve.csv`,
+//! side by side on a small CIFAR-10-format data set: every method, on one and on two
+//! threads, 300 iterations (30 epochs of the DataLoader's shuffles) with evaluations in
+//! between. The run folders must hold the same numbers: `curve.csv`,
 //! `activation_prob.csv` and `unit_stats.csv` byte for byte, `summary.json`'s values
-//! (all but the wall time and file sizes), and `model.safetensors` tensor for tensor
-//! — and a seed batch (two seeds trained as one model) each seed's run alone. The
-//! other networks the same way, shorter, on one thread, as a seed batch (ResNet-20,
-//! whose step costs some sixty of LeNet5's on a CPU, 6 steps of 8 images). The local
-//! rules' settings at values other than the preset, packed into one model by a sweep and
-//! trained alone, against the script run with the same flags.
+//! (all but the wall time and file sizes), and `model.safetensors` tensor for tensor.
+//! On one thread homeonorm trains two seeds as one seed batch, so each seed of the batch
+//! is held to the script's run of that seed alone; on two threads it trains seed 3
+//! alone. The other networks the same way, shorter, on one thread, as a seed batch
+//! (ResNet-20, whose step costs some sixty of LeNet5's on a CPU, 6 steps of 8 images).
+//! The local rules' settings at values other than the preset, packed into one model by a
+//! sweep and trained alone, against the script run with the same flags. The script runs
+//! all of a comparison's methods and seeds in one process (Python and torch start once).
 
 mod common;
 
@@ -19,9 +21,9 @@ use homeonorm::engine::settings::TrainSettings;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The same flags for both programs.
-fn run_flags(method: &str, seeds: &str, threads: usize, data: &Path, out: &Path) -> Vec<String> {
-    network_flags("lenet5", method, seeds, threads, ("300", "32", "25"), data, out)
+/// The same flags for both programs: LeNet5, `iterations` of 32 images.
+fn run_flags(method: &str, seeds: &str, threads: usize, iterations: &str, data: &Path, out: &Path) -> Vec<String> {
+    network_flags("lenet5", method, seeds, threads, (iterations, "32", "25"), data, out)
 }
 
 fn network_flags(
@@ -130,38 +132,29 @@ fn homeonorm_and_the_pytorch_script_write_the_same_runs() {
     let data = root.path().join("data");
     common::formats::write_learnable_cifar_dir(&data.join("cifar-10-batches-bin"), 60, 200);
     let out = |side: &str| root.path().join(side);
+    // The script: every method, seeds 3 and 4 on one thread, seed 3 on two (two processes).
+    let all = METHODS.iter().map(|m| m.name()).collect::<Vec<_>>().join(",");
+    script(&run_flags(&all, "3,4", 1, "300", &data, &out("torch-1")));
+    script(&run_flags(&all, "3", 2, "300", &data, &out("torch-2")));
     let mut failures = Vec::new();
-    for threads in [1, 2] {
-        for method in METHODS.iter().map(|m| m.name()) {
-            // The script runs seeds 3 and 4 one after the other; homeonorm runs seed 3
-            // alone, and (one thread) seeds 3 and 4 as one seed batch.
-            script(&run_flags(method, "3,4", threads, &data, &out(&format!("torch-{threads}"))));
-            homeonorm(&run_flags(method, "3", threads, &data, &out(&format!("homeonorm-{threads}"))));
-            let theirs = |seed| run_dir(&out(&format!("torch-{threads}")), method, seed);
-            let mut compared = vec![(
-                format!("{threads} thread(s)"),
-                run_dir(&out(&format!("homeonorm-{threads}")), method, 3),
-                theirs(3),
-            )];
-            if threads == 1 {
-                homeonorm(&run_flags(method, "3,4", 1, &data, &out("homeonorm-batched")));
-                for seed in [3, 4] {
-                    compared.push((
-                        format!("seed batch, seed {seed}"),
-                        run_dir(&out("homeonorm-batched"), method, seed),
-                        theirs(seed),
-                    ));
-                }
-            }
-            for (what, ours, theirs) in compared {
-                let differing = differences(&ours, &theirs);
-                println!(
-                    "{method:<17} {what:<22} {}",
-                    if differing.is_empty() { "identical".into() } else { differing.join("; ") }
-                );
-                if !differing.is_empty() {
-                    failures.push(format!("{method}, {what}: {}", differing.join("; ")));
-                }
+    for method in METHODS.iter().map(|m| m.name()) {
+        // homeonorm: seeds 3 and 4 as one seed batch on one thread; seed 3 alone on two.
+        homeonorm(&run_flags(method, "3,4", 1, "300", &data, &out("homeonorm-1")));
+        homeonorm(&run_flags(method, "3", 2, "300", &data, &out("homeonorm-2")));
+        let side = |name: &str, seed| run_dir(&out(name), method, seed);
+        let compared = [
+            ("seed batch, seed 3", side("homeonorm-1", 3), side("torch-1", 3)),
+            ("seed batch, seed 4", side("homeonorm-1", 4), side("torch-1", 4)),
+            ("2 threads, alone", side("homeonorm-2", 3), side("torch-2", 3)),
+        ];
+        for (what, ours, theirs) in compared {
+            let differing = differences(&ours, &theirs);
+            println!(
+                "{method:<17} {what:<22} {}",
+                if differing.is_empty() { "identical".into() } else { differing.join("; ") }
+            );
+            if !differing.is_empty() {
+                failures.push(format!("{method}, {what}: {}", differing.join("; ")));
             }
         }
     }
@@ -169,10 +162,7 @@ fn homeonorm_and_the_pytorch_script_write_the_same_runs() {
 
     // compare agrees (the same seeds on both sides), and holds them to a tolerance of zero.
     let mut c = Command::new(env!("CARGO_BIN_EXE_homeonorm"));
-    c.args(["compare", "--tolerance", "0", "--out"])
-        .arg(out("compare"))
-        .arg(out("torch-1"))
-        .arg(out("homeonorm-batched"));
+    c.args(["compare", "--tolerance", "0", "--out"]).arg(out("compare")).arg(out("torch-1")).arg(out("homeonorm-1"));
     check(c, "homeonorm compare");
     let md = std::fs::read_to_string(out("compare").join("compare.md")).unwrap();
     assert_eq!(md.matches("| identical |").count(), METHODS.len(), "{md}");
@@ -188,7 +178,7 @@ fn homeonorm_and_the_pytorch_script_write_the_same_runs() {
     assert_eq!(evaluated["accuracy"], summary["final_accuracy"]);
     assert_eq!(evaluated["layers"], summary["layers"]);
     // …and PyTorch loads homeonorm's (load_state_dict, strict) and evaluates it as homeonorm did.
-    let ours = run_dir(&out("homeonorm-1"), "weight-norm", 3);
+    let ours = run_dir(&out("homeonorm-1"), "weight-norm", 4);
     let printed = Command::new(common::python())
         .arg(common::repo_root().join("reference/evaluate.py"))
         .arg(&ours)
@@ -210,12 +200,14 @@ fn every_network_runs_as_its_pytorch_module_does() {
     let mut compared = 0;
     for network in Network::all().filter(|n| *n != Network::Lenet5) {
         let options = ModelOptions { network, ..ModelOptions::default() };
-        for method in METHODS.iter().filter(|m| check_method(**m, &options).is_ok()).map(|m| m.name()) {
+        let methods: Vec<&str> =
+            METHODS.iter().filter(|m| check_method(**m, &options).is_ok()).map(|m| m.name()).collect();
+        let length = if network == Network::Resnet20 { ("6", "8", "3") } else { ("40", "32", "10") };
+        let flags = |method: &str, side| network_flags(network.name(), method, "3,4", 1, length, &data, &out(side));
+        script(&flags(&methods.join(","), "torch"));
+        for method in methods {
             // (a seed batch of two: each seed's run alone is the parity test's, S = 1)
-            let length = if network == Network::Resnet20 { ("6", "8", "3") } else { ("40", "32", "10") };
-            let flags = |seeds, side| network_flags(network.name(), method, seeds, 1, length, &data, &out(side));
-            script(&flags("3,4", "torch"));
-            homeonorm(&flags("3,4", "homeonorm"));
+            homeonorm(&flags(method, "homeonorm"));
             for seed in [3, 4] {
                 let theirs = network_run_dir(&out("torch"), network, method, seed);
                 let differing = differences(&network_run_dir(&out("homeonorm"), network, method, seed), &theirs);
@@ -277,7 +269,7 @@ fn rule_settings_at_other_values_run_as_the_script_runs() {
         let (first, second) = (read[0], read[1]);
         for x in values(first) {
             for y in values(second) {
-                let mut flags = run_flags(method, "3", 1, &data, &out("torch"));
+                let mut flags = run_flags(method, "3", 1, "300", &data, &out("torch"));
                 for (rule, value) in [(first, x), (second, y)] {
                     flags.extend([format!("--{}", rule.name().replace('_', "-")), value.to_string()]);
                 }
@@ -293,7 +285,7 @@ fn rule_settings_at_other_values_run_as_the_script_runs() {
         }
     }
     // One of them trained alone by homeonorm train, with the same flags as the script.
-    let mut alone = run_flags("adaptive-threshold", "3", 1, &data, &out("homeonorm-alone"));
+    let mut alone = run_flags("adaptive-threshold", "3", 1, "300", &data, &out("homeonorm-alone"));
     alone.extend(["--target-rate", "0.35", "--threshold-rate", "0.01"].map(String::from));
     homeonorm(&alone);
     let mut settings = TrainSettings::preset(DatasetKind::Cifar10, "adaptive-threshold".parse().unwrap());

@@ -3,11 +3,11 @@
 //! parameter and both evaluation modes' logits compared at the end — for equality,
 //! bit for bit. The full matrix: every network with every method it takes, in float32
 //! and float64, at both paper learning rates, on one and on two threads (both sides
-//! on the same count). One PyTorch process runs every case.
+//! on the same count). One PyTorch process per network runs its cases, beside ours.
 
 mod common;
 
-use common::{read_named, run_reference};
+use common::{read_named, run_reference, start_reference};
 use homeonorm::engine::learner::Learner;
 use homeonorm::engine::model::{check_method, model_state, shared_input, ModelOptions, Network};
 use homeonorm::engine::norm::{EvalStats, Pass, METHODS};
@@ -150,7 +150,9 @@ fn differences(ours: &HashMap<String, Tensor>, theirs: &HashMap<String, Tensor>)
 fn training_matches_pytorch_step_by_step() {
     let root = tempfile::tempdir().unwrap();
     let mut cases = Vec::new();
+    let mut references = Vec::new();
     for network in Network::all() {
+        let first = cases.len();
         for kind in [Kind::Float, Kind::Double] {
             for lr in LEARNING_RATES {
                 for threads in THREADS {
@@ -160,11 +162,13 @@ fn training_matches_pytorch_step_by_step() {
                 }
             }
         }
+        // PyTorch's side of this network's cases, while ours prepares the next network's.
+        let dirs: Vec<PathBuf> = cases[first..].iter().map(|c| c.dir.clone()).collect();
+        references.push(start_reference("train", &dirs));
     }
     let per_setting = 2 * LEARNING_RATES.len() * THREADS.len();
     assert_eq!(cases.len(), per_setting * (4 * METHODS.len() - 1), "every network with every method it takes");
-    let dirs: Vec<PathBuf> = cases.iter().map(|c| c.dir.clone()).collect();
-    run_reference("train", &dirs);
+    references.into_iter().for_each(common::Reference::finish);
 
     let mut failures = Vec::new();
     for case in &cases {

@@ -31,18 +31,39 @@ pub fn repo_root() -> PathBuf {
 
 /// Runs `reference/parity.py MODE DIR...`; panics with its output when it fails.
 pub fn run_reference(mode: &str, dirs: &[PathBuf]) {
-    let script = repo_root().join("reference/parity.py");
-    let out =
-        Command::new(python()).arg(&script).arg(mode).args(dirs).output().unwrap_or_else(|e| {
-            panic!("cannot run {} (set HOMEONORM_PYTHON, or run through `make test`): {e}", python())
-        });
-    assert!(
-        out.status.success(),
-        "the PyTorch reference failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    start_reference(mode, dirs).finish();
+}
+
+/// `reference/parity.py MODE DIR...` under way: started by [`start_reference`], so that
+/// the caller prepares its next cases while PyTorch computes these (two cores, two sides).
+pub struct Reference {
+    child: std::process::Child,
+    log: tempfile::NamedTempFile,
+}
+
+/// Starts `reference/parity.py MODE DIR...` without waiting for it (its output goes to a
+/// file, so no pipe fills while nobody reads it).
+pub fn start_reference(mode: &str, dirs: &[PathBuf]) -> Reference {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let output = || log.reopen().unwrap();
+    let child = Command::new(python())
+        .arg(repo_root().join("reference/parity.py"))
+        .arg(mode)
+        .args(dirs)
+        .stdout(output())
+        .stderr(output())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {} (set HOMEONORM_PYTHON, or run through `make test`): {e}", python()));
+    Reference { child, log }
+}
+
+impl Reference {
+    /// Waits for it; panics with its output when it failed.
+    pub fn finish(mut self) {
+        let status = self.child.wait().unwrap();
+        let said = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+        assert!(status.success(), "the PyTorch reference failed ({status}):\n{said}");
+    }
 }
 
 pub fn read_named(path: &Path) -> std::collections::HashMap<String, Tensor> {
