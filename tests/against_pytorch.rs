@@ -21,9 +21,9 @@ use homeonorm::engine::settings::TrainSettings;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The same flags for both programs: LeNet5, `iterations` of 32 images.
-fn run_flags(method: &str, seeds: &str, threads: usize, iterations: &str, data: &Path, out: &Path) -> Vec<String> {
-    network_flags("lenet5", method, seeds, threads, (iterations, "32", "25"), data, out)
+/// The same flags for both programs.
+fn run_flags(method: &str, seeds: &str, threads: usize, data: &Path, out: &Path) -> Vec<String> {
+    network_flags("lenet5", method, seeds, threads, ("300", "32", "25"), data, out)
 }
 
 fn network_flags(
@@ -134,13 +134,13 @@ fn homeonorm_and_the_pytorch_script_write_the_same_runs() {
     let out = |side: &str| root.path().join(side);
     // The script: every method, seeds 3 and 4 on one thread, seed 3 on two (two processes).
     let all = METHODS.iter().map(|m| m.name()).collect::<Vec<_>>().join(",");
-    script(&run_flags(&all, "3,4", 1, "300", &data, &out("torch-1")));
-    script(&run_flags(&all, "3", 2, "300", &data, &out("torch-2")));
+    script(&run_flags(&all, "3,4", 1, &data, &out("torch-1")));
+    script(&run_flags(&all, "3", 2, &data, &out("torch-2")));
     let mut failures = Vec::new();
     for method in METHODS.iter().map(|m| m.name()) {
         // homeonorm: seeds 3 and 4 as one seed batch on one thread; seed 3 alone on two.
-        homeonorm(&run_flags(method, "3,4", 1, "300", &data, &out("homeonorm-1")));
-        homeonorm(&run_flags(method, "3", 2, "300", &data, &out("homeonorm-2")));
+        homeonorm(&run_flags(method, "3,4", 1, &data, &out("homeonorm-1")));
+        homeonorm(&run_flags(method, "3", 2, &data, &out("homeonorm-2")));
         let side = |name: &str, seed| run_dir(&out(name), method, seed);
         let compared = [
             ("seed batch, seed 3", side("homeonorm-1", 3), side("torch-1", 3)),
@@ -269,7 +269,7 @@ fn rule_settings_at_other_values_run_as_the_script_runs() {
         let (first, second) = (read[0], read[1]);
         for x in values(first) {
             for y in values(second) {
-                let mut flags = run_flags(method, "3", 1, "300", &data, &out("torch"));
+                let mut flags = run_flags(method, "3", 1, &data, &out("torch"));
                 for (rule, value) in [(first, x), (second, y)] {
                     flags.extend([format!("--{}", rule.name().replace('_', "-")), value.to_string()]);
                 }
@@ -285,7 +285,7 @@ fn rule_settings_at_other_values_run_as_the_script_runs() {
         }
     }
     // One of them trained alone by homeonorm train, with the same flags as the script.
-    let mut alone = run_flags("adaptive-threshold", "3", 1, "300", &data, &out("homeonorm-alone"));
+    let mut alone = run_flags("adaptive-threshold", "3", 1, &data, &out("homeonorm-alone"));
     alone.extend(["--target-rate", "0.35", "--threshold-rate", "0.01"].map(String::from));
     homeonorm(&alone);
     let mut settings = TrainSettings::preset(DatasetKind::Cifar10, "adaptive-threshold".parse().unwrap());
