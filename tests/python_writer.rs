@@ -289,3 +289,49 @@ print("diverged run written")
         homeonorm::results::rundir::RunState::Done(homeonorm::results::rundir::Outcome::Diverged)
     );
 }
+
+/// summary.json's std across units: the writer computes it as homeonorm does, bit for
+/// bit. (Python's `x ** 2` is libm's `pow`, which rounds about
+/// one square in a thousand other than `x * x` does: seen as a one-ulp difference in
+/// fc2's `mean_active_value_std` between the script's run and homeonorm's.)
+#[test]
+fn the_writers_mean_and_std_across_units_are_homeonorms_bit_for_bit() {
+    // Three layers where the two roundings give other stds (found by search), and 500 of 84
+    // units each.
+    let mut layers = vec![vec![2.4, 2.283, 2.294], vec![1.41, 2.481, 1.834], vec![0.603, 1.11, 2.869]];
+    let mut state = 7u64;
+    layers.extend((0..500).map(|_| {
+        (0..84)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (state >> 11) as f64 / (1u64 << 53) as f64 * 3.0
+            })
+            .collect::<Vec<f64>>()
+    }));
+    let program = "import json, sys; sys.path.insert(0, sys.argv[1]); \
+                   from homeonorm_writer.measures import mean_std; \
+                   print(json.dumps([mean_std(v) for v in json.load(sys.stdin)]))";
+    let mut child = Command::new(common::python())
+        .args(["-c", program])
+        .arg(common::repo_root().join("python"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    serde_json::to_writer(child.stdin.take().unwrap(), &layers).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let theirs: Vec<(f64, f64)> = serde_json::from_slice(&out.stdout).unwrap();
+    let differing: Vec<String> = layers
+        .iter()
+        .zip(&theirs)
+        .enumerate()
+        .filter_map(|(k, (values, theirs))| {
+            let ours = homeonorm::engine::metrics::mean_std(values);
+            let same = ours.0.to_bits() == theirs.0.to_bits() && ours.1.to_bits() == theirs.1.to_bits();
+            (!same).then(|| format!("layer {k}: {ours:?} against {theirs:?}"))
+        })
+        .collect();
+    assert_eq!(theirs.len(), layers.len());
+    assert!(differing.is_empty(), "{} of {} layers differ:\n{}", differing.len(), layers.len(), differing.join("\n"));
+}

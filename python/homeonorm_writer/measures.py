@@ -55,7 +55,8 @@ def mean_std(values):
         return math.nan, math.nan
     n = float(len(values))
     mean = sum(values) / n
-    var = sum((v - mean) ** 2 for v in values) / n
+    # d * d, not d ** 2: `**` is libm's pow, which rounds some squares otherwise (homeonorm's is d * d).
+    var = sum((v - mean) * (v - mean) for v in values) / n
     return mean, math.sqrt(var)
 
 
