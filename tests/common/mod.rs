@@ -45,13 +45,15 @@ pub struct Reference {
 /// file, so no pipe fills while nobody reads it).
 pub fn start_reference(mode: &str, dirs: &[PathBuf]) -> Reference {
     let log = tempfile::NamedTempFile::new().unwrap();
-    let output = || log.reopen().unwrap();
+    // One open file for both streams (a shared offset: neither writes over the other).
+    let stdout = log.reopen().unwrap();
+    let stderr = stdout.try_clone().unwrap();
     let child = Command::new(python())
         .arg(repo_root().join("reference/parity.py"))
         .arg(mode)
         .args(dirs)
-        .stdout(output())
-        .stderr(output())
+        .stdout(stdout)
+        .stderr(stderr)
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {} (set HOMEONORM_PYTHON, or run through `make test`): {e}", python()));
     Reference { child, log }
