@@ -291,9 +291,9 @@ print("diverged run written")
 }
 
 /// summary.json's std across units: the writer computes it as homeonorm does, bit for
-/// bit. (Python's `x ** 2` is libm's `pow`, which rounds about
-/// one square in a thousand other than `x * x` does: seen as a one-ulp difference in
-/// fc2's `mean_active_value_std` between the script's run and homeonorm's.)
+/// bit. (Python's `x ** 2` is libm's `pow`, which rounds about one square in a thousand
+/// other than `x * x` does: seen as a one-ulp difference in fc2's
+/// `mean_active_value_std` between the script's run and homeonorm's.)
 #[test]
 fn the_writers_mean_and_std_across_units_are_homeonorms_bit_for_bit() {
     // Three layers where the two roundings give other stds (found by search), and 500 of 84
