@@ -83,8 +83,8 @@ methods = ["vanilla", "batch-norm", "synaptic-scaling"]
 seeds = 2
 
 [settings]
-iterations = 1500
-eval_every = 500
+iterations = 500
+eval_every = 250
 record_every = 100
 test_batch_size = 200
 TOML
