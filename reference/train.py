@@ -13,6 +13,7 @@ folder is written by the repository's Python writer (python/homeonorm_writer, wh
 any PyTorch loop uses: `pip install ./python`).
 """
 import argparse
+import itertools
 import os
 import platform
 import struct
@@ -179,6 +180,9 @@ def train_one(args, seed, data, folder_read, out):
                                else f"test accuracy {100 * final_accuracy:.2f} %"))
 
 
+RULE_SETTINGS = ["target_rate", "threshold_rate", "scaling_rate"]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", required=True, choices=sorted(PRESETS))
@@ -197,10 +201,11 @@ def main():
     p.add_argument("--groups", type=int, default=OPTIONS["groups"], help="group-norm: groups per layer")
     p.add_argument("--whitening-group-size", type=int, default=OPTIONS["whitening_group_size"],
                    help="whitening: units whitened together")
-    p.add_argument("--target-rate", type=float, default=OPTIONS["target_rate"],
-                   help="adaptive-threshold, homeostatic-scaling: target activation probability")
-    p.add_argument("--threshold-rate", type=float, default=OPTIONS["threshold_rate"], help="adaptive-threshold: eta")
-    p.add_argument("--scaling-rate", type=float, default=OPTIONS["scaling_rate"], help="homeostatic-scaling: eta")
+    # The local rules' settings: a comma-separated list each, a run for every combination.
+    p.add_argument("--target-rate", default=str(OPTIONS["target_rate"]),
+                   help="adaptive-threshold, homeostatic-scaling: target activation probabilities")
+    p.add_argument("--threshold-rate", default=str(OPTIONS["threshold_rate"]), help="adaptive-threshold: etas")
+    p.add_argument("--scaling-rate", default=str(OPTIONS["scaling_rate"]), help="homeostatic-scaling: etas")
     p.add_argument("--rate-window", type=int, default=OPTIONS["rate_window"],
                    help="homeostatic-scaling: steps of the running average")
     p.add_argument("--branch-size", type=int, default=OPTIONS["branch_size"], help="dendritic-norm: fc inputs per branch")
@@ -220,9 +225,12 @@ def main():
     train, test, files = (read_cifar10 if args.dataset == "cifar10" else read_svhn)(folder)
     if args.limit is not None:
         train, test = [(x[: args.limit], y[: args.limit]) for x, y in (train, test)]
+    rules = [[(key, float(v)) for v in getattr(args, key).split(",")] for key in RULE_SETTINGS]
     for method in args.method.split(","):
-        for seed in [int(s) for s in args.seed.split(",")]:
-            train_one(argparse.Namespace(**{**vars(args), "method": method}), seed, (train, test, files), folder, args.out)
+        for settings in itertools.product(*rules):
+            for seed in [int(s) for s in args.seed.split(",")]:
+                run = argparse.Namespace(**{**vars(args), "method": method, **dict(settings)})
+                train_one(run, seed, (train, test, files), folder, args.out)
 
 
 if __name__ == "__main__":

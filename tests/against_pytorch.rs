@@ -1,16 +1,18 @@
 //! homeonorm against `reference/train.py`, the paper's protocol as a PyTorch script,
 //! side by side on a small CIFAR-10-format data set: every method, on one and on two
-//! threads, 300 iterations (30 epochs of the DataLoader's shuffles) with evaluations in
-//! between. The run folders must hold the same numbers: `curve.csv`,
+//! threads, 100 iterations (some ten epochs of the DataLoader's shuffles) with
+//! evaluations in between. The run folders must hold the same numbers: `curve.csv`,
 //! `activation_prob.csv` and `unit_stats.csv` byte for byte, `summary.json`'s values
 //! (all but the wall time and file sizes), and `model.safetensors` tensor for tensor.
 //! On one thread homeonorm trains two seeds as one seed batch, so each seed of the batch
 //! is held to the script's run of that seed alone; on two threads it trains seed 3
-//! alone. The other networks the same way, shorter, on one thread, as a seed batch
-//! (ResNet-20, whose step costs some sixty of LeNet5's on a CPU, 6 steps of 8 images).
+//! alone. The other networks the same way, shorter and on 64 test images, on one
+//! thread, as a seed batch (ResNet-20, whose step costs some sixty of LeNet5's on a CPU,
+//! 6 steps of 8 images).
 //! The local rules' settings at values other than the preset, packed into one model by a
 //! sweep and trained alone, against the script run with the same flags. The script runs
-//! all of a comparison's methods and seeds in one process (Python and torch start once).
+//! all of a comparison's methods and seeds (and rule settings) in one process (Python
+//! and torch start once).
 
 mod common;
 
@@ -23,7 +25,7 @@ use std::process::Command;
 
 /// The same flags for both programs.
 fn run_flags(method: &str, seeds: &str, threads: usize, data: &Path, out: &Path) -> Vec<String> {
-    network_flags("lenet5", method, seeds, threads, ("300", "32", "25"), data, out)
+    network_flags("lenet5", method, seeds, threads, ("100", "32", "25"), data, out)
 }
 
 fn network_flags(
@@ -194,7 +196,8 @@ fn homeonorm_and_the_pytorch_script_write_the_same_runs() {
 fn every_network_runs_as_its_pytorch_module_does() {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
-    common::formats::write_learnable_cifar_dir(&data.join("cifar-10-batches-bin"), 60, 200);
+    // 64 test images, one test batch (a ResNet-20 evaluation of 200 took most of a run).
+    common::formats::write_learnable_cifar_dir(&data.join("cifar-10-batches-bin"), 60, 64);
     let out = |side: &str| root.path().join(side);
     let mut failures = Vec::new();
     let mut compared = 0;
@@ -233,7 +236,7 @@ fn rule_settings_at_other_values_run_as_the_script_runs() {
     let out = |side: &str| root.path().join(side);
     // Each rule setting at two values other than the preset (an experiment's axes, shared
     // by the methods that read them): a sweep packs each method's four runs into one
-    // model; the script runs each alone.
+    // model; the script trains each alone.
     let axes: [(RuleSetting, [f64; 2]); 3] = [
         (RuleSetting::TargetRate, [0.2, 0.35]),
         (RuleSetting::ThresholdRate, [0.05, 0.01]),
@@ -245,7 +248,7 @@ fn rule_settings_at_other_values_run_as_the_script_runs() {
         experiment += &format!("{}s = [{}, {}]\n", rule.name(), values[0], values[1]);
     }
     experiment +=
-        "\n[settings]\niterations = 300\nbatch_size = 32\neval_every = 70\nrecord_every = 25\ntest_batch_size = 64\n";
+        "\n[settings]\niterations = 100\nbatch_size = 32\neval_every = 70\nrecord_every = 25\ntest_batch_size = 64\n";
     let file = root.path().join("rules.toml");
     std::fs::write(&file, &experiment).unwrap();
     let sweep = |extra: &[&str]| {
@@ -267,13 +270,15 @@ fn rule_settings_at_other_values_run_as_the_script_runs() {
         let read = settings.method.method().rule_settings();
         let values = |rule: RuleSetting| axes.iter().find(|(r, _)| *r == rule).unwrap().1;
         let (first, second) = (read[0], read[1]);
+        // The script: the method's four runs in one process (a list of values per setting).
+        let mut flags = run_flags(method, "3", 1, &data, &out("torch"));
+        for rule in [first, second] {
+            let [a, b] = values(rule);
+            flags.extend([format!("--{}", rule.name().replace('_', "-")), format!("{a},{b}")]);
+        }
+        script(&flags);
         for x in values(first) {
             for y in values(second) {
-                let mut flags = run_flags(method, "3", 1, &data, &out("torch"));
-                for (rule, value) in [(first, x), (second, y)] {
-                    flags.extend([format!("--{}", rule.name().replace('_', "-")), value.to_string()]);
-                }
-                script(&flags);
                 let mut settings = settings.clone();
                 settings.set_rule(first, x);
                 settings.set_rule(second, y);
