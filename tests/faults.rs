@@ -1048,7 +1048,7 @@ fn most_stretches(out: &Path) -> usize {
 #[test]
 fn kill_9_loses_only_the_steps_after_the_last_checkpoint() {
     let _turn = serial();
-    let grid = ResumeGrid::new(&RESUME_METHODS, 200, 40);
+    let grid = ResumeGrid::new(&RESUME_METHODS, 120, 40);
 
     let out = grid.tmp.path().join("killed");
     let args = grid.args(&out, "30it");
@@ -1077,7 +1077,7 @@ type Damage = (&'static str, &'static str, fn(&Path));
 #[test]
 fn a_damaged_or_foreign_checkpoint_is_named_and_never_used() {
     let _turn = serial();
-    let grid = ResumeGrid::new(&RESUME_METHODS, 120, 40);
+    let grid = ResumeGrid::new(&RESUME_METHODS, 60, 20);
     let damages: [Damage; 4] = [
         ("truncated", "not a whole safetensors file", |p| {
             let bytes = std::fs::read(p).unwrap();
@@ -1124,7 +1124,7 @@ fn a_damaged_or_foreign_checkpoint_is_named_and_never_used() {
 fn stopped_at_every_kind_of_moment_a_run_goes_on_and_ends_byte_identical() {
     let _turn = serial();
     // One model of four runs (adaptive-threshold's rule, two learning rates, two seeds).
-    let grid = ResumeGrid::new(&["adaptive-threshold"], 100, 20);
+    let grid = ResumeGrid::new(&["adaptive-threshold"], 60, 20);
     let once = |out: &Path, stop_after: Option<usize>| {
         let mut command = homeonorm();
         command.args(grid.args(out, "25it"));
@@ -1136,7 +1136,7 @@ fn stopped_at_every_kind_of_moment_a_run_goes_on_and_ends_byte_identical() {
     // After the first step; a plain step; a checkpoint's step (25) and the step right after
     // it; an evaluation's step (40: stopped once it is evaluated); the last but one; and
     // stopped three times over.
-    let cases: [&[usize]; 7] = [&[1], &[13], &[25], &[26], &[40], &[99], &[30, 60, 81]];
+    let cases: [&[usize]; 7] = [&[1], &[13], &[25], &[26], &[40], &[59], &[20, 35, 50]];
     for stops in cases {
         let out = grid.tmp.path().join(format!("stopped-{stops:?}").replace([' ', ',', '[', ']'], "_"));
         for &k in stops {
