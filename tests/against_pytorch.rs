@@ -128,6 +128,17 @@ fn differences(ours: &Path, theirs: &Path) -> Vec<String> {
     found
 }
 
+/// Holds one of homeonorm's run folders to the script's: prints `what` and "identical"
+/// or what differs, and adds a difference to `failures`.
+fn compare_runs(what: &str, ours: &Path, theirs: &Path, failures: &mut Vec<String>) {
+    let differing = differences(ours, theirs);
+    let verdict = if differing.is_empty() { "identical".to_string() } else { differing.join("; ") };
+    println!("{what:<60} {verdict}");
+    if !differing.is_empty() {
+        failures.push(format!("{what}: {verdict}"));
+    }
+}
+
 #[test]
 fn homeonorm_and_the_pytorch_script_write_the_same_runs() {
     let root = tempfile::tempdir().unwrap();
@@ -150,14 +161,7 @@ fn homeonorm_and_the_pytorch_script_write_the_same_runs() {
             ("2 threads, alone", side("homeonorm-2", 3), side("torch-2", 3)),
         ];
         for (what, ours, theirs) in compared {
-            let differing = differences(&ours, &theirs);
-            println!(
-                "{method:<17} {what:<22} {}",
-                if differing.is_empty() { "identical".into() } else { differing.join("; ") }
-            );
-            if !differing.is_empty() {
-                failures.push(format!("{method}, {what}: {}", differing.join("; ")));
-            }
+            compare_runs(&format!("{method}, {what}"), &ours, &theirs, &mut failures);
         }
     }
     assert!(failures.is_empty(), "homeonorm and the PyTorch script differ:\n{}", failures.join("\n"));
@@ -212,14 +216,10 @@ fn every_network_runs_as_its_pytorch_module_does() {
             // (a seed batch of two: each seed's run alone is the parity test's, S = 1)
             homeonorm(&flags(method, "homeonorm"));
             for seed in [3, 4] {
-                let theirs = network_run_dir(&out("torch"), network, method, seed);
-                let differing = differences(&network_run_dir(&out("homeonorm"), network, method, seed), &theirs);
+                let side = |name: &str| network_run_dir(&out(name), network, method, seed);
+                let what = format!("{network} {method}, seed {seed} of a seed batch");
+                compare_runs(&what, &side("homeonorm"), &side("torch"), &mut failures);
                 compared += 1;
-                let verdict = if differing.is_empty() { "identical".into() } else { differing.join("; ") };
-                println!("{network:<9} {method:<17} seed {seed} of a seed batch: {verdict}");
-                if !differing.is_empty() {
-                    failures.push(format!("{network} {method}, seed {seed}: {verdict}"));
-                }
             }
         }
     }
@@ -310,11 +310,7 @@ fn rule_settings_at_other_values_run_as_the_script_runs() {
     }
     let mut failures = Vec::new();
     for (what, ours, theirs) in compared {
-        let differing = differences(&ours, &theirs);
-        println!("{what:<70} {}", if differing.is_empty() { "identical".into() } else { differing.join("; ") });
-        if !differing.is_empty() {
-            failures.push(format!("{what}: {}", differing.join("; ")));
-        }
+        compare_runs(&what, &ours, &theirs, &mut failures);
     }
     assert!(failures.is_empty(), "homeonorm and the PyTorch script differ:\n{}", failures.join("\n"));
 }

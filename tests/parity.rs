@@ -39,9 +39,10 @@ const LEARNING_RATES: [f64; 2] = [0.003, 0.01];
 /// The precisions and learning rates a network's cases train in: LeNet5 all four
 /// pairs, the others float32 at CIFAR-10's rate.
 fn settings(network: Network) -> Vec<(Kind, f64)> {
-    let kinds: &[Kind] = if network == Network::Lenet5 { &[Kind::Float, Kind::Double] } else { &[Kind::Float] };
-    let rates = if network == Network::Lenet5 { &LEARNING_RATES[..] } else { &LEARNING_RATES[..1] };
-    kinds.iter().flat_map(|&kind| rates.iter().map(move |&lr| (kind, lr))).collect()
+    if network != Network::Lenet5 {
+        return vec![(Kind::Float, LEARNING_RATES[0])];
+    }
+    [Kind::Float, Kind::Double].into_iter().flat_map(|kind| LEARNING_RATES.map(|lr| (kind, lr))).collect()
 }
 
 /// Torch's intra-op threads: one, and two (a kernel may split its sums by the count).
