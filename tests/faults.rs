@@ -3,21 +3,16 @@
 //! past its claim timeout that comes back, damaged result files, a full disk, and
 //! input that must be refused before anything is written.
 //!
-//! The tests take turns (one lock): several of them time real processes.
+//! Each test has its own folders and processes, and none needs the machine to itself: its
+//! waits have generous limits (a minute for a process to start), so that the tests run
+//! side by side, as the test harness runs them, on a busy machine too.
 
 mod common;
 
 use homeonorm::results::rundir::RunState;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn homeonorm() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_homeonorm"));
@@ -124,7 +119,6 @@ fn s(p: &Path) -> &str {
 
 #[test]
 fn a_run_whose_layer_died_is_finished_reported_and_not_trained_again() {
-    let _turn = serial();
     let tmp = tempfile::tempdir().unwrap();
     let data = data(tmp.path());
     let out = tmp.path().join("out");
@@ -221,7 +215,6 @@ fn a_dry_run_shows_how_the_runs_are_packed_into_models_and_workers() {
 
 #[test]
 fn a_sweep_whose_settings_changed_stops_naming_the_run_and_the_setting() {
-    let _turn = serial();
     let tmp = tempfile::tempdir().unwrap();
     let data = data(tmp.path());
     let out = tmp.path().join("out");
@@ -279,7 +272,6 @@ fn a_sweep_whose_settings_changed_stops_naming_the_run_and_the_setting() {
 
 #[test]
 fn runs_on_other_data_bytes_stop_a_sweep_and_never_compare_identical() {
-    let _turn = serial();
     let tmp = tempfile::tempdir().unwrap();
     let data = data(tmp.path());
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
@@ -320,7 +312,6 @@ fn runs_on_other_data_bytes_stop_a_sweep_and_never_compare_identical() {
 
 #[test]
 fn a_run_of_a_newer_format_or_with_unknown_keys_is_never_deleted_or_trained_over() {
-    let _turn = serial();
     let tmp = tempfile::tempdir().unwrap();
     let data = data(tmp.path());
     let out = tmp.path().join("out");
@@ -366,7 +357,6 @@ fn a_run_of_a_newer_format_or_with_unknown_keys_is_never_deleted_or_trained_over
 
 #[test]
 fn the_longest_run_allowed_starts_at_once_and_stops_on_the_first_sigterm() {
-    let _turn = serial();
     let tmp = tempfile::tempdir().unwrap();
     let data = data(tmp.path());
     let out = tmp.path().join("out");
@@ -388,7 +378,6 @@ fn the_longest_run_allowed_starts_at_once_and_stops_on_the_first_sigterm() {
 
 #[test]
 fn eval_refuses_weights_that_are_not_the_runs_model() {
-    let _turn = serial();
     let tmp = tempfile::tempdir().unwrap();
     let data = data(tmp.path());
     let out = tmp.path().join("out");
@@ -438,7 +427,6 @@ fn eval_refuses_weights_that_are_not_the_runs_model() {
 
 #[test]
 fn two_sweep_processes_started_together_never_train_a_run_twice() {
-    let _turn = serial();
     let tmp = tempfile::tempdir().unwrap();
     let data = data(tmp.path());
     let out = tmp.path().join("out");
@@ -488,7 +476,6 @@ fn output_into_a_closed_pipe_ends_quietly() {
 
 #[test]
 fn kill_9_then_a_rerun_takes_over_the_dead_workers_claim() {
-    let _turn = serial();
     let tmp = tempfile::tempdir().unwrap();
     let data = data(tmp.path());
     let out = tmp.path().join("out");
@@ -514,7 +501,6 @@ fn kill_9_then_a_rerun_takes_over_the_dead_workers_claim() {
 
 #[test]
 fn ctrl_c_and_sigterm_release_the_claim_and_leave_the_run_unfinished() {
-    let _turn = serial();
     for sig in ["INT", "TERM"] {
         let tmp = tempfile::tempdir().unwrap();
         let data = data(tmp.path());
@@ -557,7 +543,6 @@ fn ctrl_c_and_sigterm_release_the_claim_and_leave_the_run_unfinished() {
 
 #[test]
 fn a_worker_stopped_past_its_claim_timeout_does_not_write_over_the_one_that_took_over() {
-    let _turn = serial();
     let tmp = tempfile::tempdir().unwrap();
     let data = data(tmp.path());
     let out = tmp.path().join("out");
@@ -582,7 +567,6 @@ fn a_worker_stopped_past_its_claim_timeout_does_not_write_over_the_one_that_took
 
 #[test]
 fn damaged_result_files_make_a_run_unfinished_for_sweep_report_and_plot_alike() {
-    let _turn = serial();
     let tmp = tempfile::tempdir().unwrap();
     let data = data(tmp.path());
     let out = tmp.path().join("out");
@@ -605,7 +589,6 @@ fn damaged_result_files_make_a_run_unfinished_for_sweep_report_and_plot_alike() 
 
 #[test]
 fn a_full_disk_is_an_error_naming_the_file_and_leaves_the_run_unfinished() {
-    let _turn = serial();
     let tmp = tempfile::tempdir().unwrap();
     let data = data(tmp.path());
     let out = tmp.path().join("small-disk");
@@ -652,7 +635,6 @@ fn a_full_disk_is_an_error_naming_the_file_and_leaves_the_run_unfinished() {
 
 #[test]
 fn out_of_range_input_is_refused_before_anything_is_written() {
-    let _turn = serial();
     let tmp = tempfile::tempdir().unwrap();
     let data = data(tmp.path());
     let out = tmp.path().join("out");
@@ -725,7 +707,6 @@ fn out_of_range_input_is_refused_before_anything_is_written() {
 
 #[test]
 fn workers_share_a_sweep_and_stop_together_on_sigterm() {
-    let _turn = serial();
     let tmp = tempfile::tempdir().unwrap();
     let data = data(tmp.path());
     let out = tmp.path().join("out");
@@ -804,8 +785,18 @@ fn claims_under(root: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
-fn sigterm_or_kill_at_any_moment_of_a_sweep_never_panics_and_a_resume_completes_the_shard() {
-    let _turn = serial();
+fn sigterm_at_any_moment_of_a_sweep_never_panics_and_a_resume_completes_the_shard() {
+    stopped_at_moments_then_resumed("TERM");
+}
+
+#[test]
+fn kill_at_any_moment_of_a_sweep_never_panics_and_a_resume_completes_the_shard() {
+    stopped_at_moments_then_resumed("KILL");
+}
+
+/// A sweep of six runs on two workers, sent SIG`sig` at moments from its start to its
+/// last writes, each time resumed at once.
+fn stopped_at_moments_then_resumed(sig: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let data = data(tmp.path());
     let exp = tmp.path().join("moments.toml");
@@ -827,46 +818,39 @@ fn sigterm_or_kill_at_any_moment_of_a_sweep_never_panics_and_a_resume_completes_
     // From before the workers exist to the last runs' writing: the schedule's replay, the
     // model's construction, the first step, an evaluation, the run folders' files.
     let moments_ms = [0, 60, 150, 300, 500, 800, 1200, 1700, 2300, 3000];
-    for sig in ["TERM", "KILL"] {
-        for (i, wait) in moments_ms.iter().enumerate() {
-            let out = tmp.path().join(format!("{sig}-{i}"));
-            let args = sweep_args(s(&exp), s(&out), s(&data), &extra);
-            let parent = spawn(&args);
-            std::thread::sleep(Duration::from_millis(*wait));
-            signal(&parent, sig);
-            // Its output ends when the workers (which share its pipes) have ended too.
-            let o = parent.wait_with_output().unwrap();
-            let said = text(&o);
-            let case = format!("SIG{sig} after {wait} ms");
-            assert!(!said.contains("panicked"), "{case}: {said}");
-            let complete = runs(&out).iter().all(|d| matches!(homeonorm::results::rundir::state(d), RunState::Done(_)));
-            match o.status.code() {
-                Some(0) => assert!(complete, "{case}: exit 0 with runs missing: {said}"),
-                Some(130) => {}
-                // KILL, or a TERM before the handler is installed (the program still loading:
-                // nothing claimed or written yet, which the checks below hold it to).
-                None => {}
-                Some(other) => panic!("{case}: exit status {other}: {said}"),
-            }
-            assert_eq!(claims_under(&out), Vec::<PathBuf>::new(), "{case}: claims left behind: {said}");
+    for (i, wait) in moments_ms.iter().enumerate() {
+        let out = tmp.path().join(format!("{sig}-{i}"));
+        let args = sweep_args(s(&exp), s(&out), s(&data), &extra);
+        let parent = spawn(&args);
+        std::thread::sleep(Duration::from_millis(*wait));
+        signal(&parent, sig);
+        // Its output ends when the workers (which share its pipes) have ended too.
+        let o = parent.wait_with_output().unwrap();
+        let said = text(&o);
+        let case = format!("SIG{sig} after {wait} ms");
+        assert!(!said.contains("panicked"), "{case}: {said}");
+        let complete = runs(&out).iter().all(|d| matches!(homeonorm::results::rundir::state(d), RunState::Done(_)));
+        match o.status.code() {
+            Some(0) => assert!(complete, "{case}: exit 0 with runs missing: {said}"),
+            Some(130) => {}
+            // KILL, or a TERM before the handler is installed (the program still loading:
+            // nothing claimed or written yet, which the checks below hold it to).
+            None => {}
+            Some(other) => panic!("{case}: exit status {other}: {said}"),
+        }
+        assert_eq!(claims_under(&out), Vec::<PathBuf>::new(), "{case}: claims left behind: {said}");
 
-            // At once, a resume completes the shard and says so with exit status 0.
-            let o = run(&args);
-            assert!(o.status.success() && !text(&o).contains("panicked"), "{case}, resumed: {}", text(&o));
-            for dir in runs(&out) {
-                assert!(
-                    matches!(homeonorm::results::rundir::state(&dir), RunState::Done(_)),
-                    "{case}: {}",
-                    dir.display()
-                );
-            }
+        // At once, a resume completes the shard and says so with exit status 0.
+        let o = run(&args);
+        assert!(o.status.success() && !text(&o).contains("panicked"), "{case}, resumed: {}", text(&o));
+        for dir in runs(&out) {
+            assert!(matches!(homeonorm::results::rundir::state(&dir), RunState::Done(_)), "{case}: {}", dir.display());
         }
     }
 }
 
 #[test]
 fn a_sweep_waits_for_the_runs_another_worker_holds_and_exits_0_only_when_they_are_complete() {
-    let _turn = serial();
     let tmp = tempfile::tempdir().unwrap();
     let data = data(tmp.path());
     let out = tmp.path().join("out");
@@ -1005,7 +989,6 @@ fn resumed_at(said: &str) -> Vec<String> {
 
 #[test]
 fn a_sweep_stopped_again_and_again_goes_on_from_its_checkpoints_and_ends_byte_identical() {
-    let _turn = serial();
     let grid = ResumeGrid::new(&RESUME_METHODS, 200, 40);
 
     // Stopped by the signals clusters send (Slurm's TERM or --signal USR1, submitit's HUP),
@@ -1047,7 +1030,6 @@ fn most_stretches(out: &Path) -> usize {
 
 #[test]
 fn kill_9_loses_only_the_steps_after_the_last_checkpoint() {
-    let _turn = serial();
     let grid = ResumeGrid::new(&RESUME_METHODS, 120, 40);
 
     let out = grid.tmp.path().join("killed");
@@ -1076,7 +1058,6 @@ type Damage = (&'static str, &'static str, fn(&Path));
 
 #[test]
 fn a_damaged_or_foreign_checkpoint_is_named_and_never_used() {
-    let _turn = serial();
     let grid = ResumeGrid::new(&RESUME_METHODS, 60, 20);
     let damages: [Damage; 4] = [
         ("truncated", "not a whole safetensors file", |p| {
@@ -1122,7 +1103,6 @@ fn a_damaged_or_foreign_checkpoint_is_named_and_never_used() {
 
 #[test]
 fn stopped_at_every_kind_of_moment_a_run_goes_on_and_ends_byte_identical() {
-    let _turn = serial();
     // One model of four runs (adaptive-threshold's rule, two learning rates, two seeds).
     let grid = ResumeGrid::new(&["adaptive-threshold"], 60, 20);
     let once = |out: &Path, stop_after: Option<usize>| {
@@ -1153,7 +1133,6 @@ fn stopped_at_every_kind_of_moment_a_run_goes_on_and_ends_byte_identical() {
 
 #[test]
 fn train_trains_no_run_beside_the_sweep_worker_that_holds_its_claim() {
-    let _turn = serial();
     let tmp = tempfile::tempdir().unwrap();
     let data = data(tmp.path());
     let out = tmp.path().join("out");
@@ -1179,7 +1158,6 @@ fn train_trains_no_run_beside_the_sweep_worker_that_holds_its_claim() {
 
 #[test]
 fn a_fifo_under_a_run_files_name_hangs_no_command() {
-    let _turn = serial();
     let tmp = tempfile::tempdir().unwrap();
     let data = data(tmp.path());
     let out = tmp.path().join("out");
