@@ -816,8 +816,14 @@ fn stopped_at_moments_then_resumed(sig: &str) {
     };
     let extra = ["--workers", "2", "--seeds-per-batch", "1"];
     // From before the workers exist to the last runs' writing: the schedule's replay, the
-    // model's construction, the first step, an evaluation, the run folders' files.
-    let moments_ms = [0, 60, 150, 300, 500, 800, 1200, 1700, 2300, 3000];
+    // model's construction, the first step, an evaluation, the run folders' files. A KILL
+    // lands while the program still loads, too; a TERM is sent once its handler is in
+    // place (`signal`), some half second after the start, so the moments before that are
+    // one moment for TERM, and it is sent once there.
+    let moments_ms: &[u64] = match sig {
+        "TERM" => &[0, 500, 800, 1200, 1700, 2300, 3000],
+        _ => &[0, 60, 150, 300, 500, 800, 1200, 1700, 2300, 3000],
+    };
     for (i, wait) in moments_ms.iter().enumerate() {
         let out = tmp.path().join(format!("{sig}-{i}"));
         let args = sweep_args(s(&exp), s(&out), s(&data), &extra);

@@ -26,7 +26,7 @@ use homeonorm::engine::settings::TrainSettings;
 use tch::{Device, Kind};
 
 const SEEDS: [u64; 3] = [11, 12, 13];
-const STEPS: usize = 30;
+const STEPS: usize = 20;
 /// f64 rounding carried through Adam's steps (grouped convolutions sum in another order,
 /// whitening's batched eigendecomposition too): measured over 50 steps, at most 7.7e-8
 /// relative in a parameter (mean-only, grouped), 4.1e-10 in a loss; a difference in the
