@@ -737,11 +737,12 @@ fn workers_share_a_sweep_and_stop_together_on_sigterm() {
         );
     }
 
-    // SIGTERM to the parent reaches both workers, and Ctrl-C at a terminal (SIGINT to the
-    // whole process group, then the parent's SIGTERM on top) counts once: the workers
-    // stop, release their claims, and the parent exits with 130.
+    // SIGTERM to the parent reaches both workers, Ctrl-C at a terminal (SIGINT to the
+    // whole process group, then the parent's SIGTERM on top) counts once, and workers
+    // stopped by signals of their own stop the parent too: the workers stop, release
+    // their claims, and the parent exits with 130.
     let exp = grid(5000);
-    for (name, whole_group) in [("term", false), ("ctrl-c", true)] {
+    for name in ["term", "ctrl-c", "the workers alone"] {
         let out = tmp.path().join(name);
         let args = ["sweep", s(&exp), "--out", s(&out), "--data-dir", s(&data), "--limit", "1000", "--workers", "2"];
         let mut command = homeonorm();
@@ -751,9 +752,20 @@ fn workers_share_a_sweep_and_stop_together_on_sigterm() {
         for dir in runs(&out) {
             wait_for(&dir.join("config.json"), Duration::from_secs(60));
         }
-        let target = if whole_group { format!("-{}", parent.id()) } else { parent.id().to_string() };
-        let sig = if whole_group { "-INT" } else { "-TERM" };
-        assert!(Command::new("kill").args([sig, "--", &target]).status().unwrap().success());
+        let kill = |sig: &str, target: String| {
+            assert!(Command::new("kill").args([sig, "--", &target]).status().unwrap().success());
+        };
+        match name {
+            "term" => kill("-TERM", parent.id().to_string()),
+            "ctrl-c" => kill("-INT", format!("-{}", parent.id())),
+            _ => {
+                let workers = children_of(parent.id());
+                assert_eq!(workers.len(), 2, "{name}: the parent's children: {workers:?}");
+                for worker in workers {
+                    kill("-INT", worker.to_string());
+                }
+            }
+        }
         let o = parent.wait_with_output().unwrap();
         assert_eq!(o.status.code(), Some(130), "{name}: {}", text(&o));
         assert!(!text(&o).contains("exiting now"), "{name}: a worker took one signal for two: {}", text(&o));
@@ -761,6 +773,95 @@ fn workers_share_a_sweep_and_stop_together_on_sigterm() {
             assert!(!dir.join(".claim").exists() && !dir.join("summary.json").exists(), "{name}: {}", dir.display());
         }
     }
+}
+
+#[test]
+fn a_worker_never_takes_its_parents_passing_on_for_a_second_signal() {
+    // On a loaded machine the sweep's SIGTERM to its workers can come more than a second
+    // after the SIGINT Ctrl-C gave them (CI saw it). A worker mid-step, stopped by SIGINT,
+    // frozen for 1.5 s and then sent SIGTERM: from its parent (this test, which started
+    // it as a worker) it is the same stop; from anyone else it is a second one.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data(tmp.path());
+    for (sender, from_parent) in [("its parent", true), ("another process", false)] {
+        let said = (0..3)
+            .find_map(|attempt| {
+                late_term_to_a_stopping_worker(&data, &tmp.path().join(format!("{sender}{attempt}")), from_parent)
+            })
+            .unwrap_or_else(|| panic!("{sender}: the worker ended its step before it was frozen, three times"));
+        let exited_at_once = said.contains("second stop signal: exiting now");
+        assert_eq!(exited_at_once, !from_parent, "SIGTERM from {sender}: {said}");
+    }
+}
+
+/// Starts `train` as a sweep worker of this process on a step of seconds (ResNet-20, 256
+/// images), sends SIGINT mid-step, freezes it (SIGSTOP) once it logged the stop, sends
+/// SIGTERM 1.5 s later from this process or from `kill`, and lets it go on: its output,
+/// or `None` if it had ended before it was frozen.
+fn late_term_to_a_stopping_worker(data: &Path, out: &Path, from_parent: bool) -> Option<String> {
+    use std::io::BufRead;
+    let args = ["train", "--dataset", "cifar10", "--device", "cpu", "--data-dir", s(data), "--out", s(out)];
+    let settings = ["--limit", "1000", "--threads", "1", "--model", "resnet20", "--batch-size", "256"];
+    let mut child = homeonorm()
+        .args(args)
+        .args(settings)
+        .args(["--method", "vanilla", "--iterations", "1000"])
+        .env(homeonorm::runs::workers::WORKER_ENV, "0")
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, logged) = std::sync::mpsc::channel();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = lines.send(line.clone());
+            all += &line;
+            all.push('\n');
+        }
+        all
+    });
+    let run = homeonorm::results::rundir::run_path(&out.join("resnet20"), "cifar10", "vanilla", 0.003, 0);
+    wait_for(&run.join("config.json"), Duration::from_secs(120));
+    wait_for_handler(&child, "TERM");
+    std::thread::sleep(Duration::from_millis(500)); // into a step
+    let pid = child.id() as i32;
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !logged
+        .recv_timeout(deadline - Instant::now())
+        .expect("the worker never logged its stop")
+        .contains("stop signal")
+    {}
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let frozen = loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        match status.lines().find_map(|l| l.strip_prefix("State:")).map(str::trim) {
+            Some(state) if state.starts_with('T') => break true,
+            Some(state) if !state.starts_with('Z') => std::thread::sleep(Duration::from_millis(10)),
+            _ => break false,
+        }
+    };
+    std::thread::sleep(Duration::from_millis(1500));
+    if from_parent {
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    } else {
+        assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success());
+    }
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let status = child.wait().unwrap();
+    let said = reader.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{status}: {said}");
+    assert!(!said.contains("panicked"), "{said}");
+    frozen.then_some(said)
+}
+
+/// The processes `pid` started that are still running.
+fn children_of(pid: u32) -> Vec<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    let listed = tasks.flatten().map(|t| std::fs::read_to_string(t.path().join("children")).unwrap_or_default());
+    listed.flat_map(|l| l.split_whitespace().map(|c| c.parse().unwrap()).collect::<Vec<u32>>()).collect()
 }
 
 /// Every file and folder below `root`.

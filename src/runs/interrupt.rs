@@ -5,18 +5,24 @@
 //! and the process exits with status 130; the next `sweep` or `train` goes on from the
 //! checkpoints. A second signal, a second or more after the first, ends the process at
 //! once (signals closer together are one: Slurm signals every process of a job while
-//! `sweep` passes the signal on to its workers too).
+//! `sweep` passes the signal on to its workers too). A sweep worker never takes its
+//! parent's passing-on for a second signal, however late it comes: on a loaded machine
+//! Ctrl-C's SIGINT and the parent's SIGTERM after it can be more than a second apart.
 //!
 //! Which signals stop a run is a setting (`--stop-signals`); a signal left out keeps its
 //! usual effect.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use signal_hook::iterator::exfiltrator::WithOrigin;
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
 static INSTALLED: std::sync::Once = std::sync::Once::new();
 /// When the first signal came, in milliseconds since the epoch.
 static FIRST_MS: AtomicU64 = AtomicU64::new(0);
+/// In a sweep worker, the sweep process that started it (0 elsewhere).
+static PARENT: AtomicI32 = AtomicI32::new(0);
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
@@ -60,10 +66,16 @@ pub fn install(signals: &[StopSignal]) -> anyhow::Result<()> {
     let numbers: Vec<i32> = signals.iter().map(|s| s.number()).collect();
     let mut result = Ok(());
     INSTALLED.call_once(|| {
-        result = signal_hook::iterator::Signals::new(&numbers).map(|mut signals| {
+        if std::env::var_os(crate::runs::workers::WORKER_ENV).is_some() {
+            // Read now: once the parent dies this process has another.
+            PARENT.store(unsafe { libc::getppid() }, Ordering::SeqCst);
+        }
+        result = signal_hook::iterator::SignalsInfo::<WithOrigin>::new(&numbers).map(|mut signals| {
             std::thread::spawn(move || {
-                for signal in signals.forever() {
-                    on_signal(signal);
+                for origin in signals.forever() {
+                    let parent = PARENT.load(Ordering::SeqCst);
+                    let from_parent = parent != 0 && origin.process.is_some_and(|p| p.pid == parent);
+                    on_signal(origin.signal, from_parent);
                 }
             });
         });
@@ -71,20 +83,48 @@ pub fn install(signals: &[StopSignal]) -> anyhow::Result<()> {
     Ok(result?)
 }
 
-fn on_signal(signal: i32) {
-    if !REQUESTED.swap(true, Ordering::SeqCst) {
-        FIRST_MS.store(now_ms(), Ordering::SeqCst);
-        log::warn!("stop signal {signal} received: stopping after this step");
-    } else if now_ms().saturating_sub(FIRST_MS.load(Ordering::SeqCst)) >= 1000 {
-        eprintln!("second stop signal: exiting now");
-        std::process::exit(130);
+/// What a stop signal does, given what came before it.
+#[derive(Debug, PartialEq, Eq)]
+enum Response {
+    /// The first: stop after this step.
+    Stop,
+    /// Part of the first (within a second of it, or a worker's parent passing it on).
+    Same,
+    /// A second, later signal: exit at once.
+    ExitNow,
+}
+
+fn response(first_ms: Option<u64>, now_ms: u64, from_parent: bool) -> Response {
+    match first_ms {
+        None => Response::Stop,
+        Some(_) if from_parent => Response::Same,
+        Some(first) if now_ms.saturating_sub(first) < 1000 => Response::Same,
+        Some(_) => Response::ExitNow,
+    }
+}
+
+fn on_signal(signal: i32, from_parent: bool) {
+    let now = now_ms();
+    let first = REQUESTED.swap(true, Ordering::SeqCst).then(|| FIRST_MS.load(Ordering::SeqCst));
+    match response(first, now, from_parent) {
+        Response::Stop => {
+            FIRST_MS.store(now, Ordering::SeqCst);
+            log::warn!("stop signal {signal} received: stopping after this step");
+        }
+        Response::Same => {}
+        Response::ExitNow => {
+            eprintln!("second stop signal: exiting now");
+            // Not `process::exit`: its exit handlers tear libtorch down under the training
+            // thread, which then dies of SIGSEGV instead of exiting with 130.
+            unsafe { libc::_exit(130) };
+        }
     }
 }
 
 /// Asks for a stop as a stop signal does (`train`'s fault injection:
 /// `HOMEONORM_STOP_AFTER_ITERATION`).
 pub fn request() {
-    on_signal(0);
+    on_signal(0, false);
 }
 
 /// Whether a stop was asked for.
@@ -98,5 +138,19 @@ pub fn check() -> Result<(), Interrupted> {
         Err(Interrupted)
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_later_signal_exits_unless_it_is_the_parent_passing_the_first_on() {
+        assert_eq!(response(None, 5_000, false), Response::Stop);
+        assert_eq!(response(None, 5_000, true), Response::Stop, "the parent's passing-on alone stops a worker");
+        assert_eq!(response(Some(5_000), 5_999, false), Response::Same);
+        assert_eq!(response(Some(5_000), 6_000, false), Response::ExitNow);
+        assert_eq!(response(Some(5_000), 60_000, true), Response::Same);
     }
 }

@@ -9,7 +9,7 @@
 
 use anyhow::{bail, Context, Result};
 use std::ffi::OsString;
-use std::process::{Child, Command};
+use std::process::{Child, Command, ExitStatus};
 use std::time::Duration;
 
 use crate::runs::placement::Placement;
@@ -18,6 +18,9 @@ use crate::runs::placement::Placement;
 /// busy: the learning-rate grid took 18.9 s per 1,000 iterations on 2 workers, 21.0 on 4
 /// (BENCHMARKS.md); two still overlap one's evaluations with the other's training.
 pub const WORKERS_PER_GPU: usize = 2;
+
+/// Set, to the worker's number, in every worker's environment.
+pub const WORKER_ENV: &str = "HOMEONORM_WORKER";
 
 /// How many workers, with how many threads each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,7 +114,7 @@ pub fn run(
         if let Some(placement) = placement {
             command.args(["--devices", &format!("cuda:{}", placement.device_of(k))]);
         }
-        command.env("HOMEONORM_WORKER", k.to_string());
+        command.env(WORKER_ENV, k.to_string());
         command.env(crate::runs::provenance::COMMAND_ENV, crate::runs::provenance::command_for_workers());
         if std::env::var_os("RUST_LOG").is_none() {
             command.env("RUST_LOG", "warn"); // the workers' progress is this process's display
@@ -156,13 +159,18 @@ pub fn run(
     if forwarded {
         return Err(crate::runs::interrupt::Interrupted.into());
     }
+    // A worker stopped by a signal of its own (exit 130) was interrupted, not failed.
+    let interrupted = |s: &ExitStatus| s.code() == Some(130);
     let failed: Vec<String> = statuses
         .iter()
         .enumerate()
-        .filter_map(|(k, s)| s.filter(|s| !s.success()).map(|s| format!("worker {k}: {s}")))
+        .filter_map(|(k, s)| s.filter(|s| !s.success() && !interrupted(s)).map(|s| format!("worker {k}: {s}")))
         .collect();
     if !failed.is_empty() {
         bail!("{} of {} workers failed ({}); their errors are above", failed.len(), plan.workers, failed.join(", "));
+    }
+    if statuses.iter().flatten().any(interrupted) {
+        return Err(crate::runs::interrupt::Interrupted.into());
     }
     Ok(())
 }
