@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use tch::{Device, Kind, Tensor};
 
 /// Steps and batch size of a case. The long ones, on one thread: 25 steps of 32
-/// (ResNet-20, whose step costs some sixty LeNet5 steps, 5 of 8). On two threads (CI's
+/// (the plain CNN, whose step costs some ten of LeNet5's, 8; ResNet-20, some sixty, 5 of 8). On two threads (CI's
 /// time) a case is short: a few steps still carry Adam's moments and the rules' state
 /// from step to step, which is where a difference would compound. 32 images wherever an
 /// fc layer is whitened: groups of 16 units need more than 16 rows to stay decomposable.
@@ -26,6 +26,7 @@ fn steps_and_batch(network: Network, long: bool) -> (i64, i64) {
     match (network, long) {
         (Network::Resnet20, true) => (5, 8),
         (Network::Resnet20, false) => (3, 4),
+        (Network::PlainCnn, true) => (8, 32),
         (_, true) => (25, 32),
         (Network::PlainCnn, false) => (4, 32),
         (_, false) => (6, 32),
