@@ -1,6 +1,6 @@
 //! homeonorm against `reference/train.py`, the paper's protocol as a PyTorch script,
 //! side by side on a small CIFAR-10-format data set: every method, on one and on two
-//! threads, 100 iterations (some ten epochs of the DataLoader's shuffles) with
+//! threads, 60 iterations (six epochs and more of the DataLoader's shuffles) with
 //! evaluations in between. The run folders must hold the same numbers: `curve.csv`,
 //! `activation_prob.csv` and `unit_stats.csv` byte for byte, `summary.json`'s values
 //! (all but the wall time and file sizes), and `model.safetensors` tensor for tensor.
@@ -23,9 +23,14 @@ use homeonorm::engine::settings::TrainSettings;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// LeNet5's runs: iterations, batch size, and how often unit statistics are recorded
+/// (evaluations: every [`EVAL_EVERY`]).
+const LENET5_LENGTH: (&str, &str, &str) = ("60", "32", "20");
+const EVAL_EVERY: &str = "40";
+
 /// The same flags for both programs.
 fn run_flags(method: &str, seeds: &str, threads: usize, data: &Path, out: &Path) -> Vec<String> {
-    network_flags("lenet5", method, seeds, threads, ("100", "32", "25"), data, out)
+    network_flags("lenet5", method, seeds, threads, LENET5_LENGTH, data, out)
 }
 
 fn network_flags(
@@ -44,7 +49,7 @@ fn network_flags(
         ("--seed", seeds),
         ("--iterations", iterations),
         ("--batch-size", batch_size),
-        ("--eval-every", "70"),
+        ("--eval-every", EVAL_EVERY),
         ("--record-every", record_every),
         ("--test-batch-size", "64"),
         ("--limit", "100000"),
@@ -272,8 +277,11 @@ fn rule_settings_at_other_values_run_as_the_script_runs() {
     for (rule, values) in &axes {
         experiment += &format!("{}s = [{}, {}]\n", rule.name(), values[0], values[1]);
     }
-    experiment +=
-        "\n[settings]\niterations = 100\nbatch_size = 32\neval_every = 70\nrecord_every = 25\ntest_batch_size = 64\n";
+    let (iterations, batch_size, record_every) = LENET5_LENGTH;
+    experiment += &format!(
+        "\n[settings]\niterations = {iterations}\nbatch_size = {batch_size}\neval_every = {EVAL_EVERY}\n\
+         record_every = {record_every}\ntest_batch_size = 64\n"
+    );
     let file = root.path().join("rules.toml");
     std::fs::write(&file, &experiment).unwrap();
     let sweep = |extra: &[&str]| {
