@@ -96,7 +96,7 @@ fn wait_for_handler(child: &Child, name: &str) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
         let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", child.id())) else { return };
-        if status.lines().any(|l| l.starts_with("State:") && l.contains('Z')) {
+        if process_state(&status) == Some('Z') {
             return; // ended, not yet reaped
         }
         let caught = status.lines().find_map(|l| l.strip_prefix("SigCgt:")).map(|m| m.trim().to_string());
@@ -107,6 +107,11 @@ fn wait_for_handler(child: &Child, name: &str) {
         }
     }
     panic!("the child never installed its SIG{name} handler");
+}
+
+/// The state letter of a `/proc/PID/status` text (R, S, T for stopped, Z for ended…).
+fn process_state(status: &str) -> Option<char> {
+    status.lines().find_map(|l| l.strip_prefix("State:")).and_then(|s| s.trim().chars().next())
 }
 
 fn spawn(args: &[&str]) -> Child {
@@ -837,17 +842,17 @@ fn late_term_to_a_stopping_worker(data: &Path, out: &Path, from_parent: bool) ->
     unsafe { libc::kill(pid, libc::SIGSTOP) };
     let frozen = loop {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        match status.lines().find_map(|l| l.strip_prefix("State:")).map(str::trim) {
-            Some(state) if state.starts_with('T') => break true,
-            Some(state) if !state.starts_with('Z') => std::thread::sleep(Duration::from_millis(10)),
-            _ => break false,
+        match process_state(&status) {
+            Some('T') => break true,
+            Some('Z') | None => break false,
+            Some(_) => std::thread::sleep(Duration::from_millis(10)),
         }
     };
     std::thread::sleep(Duration::from_millis(1500));
     if from_parent {
         unsafe { libc::kill(pid, libc::SIGTERM) };
     } else {
-        assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success());
+        signal(&child, "TERM"); // through `kill`
     }
     unsafe { libc::kill(pid, libc::SIGCONT) };
     let status = child.wait().unwrap();
