@@ -52,7 +52,8 @@ def accuracy_table(rows, rates):
             ours = accuracy(rows[(method, lr)])
             cells += [f"{ours[0]:.1f} ± {ours[1]:.1f} ({ours[2]} runs)"] + paper_cells(PAPER.get((method, lr)), ours)
         bn, ss = accuracy(rows[("batch-norm", lr)]), accuracy(rows[("synaptic-scaling", lr)])
-        cells += [f"{ss[0] - bn[0]:+.1f}", p_text(welch(*ss, *bn)[2])]
+        shift = ss[0] - bn[0]
+        cells += ["0.0" if abs(shift) < 0.05 else f"{shift:+.1f}", p_text(welch(*ss, *bn)[2])]
         print(f"| {lr} | " + " | ".join(cells) + " |")
 
 

@@ -133,11 +133,6 @@ fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
         .collect()
 }
 
-/// Result sets committed before `runs.csv` existed whose run folders were lost: they are
-/// being trained again to write it (issue #40). Each must still lack it: one that gains it
-/// leaves this list.
-const AWAITING_RUNS_CSV: [&str; 1] = ["docs/reproduction/lr-sweep"];
-
 /// A reviewer re-checks a committed result run by run: every set's `runs.csv` holds each
 /// run its `summary.csv` pools, and each summary row's counts, mean and sample std of
 /// final accuracy recompute from those rows.
@@ -148,10 +143,6 @@ fn every_committed_result_set_has_the_runs_its_summary_pools() {
     assert!(sets.len() >= 8, "only {} result sets under docs/", sets.len());
     for set in sets {
         let runs_csv = set.join("runs.csv");
-        if AWAITING_RUNS_CSV.iter().any(|awaiting| set == root.join(awaiting)) {
-            assert!(!runs_csv.is_file(), "{}: has its runs.csv now; take it off AWAITING_RUNS_CSV", set.display());
-            continue;
-        }
         assert!(runs_csv.is_file(), "{}: a summary.csv without its runs.csv", set.display());
         let runs = csv_rows(&runs_csv);
         let summary = csv_rows(&set.join("summary.csv"));
