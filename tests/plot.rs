@@ -3,6 +3,7 @@
 mod common;
 
 use homeonorm::engine::data::DatasetKind;
+use homeonorm::engine::model::Network;
 use homeonorm::engine::settings::TrainSettings;
 use homeonorm::results::plot::{self, method_colour, Format};
 use homeonorm::runs::train::train_seed_batch;
@@ -356,4 +357,22 @@ fn a_rare_unit_shows_in_figure_2s_short_histogram_panel() {
     let rare = png_pixels_in(figure2, (colour.0, colour.1, colour.2), (0.28, 0.333), (0.55, 1.0));
     // (its true height rounds to no pixel: without the least height, 0 pixels here)
     assert!(rare >= 10, "the rare unit's bar in panel C, a row of pixels at least: {rare} pixels");
+}
+
+/// A result set of one network but LeNet5 has no other network to differ from; its
+/// figures still name it in their settings line (the paper's LeNet5 goes unnamed).
+#[test]
+fn a_figure_names_its_network_unless_it_is_lenet5() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = common::small_cifar(tmp.path());
+    for (model, named) in [(Network::Lenet5, ""), (Network::Mlp, ", mlp")] {
+        let out = tmp.path().join(model.to_string());
+        let mut s = TrainSettings::preset(DatasetKind::Cifar10, "vanilla".parse().unwrap());
+        (s.iterations, s.eval_every, s.record_every, s.model) = (20, 10, 5, model);
+        train_seed_batch(&s, &[0], &data, &out, &Default::default()).unwrap();
+        let layouts = plot::layout(&out).unwrap();
+        let accuracy = layouts.iter().find(|l| l.name.starts_with("accuracy-")).expect("an accuracy figure");
+        let line = accuracy.texts.iter().map(|t| t.text.as_str()).find(|t| t.contains("20 iterations")).unwrap();
+        assert_eq!(line, format!("cifar10, lr 0.003, batch 32, 20 iterations{named}, 1 seed(s)"), "{model}");
+    }
 }

@@ -298,6 +298,11 @@ fn group_names(groups: &[FigureGroup], apart: &[&str]) -> Vec<(String, String)> 
             }
             slug += &format!("-b{}-it{}", s.batch_size, s.iterations);
             detail += &format!(", batch {}, {} iterations", s.batch_size, s.iterations);
+            // A figure names its network, but for the paper's: one network's result set
+            // has no other to differ from, so `others` would leave it out.
+            if s.model != Network::default() && !others.iter().any(|c| c == "model") {
+                detail += &format!(", {}", s.model);
+            }
             for other in &others {
                 let v = value(other);
                 let safe: String =
