@@ -85,6 +85,7 @@ fn the_shipped_experiment_files_parse() {
         ("reproduction-lr-sweep-cifar10.toml", 60),
         ("architectures-quick.toml", 40),
         ("architectures-long-cifar10.toml", 60),
+        ("architectures-long-resnet20-cifar10.toml", 15),
         ("architectures-cifar10.toml", 240),
     ]
     .into_iter()
