@@ -1,4 +1,6 @@
-"""docs/architectures/README.md's tables, from its committed runs.csv and curves.csv only.
+"""docs/architectures/README.md's tables, from its committed runs.csv and curves.csv only:
+those of docs/architectures (LeNet5, the MLP, the plain CNN) and of its resnet20/ folder
+(ResNet-20, trained on a later machine as experiments/architectures-long-resnet20-cifar10.toml).
 
 1. Per network and method: the final test accuracy (%, mean +- sample std over the complete
    runs, n) and the CV of the probe layer's activation probability across its units (mean
@@ -10,9 +12,10 @@
    last evaluation interval.
 
     python3 scripts/architectures-table.py
-    ARCHITECTURES_DIR=outputs/architectures-long-cifar10/report python3 scripts/architectures-table.py
+    ARCHITECTURES_DIRS=outputs/architectures-long-cifar10/report python3 scripts/architectures-table.py
 
-(the second reads a report folder not yet committed, as the sweep's own).
+(the second reads report folders not yet committed, as the sweep's own; several are
+separated by the path separator, ':').
 """
 import csv
 import os
@@ -20,10 +23,21 @@ from collections import defaultdict
 
 from ttest import mean_std, p_text, welch
 
-ROOT = os.environ.get("ARCHITECTURES_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "architectures")
+DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "architectures")
+ROOTS = (os.environ.get("ARCHITECTURES_DIRS") or os.pathsep.join([DOCS, os.path.join(DOCS, "resnet20")])).split(os.pathsep)
 NETWORKS = ["lenet5", "mlp", "plain-cnn", "resnet20"]
 METHODS = ["vanilla", "batch-norm", "synaptic-scaling", "layer-norm", "homeostatic-scaling"]
 PROBE = {"resnet20": "layer3.2.conv2"}
+
+
+def rows(name):
+    """The rows of the result sets' `name` (runs.csv or curves.csv): each network's from the
+    last set that has it (docs/architectures' own runs.csv still lists the two ResNet-20
+    runs begun there, whose folders were lost; resnet20/ holds the ResNet-20 runs)."""
+    sets = [list(csv.DictReader(open(os.path.join(root, name)))) for root in ROOTS]
+    for k, set_rows in enumerate(sets):
+        later = {r["model"] for later_rows in sets[k + 1:] for r in later_rows}
+        yield from (r for r in set_rows if r["model"] not in later)
 
 
 def complete_runs():
@@ -31,7 +45,7 @@ def complete_runs():
     silent)] of the complete runs, and
     (network, method) -> [the iteration each unfinished run reached, "?" where runs.csv records none]."""
     runs, unfinished = defaultdict(list), defaultdict(list)
-    for r in csv.DictReader(open(os.path.join(ROOT, "runs.csv"))):
+    for r in rows("runs.csv"):
         key = (r["model"], r["method"])
         if r["outcome"] == "complete":
             cv = r[PROBE.get(r["model"], "fc1") + "_prob_cv"]
@@ -46,7 +60,7 @@ def last_climbs():
     """(network, method) -> (from iteration, to iteration, points climbed) over the last
     evaluation interval of the mean curve."""
     points = defaultdict(list)
-    for r in csv.DictReader(open(os.path.join(ROOT, "curves.csv"))):
+    for r in rows("curves.csv"):
         points[(r["model"], r["method"])].append((int(r["iteration"]), 100 * float(r["accuracy_mean"])))
     climbs = {}
     for key, curve in points.items():
